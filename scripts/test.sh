@@ -6,5 +6,6 @@ cd "$(dirname "$0")/.."
 ./scripts/install-test-tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --all-targets --locked
+# Not --all-targets: that would run the benchmarks (harness = false) as tests.
+cargo test --workspace --lib --bins --tests --examples --locked
 cargo test --workspace --doc --locked
