@@ -1,0 +1,202 @@
+//! Dependency processing before coalescing (Helm's pkg/chartutil/dependencies.go): aliases,
+//! `condition` and `tags` enabling, and `import-values`.
+
+use serde_json::{Map, Value};
+
+use crate::chart::{Chart, Dependency};
+use crate::coalesce::{coalesce_tables, coalesce_values, merge_values_with_chart};
+use crate::value::Values;
+
+/// Helm's `ProcessDependenciesWithMerge`: returns the chart as Helm renders it for `vals`:
+/// aliased subcharts renamed, disabled ones removed, imported values folded into defaults.
+pub fn process_dependencies(chart: &Chart, vals: &Values) -> crate::Result<Chart> {
+    let mut chart = chart.clone();
+    process_enabled(&mut chart, vals, "")?;
+    process_import_values(&mut chart)?;
+    Ok(chart)
+}
+
+/// Masterminds/semver-ish `IsCompatibleRange`: an empty or unparsable constraint never matches.
+fn is_compatible_range(constraint: &str, version: &str) -> bool {
+    let constraint = constraint.trim();
+    if constraint.is_empty() {
+        return false;
+    }
+    let Ok(v) = semver::Version::parse(version.trim_start_matches('v')) else {
+        return false;
+    };
+    if constraint == version || constraint == "*" || constraint == "x" {
+        return true;
+    }
+    // Masterminds reads a bare version as "=", Rust's semver as "^": make it explicit.
+    let req_text = if constraint.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("={constraint}")
+    } else {
+        constraint.to_string()
+    };
+    semver::VersionReq::parse(&req_text)
+        .map(|r| r.matches(&v))
+        .unwrap_or(false)
+}
+
+fn process_enabled(c: &mut Chart, v: &Values, path: &str) -> crate::Result<()> {
+    if c.metadata_dependencies.is_empty() {
+        return Ok(());
+    }
+    let mut deps: Vec<Chart> = Vec::new();
+    for existing in &c.dependencies {
+        let listed = c
+            .metadata_dependencies
+            .iter()
+            .any(|r| existing.name == r.name && is_compatible_range(&r.version, &existing.version));
+        if !listed {
+            deps.push(existing.clone());
+        }
+    }
+    for req in &mut c.metadata_dependencies {
+        if let Some(found) = c
+            .dependencies
+            .iter()
+            .find(|ch| ch.name == req.name && is_compatible_range(&req.version, &ch.version))
+        {
+            let mut copy = found.clone();
+            if let Some(alias) = &req.alias {
+                copy.name = alias.clone();
+            }
+            deps.push(copy);
+        }
+        if let Some(alias) = &req.alias {
+            req.name = alias.clone();
+        }
+        req.enabled = true;
+    }
+    c.dependencies = deps;
+    let cvals = coalesce_values(c, v)?;
+    process_tags(&mut c.metadata_dependencies, &cvals);
+    process_conditions(&mut c.metadata_dependencies, &cvals, path);
+    let disabled: Vec<String> = c
+        .metadata_dependencies
+        .iter()
+        .filter(|r| !r.enabled)
+        .map(|r| r.name.clone())
+        .collect();
+    c.dependencies.retain(|d| !disabled.contains(&d.name));
+    c.metadata_dependencies
+        .retain(|d| !disabled.contains(&d.name));
+    for t in &mut c.dependencies {
+        let sub_path = format!("{path}{}.", t.name);
+        process_enabled(t, &cvals, &sub_path)?;
+    }
+    Ok(())
+}
+
+fn process_tags(reqs: &mut [Dependency], cvals: &Values) {
+    let Some(Value::Object(tags)) = cvals.get("tags") else {
+        return;
+    };
+    for r in reqs {
+        let (mut has_true, mut has_false) = (false, false);
+        for k in &r.tags {
+            if let Some(Value::Bool(b)) = tags.get(k) {
+                if *b {
+                    has_true = true;
+                } else {
+                    has_false = true;
+                }
+            }
+        }
+        r.enabled = has_true || !has_false;
+    }
+}
+
+fn process_conditions(reqs: &mut [Dependency], cvals: &Values, path: &str) {
+    for r in reqs {
+        let Some(cond) = r.condition.clone() else {
+            continue;
+        };
+        for c in cond.trim().split(',') {
+            if c.is_empty() {
+                continue;
+            }
+            // A non-bool makes Helm warn "Condition path ... returned non-bool value".
+            if let Some(Value::Bool(b)) = path_value(cvals, &format!("{path}{c}")) {
+                r.enabled = *b;
+                break;
+            }
+        }
+    }
+}
+
+/// Helm's `Values.PathValue`: a non-table value at a dotted path.
+fn path_value<'a>(v: &'a Values, path: &str) -> Option<&'a Value> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let (last, tables) = parts.split_last()?;
+    let t = table(v, &tables.join("."))?;
+    t.get(*last).filter(|x| !x.is_object())
+}
+
+/// Helm's `Values.Table`: the table at a dotted path ("" is the root).
+pub(crate) fn table<'a>(v: &'a Values, path: &str) -> Option<&'a Values> {
+    let mut cur = v;
+    if path.is_empty() {
+        return Some(cur);
+    }
+    for part in path.split('.') {
+        match cur.get(part) {
+            Some(Value::Object(m)) => cur = m,
+            _ => return None,
+        }
+    }
+    Some(cur)
+}
+
+fn process_import_values(c: &mut Chart) -> crate::Result<()> {
+    for d in &mut c.dependencies {
+        process_import_values(d)?;
+    }
+    if c.metadata_dependencies.is_empty() {
+        return Ok(());
+    }
+    let cvals = merge_values_with_chart(c, &Map::new())?;
+    let mut b = Map::new();
+    for r in &c.metadata_dependencies {
+        for iv in &r.import_values {
+            let (child, parent) = match iv {
+                Value::Object(m) => (
+                    m.get("child")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    m.get("parent")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                ),
+                Value::String(s) => (format!("exports.{s}"), ".".to_string()),
+                _ => continue,
+            };
+            let Some(vv) = table(&cvals, &format!("{}.{child}", r.name)) else {
+                continue; // Helm warns: "ImportValues missing table"
+            };
+            let src = path_to_map(&parent, vv.clone());
+            coalesce_tables(&mut b, src, true);
+        }
+    }
+    let mut merged = cvals;
+    coalesce_tables(&mut merged, b, true);
+    c.values = merged;
+    Ok(())
+}
+
+fn path_to_map(path: &str, data: Values) -> Values {
+    if path == "." {
+        return data;
+    }
+    let mut cur = data;
+    for part in path.split('.').rev() {
+        let mut m = Map::new();
+        m.insert(part.to_string(), Value::Object(cur));
+        cur = m;
+    }
+    cur
+}

@@ -1,0 +1,181 @@
+//! The values tree and Go-compatible JSON output.
+//!
+//! Values are `serde_json` maps. Numbers keep Helm's two kinds apart: `--set` produces `int64`
+//! (stored as an integer [`serde_json::Number`]) while values files and `--set-json` produce
+//! `float64` (stored as a float `Number`), exactly as Helm holds them in memory. That matters
+//! for big numbers (`--set n=9007199254740993` keeps all digits, the same number from a file
+//! does not) and for how `toJson` prints them.
+
+use serde_json::{Map, Number, Value};
+
+/// A values tree: what Helm calls `map[string]interface{}`.
+pub type Values = Map<String, Value>;
+
+/// A float64 value as Helm holds numbers read from YAML or JSON. `None` for NaN and infinities,
+/// which Helm cannot carry through JSON either.
+pub fn float(f: f64) -> Option<Value> {
+    Number::from_f64(f).map(Value::Number)
+}
+
+/// Whether `v` is a table (a map) in Helm's sense.
+pub fn is_table(v: &Value) -> bool {
+    matches!(v, Value::Object(_))
+}
+
+/// The Go type name Helm's panics print for a value (used to reproduce its error messages).
+pub(crate) fn go_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nil",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int64",
+        Value::String(_) => "string",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+    }
+}
+
+/// Converts every number to float64, as Go's `json.Unmarshal` into `interface{}` does.
+pub(crate) fn numbers_to_float(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            if !n.is_f64()
+                && let Some(f) = n.as_f64()
+                && let Some(x) = float(f)
+            {
+                *v = x;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(numbers_to_float),
+        Value::Object(map) => map.values_mut().for_each(numbers_to_float),
+        _ => {}
+    }
+}
+
+/// Serializes like Go's `json.Marshal` (what Helm's `toJson` prints): keys sorted, `<>&`
+/// escaped, floats in Go's shortest form (`1e+21`, `1e-7`).
+///
+/// ```
+/// let v: serde_json::Value = serde_json::json!({"b": "<x>", "a": 1});
+/// assert_eq!(kantup_helm_values::value::to_go_json(&v), r#"{"a":1,"b":"\u003cx\u003e"}"#);
+/// ```
+pub fn to_go_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_go_json(&mut out, v);
+    out
+}
+
+fn write_go_json(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&go_number(n)),
+        Value::String(s) => write_go_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_json(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_go_string(out, k);
+                out.push(':');
+                write_go_json(out, &map[k]);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Formats a number as Go's encoding/json does.
+pub fn go_number(n: &Number) -> String {
+    if let Some(i) = n.as_i64().filter(|_| !n.is_f64()) {
+        return i.to_string();
+    }
+    if let Some(u) = n.as_u64().filter(|_| !n.is_f64()) {
+        return u.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    go_float(f)
+}
+
+/// Go's `json.Marshal` for a float64.
+pub fn go_float(f: f64) -> String {
+    let abs = f.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        // Rust: "1e21", "1.5e-7"; Go: "1e+21", "1.5e-07" cleaned to "1.5e-7".
+        let s = format!("{f:e}");
+        match s.split_once('e') {
+            Some((mant, exp)) if !exp.starts_with('-') => format!("{mant}e+{exp}"),
+            _ => s,
+        }
+    } else {
+        let s = format!("{f}");
+        if s == "-0" { "-0".into() } else { s }
+    }
+}
+
+fn write_go_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_float_formats() {
+        let cases = [
+            (1000.0, "1000"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1.5e-7, "1.5e-7"),
+            (1e-10, "1e-10"),
+            (0.000001, "0.000001"),
+            (-0.0, "-0"),
+            (0.1, "0.1"),
+            (12345678901234567890.0, "12345678901234567000"),
+            (-2.5e300, "-2.5e+300"),
+        ];
+        for (f, want) in cases {
+            assert_eq!(go_float(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn go_json_escapes_like_go() {
+        let v = serde_json::json!({"z": "a\u{8}\u{1}<&>\u{2028}é", "a": [1, null, true]});
+        assert_eq!(
+            to_go_json(&v),
+            r#"{"a":[1,null,true],"z":"a\b\u0001\u003c\u0026\u003e\u2028é"}"#
+        );
+    }
+}

@@ -1,0 +1,702 @@
+//! Values files read and written the way Helm reads them.
+//!
+//! Helm reads values with `sigs.k8s.io/yaml`: go-yaml v2 decodes the YAML (YAML 1.1 scalar
+//! resolution: `yes`/`on`/`y` are booleans, `0x1F` and `017` are ints, `~` is null, plain
+//! timestamps stay strings), the result is encoded to JSON and decoded again, so every number
+//! becomes a float64 and every key a string (`1: a` has key `"1"`, `yes: a` key `"true"`).
+//! [`parse_values`] reproduces that; [`to_yaml`] writes values so that Helm reading the file
+//! gets the same values back (strings YAML 1.1 would re-type are quoted).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use serde_json::{Map, Value};
+
+use crate::value::{Values, float};
+
+/// A parsed YAML node with its position (char indices into the source).
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // spans are used by relocation
+pub(crate) enum Node {
+    Scalar {
+        text: String,
+        style: ScalarStyle,
+        tag: Option<String>,
+        span: Span,
+    },
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        span: Span,
+    },
+}
+
+#[allow(dead_code)]
+impl Node {
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            Node::Scalar { span, .. } | Node::Seq { span, .. } | Node::Map { span, .. } => *span,
+        }
+    }
+}
+
+/// Parses the first document of `text` into a node tree (`None` for an empty stream).
+pub(crate) fn parse_node(text: &str) -> Result<Option<Node>, String> {
+    let mut parser = Parser::new_from_str(text);
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Open collections: (node under construction, anchor id, pending key for maps).
+    let mut stack: Vec<(Node, usize, Option<Node>)> = Vec::new();
+    let mut root: Option<Node> = None;
+    while let Some(next) = parser.next_event() {
+        let (event, span) =
+            next.map_err(|e| format!("yaml: line {}: {}", e.marker().line(), e.info()))?;
+        let finished: Option<(Node, usize)> = match event {
+            Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => None,
+            Event::DocumentEnd | Event::StreamEnd => {
+                if root.is_some() || matches!(event, Event::StreamEnd) {
+                    break;
+                }
+                None
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag.map(|t: Cow<'_, saphyr_parser::Tag>| {
+                    if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
+                        format!("!!{}", t.suffix)
+                    } else {
+                        format!("{}{}", t.handle, t.suffix)
+                    }
+                });
+                Some((
+                    Node::Scalar {
+                        text: text.into_owned(),
+                        style,
+                        tag,
+                        span,
+                    },
+                    anchor,
+                ))
+            }
+            Event::Alias(id) => {
+                let node = anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| format!("yaml: line {}: unknown anchor", span.start.line()))?;
+                Some((node, 0))
+            }
+            Event::SequenceStart(anchor, _) => {
+                stack.push((
+                    Node::Seq {
+                        items: Vec::new(),
+                        span,
+                    },
+                    anchor,
+                    None,
+                ));
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                stack.push((
+                    Node::Map {
+                        entries: Vec::new(),
+                        span,
+                    },
+                    anchor,
+                    None,
+                ));
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (mut node, anchor, _) = stack.pop().ok_or("yaml: unbalanced collection")?;
+                match &mut node {
+                    Node::Seq { span: s, .. } | Node::Map { span: s, .. } => s.end = span.end,
+                    Node::Scalar { .. } => {}
+                }
+                Some((node, anchor))
+            }
+        };
+        if let Some((node, anchor)) = finished {
+            if anchor != 0 {
+                anchors.insert(anchor, node.clone());
+            }
+            match stack.last_mut() {
+                None => root = Some(node),
+                Some((Node::Seq { items, .. }, _, _)) => items.push(node),
+                Some((Node::Map { entries, .. }, _, pending)) => match pending.take() {
+                    None => *pending = Some(node),
+                    Some(key) => entries.push((key, node)),
+                },
+                Some((Node::Scalar { .. }, _, _)) => unreachable!("scalars are never open"),
+            }
+        }
+    }
+    Ok(root)
+}
+
+/// A scalar as go-yaml v2 resolves it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Resolved {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+}
+
+/// go-yaml v2's `resolve` for a plain (untagged, unquoted) scalar.
+pub(crate) fn resolve_plain(s: &str) -> Resolved {
+    match s {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Resolved::Bool(true);
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Resolved::Bool(false);
+        }
+        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
+        ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Resolved::Float(f64::INFINITY);
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let first = s.as_bytes()[0];
+    if first == b'.' {
+        if let Some(f) = go_parse_float(s) {
+            return Resolved::Float(f);
+        }
+    } else if first.is_ascii_digit() || first == b'+' || first == b'-' {
+        if looks_like_timestamp(s) {
+            return Resolved::Str(s.to_string());
+        }
+        let plain: String = s.chars().filter(|&c| c != '_').collect();
+        if let Some(i) = go_parse_int_base0(&plain) {
+            return Resolved::Int(i);
+        }
+        if is_yaml_style_float(&plain)
+            && let Some(f) = go_parse_float(&plain)
+        {
+            return Resolved::Float(f);
+        }
+    }
+    Resolved::Str(s.to_string())
+}
+
+/// go-yaml v2 only tries timestamps for strings starting `YYYY-`; they stay strings when
+/// decoded into `interface{}`. We keep any such candidate a string (a date that fails to parse
+/// as one is a string too, unless it is a number, which `YYYY-` never is).
+fn looks_like_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() > 4 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` then `ParseUint(s, 0, 64)`: sign, then `0x`/`0o`/`0b`
+/// prefix or a leading `0` for octal.
+fn go_parse_int_base0(s: &str) -> Option<i128> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'+' => (false, &s[1..]),
+        b'-' => (true, &s[1..]),
+        _ => (false, s),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let mag = u64::from_str_radix(digits, radix).ok()? as i128;
+    let v = if neg { -mag } else { mag };
+    if neg {
+        (v >= i64::MIN as i128).then_some(v)
+    } else if v <= i64::MAX as i128 {
+        Some(v)
+    } else if s.starts_with('+') {
+        // ParseUint accepts no sign.
+        None
+    } else {
+        Some(v)
+    }
+}
+
+/// `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`
+fn is_yaml_style_float(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+        i += 1;
+    }
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while *i < b.len() && b[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        *i - start
+    };
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    } else {
+        if digits(&mut i) == 0 {
+            return false;
+        }
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            digits(&mut i);
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'-' || b[i] == b'+') {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Go's `strconv.ParseFloat(s, 64)` for decimal input; out-of-range is an error there.
+fn go_parse_float(s: &str) -> Option<f64> {
+    if !s
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return None;
+    }
+    let f: f64 = s.parse().ok()?;
+    f.is_finite().then_some(f)
+}
+
+/// Parses a values document as Helm does (see the module docs). `origin` names the file in
+/// errors. An empty document is an empty map; a document that is not a map is an error.
+///
+/// ```
+/// let v = kantup_helm_values::yaml::parse_values("a: yes\nb: 0x1F\nc: ~\n", "values.yaml").unwrap();
+/// assert_eq!(serde_json::Value::Object(v), serde_json::json!({"a": true, "b": 31.0, "c": null}));
+/// ```
+pub fn parse_values(text: &str, origin: &str) -> crate::Result<Values> {
+    let yaml_err = |message: String| crate::Error::Yaml {
+        origin: origin.to_string(),
+        message,
+    };
+    let Some(node) = parse_node(text).map_err(yaml_err)? else {
+        return Ok(Map::new());
+    };
+    let value = node_to_value(&node).map_err(yaml_err)?;
+    match value {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        other => Err(yaml_err(format!(
+            "error unmarshaling JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Array(_) => "array",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        _ => "object",
+    }
+}
+
+fn scalar_value(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
+    let resolved = match (style, tag) {
+        (_, Some("!!str")) => Resolved::Str(text.to_string()),
+        (ScalarStyle::Plain, _) => resolve_plain(text),
+        (_, Some(t)) if t.starts_with("!!") && t != "!!binary" => resolve_plain(text),
+        _ => Resolved::Str(text.to_string()),
+    };
+    Ok(match resolved {
+        Resolved::Null => Value::Null,
+        Resolved::Bool(b) => Value::Bool(b),
+        Resolved::Int(i) => float(i as f64).expect("finite"),
+        Resolved::Float(f) => {
+            float(f).ok_or_else(|| format!("json: unsupported value: {}", go_special(f)))?
+        }
+        Resolved::Str(s) => Value::String(s),
+    })
+}
+
+fn go_special(f: f64) -> &'static str {
+    if f.is_nan() {
+        "NaN"
+    } else if f > 0.0 {
+        "+Inf"
+    } else {
+        "-Inf"
+    }
+}
+
+fn key_string(node: &Node) -> Result<String, String> {
+    let Node::Scalar {
+        text, style, tag, ..
+    } = node
+    else {
+        return Err("yaml: invalid map key: a collection cannot be a key".into());
+    };
+    let resolved = match (style, tag.as_deref()) {
+        (_, Some("!!str")) => Resolved::Str(text.clone()),
+        (ScalarStyle::Plain, _) => resolve_plain(text),
+        _ => Resolved::Str(text.clone()),
+    };
+    Ok(match resolved {
+        Resolved::Str(s) => s,
+        Resolved::Int(i) => i.to_string(),
+        Resolved::Bool(b) => b.to_string(),
+        Resolved::Float(f) if f.is_nan() => ".nan".into(),
+        Resolved::Float(f) if f.is_infinite() => {
+            if f > 0.0 {
+                ".inf".into()
+            } else {
+                "-.inf".into()
+            }
+        }
+        Resolved::Float(f) => go_format_g32(f),
+        Resolved::Null => {
+            return Err("unsupported map key of type: %!s(<nil>)".into());
+        }
+    })
+}
+
+/// Go's `strconv.FormatFloat(f, 'g', -1, 32)`.
+fn go_format_g32(f: f64) -> String {
+    let f = f as f32;
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..21).contains(&exp) || exp >= 21 {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Converts a node tree to values as sigs.k8s.io/yaml would hand them to Helm.
+pub(crate) fn node_to_value(node: &Node) -> Result<Value, String> {
+    match node {
+        Node::Scalar {
+            text, style, tag, ..
+        } => scalar_value(text, *style, tag.as_deref()),
+        Node::Seq { items, .. } => items
+            .iter()
+            .map(node_to_value)
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
+        Node::Map { entries, .. } => {
+            let mut map = Map::new();
+            for (k, v) in entries {
+                if let Node::Scalar {
+                    text,
+                    style: ScalarStyle::Plain,
+                    tag: None,
+                    ..
+                } = k
+                    && text == "<<"
+                {
+                    merge_into(&mut map, v)?;
+                    continue;
+                }
+                map.insert(key_string(k)?, node_to_value(v)?);
+            }
+            Ok(Value::Object(map))
+        }
+    }
+}
+
+/// go-yaml v2's `<<` merge: a map, or a list of maps, whose keys are set in order.
+fn merge_into(map: &mut Values, src: &Node) -> Result<(), String> {
+    match src {
+        Node::Map { .. } => {
+            if let Value::Object(m) = node_to_value(src)? {
+                map.extend(m);
+            }
+            Ok(())
+        }
+        Node::Seq { items, .. } => {
+            for item in items.iter().rev() {
+                if !matches!(item, Node::Map { .. }) {
+                    return Err(
+                        "yaml: map merge requires map or sequence of maps as the value".into(),
+                    );
+                }
+                merge_into(map, item)?;
+            }
+            Ok(())
+        }
+        Node::Scalar { .. } => {
+            Err("yaml: map merge requires map or sequence of maps as the value".into())
+        }
+    }
+}
+
+/// Writes values as YAML that Helm reads back to the same values. Keys are sorted (as
+/// `helm get values` writes them); strings that YAML 1.1 would read as something else, or that
+/// need escapes, are double-quoted.
+///
+/// ```
+/// let v = serde_json::json!({"on": "yes", "n": 3, "s": "plain"});
+/// let text = kantup_helm_values::yaml::to_yaml(&v);
+/// assert_eq!(text, "\"n\": 3\n\"on\": \"yes\"\ns: plain\n");
+/// ```
+pub fn to_yaml(v: &Value) -> String {
+    let mut out = String::new();
+    match v {
+        Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
+        Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
+        other => {
+            out.push_str(&scalar_text(other));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn indent(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn write_map(out: &mut String, m: &Values, ind: usize) {
+    let mut keys: Vec<&String> = m.keys().collect();
+    keys.sort();
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            indent(out, ind);
+        }
+        out.push_str(&yaml_string(k));
+        out.push(':');
+        write_child(out, &m[k], ind + 2, false);
+    }
+}
+
+fn write_seq(out: &mut String, a: &[Value], ind: usize) {
+    for (i, item) in a.iter().enumerate() {
+        if i > 0 {
+            indent(out, ind);
+        }
+        out.push('-');
+        write_child(out, item, ind + 2, true);
+    }
+}
+
+/// Writes a child after `key:` or `-`.
+fn write_child(out: &mut String, v: &Value, ind: usize, in_seq: bool) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            if in_seq {
+                out.push(' ');
+                write_map(out, m, ind);
+            } else {
+                out.push('\n');
+                indent(out, ind);
+                write_map(out, m, ind);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            out.push('\n');
+            indent(out, ind);
+            write_seq(out, a, ind);
+        }
+        other => {
+            out.push(' ');
+            out.push_str(&scalar_text(other));
+            out.push('\n');
+        }
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => {
+            if n.is_f64() {
+                // Debug keeps a fraction or exponent, so the number reads back as a float
+                // ("-0.0" stays negative zero, 1e21 stays 1e21).
+                format!("{:?}", n.as_f64().unwrap_or(0.0))
+            } else {
+                n.to_string()
+            }
+        }
+        Value::String(s) => yaml_string(s),
+        Value::Array(_) => "[]".into(),
+        Value::Object(_) => "{}".into(),
+    }
+}
+
+/// A string as a YAML scalar: plain when that is unambiguous, else double-quoted.
+pub(crate) fn yaml_string(s: &str) -> String {
+    if is_safe_plain(s) {
+        return s.to_string();
+    }
+    double_quoted(s)
+}
+
+fn is_safe_plain(s: &str) -> bool {
+    let Some(first) = s.chars().next() else {
+        return false;
+    };
+    if !(first.is_ascii_alphanumeric() || first == '_' || first == '/') {
+        return false;
+    }
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+    {
+        return false;
+    }
+    matches!(resolve_plain(s), Resolved::Str(_)) && !looks_like_timestamp(s)
+}
+
+/// YAML double-quoted scalar; escapes everything YAML would not read back verbatim.
+pub(crate) fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if is_yaml_printable(c) => out.push(c),
+            c if (c as u32) <= 0xFFFF => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn is_yaml_printable(c: char) -> bool {
+    let u = c as u32;
+    // NEL, LS, PS are printable but are line breaks in YAML 1.1: escape them.
+    matches!(u, 0x20..=0x7E | 0xA0..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+        && !matches!(u, 0x2028 | 0x2029 | 0xFEFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::to_go_json;
+
+    /// (YAML scalar as written, toJson of the value Helm reads).
+    const SCALARS: &[(&str, &str)] = &[
+        ("yes", "true"),
+        ("Yes", "true"),
+        ("YES", "true"),
+        ("y", "true"),
+        ("Y", "true"),
+        ("on", "true"),
+        ("ON", "true"),
+        ("no", "false"),
+        ("n", "false"),
+        ("off", "false"),
+        ("tRUE", r#""tRUE""#),
+        ("~", "null"),
+        ("", "null"),
+        ("Null", "null"),
+        ("0x1F", "31"),
+        ("0o17", "15"),
+        ("017", "15"),
+        ("08", "8"),
+        ("0b101", "5"),
+        ("-0x1F", "-31"),
+        ("1_000", "1000"),
+        ("1e3", "1000"),
+        ("1.5", "1.5"),
+        (".5", "0.5"),
+        ("-.5", "-0.5"),
+        ("1e21", "1e+21"),
+        ("12345678901234567890", "12345678901234567000"),
+        ("9007199254740993", "9007199254740992"),
+        ("2001-12-14", r#""2001-12-14""#),
+        (
+            "2001-12-14t21:59:43.10-05:00",
+            r#""2001-12-14t21:59:43.10-05:00""#,
+        ),
+        ("1e400", r#""1e400""#),
+        ("'yes'", r#""yes""#),
+        ("\"0x1F\"", r#""0x1F""#),
+        ("!!str 12", r#""12""#),
+        ("1.0", "1"),
+        ("-0.0", "-0"),
+        ("+12", "12"),
+        ("_1", r#""_1""#),
+        ("0.", "0"),
+        ("1:2", r#""1:2""#),
+    ];
+
+    #[test]
+    fn yaml11_scalars_table() {
+        for (scalar, want) in SCALARS {
+            let doc = format!("k: {scalar}\n");
+            let v = parse_values(&doc, "t").unwrap_or_else(|e| panic!("{scalar}: {e}"));
+            assert_eq!(to_go_json(&v["k"]), *want, "scalar {scalar:?}");
+        }
+    }
+
+    #[test]
+    fn keys_become_strings() {
+        let v = parse_values("1: a\nyes: b\n~x: c\n1.5: d\n", "t").unwrap();
+        assert_eq!(
+            to_go_json(&Value::Object(v)),
+            r#"{"1":"a","1.5":"d","true":"b","~x":"c"}"#
+        );
+    }
+
+    #[test]
+    fn not_a_map_is_an_error_naming_the_file() {
+        let err = parse_values("- a\n", "my-values.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("my-values.yaml"), "{err}");
+        assert!(parse_values("a: .nan\n", "f").is_err());
+        assert!(parse_values("a: [\n", "f").is_err());
+    }
+
+    #[test]
+    fn anchors_and_merge_keys() {
+        let v = parse_values("base: &b {x: 1, z: 2}\nd:\n  <<: *b\n  z: 3\n", "t").unwrap();
+        assert_eq!(to_go_json(&v["d"]), r#"{"x":1,"z":3}"#);
+    }
+
+    #[test]
+    fn written_yaml_reads_back_identically() {
+        let v = serde_json::json!({
+            "s": ["yes", "on", "0x1F", "017", "1e3", "", "null", "~", "2001-01-01", "a: b",
+                   "- x", "#c", "multi\nline", "tab\t", "\u{85}nel", "é", "true", "1_000", ".5"],
+            "n": [1, -5, 1.5, 1e21, 1e-7, -0.0, 9007199254740993i64],
+            "e": {}, "l": [], "nested": [{"a": [1, {"b": null}]}, [[]]],
+            "yes": true, "1": "x",
+        });
+        let text = to_yaml(&v);
+        let back = parse_values(&text, "t").unwrap();
+        let mut want = v.clone();
+        crate::value::numbers_to_float(&mut want);
+        assert_eq!(
+            to_go_json(&Value::Object(back)),
+            to_go_json(&want),
+            "{text}"
+        );
+    }
+}
