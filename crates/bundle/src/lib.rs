@@ -1,3 +1,32 @@
 //! kantup: the offline bundle format.
 //!
-//! Work in progress; see the crate README and the workspace README.
+//! A bundle is the relok8s intermediate layout — `hints.yaml` (image hint patterns),
+//! `original-chart/` (the Helm chart) and `images.tar` (an image archive) — in a plain, gzip or
+//! zstd tar. This crate reads it without extracting ([`Bundle`]), models its parts
+//! ([`chart::Chart`], [`hints::ImagePattern`], [`archive::ImageArchive`]), verifies it,
+//! unpacks it safely and creates it reproducibly.
+//!
+//! ```
+//! # let root = kantup_test_support::workspace_root();
+//! use kantup_bundle::Bundle;
+//! let bundle = Bundle::open(root.join("examples/bundles/testchart.bundle.tar"))?;
+//! let chart = bundle.chart()?;
+//! for image in bundle.image_archive()?.expect("images.tar").images() {
+//!     println!("{} {}", image.display_name(), image.manifest_digest);
+//! }
+//! # Ok::<(), kantup_bundle::BundleError>(())
+//! ```
+
+pub mod archive;
+mod bundle;
+pub mod chart;
+mod digest;
+mod error;
+pub mod hints;
+pub mod reference;
+mod source;
+mod write;
+
+pub use bundle::{Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER, MemberInfo};
+pub use digest::{Digest, DigestParseError, DigestReader, DigestWriter};
+pub use error::BundleError;

@@ -1,0 +1,391 @@
+//! Image archives, one model for every layout kantup reads:
+//!
+//! * docker-archive as go-containerregistry writes it (relok8s's `images.tar`: gzip layers
+//!   `<hex>.tar.gz`, configs `sha256:<hex>`, `manifest.json`);
+//! * classic `docker save` (`<id>/layer.tar`, `<id>.json`, `repositories`);
+//! * `podman save` (also `--multi-image-archive`, with linked shared layers);
+//! * Docker 25+ (an OCI layout plus `manifest.json`);
+//! * OCI image layouts, as a tar or a directory (`index.json`, nested indexes, multi-arch,
+//!   `org.opencontainers.image.ref.name` annotations).
+//!
+//! Each [`Image`] has its manifest bytes (the archive's own when it has them; for
+//! docker-archives rebuilt exactly as go-containerregistry serializes them, so digests match
+//! what relok8s and charts-syncer push), its config and layers, and every blob can be read with
+//! [`ImageArchive::open_blob`].
+
+mod docker;
+mod oci;
+pub mod oci_layout;
+mod store;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+use crate::error::BundleError;
+use crate::reference::Reference;
+pub(crate) use store::Store;
+
+/// Media types used in manifests.
+pub mod media_types {
+    /// Docker schema 2 manifest.
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    /// Docker manifest list.
+    pub const DOCKER_MANIFEST_LIST: &str =
+        "application/vnd.docker.distribution.manifest.list.v2+json";
+    /// Docker image config.
+    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// Docker gzip layer.
+    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// Docker uncompressed layer.
+    pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    /// OCI manifest.
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    /// OCI index.
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// OCI config.
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    /// OCI uncompressed layer.
+    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+    /// OCI gzip layer.
+    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// OCI zstd layer.
+    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+    /// Whether a media type is an index / manifest list.
+    pub fn is_index(media_type: &str) -> bool {
+        media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+    }
+}
+
+/// How a layer's bytes are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// A plain tar.
+    None,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+impl Compression {
+    /// Detects compression from the first bytes of a stream.
+    pub fn sniff(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    /// From a layer media type (`+gzip`, `.tar.gzip`, `+zstd`).
+    pub fn from_media_type(media_type: &str) -> Compression {
+        if media_type.ends_with("gzip") {
+            Compression::Gzip
+        } else if media_type.ends_with("zstd") {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// The platform an image is built for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Platform {
+    /// `amd64`, `arm64`, ...
+    pub architecture: String,
+    /// `linux`, `windows`, ...
+    pub os: String,
+    /// `v8`, `v7`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One blob as a manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlobInfo {
+    /// Digest of the stored bytes.
+    pub digest: Digest,
+    /// Size of the stored bytes.
+    pub size: u64,
+    /// Media type as written in the manifest.
+    pub media_type: String,
+    /// For layers: digest of the uncompressed tar (from the config's `rootfs.diff_ids`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff_id: Option<Digest>,
+    /// How the stored bytes are compressed.
+    pub compression: Compression,
+}
+
+/// A reference as found in an archive: parsed when it follows the grammar, else kept as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(untagged)]
+pub enum ImageName {
+    /// A valid, normalized reference.
+    Parsed(Reference),
+    /// Text that is not a valid reference (e.g. a bare OCI ref.name tag like `v1`).
+    Raw(String),
+}
+
+impl ImageName {
+    /// Parses `text`, falling back to keeping it raw.
+    pub fn new(text: &str) -> ImageName {
+        match text.parse() {
+            Ok(r) => ImageName::Parsed(r),
+            Err(_) => ImageName::Raw(text.to_string()),
+        }
+    }
+
+    /// The parsed reference, if any.
+    pub fn reference(&self) -> Option<&Reference> {
+        match self {
+            ImageName::Parsed(r) => Some(r),
+            ImageName::Raw(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ImageName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImageName::Parsed(r) => r.fmt(f),
+            ImageName::Raw(s) => f.write_str(s),
+        }
+    }
+}
+
+/// One image (one platform-specific manifest) in an archive.
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    /// Names the archive gives the image (`RepoTags`, ref.name annotations).
+    pub references: Vec<ImageName>,
+    /// Manifest bytes exactly as they are pushed.
+    #[serde(skip)]
+    pub manifest: Vec<u8>,
+    /// The manifest's media type.
+    pub manifest_media_type: String,
+    /// Digest of `manifest`.
+    pub manifest_digest: Digest,
+    /// The config blob.
+    pub config: BlobInfo,
+    /// Layers, base first.
+    pub layers: Vec<BlobInfo>,
+    /// Platform, from the index or the config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+impl Image {
+    /// A short human name: the first reference, else the manifest digest.
+    pub fn display_name(&self) -> String {
+        self.references
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| self.manifest_digest.to_string())
+    }
+
+    /// Sum of config and layer sizes.
+    pub fn total_size(&self) -> u64 {
+        self.config.size + self.layers.iter().map(|l| l.size).sum::<u64>()
+    }
+}
+
+/// An index (multi-platform image) an OCI layout holds, kept so writers can reproduce it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageIndex {
+    /// Names of the index.
+    pub references: Vec<ImageName>,
+    /// The index bytes.
+    #[serde(skip)]
+    pub manifest: Vec<u8>,
+    /// Its media type.
+    pub media_type: String,
+    /// Its digest.
+    pub digest: Digest,
+}
+
+/// Which layout an archive used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveFormat {
+    /// `manifest.json` only (docker save, podman, go-containerregistry).
+    DockerArchive,
+    /// `index.json` + `oci-layout` (with or without `manifest.json`).
+    OciLayout,
+}
+
+/// An opened image archive. Blobs are read lazily; `ImageArchive` is `Send + Sync`, and each
+/// [`open_blob`](Self::open_blob) call gets an independent reader (positioned reads on a
+/// shared handle), so blobs can be streamed from several threads.
+#[derive(Debug)]
+pub struct ImageArchive {
+    pub(crate) store: Store,
+    pub(crate) format: ArchiveFormat,
+    pub(crate) images: Vec<Image>,
+    pub(crate) indexes: Vec<ImageIndex>,
+    /// Where each blob lives (member name in the store).
+    pub(crate) blobs: HashMap<Digest, String>,
+}
+
+/// Largest JSON document (manifest, config, index) read into memory.
+pub(crate) const MAX_JSON: u64 = 64 << 20;
+
+impl ImageArchive {
+    /// Opens an archive file (tar) or an OCI layout directory.
+    pub fn open(path: impl AsRef<Path>) -> Result<ImageArchive, BundleError> {
+        let path = path.as_ref();
+        let store = if path.is_dir() {
+            Store::Dir(path.to_path_buf())
+        } else {
+            Store::open_tar(path)?
+        };
+        Self::from_store(store)
+    }
+
+    pub(crate) fn from_store(store: Store) -> Result<ImageArchive, BundleError> {
+        if store.exists("index.json") {
+            oci::read(store)
+        } else if store.exists("manifest.json") {
+            docker::read(store)
+        } else {
+            Err(BundleError::archive(
+                store.label(),
+                "not an image archive: neither index.json (OCI layout) nor manifest.json (docker archive)",
+            ))
+        }
+    }
+
+    /// The images, in archive order.
+    pub fn images(&self) -> &[Image] {
+        &self.images
+    }
+
+    /// Multi-platform indexes the archive holds (OCI layouts only).
+    pub fn indexes(&self) -> &[ImageIndex] {
+        &self.indexes
+    }
+
+    /// The layout the archive used.
+    pub fn format(&self) -> ArchiveFormat {
+        self.format
+    }
+
+    /// Where the archive is (for messages).
+    pub fn label(&self) -> String {
+        self.store.label()
+    }
+
+    /// Whether the archive holds a blob.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blobs.contains_key(digest)
+    }
+
+    /// Every blob digest the archive holds, config and layers (not manifests), sorted.
+    pub fn blob_digests(&self) -> Vec<Digest> {
+        let mut v: Vec<Digest> = self.blobs.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Opens a blob's raw stored bytes (exactly those the manifest names; for a manifest or
+    /// index digest, the manifest bytes).
+    pub fn open_blob(&self, digest: &Digest) -> Result<Box<dyn Read + Send>, BundleError> {
+        if let Some(member) = self.blobs.get(digest) {
+            return self.store.open(member);
+        }
+        if let Some(image) = self.images.iter().find(|i| &i.manifest_digest == digest) {
+            return Ok(Box::new(std::io::Cursor::new(image.manifest.clone())));
+        }
+        if let Some(index) = self.indexes.iter().find(|i| &i.digest == digest) {
+            return Ok(Box::new(std::io::Cursor::new(index.manifest.clone())));
+        }
+        Err(BundleError::BlobNotFound {
+            path: self.store.label(),
+            digest: *digest,
+        })
+    }
+
+    /// Reads a small blob (config) into memory.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, BundleError> {
+        let mut buf = Vec::new();
+        self.open_blob(digest)?
+            .take(MAX_JSON + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| BundleError::io(self.store.label(), e))?;
+        if buf.len() as u64 > MAX_JSON {
+            return Err(BundleError::TooLarge {
+                path: self.store.label(),
+                member: digest.to_string(),
+                size: buf.len() as u64,
+                limit: MAX_JSON,
+            });
+        }
+        Ok(buf)
+    }
+}
+
+/// The parts of an image config kantup reads.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConfigSummary {
+    #[serde(default)]
+    pub(crate) architecture: Option<String>,
+    #[serde(default)]
+    pub(crate) os: Option<String>,
+    #[serde(default)]
+    pub(crate) variant: Option<String>,
+    #[serde(default)]
+    pub(crate) rootfs: Option<RootFs>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RootFs {
+    #[serde(default)]
+    pub(crate) diff_ids: Option<Vec<String>>,
+}
+
+impl ConfigSummary {
+    pub(crate) fn parse(bytes: &[u8], what: &str) -> Result<ConfigSummary, BundleError> {
+        serde_json::from_slice(bytes).map_err(|e| BundleError::json(what, e))
+    }
+
+    pub(crate) fn platform(&self) -> Option<Platform> {
+        match (&self.architecture, &self.os) {
+            (Some(a), Some(o)) if !a.is_empty() && !o.is_empty() => Some(Platform {
+                architecture: a.clone(),
+                os: o.clone(),
+                variant: self.variant.clone().filter(|v| !v.is_empty()),
+            }),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn diff_ids(&self, what: &str) -> Result<Vec<Digest>, BundleError> {
+        let Some(ids) = self.rootfs.as_ref().and_then(|r| r.diff_ids.as_ref()) else {
+            return Ok(Vec::new());
+        };
+        ids.iter()
+            .map(|s| {
+                s.parse::<Digest>()
+                    .map_err(|e| BundleError::archive(what, format!("config rootfs.diff_ids: {e}")))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,1 @@
+//! Writing images into an OCI image layout directory.

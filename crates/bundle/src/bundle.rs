@@ -1,0 +1,249 @@
+//! Opening a bundle: the relok8s intermediate layout (`hints.yaml`, `original-chart/`,
+//! `images.tar`) in a plain, gzip or zstd tar.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::archive::{Compression, ImageArchive, Store};
+use crate::chart::{Chart, clean_relative};
+use crate::error::BundleError;
+use crate::hints::{ImagePattern, parse_hints};
+use crate::source::{EntryKind, FileSpan, TarIndex};
+
+/// The hints member.
+pub const HINTS_MEMBER: &str = "hints.yaml";
+/// The chart directory member prefix.
+pub const CHART_DIR: &str = "original-chart";
+/// The image archive member.
+pub const IMAGES_MEMBER: &str = "images.tar";
+/// The checksum member kantup writes (`sha256sum` format; other readers ignore it).
+pub const CHECKSUMS_MEMBER: &str = "kantup-checksums.sha256";
+/// Largest hints/checksum document read into memory.
+const MAX_SMALL: u64 = 16 << 20;
+
+/// A member of the bundle tar.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberInfo {
+    /// Path inside the bundle.
+    pub name: String,
+    /// Data size.
+    pub size: u64,
+    /// `file`, `dir`, `symlink`, `hardlink` or the special type.
+    pub kind: String,
+}
+
+/// An opened bundle.
+///
+/// A plain tar is indexed once and members are then read in place by offset (even
+/// `images.tar`, which is never extracted). A gzip or zstd bundle is decompressed in one
+/// streaming pass into an anonymous temporary file (deleted when the `Bundle` drops), then
+/// treated the same way; memory use does not grow with bundle size.
+///
+/// ```
+/// # let root = kantup_test_support::workspace_root();
+/// let bundle = kantup_bundle::Bundle::open(root.join("examples/bundles/testchart.bundle.tar")).unwrap();
+/// assert_eq!(bundle.chart().unwrap().name(), "testchart");
+/// assert_eq!(bundle.hints().unwrap().len(), 4);
+/// assert_eq!(bundle.image_archive().unwrap().unwrap().images().len(), 2);
+/// ```
+#[derive(Debug)]
+pub struct Bundle {
+    path: PathBuf,
+    compression: Compression,
+    index: TarIndex,
+}
+
+impl Bundle {
+    /// Opens and indexes a bundle file. Compression is detected from magic bytes.
+    pub fn open(path: impl AsRef<Path>) -> Result<Bundle, BundleError> {
+        let path = path.as_ref();
+        let label = path.display().to_string();
+        let span = FileSpan::open(path)?;
+        if span.len == 0 {
+            return Err(BundleError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut head = Vec::with_capacity(8);
+        span.reader()
+            .take(8)
+            .read_to_end(&mut head)
+            .map_err(|e| BundleError::io(path, e))?;
+        let compression = Compression::sniff(&head);
+        let span = match compression {
+            Compression::None => span,
+            Compression::Gzip => spool(
+                path,
+                "gzip",
+                flate2::read::MultiGzDecoder::new(std::io::BufReader::new(span.reader())),
+            )?,
+            Compression::Zstd => {
+                let decoder = zstd::stream::read::Decoder::new(span.reader()).map_err(|e| {
+                    BundleError::Compression {
+                        path: label.clone(),
+                        format: "zstd",
+                        reason: e.to_string(),
+                    }
+                })?;
+                spool(path, "zstd", decoder)?
+            }
+        };
+        let index = TarIndex::build(span, label)?;
+        Ok(Bundle {
+            path: path.to_path_buf(),
+            compression,
+            index,
+        })
+    }
+
+    /// The bundle file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The outer compression.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Every member, in archive order.
+    pub fn members(&self) -> Vec<MemberInfo> {
+        self.index
+            .entries
+            .iter()
+            .map(|e| MemberInfo {
+                name: e.name.clone(),
+                size: e.size,
+                kind: match &e.kind {
+                    EntryKind::File => "file".into(),
+                    EntryKind::Dir => "dir".into(),
+                    EntryKind::Symlink(_) => "symlink".into(),
+                    EntryKind::Hardlink(_) => "hardlink".into(),
+                    EntryKind::Special(s) => (*s).into(),
+                },
+            })
+            .collect()
+    }
+
+    /// Whether a member exists.
+    pub fn has_member(&self, name: &str) -> bool {
+        self.index.get(name).is_some()
+    }
+
+    /// Opens a member for streaming (links inside the bundle are followed).
+    pub fn open_member(&self, name: &str) -> Result<Box<dyn Read + Send>, BundleError> {
+        Ok(Box::new(self.index.member_span(name)?.reader()))
+    }
+
+    /// Size of the (decompressed) bundle tar.
+    pub fn tar_size(&self) -> u64 {
+        self.index.span.len
+    }
+
+    /// The text of `hints.yaml`.
+    pub fn hints_text(&self) -> Result<String, BundleError> {
+        let bytes = self.index.read_member(HINTS_MEMBER, MAX_SMALL)?;
+        String::from_utf8(bytes).map_err(|_| BundleError::Hints {
+            path: format!("{}!{HINTS_MEMBER}", self.index.label),
+            source: crate::hints::HintsError::Yaml("not UTF-8".into()),
+        })
+    }
+
+    /// The parsed image hints.
+    pub fn hints(&self) -> Result<Vec<ImagePattern>, BundleError> {
+        parse_hints(&self.hints_text()?).map_err(|source| BundleError::Hints {
+            path: format!("{}!{HINTS_MEMBER}", self.index.label),
+            source,
+        })
+    }
+
+    /// The chart in `original-chart/` (a directory tree, or a single `.tgz` in it).
+    pub fn chart(&self) -> Result<Chart, BundleError> {
+        let label = format!("{}!{CHART_DIR}", self.index.label);
+        let prefix = format!("{CHART_DIR}/");
+        let mut files = BTreeMap::new();
+        for e in &self.index.entries {
+            let Some(rel) = e.name.strip_prefix(&prefix) else {
+                continue;
+            };
+            match &e.kind {
+                EntryKind::Dir => continue,
+                EntryKind::File | EntryKind::Hardlink(_) | EntryKind::Symlink(_) => {}
+                EntryKind::Special(s) => {
+                    return Err(BundleError::UnsafeMember {
+                        path: self.index.label.clone(),
+                        member: e.name.clone(),
+                        reason: format!("{s} in the chart"),
+                    });
+                }
+            }
+            let rel = clean_relative(rel)
+                .map_err(|reason| BundleError::UnsafeMember {
+                    path: self.index.label.clone(),
+                    member: e.name.clone(),
+                    reason,
+                })?
+                .unwrap_or_default();
+            let bytes = self
+                .index
+                .read_member(&e.name, crate::chart::MAX_CHART_SIZE)?;
+            files.insert(rel, bytes);
+        }
+        if files.is_empty() {
+            return Err(BundleError::MissingMember {
+                path: self.index.label.clone(),
+                member: prefix,
+            });
+        }
+        if files.len() == 1 {
+            let (name, bytes) = files.iter().next().expect("one file");
+            if name.ends_with(".tgz") {
+                return Chart::load_tgz_bytes(&format!("{label}/{name}"), bytes);
+            }
+        }
+        Chart::from_files(&label, files)
+    }
+
+    /// The image archive in `images.tar`, read in place; `None` for a charts-only bundle.
+    pub fn image_archive(&self) -> Result<Option<ImageArchive>, BundleError> {
+        if self.index.get(IMAGES_MEMBER).is_none() {
+            return Ok(None);
+        }
+        let span = self.index.member_span(IMAGES_MEMBER)?;
+        let inner = TarIndex::build(span, format!("{}!{IMAGES_MEMBER}", self.index.label))?;
+        ImageArchive::from_store(Store::Tar(inner)).map(Some)
+    }
+}
+
+/// Decompresses `reader` into an anonymous temporary file.
+fn spool(
+    path: &Path,
+    format: &'static str,
+    mut reader: impl Read,
+) -> Result<FileSpan, BundleError> {
+    let file = tempfile::tempfile().map_err(|e| BundleError::io(std::env::temp_dir(), e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    std::io::copy(&mut reader, &mut out).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::Other
+            || e.kind() == std::io::ErrorKind::InvalidInput
+            || e.kind() == std::io::ErrorKind::InvalidData
+            || e.kind() == std::io::ErrorKind::UnexpectedEof
+        {
+            BundleError::Compression {
+                path: path.display().to_string(),
+                format,
+                reason: e.to_string(),
+            }
+        } else {
+            BundleError::io(path, e)
+        }
+    })?;
+    out.flush().map_err(|e| BundleError::io(path, e))?;
+    let file = out
+        .into_inner()
+        .map_err(|e| BundleError::io(path, e.into_error()))?;
+    FileSpan::from_file(file, path.to_path_buf()).map_err(|e| BundleError::io(path, e))
+}

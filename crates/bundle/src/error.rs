@@ -1,0 +1,190 @@
+//! The crate's one error type. Every message names the file, member, image or field at fault.
+
+use std::path::PathBuf;
+
+use crate::digest::Digest;
+use crate::hints::HintsError;
+
+/// Everything that can go wrong reading, verifying, unpacking or creating a bundle.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// An I/O error on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is empty.
+    #[error("{path}: empty file, not a bundle")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A tar stream is malformed (truncated, bad header, bad checksum).
+    #[error("{path}: malformed tar: {reason}")]
+    Tar {
+        /// The file (or `bundle!member` for nested archives).
+        path: String,
+        /// What the tar reader reported.
+        reason: String,
+    },
+    /// A compressed stream is corrupt.
+    #[error("{path}: corrupt {format} stream: {reason}")]
+    Compression {
+        /// The file or member.
+        path: String,
+        /// `gzip` or `zstd`.
+        format: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// A member name is not UTF-8.
+    #[error("{path}: member name is not UTF-8: {name_lossy:?}")]
+    NonUtf8Name {
+        /// The archive.
+        path: String,
+        /// The name with invalid bytes replaced.
+        name_lossy: String,
+    },
+    /// A member appears twice.
+    #[error("{path}: duplicate member {member:?}")]
+    DuplicateMember {
+        /// The archive.
+        path: String,
+        /// The repeated name.
+        member: String,
+    },
+    /// A member that must exist does not.
+    #[error("{path}: missing member {member:?}")]
+    MissingMember {
+        /// The archive or directory.
+        path: String,
+        /// The missing name.
+        member: String,
+    },
+    /// A member path or link would escape the target, or is a device/fifo.
+    #[error("{path}: unsafe member {member:?}: {reason}")]
+    UnsafeMember {
+        /// The archive.
+        path: String,
+        /// The member name.
+        member: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A member or total size is past the configured limit.
+    #[error("{path}: member {member:?} declares {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// The archive.
+        path: String,
+        /// The member.
+        member: String,
+        /// Declared size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// `hints.yaml` (or another hints file) is invalid.
+    #[error("{path}: {source}")]
+    Hints {
+        /// The hints file or member.
+        path: String,
+        /// The cause.
+        #[source]
+        source: HintsError,
+    },
+    /// A chart is malformed.
+    #[error("chart {path}: {reason}")]
+    Chart {
+        /// The chart directory, archive or member.
+        path: String,
+        /// What is wrong (names the field or file).
+        reason: String,
+    },
+    /// A JSON or YAML document could not be decoded.
+    #[error("{path}: invalid {format}: {reason}")]
+    Document {
+        /// The member or file.
+        path: String,
+        /// `JSON` or `YAML`.
+        format: &'static str,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// An image archive is malformed (names the member and image).
+    #[error("{path}: {reason}")]
+    ImageArchive {
+        /// The archive, with member when relevant.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A blob was requested that the archive does not hold.
+    #[error("{path}: no blob {digest}")]
+    BlobNotFound {
+        /// The archive.
+        path: String,
+        /// The digest asked for.
+        digest: Digest,
+    },
+    /// Content does not hash to the digest it is named by.
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// Which blob, member or layer (names the image).
+        what: String,
+        /// Declared digest.
+        expected: Digest,
+        /// Computed digest.
+        actual: Digest,
+    },
+    /// Content has a different size than declared.
+    #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        /// Which blob or member.
+        what: String,
+        /// Declared size.
+        expected: u64,
+        /// Actual size.
+        actual: u64,
+    },
+    /// Bad input given by the caller (a path, an option).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl BundleError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        BundleError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn archive(path: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        BundleError::ImageArchive {
+            path: path.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn json(path: impl std::fmt::Display, e: serde_json::Error) -> Self {
+        BundleError::Document {
+            path: path.to_string(),
+            format: "JSON",
+            reason: e.to_string(),
+        }
+    }
+
+    /// Whether this error means content failed verification (digest or size mismatch), as
+    /// opposed to an unreadable or malformed input.
+    pub fn is_verification_failure(&self) -> bool {
+        matches!(
+            self,
+            BundleError::DigestMismatch { .. } | BundleError::SizeMismatch { .. }
+        )
+    }
+}
