@@ -113,12 +113,10 @@ fn coalesce_chart_values(chart: &Chart, v: &mut Values, merge: bool) {
 }
 
 /// Helm's `coalesceTablesFullKey`: `dst` (higher precedence) gets what it lacks from `src`.
-pub(crate) fn coalesce_tables(dst: &mut Values, mut src: Values, merge: bool) {
-    for (key, val) in dst.iter() {
-        if val.is_null() {
-            src.insert(key.clone(), Value::Null);
-        }
-    }
+///
+/// A user `null` deletes the key only where the defaults have it (when not merging); a `null`
+/// for a key the defaults lack stays in the values (Helm 3.17 and 4.1 both render it).
+pub(crate) fn coalesce_tables(dst: &mut Values, src: Values, merge: bool) {
     for (key, val) in src {
         match dst.get_mut(&key) {
             Some(Value::Null) if !merge => {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::chart::Chart;
-use crate::strvals::{SetKind, parse_into};
+use crate::strvals::{HelmVersion, SetKind, parse_into_as};
 use crate::value::Values;
 use crate::yaml::parse_values;
 use crate::{Error, Result};
@@ -27,6 +27,8 @@ pub struct ValueOptions {
     pub file_values: Vec<String>,
     /// `--set-literal` expressions.
     pub literal_values: Vec<String>,
+    /// Whose parser quirks to follow (Helm 3 by default).
+    pub helm: HelmVersion,
 }
 
 impl ValueOptions {
@@ -57,7 +59,7 @@ impl ValueOptions {
         ];
         for (exprs, kind) in groups {
             for expr in exprs {
-                apply_set(&mut base, expr, kind)?;
+                apply_set(&mut base, expr, kind, self.helm)?;
             }
         }
         Ok(base)
@@ -65,16 +67,16 @@ impl ValueOptions {
 }
 
 /// Applies one `--set`-family expression to `base`. `--set-file` paths are read from disk.
-pub fn apply_set(base: &mut Values, expr: &str, kind: SetKind) -> Result<()> {
+pub fn apply_set(base: &mut Values, expr: &str, kind: SetKind, helm: HelmVersion) -> Result<()> {
     let result = if kind == SetKind::SetFile {
         let mut reader = |path: &str| -> std::result::Result<Value, String> {
             std::fs::read(path)
                 .map(|b| Value::String(String::from_utf8_lossy(&b).into_owned()))
                 .map_err(|e| format!("open {path}: {e}"))
         };
-        parse_into(expr, kind, base, Some(&mut reader))
+        parse_into_as(expr, kind, base, Some(&mut reader), helm)
     } else {
-        parse_into(expr, kind, base, None)
+        parse_into_as(expr, kind, base, None, helm)
     };
     result.map_err(|message| Error::Strvals {
         flag: kind.flag(),

@@ -18,6 +18,19 @@ pub const MAX_INDEX: i64 = 65536;
 /// Deepest `a.b.c` nesting Helm accepts (`strvals.MaxNestedNameLevel`).
 pub const MAX_NESTED_NAME_LEVEL: usize = 30;
 
+/// Which Helm's parser to follow where 3.x and 4.x differ.
+///
+/// Helm 4 wraps errors with `%w` and its parse loop ends on any error that *is* `io.EOF`, so
+/// an index cut short (`a[1`) is silently the end of input there, and an error in Helm 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HelmVersion {
+    /// Helm 3 (3.17).
+    #[default]
+    V3,
+    /// Helm 4 (4.1).
+    V4,
+}
+
 /// Which flag an expression came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SetKind {
@@ -65,11 +78,23 @@ pub fn parse_into(
     dest: &mut Values,
     reader: Option<&mut FileReader<'_>>,
 ) -> Result<(), String> {
+    parse_into_as(expr, kind, dest, reader, HelmVersion::V3)
+}
+
+/// [`parse_into`] following a given Helm major version's parser.
+pub fn parse_into_as(
+    expr: &str,
+    kind: SetKind,
+    dest: &mut Values,
+    reader: Option<&mut FileReader<'_>>,
+    helm: HelmVersion,
+) -> Result<(), String> {
     let mut p = Parser {
         sc: expr.chars().collect(),
         pos: 0,
         kind,
         reader,
+        helm,
     };
     loop {
         match p.key(dest, 0) {
@@ -125,6 +150,7 @@ struct Parser<'r, 'a> {
     pos: usize,
     kind: SetKind,
     reader: Option<&'r mut FileReader<'a>>,
+    helm: HelmVersion,
 }
 
 impl Parser<'_, '_> {
@@ -303,7 +329,10 @@ impl Parser<'_, '_> {
     fn key_index(&mut self) -> Step<i64> {
         let (v, last) = self.runes_until(&[']']);
         if last.is_none() {
-            return err("error parsing index: EOF");
+            return match self.helm {
+                HelmVersion::V3 => err("error parsing index: EOF"),
+                HelmVersion::V4 => Err(Stop::Eof),
+            };
         }
         go_atoi(&v).map_err(|e| Stop::Err(format!("error parsing index: {e}")))
     }

@@ -543,6 +543,41 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
+/// Paths of integers that no values file can carry: Helm reads every number in a file as a
+/// float64, so an int64 from `--set` beyond ±2^53 changes when written to a file. Callers
+/// warn about these (or pass them as `--set` instead).
+pub fn lossy_in_file(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, path: String, out: &mut Vec<String>) {
+        match v {
+            Value::Number(n) if !n.is_f64() => {
+                let exact = n.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53);
+                if !exact {
+                    out.push(path);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, format!("{path}[{i}]"), out);
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(x, p, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
 /// A string as a YAML scalar: plain when that is unambiguous, else double-quoted.
 pub(crate) fn yaml_string(s: &str) -> String {
     if is_safe_plain(s) {
