@@ -182,7 +182,10 @@ fn strvals_cases_match_helm() {
 
 /// Values files: YAML 1.1 scalars, keys, nulls deleting defaults, lists replacing, maps
 /// merging, globals, aliases; each (files, flags) case alone.
-const FILE_CASES: &[(&[&str], &[(SetKind, &str)])] = &[
+/// (values files, flags).
+type FileCase = (&'static [&'static str], &'static [(SetKind, &'static str)]);
+
+const FILE_CASES: &[FileCase] = &[
     (
         &["y11: [yes, Yes, YES, y, Y, on, On, ON, no, n, N, off, OFF, true, False]\n"],
         &[],
@@ -295,7 +298,7 @@ fn set_file_matches_helm() {
     let chart = TestChart::standard(tmp.path(), PARENT_DEFAULTS, SUB_DEFAULTS);
     let content = tmp.path().join("content.txt");
     write_file(&content, "line: one\nyes\n");
-    let flags = vec![
+    let flags = [
         (
             SetFile,
             format!(
