@@ -53,7 +53,7 @@ pub struct MemberInfo {
 pub struct Bundle {
     path: PathBuf,
     compression: Compression,
-    index: TarIndex,
+    pub(crate) index: TarIndex,
 }
 
 impl Bundle {
@@ -141,6 +141,11 @@ impl Bundle {
     /// Size of the (decompressed) bundle tar.
     pub fn tar_size(&self) -> u64 {
         self.index.span.len
+    }
+
+    /// Reads a small member (at most 16 MiB) into memory.
+    pub fn read_small(&self, name: &str) -> Result<Vec<u8>, BundleError> {
+        self.index.read_member(name, MAX_SMALL)
     }
 
     /// The text of `hints.yaml`.

@@ -20,13 +20,18 @@
 pub mod archive;
 mod bundle;
 pub mod chart;
+pub mod create;
 mod digest;
 mod error;
 pub mod hints;
 pub mod reference;
 mod source;
+mod unpack;
+mod verify;
 mod write;
 
 pub use bundle::{Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER, MemberInfo};
 pub use digest::{Digest, DigestParseError, DigestReader, DigestWriter};
 pub use error::BundleError;
+pub use unpack::{UnpackOptions, UnpackReport};
+pub use verify::{VerifyOptions, VerifyReport, verify_archive};

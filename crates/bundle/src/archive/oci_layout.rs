@@ -1,1 +1,291 @@
-//! Writing images into an OCI image layout directory.
+//! Writing images as an OCI image layout: into a directory ([`write_images`]), or as a tar
+//! that is both an OCI layout and a docker-archive ([`write_archive_tar`], the layout
+//! Docker 25+ `docker save` produces, which `docker load`, `podman load`, skopeo and
+//! go-containerregistry's `tarball` package all read).
+//!
+//! Manifests are written byte for byte as the source archive gives them, so digests survive.
+//! Every blob is hashed while it is copied and a mismatch fails the write.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::oci::{CONTAINERD_NAME, REF_NAME, blob_path};
+use super::{BlobInfo, Image, ImageArchive, ImageName, media_types};
+use crate::digest::{Digest, DigestReader, DigestWriter};
+use crate::error::BundleError;
+use crate::write::deterministic_header;
+
+const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+/// What [`write_images`] wrote.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LayoutReport {
+    /// Blobs copied (config, layers, manifests).
+    pub blobs_written: usize,
+    /// Blobs already present (skipped, not re-hashed).
+    pub blobs_present: usize,
+    /// Bytes copied.
+    pub bytes_written: u64,
+    /// index.json entries added or replaced.
+    pub refs: Vec<String>,
+}
+
+fn descriptor_for(image: &Image, name: Option<&ImageName>) -> Value {
+    let mut d = json!({
+        "mediaType": image.manifest_media_type,
+        "digest": image.manifest_digest.to_string(),
+        "size": image.manifest.len(),
+    });
+    if let Some(n) = name {
+        d["annotations"] = json!({
+            REF_NAME: n.to_string(),
+            CONTAINERD_NAME: n.to_string(),
+        });
+    }
+    if let Some(p) = &image.platform {
+        d["platform"] = serde_json::to_value(p).expect("platform serializes");
+    }
+    d
+}
+
+/// The top-level index entries for `images`: one per reference (or one unnamed).
+fn index_entries(images: &[&Image]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for image in images {
+        if image.references.is_empty() {
+            out.push(descriptor_for(image, None));
+        }
+        for r in &image.references {
+            out.push(descriptor_for(image, Some(r)));
+        }
+    }
+    out
+}
+
+fn copy_verified(
+    archive: &ImageArchive,
+    blob: &BlobInfo,
+    image: &Image,
+    mut out: impl Write,
+) -> Result<u64, BundleError> {
+    let reader = archive.open_blob(&blob.digest)?;
+    let mut w = DigestWriter::new(&mut out);
+    io::copy(&mut reader.take(blob.size + 1), &mut w)
+        .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
+    let (_, digest, size) = w.finish();
+    let what = format!(
+        "{}: blob of image {}",
+        archive.label(),
+        image.display_name()
+    );
+    if size != blob.size {
+        return Err(BundleError::SizeMismatch {
+            what,
+            expected: blob.size,
+            actual: size,
+        });
+    }
+    if digest != blob.digest {
+        return Err(BundleError::DigestMismatch {
+            what,
+            expected: blob.digest,
+            actual: digest,
+        });
+    }
+    Ok(size)
+}
+
+/// Writes `images` (blobs by digest, manifests, and `index.json` entries named with each
+/// reference in `org.opencontainers.image.ref.name`) into the OCI layout directory `dir`,
+/// creating it or adding to an existing layout (entries with the same name are replaced).
+/// Blobs already present are not copied again. Each blob goes to a temporary name and is
+/// renamed into place only after its digest checked out.
+pub fn write_images(
+    dir: impl AsRef<Path>,
+    archive: &ImageArchive,
+    images: &[&Image],
+    mut progress: impl FnMut(u64),
+) -> Result<LayoutReport, BundleError> {
+    let dir = dir.as_ref();
+    let blobs_dir = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blobs_dir).map_err(|e| BundleError::io(&blobs_dir, e))?;
+    let layout_file = dir.join("oci-layout");
+    if !layout_file.exists() {
+        fs::write(&layout_file, OCI_LAYOUT).map_err(|e| BundleError::io(&layout_file, e))?;
+    }
+    let mut report = LayoutReport::default();
+    let put = |path: PathBuf,
+               report: &mut LayoutReport,
+               write: &mut dyn FnMut(&mut fs::File) -> Result<u64, BundleError>|
+     -> Result<u64, BundleError> {
+        if path.exists() {
+            report.blobs_present += 1;
+            return Ok(0);
+        }
+        let tmp = path.with_extension("partial");
+        let mut f = fs::File::create(&tmp).map_err(|e| BundleError::io(&tmp, e))?;
+        let n = match write(&mut f).and_then(|n| {
+            f.sync_all().map_err(|e| BundleError::io(&tmp, e))?;
+            Ok(n)
+        }) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        fs::rename(&tmp, &path).map_err(|e| BundleError::io(&path, e))?;
+        report.blobs_written += 1;
+        report.bytes_written += n;
+        Ok(n)
+    };
+    for image in images {
+        for blob in std::iter::once(&image.config).chain(&image.layers) {
+            let n = put(dir.join(blob_path(&blob.digest)), &mut report, &mut |f| {
+                copy_verified(archive, blob, image, io::BufWriter::new(f))
+            })?;
+            progress(n);
+        }
+        put(
+            dir.join(blob_path(&image.manifest_digest)),
+            &mut report,
+            &mut |f| {
+                f.write_all(&image.manifest)
+                    .map_err(|e| BundleError::io(dir, e))?;
+                Ok(image.manifest.len() as u64)
+            },
+        )?;
+    }
+    // Merge into index.json.
+    let index_path = dir.join("index.json");
+    let mut index: Value = match fs::read(&index_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| BundleError::json(index_path.display(), e))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_INDEX,
+            "manifests": [],
+        }),
+        Err(e) => return Err(BundleError::io(&index_path, e)),
+    };
+    let manifests = index["manifests"].as_array_mut().ok_or_else(|| {
+        BundleError::archive(index_path.display(), "index.json has no `manifests` list")
+    })?;
+    for entry in index_entries(images) {
+        let name = entry["annotations"][REF_NAME].as_str().map(str::to_string);
+        if let Some(n) = &name {
+            manifests.retain(|m| m["annotations"][REF_NAME].as_str() != Some(n));
+            report.refs.push(n.clone());
+        } else {
+            let digest = entry["digest"].clone();
+            if manifests.iter().any(|m| m["digest"] == digest) {
+                continue;
+            }
+        }
+        manifests.push(entry);
+    }
+    let tmp = index_path.with_extension("json.partial");
+    fs::write(&tmp, serde_json::to_vec_pretty(&index).expect("json"))
+        .map_err(|e| BundleError::io(&tmp, e))?;
+    fs::rename(&tmp, &index_path).map_err(|e| BundleError::io(&index_path, e))?;
+    Ok(report)
+}
+
+/// Writes `images` as one deterministic tar to `out`: `oci-layout`, the blobs under
+/// `blobs/sha256/`, `index.json` and a docker `manifest.json` (Docker 25+'s `docker save`
+/// layout). Blobs are streamed and verified on the way.
+pub fn write_archive_tar<W: Write>(
+    out: W,
+    archive: &ImageArchive,
+    images: &[&Image],
+    mut progress: impl FnMut(u64),
+) -> Result<W, BundleError> {
+    let label = "image archive being written".to_string();
+    let io_err = |e: io::Error| BundleError::io(&label, e);
+    let mut tar = tar::Builder::new(out);
+    let add = |tar: &mut tar::Builder<W>, name: &str, size: u64, data: &mut dyn Read| {
+        let mut h = deterministic_header(size, 0o644);
+        tar.append_data(&mut h, name, data)
+    };
+    add(
+        &mut tar,
+        "oci-layout",
+        OCI_LAYOUT.len() as u64,
+        &mut &OCI_LAYOUT[..],
+    )
+    .map_err(io_err)?;
+    let mut written: BTreeMap<Digest, ()> = BTreeMap::new();
+    let mut docker_manifest = Vec::new();
+    for image in images {
+        for blob in std::iter::once(&image.config).chain(&image.layers) {
+            if written.insert(blob.digest, ()).is_some() {
+                continue;
+            }
+            let reader = archive.open_blob(&blob.digest)?;
+            let mut r = DigestReader::new(reader);
+            add(&mut tar, &blob_path(&blob.digest), blob.size, &mut r)
+                .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
+            let (digest, size) = r.finish();
+            let what = format!(
+                "{}: blob of image {}",
+                archive.label(),
+                image.display_name()
+            );
+            if size != blob.size {
+                return Err(BundleError::SizeMismatch {
+                    what,
+                    expected: blob.size,
+                    actual: size,
+                });
+            }
+            if digest != blob.digest {
+                return Err(BundleError::DigestMismatch {
+                    what,
+                    expected: blob.digest,
+                    actual: digest,
+                });
+            }
+            progress(size);
+        }
+        if written.insert(image.manifest_digest, ()).is_none() {
+            add(
+                &mut tar,
+                &blob_path(&image.manifest_digest),
+                image.manifest.len() as u64,
+                &mut image.manifest.as_slice(),
+            )
+            .map_err(io_err)?;
+        }
+        docker_manifest.push(json!({
+            "Config": blob_path(&image.config.digest),
+            "RepoTags": image.references.iter().filter_map(|r| r.reference().map(|r| r.to_string())).collect::<Vec<_>>(),
+            "Layers": image.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
+        }));
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": index_entries(images),
+    }))
+    .expect("json");
+    add(
+        &mut tar,
+        "index.json",
+        index.len() as u64,
+        &mut index.as_slice(),
+    )
+    .map_err(io_err)?;
+    let manifest = serde_json::to_vec(&docker_manifest).expect("json");
+    add(
+        &mut tar,
+        "manifest.json",
+        manifest.len() as u64,
+        &mut manifest.as_slice(),
+    )
+    .map_err(io_err)?;
+    tar.into_inner().map_err(io_err)
+}

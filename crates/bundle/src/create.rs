@@ -1,0 +1,170 @@
+//! Creating bundles: the relok8s layout (`hints.yaml` first, `original-chart/`, `images.tar`)
+//! plus `kantup-checksums.sha256`, byte-for-byte reproducible.
+
+use std::fs;
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::archive::{Compression, ImageArchive, oci_layout};
+use crate::bundle::{CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
+use crate::chart::Chart;
+use crate::digest::{Digest, DigestReader};
+use crate::error::BundleError;
+use crate::hints::parse_hints;
+use crate::write::deterministic_header;
+
+/// Inputs for [`create`].
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// The chart: a directory or a `.tgz`.
+    pub chart: PathBuf,
+    /// The hints file (a YAML list of relok8s templates).
+    pub hints: PathBuf,
+    /// An image archive (docker-archive or OCI layout, tar or directory); `None` for a
+    /// charts-only bundle.
+    pub images: Option<PathBuf>,
+    /// Where to write the bundle.
+    pub output: PathBuf,
+    /// Outer compression (`None` for a plain tar, as relok8s writes).
+    pub compression: Compression,
+}
+
+/// What [`create`] wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateReport {
+    /// The bundle file.
+    pub output: PathBuf,
+    /// Chart name.
+    pub chart: String,
+    /// Number of hint patterns.
+    pub hints: usize,
+    /// Number of images.
+    pub images: usize,
+    /// Size of the written file.
+    pub size: u64,
+    /// Digest of the written file.
+    pub digest: Digest,
+}
+
+fn load_chart(path: &Path) -> Result<Chart, BundleError> {
+    if path.is_dir() {
+        Chart::load_dir(path)
+    } else {
+        Chart::load_tgz(path)
+    }
+}
+
+/// Writes a bundle. The output appears only when complete (written to a temporary file in
+/// the same directory, then renamed). Same inputs give the same bytes.
+pub fn create(
+    options: &CreateOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CreateReport, BundleError> {
+    let chart = load_chart(&options.chart)?;
+    let hints_text =
+        fs::read_to_string(&options.hints).map_err(|e| BundleError::io(&options.hints, e))?;
+    let hints = parse_hints(&hints_text).map_err(|source| BundleError::Hints {
+        path: options.hints.display().to_string(),
+        source,
+    })?;
+    let archive = options
+        .images
+        .as_ref()
+        .map(ImageArchive::open)
+        .transpose()?;
+    let parent = match options.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // images.tar is spooled first: a tar header needs its size.
+    let images_tmp = match &archive {
+        Some(a) => {
+            let images: Vec<_> = a.images().iter().collect();
+            let file = tempfile::tempfile_in(&parent).map_err(|e| BundleError::io(&parent, e))?;
+            let w = oci_layout::write_archive_tar(
+                io::BufWriter::new(file),
+                a,
+                &images,
+                &mut *progress,
+            )?;
+            let mut file = w
+                .into_inner()
+                .map_err(|e| BundleError::io(&parent, e.into_error()))?;
+            file.rewind().map_err(|e| BundleError::io(&parent, e))?;
+            Some(file)
+        }
+        None => None,
+    };
+    let out = tempfile::Builder::new()
+        .prefix(".kantup-create-")
+        .tempfile_in(&parent)
+        .map_err(|e| BundleError::io(&parent, e))?;
+    let label = options.output.display().to_string();
+    let io_err = |e: io::Error| BundleError::io(&label, e);
+    let writer: Box<dyn Write> = match options.compression {
+        Compression::None => Box::new(io::BufWriter::new(out.as_file())),
+        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+            io::BufWriter::new(out.as_file()),
+            flate2::Compression::default(),
+        )),
+        Compression::Zstd => Box::new(
+            zstd::stream::write::Encoder::new(io::BufWriter::new(out.as_file()), 3)
+                .map_err(io_err)?
+                .auto_finish(),
+        ),
+    };
+    let mut tar = tar::Builder::new(writer);
+    let mut sums = String::new();
+    let mut add = |tar: &mut tar::Builder<Box<dyn Write>>,
+                   name: &str,
+                   size: u64,
+                   data: &mut dyn Read|
+     -> io::Result<()> {
+        let mut r = DigestReader::new(data);
+        let mut h = deterministic_header(size, 0o644);
+        tar.append_data(&mut h, name, &mut r)?;
+        sums.push_str(&format!("{}  {name}\n", r.finish().0.hex()));
+        Ok(())
+    };
+    add(
+        &mut tar,
+        HINTS_MEMBER,
+        hints_text.len() as u64,
+        &mut hints_text.as_bytes(),
+    )
+    .map_err(io_err)?;
+    for (path, bytes) in &chart.files {
+        add(
+            &mut tar,
+            &format!("{CHART_DIR}/{path}"),
+            bytes.len() as u64,
+            &mut bytes.as_slice(),
+        )
+        .map_err(io_err)?;
+    }
+    if let Some(mut file) = images_tmp {
+        let size = file.metadata().map_err(io_err)?.len();
+        add(&mut tar, IMAGES_MEMBER, size, &mut file).map_err(io_err)?;
+        progress(size);
+    }
+    let mut h = deterministic_header(sums.len() as u64, 0o644);
+    tar.append_data(&mut h, CHECKSUMS_MEMBER, sums.as_bytes())
+        .map_err(io_err)?;
+    let mut w = tar.into_inner().map_err(io_err)?;
+    w.flush().map_err(io_err)?;
+    drop(w);
+    let (digest, size) =
+        Digest::of_reader(fs::File::open(out.path()).map_err(io_err)?).map_err(io_err)?;
+    out.persist(&options.output)
+        .map_err(|e| BundleError::io(&options.output, e.error))?;
+    Ok(CreateReport {
+        output: options.output.clone(),
+        chart: chart.name().to_string(),
+        hints: hints.len(),
+        images: archive.as_ref().map_or(0, |a| a.images().len()),
+        size,
+        digest,
+    })
+}

@@ -1,0 +1,279 @@
+//! Bundle verification: every blob hashes to its name, every referenced member exists, config
+//! `rootfs.diff_ids` match the layers (deep mode decompresses each layer), and the checksum
+//! member kantup writes is honoured.
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+
+use serde::Serialize;
+
+use crate::archive::{BlobInfo, Compression, Image, ImageArchive};
+use crate::bundle::{Bundle, CHECKSUMS_MEMBER};
+use crate::digest::{Digest, DigestReader};
+use crate::error::BundleError;
+
+/// How thoroughly to verify.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VerifyOptions {
+    /// Also decompress every layer and compare with the config's `rootfs.diff_ids`.
+    pub deep: bool,
+}
+
+/// What verification looked at.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Members checked against `kantup-checksums.sha256` (0 when the bundle has none).
+    pub checksummed_members: usize,
+    /// Images whose manifest, config and layers were checked.
+    pub images: usize,
+    /// Distinct blobs hashed.
+    pub blobs: usize,
+    /// Bytes hashed.
+    pub bytes: u64,
+    /// Layers decompressed and matched with their diff IDs (deep mode).
+    pub diff_ids_checked: usize,
+    /// Whether the chart and hints loaded.
+    pub chart: Option<String>,
+    /// Number of hint patterns.
+    pub hints: usize,
+}
+
+/// Parses `sha256sum` output: `<64 hex>  <name>` per line.
+pub(crate) fn parse_checksums(
+    text: &str,
+    label: &str,
+) -> Result<Vec<(Digest, String)>, BundleError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let bad = || BundleError::Document {
+                path: format!("{label}!{CHECKSUMS_MEMBER}"),
+                format: "sha256sum",
+                reason: format!("line {}: expected `<sha256 hex>  <member>`", i + 1),
+            };
+            let (hex, name) = line.split_once("  ").ok_or_else(bad)?;
+            let d = Digest::from_hex(hex).map_err(|_| bad())?;
+            Ok((d, name.trim_start_matches('*').to_string()))
+        })
+        .collect()
+}
+
+fn hash_reader(
+    reader: impl Read,
+    what: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Digest, u64), BundleError> {
+    let mut r = DigestReader::new(reader);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = r.read(&mut buf).map_err(|e| BundleError::io(what, e))?;
+        if n == 0 {
+            break;
+        }
+        progress(n as u64);
+    }
+    Ok(r.finish())
+}
+
+fn check_blob(
+    archive: &ImageArchive,
+    image: &Image,
+    blob: &BlobInfo,
+    kind: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, BundleError> {
+    let what = format!(
+        "{}: {kind} {} of image {}",
+        archive.label(),
+        blob.digest,
+        image.display_name()
+    );
+    let (digest, size) = hash_reader(archive.open_blob(&blob.digest)?, &what, progress)?;
+    if digest != blob.digest {
+        return Err(BundleError::DigestMismatch {
+            what,
+            expected: blob.digest,
+            actual: digest,
+        });
+    }
+    if size != blob.size {
+        return Err(BundleError::SizeMismatch {
+            what,
+            expected: blob.size,
+            actual: size,
+        });
+    }
+    Ok(size)
+}
+
+/// Decompresses a layer and returns its diff ID.
+fn diff_id_of(archive: &ImageArchive, blob: &BlobInfo, what: &str) -> Result<Digest, BundleError> {
+    let raw = archive.open_blob(&blob.digest)?;
+    let corrupt = |format: &'static str, e: io::Error| BundleError::Compression {
+        path: what.to_string(),
+        format,
+        reason: e.to_string(),
+    };
+    let result = match blob.compression {
+        Compression::None => Digest::of_reader(raw).map_err(|e| BundleError::io(what, e)),
+        Compression::Gzip => {
+            Digest::of_reader(flate2::read::MultiGzDecoder::new(io::BufReader::new(raw)))
+                .map_err(|e| corrupt("gzip", e))
+        }
+        Compression::Zstd => {
+            let d = zstd::stream::read::Decoder::new(raw).map_err(|e| corrupt("zstd", e))?;
+            Digest::of_reader(d).map_err(|e| corrupt("zstd", e))
+        }
+    };
+    result.map(|(d, _)| d)
+}
+
+/// Verifies an image archive on its own. `progress` receives hashed byte counts.
+pub fn verify_archive(
+    archive: &ImageArchive,
+    options: VerifyOptions,
+    progress: &mut dyn FnMut(u64),
+    report: &mut VerifyReport,
+) -> Result<(), BundleError> {
+    let mut seen = HashSet::new();
+    for image in archive.images() {
+        report.images += 1;
+        let actual = Digest::of(&image.manifest);
+        if actual != image.manifest_digest {
+            return Err(BundleError::DigestMismatch {
+                what: format!(
+                    "{}: manifest of image {}",
+                    archive.label(),
+                    image.display_name()
+                ),
+                expected: image.manifest_digest,
+                actual,
+            });
+        }
+        if seen.insert(image.config.digest) {
+            report.bytes += check_blob(archive, image, &image.config, "config", progress)?;
+            report.blobs += 1;
+        }
+        let config = archive.read_blob(&image.config.digest)?;
+        let summary = crate::archive::ConfigSummary::parse(
+            &config,
+            &format!(
+                "{}: config of image {}",
+                archive.label(),
+                image.display_name()
+            ),
+        )?;
+        let diff_ids = summary.diff_ids(&archive.label())?;
+        if diff_ids.len() != image.layers.len() && !(diff_ids.is_empty() && image.layers.is_empty())
+        {
+            return Err(BundleError::archive(
+                archive.label(),
+                format!(
+                    "image {}: config rootfs.diff_ids lists {} layers, the manifest {}",
+                    image.display_name(),
+                    diff_ids.len(),
+                    image.layers.len()
+                ),
+            ));
+        }
+        for (i, layer) in image.layers.iter().enumerate() {
+            if seen.insert(layer.digest) {
+                report.bytes += check_blob(archive, image, layer, "layer", progress)?;
+                report.blobs += 1;
+            }
+            if layer.compression == Compression::None && layer.digest != diff_ids[i] {
+                return Err(BundleError::DigestMismatch {
+                    what: format!(
+                        "{}: uncompressed layer {} of image {} against config rootfs.diff_ids[{i}]",
+                        archive.label(),
+                        i + 1,
+                        image.display_name()
+                    ),
+                    expected: diff_ids[i],
+                    actual: layer.digest,
+                });
+            }
+            if options.deep && layer.compression != Compression::None {
+                let what = format!(
+                    "{}: layer {} of image {}",
+                    archive.label(),
+                    layer.digest,
+                    image.display_name()
+                );
+                let actual = diff_id_of(archive, layer, &what)?;
+                if actual != diff_ids[i] {
+                    return Err(BundleError::DigestMismatch {
+                        what: format!(
+                            "{what}: uncompressed content against config rootfs.diff_ids[{i}]"
+                        ),
+                        expected: diff_ids[i],
+                        actual,
+                    });
+                }
+                report.diff_ids_checked += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Bundle {
+    /// Verifies the bundle: the checksum member (when present), hints, chart and every image
+    /// blob. Stops at the first problem, returned as a typed error naming the member or image.
+    pub fn verify(
+        &self,
+        options: VerifyOptions,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<VerifyReport, BundleError> {
+        let mut report = VerifyReport::default();
+        if self.has_member(CHECKSUMS_MEMBER) {
+            let text = String::from_utf8(self.read_small(CHECKSUMS_MEMBER)?).map_err(|_| {
+                BundleError::Document {
+                    path: format!("{}!{CHECKSUMS_MEMBER}", self.path().display()),
+                    format: "sha256sum",
+                    reason: "not UTF-8".into(),
+                }
+            })?;
+            let label = self.path().display().to_string();
+            let listed = parse_checksums(&text, &label)?;
+            let names: HashSet<&str> = listed.iter().map(|(_, n)| n.as_str()).collect();
+            for m in self.members() {
+                if m.kind == "file"
+                    && m.name != CHECKSUMS_MEMBER
+                    && !names.contains(m.name.as_str())
+                {
+                    return Err(BundleError::archive(
+                        &label,
+                        format!("member {:?} is not listed in {CHECKSUMS_MEMBER}", m.name),
+                    ));
+                }
+            }
+            for (expected, name) in &listed {
+                if !self.has_member(name) {
+                    return Err(BundleError::MissingMember {
+                        path: label.clone(),
+                        member: name.clone(),
+                    });
+                }
+                let what = format!("{label}!{name}");
+                let (actual, n) = hash_reader(self.open_member(name)?, &what, progress)?;
+                report.bytes += n;
+                if actual != *expected {
+                    return Err(BundleError::DigestMismatch {
+                        what,
+                        expected: *expected,
+                        actual,
+                    });
+                }
+                report.checksummed_members += 1;
+            }
+        }
+        report.hints = self.hints()?.len();
+        report.chart = Some(self.chart()?.name().to_string());
+        if let Some(archive) = self.image_archive()? {
+            verify_archive(&archive, options, progress, &mut report)?;
+        }
+        Ok(report)
+    }
+}
