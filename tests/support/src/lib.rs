@@ -4,6 +4,9 @@
 //! this crate finds them and fails loudly, naming the install script, when one is missing, so a
 //! test can never pass by silently skipping its real peer.
 
+pub mod fault_proxy;
+pub mod registry_server;
+pub mod token_issuer;
 pub mod tools;
 
 pub use tools::{fixtures_dir, helm3, helm4, relok8s_fixtures, require_tool, workspace_root};

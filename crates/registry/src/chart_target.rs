@@ -1,0 +1,547 @@
+//! Uploading a packaged Helm chart to its target: an OCI registry (Helm's media types), a
+//! Harbor or ChartMuseum chart repository, or a local repository directory with `index.yaml`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::auth::Credentials;
+use crate::chart_index::{IndexFile, sha256_file};
+use crate::client::{RegistryClient, sha256_digest};
+use crate::error::{RegistryError, Result};
+
+/// Helm's OCI config media type (the config blob is Chart.yaml as JSON).
+pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
+/// Helm's OCI chart layer media type.
+pub const HELM_CHART_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// The OCI image manifest media type.
+pub const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A packaged chart (`<name>-<version>.tgz` bytes) and its `Chart.yaml`.
+#[derive(Debug, Clone)]
+pub struct PackagedChart {
+    pub name: String,
+    pub version: String,
+    /// Chart.yaml as JSON (the OCI config blob).
+    pub metadata: serde_json::Value,
+    pub tgz: Bytes,
+}
+
+impl PackagedChart {
+    /// Reads `<top>/Chart.yaml` out of the tgz.
+    pub fn from_tgz(tgz: impl Into<Bytes>) -> Result<Self> {
+        let tgz = tgz.into();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..]));
+        let bad = |reason: String| RegistryError::Invalid(format!("chart package: {reason}"));
+        let mut chart_yaml = None;
+        for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
+            let mut entry = entry.map_err(|e| bad(e.to_string()))?;
+            let path = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
+            let parts: Vec<_> = path.components().collect();
+            if parts.len() == 2 && parts[1].as_os_str() == "Chart.yaml" {
+                let mut text = String::new();
+                entry
+                    .read_to_string(&mut text)
+                    .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+                chart_yaml = Some(text);
+                break;
+            }
+        }
+        let text = chart_yaml.ok_or_else(|| bad("no <chart>/Chart.yaml inside".into()))?;
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| bad(format!("Chart.yaml: {e}")))?;
+        let metadata: serde_json::Value =
+            serde_json::to_value(&yaml).map_err(|e| bad(format!("Chart.yaml: {e}")))?;
+        let field = |k: &str| match metadata.get(k) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let name = field("name").ok_or_else(|| bad("Chart.yaml has no name".into()))?;
+        let version = field("version").ok_or_else(|| bad("Chart.yaml has no version".into()))?;
+        Ok(Self {
+            name,
+            version,
+            metadata,
+            tgz,
+        })
+    }
+
+    /// `<name>-<version>.tgz`.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.tgz", self.name, self.version)
+    }
+
+    /// `sha256:<hex>` of the tgz.
+    pub fn digest(&self) -> String {
+        sha256_digest(&self.tgz)
+    }
+}
+
+/// Where charts go.
+#[derive(Clone)]
+pub enum ChartTarget {
+    /// `oci://host/prefix`: the chart lands at `host/prefix/<name>:<version with + as _>`.
+    Oci {
+        client: Arc<RegistryClient>,
+        repository_prefix: String,
+    },
+    /// Harbor's ChartMuseum API: `url` is `https://harbor/chartrepo/<project>`.
+    Harbor {
+        url: String,
+        credentials: Option<Credentials>,
+        http: reqwest::Client,
+    },
+    /// ChartMuseum at `url`.
+    ChartMuseum {
+        url: String,
+        credentials: Option<Credentials>,
+        http: reqwest::Client,
+    },
+    /// A directory served as a chart repository (`index.yaml` beside the tgz files).
+    Local { dir: PathBuf },
+}
+
+impl std::fmt::Debug for ChartTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// What happens (or happened) to a chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartAction {
+    Upload,
+    /// The same content is already there.
+    Skip,
+    /// Other content with the same name and version is replaced (`force`).
+    Overwrite,
+}
+
+impl std::fmt::Display for ChartAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChartAction::Upload => "upload",
+            ChartAction::Skip => "skip",
+            ChartAction::Overwrite => "overwrite",
+        })
+    }
+}
+
+/// The outcome of a chart upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartResult {
+    pub chart: String,
+    pub location: String,
+    pub digest: String,
+    pub action: ChartAction,
+}
+
+enum Existing {
+    Absent,
+    Same,
+    Different,
+}
+
+impl ChartTarget {
+    /// A Harbor or ChartMuseum target with a default HTTP client.
+    pub fn http_repo(
+        kind_harbor: bool,
+        url: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| RegistryError::Invalid(format!("building HTTP client: {e}")))?;
+        let url = url.trim_end_matches('/').to_string();
+        Ok(if kind_harbor {
+            ChartTarget::Harbor {
+                url,
+                credentials,
+                http,
+            }
+        } else {
+            ChartTarget::ChartMuseum {
+                url,
+                credentials,
+                http,
+            }
+        })
+    }
+
+    /// A readable name of the target.
+    pub fn describe(&self) -> String {
+        match self {
+            ChartTarget::Oci {
+                client,
+                repository_prefix,
+            } => format!("oci://{}/{}", client.host(), repository_prefix),
+            ChartTarget::Harbor { url, .. } => format!("harbor {url}"),
+            ChartTarget::ChartMuseum { url, .. } => format!("chartmuseum {url}"),
+            ChartTarget::Local { dir } => format!("local {}", dir.display()),
+        }
+    }
+
+    /// Where `chart` lands in this target.
+    pub fn location(&self, chart: &PackagedChart) -> String {
+        match self {
+            ChartTarget::Oci {
+                client,
+                repository_prefix,
+            } => format!(
+                "oci://{}/{}:{}",
+                client.host(),
+                self.oci_repo(repository_prefix, chart),
+                oci_tag(&chart.version)
+            ),
+            ChartTarget::Harbor { url, .. } | ChartTarget::ChartMuseum { url, .. } => {
+                format!("{url}/charts/{}", chart.file_name())
+            }
+            ChartTarget::Local { dir } => dir.join(chart.file_name()).display().to_string(),
+        }
+    }
+
+    fn oci_repo(&self, prefix: &str, chart: &PackagedChart) -> String {
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() {
+            chart.name.clone()
+        } else {
+            format!("{prefix}/{}", chart.name)
+        }
+    }
+
+    /// What uploading would do, touching nothing.
+    pub async fn plan(&self, chart: &PackagedChart, force: bool) -> Result<ChartAction> {
+        let existing = self.existing(chart).await?;
+        decide(self, chart, existing, force)
+    }
+
+    /// Uploads `chart` unless the same content is there. Other content under the same name and
+    /// version is an error unless `force`.
+    pub async fn upload(&self, chart: &PackagedChart, force: bool) -> Result<ChartResult> {
+        let existing = self.existing(chart).await?;
+        let action = decide(self, chart, existing, force)?;
+        if action != ChartAction::Skip {
+            match self {
+                ChartTarget::Oci {
+                    client,
+                    repository_prefix,
+                } => push_oci(client, &self.oci_repo(repository_prefix, chart), chart).await?,
+                ChartTarget::Harbor {
+                    url,
+                    credentials,
+                    http,
+                } => {
+                    let api = harbor_api_url(url)?;
+                    post_multipart(http, &api, credentials.as_ref(), chart, false).await?
+                }
+                ChartTarget::ChartMuseum {
+                    url,
+                    credentials,
+                    http,
+                } => {
+                    let api = format!("{url}/api/charts");
+                    post_multipart(http, &api, credentials.as_ref(), chart, force).await?
+                }
+                ChartTarget::Local { dir } => write_local(dir, chart)?,
+            }
+        }
+        Ok(ChartResult {
+            chart: format!("{}-{}", chart.name, chart.version),
+            location: self.location(chart),
+            digest: chart.digest(),
+            action,
+        })
+    }
+
+    async fn existing(&self, chart: &PackagedChart) -> Result<Existing> {
+        let want = chart.digest();
+        match self {
+            ChartTarget::Oci {
+                client,
+                repository_prefix,
+            } => {
+                let repo = self.oci_repo(repository_prefix, chart);
+                let Some(_) = client
+                    .head_manifest(&repo, &oci_tag(&chart.version))
+                    .await?
+                else {
+                    return Ok(Existing::Absent);
+                };
+                let (manifest, _) = client.get_manifest(&repo, &oci_tag(&chart.version)).await?;
+                let parsed: serde_json::Value = serde_json::from_slice(&manifest)
+                    .map_err(|e| RegistryError::Invalid(format!("{repo}: manifest: {e}")))?;
+                let layer = parsed["layers"]
+                    .as_array()
+                    .and_then(|l| {
+                        l.iter()
+                            .find(|d| d["mediaType"] == HELM_CHART_LAYER_MEDIA_TYPE)
+                    })
+                    .and_then(|d| d["digest"].as_str());
+                Ok(if layer == Some(want.as_str()) {
+                    Existing::Same
+                } else {
+                    Existing::Different
+                })
+            }
+            ChartTarget::Harbor {
+                url,
+                credentials,
+                http,
+            }
+            | ChartTarget::ChartMuseum {
+                url,
+                credentials,
+                http,
+            } => {
+                let index_url = format!("{url}/index.yaml");
+                let mut rb = http.get(&index_url);
+                if let Some(c) = credentials {
+                    rb = rb.header(reqwest::header::AUTHORIZATION, c.basic_header());
+                }
+                let r = rb.send().await.map_err(|source| RegistryError::Transport {
+                    method: "GET".into(),
+                    url: index_url.clone(),
+                    source,
+                })?;
+                if r.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Ok(Existing::Absent);
+                }
+                if !r.status().is_success() {
+                    return Err(RegistryError::Status {
+                        method: "GET".into(),
+                        url: index_url,
+                        status: r.status().as_u16(),
+                        body: String::new(),
+                    });
+                }
+                let text = r.text().await.map_err(|source| RegistryError::Transport {
+                    method: "GET".into(),
+                    url: index_url.clone(),
+                    source,
+                })?;
+                let index = IndexFile::from_yaml_named(&text, &index_url)
+                    .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+                Ok(index_state(&index, chart, &want))
+            }
+            ChartTarget::Local { dir } => {
+                let file = dir.join(chart.file_name());
+                if !file.exists() {
+                    return Ok(Existing::Absent);
+                }
+                let have = sha256_file(&file).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+                Ok(if format!("sha256:{have}") == want {
+                    // The tgz is in place; the index may still lack it (an interrupted run).
+                    let index_path = dir.join("index.yaml");
+                    let listed = index_path.is_file()
+                        && IndexFile::load(&index_path)
+                            .map(|i| i.has(&chart.name, &chart.version))
+                            .unwrap_or(false);
+                    if listed {
+                        Existing::Same
+                    } else {
+                        Existing::Absent
+                    }
+                } else {
+                    Existing::Different
+                })
+            }
+        }
+    }
+}
+
+fn index_state(index: &IndexFile, chart: &PackagedChart, want: &str) -> Existing {
+    match index.get(&chart.name, &chart.version) {
+        None => Existing::Absent,
+        Some(v) => match &v.digest {
+            Some(d) if format!("sha256:{}", d.trim_start_matches("sha256:")) == want => {
+                Existing::Same
+            }
+            _ => Existing::Different,
+        },
+    }
+}
+
+fn decide(
+    target: &ChartTarget,
+    chart: &PackagedChart,
+    existing: Existing,
+    force: bool,
+) -> Result<ChartAction> {
+    match existing {
+        Existing::Absent => Ok(ChartAction::Upload),
+        Existing::Same => Ok(ChartAction::Skip),
+        Existing::Different if force => Ok(ChartAction::Overwrite),
+        Existing::Different => Err(RegistryError::ChartConflict {
+            name: chart.name.clone(),
+            version: chart.version.clone(),
+            target: target.describe(),
+        }),
+    }
+}
+
+/// Helm's OCI tag for a chart version (`+` is not allowed in tags).
+pub fn oci_tag(version: &str) -> String {
+    version.replace('+', "_")
+}
+
+/// `https://harbor/chartrepo/<project>` -> `https://harbor/api/chartrepo/<project>/charts`.
+fn harbor_api_url(url: &str) -> Result<String> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| RegistryError::Invalid(format!("harbor url {url:?}: {e}")))?;
+    let segments: Vec<&str> = parsed
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    let project = match segments.as_slice() {
+        ["chartrepo", project] => *project,
+        [project] => *project,
+        _ => {
+            return Err(RegistryError::Invalid(format!(
+                "harbor url {url:?} must end in /chartrepo/<project>"
+            )));
+        }
+    };
+    let origin = parsed.origin().ascii_serialization();
+    Ok(format!("{origin}/api/chartrepo/{project}/charts"))
+}
+
+async fn post_multipart(
+    http: &reqwest::Client,
+    api: &str,
+    credentials: Option<&Credentials>,
+    chart: &PackagedChart,
+    force: bool,
+) -> Result<()> {
+    let part = reqwest::multipart::Part::bytes(chart.tgz.to_vec())
+        .file_name(chart.file_name())
+        .mime_str("application/gzip")
+        .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+    let form = reqwest::multipart::Form::new().part("chart", part);
+    let url = if force {
+        format!("{api}?force=true")
+    } else {
+        api.to_string()
+    };
+    let mut rb = http.post(&url).multipart(form);
+    if let Some(c) = credentials {
+        rb = rb.header(reqwest::header::AUTHORIZATION, c.basic_header());
+    }
+    let r = rb.send().await.map_err(|source| RegistryError::Transport {
+        method: "POST".into(),
+        url: url.clone(),
+        source,
+    })?;
+    if !r.status().is_success() {
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        return Err(RegistryError::Status {
+            method: "POST".into(),
+            url,
+            status,
+            body,
+        });
+    }
+    Ok(())
+}
+
+async fn push_oci(client: &RegistryClient, repo: &str, chart: &PackagedChart) -> Result<()> {
+    let config = Bytes::from(
+        serde_json::to_vec(&chart.metadata)
+            .map_err(|e| RegistryError::Invalid(format!("chart metadata: {e}")))?,
+    );
+    let config_size = config.len();
+    let (config_digest, _) = client.ensure_blob_bytes(repo, config).await?;
+    let layer_size = chart.tgz.len();
+    let (layer_digest, _) = client.ensure_blob_bytes(repo, chart.tgz.clone()).await?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+        "config": {
+            "mediaType": HELM_CONFIG_MEDIA_TYPE,
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [{
+            "mediaType": HELM_CHART_LAYER_MEDIA_TYPE,
+            "digest": layer_digest,
+            "size": layer_size,
+        }],
+        "annotations": {
+            "org.opencontainers.image.title": chart.name,
+            "org.opencontainers.image.version": chart.version,
+        }
+    });
+    let bytes = Bytes::from(serde_json::to_vec(&manifest).expect("json value serializes"));
+    client
+        .put_manifest(
+            repo,
+            &oci_tag(&chart.version),
+            OCI_MANIFEST_MEDIA_TYPE,
+            bytes,
+        )
+        .await?;
+    Ok(())
+}
+
+fn write_local(dir: &Path, chart: &PackagedChart) -> Result<()> {
+    let file_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RegistryError::File { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(file_err(dir))?;
+    let file = dir.join(chart.file_name());
+    crate::chart_index::write_atomically(&file, &chart.tgz).map_err(file_err(&file))?;
+    let index_path = dir.join("index.yaml");
+    let mut index = if index_path.is_file() {
+        IndexFile::load(&index_path).map_err(|e| RegistryError::Invalid(e.to_string()))?
+    } else {
+        IndexFile::new()
+    };
+    // Replace this version's entry (a forced overwrite) and keep all others, like
+    // `helm repo index --merge` with the fresh archive winning.
+    if let Some(versions) = index.entries.get_mut(&chart.name) {
+        versions.retain(|v| v.metadata.version != chart.version);
+    }
+    index
+        .add_chart_archive(&file, &chart.file_name(), None)
+        .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+    index.sort_entries();
+    index
+        .write(&index_path)
+        .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn harbor_urls() {
+        let cases = [
+            (
+                "https://h.example/chartrepo/lib",
+                Some("https://h.example/api/chartrepo/lib/charts"),
+            ),
+            (
+                "http://127.0.0.1:8080/chartrepo/p/",
+                Some("http://127.0.0.1:8080/api/chartrepo/p/charts"),
+            ),
+            ("https://h.example/a/b/c", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(harbor_api_url(url).ok().as_deref(), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn oci_tags() {
+        assert_eq!(oci_tag("1.2.3+build.4"), "1.2.3_build.4");
+        assert_eq!(oci_tag("1.2.3-rc.1"), "1.2.3-rc.1");
+    }
+}

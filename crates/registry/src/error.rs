@@ -1,0 +1,110 @@
+//! Typed errors of the registry client.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong talking to a registry or a chart repository.
+///
+/// Messages name the registry, repository, digest or file involved and never carry a
+/// credential (auth headers and tokens are not part of any variant).
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The HTTP layer failed (connection refused or dropped, TLS, timeout).
+    #[error("{method} {url}: {source}")]
+    Transport {
+        method: String,
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with a status the operation cannot accept.
+    #[error("{method} {url}: HTTP {status}{}", body_suffix(.body))]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        body: String,
+    },
+    /// The registry asked for credentials and none (or wrong ones) were configured.
+    #[error("{registry}: authentication failed ({reason})")]
+    Unauthorized { registry: String, reason: String },
+    /// A `WWW-Authenticate` challenge or token answer could not be understood.
+    #[error("{registry}: bad auth challenge or token response: {reason}")]
+    BadChallenge { registry: String, reason: String },
+    /// Reading a blob from its source failed.
+    #[error("reading blob {digest}: {source}")]
+    Source {
+        digest: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file (CA bundle, docker config, chart tgz, index.yaml) could not be read or written.
+    #[error("{}: {source}", .path.display())]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bad configuration or input (named in the message).
+    #[error("{0}")]
+    Invalid(String),
+    /// A tag already points at another manifest and overwriting was refused.
+    #[error("{reference} already exists with digest {existing}, refusing to overwrite with {new}")]
+    TagConflict {
+        reference: String,
+        existing: String,
+        new: String,
+    },
+    /// A chart with the same name and version but other content is already in the target.
+    #[error(
+        "chart {name}-{version} already exists in {target} with other content (use force to overwrite)"
+    )]
+    ChartConflict {
+        name: String,
+        version: String,
+        target: String,
+    },
+    /// A credential helper (`docker-credential-<name>`) failed.
+    #[error("credential helper docker-credential-{helper} for {registry}: {reason}")]
+    CredentialHelper {
+        helper: String,
+        registry: String,
+        reason: String,
+    },
+    /// The retry budget ran out; the last error is attached.
+    #[error("giving up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        attempts: u32,
+        #[source]
+        last: Box<RegistryError>,
+    },
+}
+
+fn body_suffix(body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        String::new()
+    } else {
+        let short: String = body.chars().take(300).collect();
+        format!(": {short}")
+    }
+}
+
+impl RegistryError {
+    /// Whether trying again may help (5xx, 429, dropped connections).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RegistryError::Transport { source, .. } => {
+                source.is_connect()
+                    || source.is_timeout()
+                    || source.is_request()
+                    || source.is_body()
+                    || source.is_decode()
+            }
+            RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
