@@ -109,11 +109,14 @@ pub fn create(
             io::BufWriter::new(out.as_file()),
             flate2::Compression::default(),
         )),
-        Compression::Zstd => Box::new(
-            zstd::stream::write::Encoder::new(io::BufWriter::new(out.as_file()), 3)
-                .map_err(io_err)?
-                .auto_finish(),
-        ),
+        Compression::Zstd => {
+            let mut encoder =
+                zstd::stream::write::Encoder::new(io::BufWriter::new(out.as_file()), 3)
+                    .map_err(io_err)?;
+            // A frame checksum makes corruption of stored (incompressible) blocks detectable.
+            encoder.include_checksum(true).map_err(io_err)?;
+            Box::new(encoder.auto_finish())
+        }
     };
     let mut tar = tar::Builder::new(writer);
     let mut sums = String::new();

@@ -1,0 +1,469 @@
+//! Malformed-bundle corpus, generated here (no committed binaries). Each case must fail with
+//! its own clear error, and unpack must leave nothing behind: no target, no staging dir.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use kantup_bundle::{Bundle, BundleError, UnpackOptions, VerifyOptions};
+use kantup_test_support::workspace_root;
+
+/// One raw tar entry; names and link targets are written into the header verbatim.
+struct Raw {
+    name: Vec<u8>,
+    kind: tar::EntryType,
+    data: Vec<u8>,
+    link: Option<Vec<u8>>,
+    declared_size: Option<u64>,
+}
+
+fn file(name: &str, data: &[u8]) -> Raw {
+    Raw {
+        name: name.as_bytes().to_vec(),
+        kind: tar::EntryType::Regular,
+        data: data.to_vec(),
+        link: None,
+        declared_size: None,
+    }
+}
+
+fn link(name: &str, kind: tar::EntryType, target: &str) -> Raw {
+    Raw {
+        name: name.as_bytes().to_vec(),
+        kind,
+        data: Vec::new(),
+        link: Some(target.as_bytes().to_vec()),
+        declared_size: None,
+    }
+}
+
+fn raw_tar(entries: &[Raw]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut h = tar::Header::new_old();
+        h.as_old_mut().name[..e.name.len()].copy_from_slice(&e.name);
+        if let Some(l) = &e.link {
+            h.as_old_mut().linkname[..l.len()].copy_from_slice(l);
+        }
+        h.set_entry_type(e.kind);
+        h.set_mode(0o644);
+        h.set_size(e.declared_size.unwrap_or(e.data.len() as u64));
+        h.set_mtime(0);
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(&e.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
+/// The members of the example bundle, in order.
+fn example_members() -> Vec<(String, Vec<u8>)> {
+    let bytes =
+        std::fs::read(workspace_root().join("examples/bundles/testchart.bundle.tar")).unwrap();
+    members_of(&bytes)
+}
+
+fn members_of(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut a = tar::Archive::new(bytes);
+    a.entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = e.path().unwrap().to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            (name, data)
+        })
+        .collect()
+}
+
+fn tar_of(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    raw_tar(&members.iter().map(|(n, d)| file(n, d)).collect::<Vec<_>>())
+}
+
+/// The example bundle with `images.tar` rewritten by `edit`.
+fn with_images(edit: impl Fn(&mut Vec<(String, Vec<u8>)>)) -> Vec<u8> {
+    let mut members = example_members();
+    let images = members.iter_mut().find(|(n, _)| n == "images.tar").unwrap();
+    let mut inner = members_of(&images.1);
+    edit(&mut inner);
+    images.1 = tar_of(&inner);
+    tar_of(&members)
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Where a case fails.
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Open,
+    Hints,
+    Images,
+    Verify,
+    Unpack,
+}
+
+/// Runs every stage up to `stage` and returns the error at `stage`.
+fn fail_at(name: &str, path: &Path, stage: Stage, options: UnpackOptions) -> BundleError {
+    let bundle = match Bundle::open(path) {
+        Ok(b) => b,
+        Err(e) => {
+            assert!(
+                matches!(stage, Stage::Open),
+                "{name}: failed at open, expected {stage:?}: {e}"
+            );
+            return e;
+        }
+    };
+    let target = path.parent().unwrap().join("unpacked");
+    let result = match stage {
+        Stage::Open => panic!("{name}: open succeeded"),
+        Stage::Hints => bundle.hints().map(|_| ()),
+        Stage::Images => bundle.image_archive().map(|_| ()),
+        Stage::Verify => bundle
+            .verify(VerifyOptions { deep: true }, &mut |_| {})
+            .map(|_| ()),
+        Stage::Unpack => bundle.unpack(&target, options, &mut |_| {}).map(|_| ()),
+    };
+    result.expect_err(name)
+}
+
+type Check = fn(&BundleError) -> bool;
+/// (name, bundle bytes, failing stage, unpack options, message fragment, variant check)
+type Case = (
+    &'static str,
+    Vec<u8>,
+    Stage,
+    UnpackOptions,
+    &'static str,
+    Check,
+);
+
+#[test]
+fn malformed_corpus() {
+    let good = tar_of(&example_members());
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() / 2);
+    let mut bad_gzip = gzip(&good);
+    let mid = bad_gzip.len() / 2;
+    for b in &mut bad_gzip[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    // With the frame checksum, as `kantup bundle create` writes zstd bundles.
+    let mut bad_zstd = {
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.include_checksum(true).unwrap();
+        e.write_all(&good).unwrap();
+        e.finish().unwrap()
+    };
+    let mid = bad_zstd.len() / 2;
+    for b in &mut bad_zstd[mid..mid + 64] {
+        *b ^= 0x5a;
+    }
+    let without_hints: Vec<_> = example_members()
+        .into_iter()
+        .filter(|(n, _)| n != "hints.yaml")
+        .collect();
+    let replace_hints = |text: &str| {
+        let mut m = example_members();
+        m.iter_mut().find(|(n, _)| n == "hints.yaml").unwrap().1 = text.as_bytes().to_vec();
+        tar_of(&m)
+    };
+    let mut with_dup = example_members();
+    with_dup.push(("hints.yaml".into(), b"- \"{{ .a }}\"".to_vec()));
+    let layer_name = "24fb2886d6f6c5d16481dd7608b47e78a8e92a13d6e64d87d57cb16d5f766d63.tar.gz";
+    let mut huge = raw_tar(&[file("hints.yaml", b"[]")]);
+    huge.truncate(huge.len() - 1024);
+    huge.extend(raw_tar(&[Raw {
+        declared_size: Some(1 << 40),
+        ..file("original-chart/big", b"x")
+    }]));
+    let mut wrong_sum_members = example_members();
+    let sums: String = wrong_sum_members
+        .iter()
+        .map(|(n, d)| {
+            let hex = if n == "hints.yaml" {
+                "0".repeat(64)
+            } else {
+                kantup_bundle::Digest::of(d).hex()
+            };
+            format!("{hex}  {n}\n")
+        })
+        .collect();
+    wrong_sum_members.push(("kantup-checksums.sha256".into(), sums.into_bytes()));
+    let small_limit = UnpackOptions {
+        max_member_size: 100_000,
+        ..UnpackOptions::default()
+    };
+
+    // (name, bundle bytes, stage, unpack options, expected message fragment, variant check)
+    let cases: Vec<Case> = vec![
+        (
+            "empty file",
+            Vec::new(),
+            Stage::Open,
+            UnpackOptions::default(),
+            "empty file",
+            |e| matches!(e, BundleError::Empty { .. }),
+        ),
+        (
+            "truncated tar",
+            truncated,
+            Stage::Open,
+            UnpackOptions::default(),
+            "truncated",
+            |e| matches!(e, BundleError::Tar { .. }),
+        ),
+        (
+            "corrupt gzip",
+            bad_gzip,
+            Stage::Open,
+            UnpackOptions::default(),
+            "corrupt gzip stream",
+            |e| matches!(e, BundleError::Compression { format: "gzip", .. }),
+        ),
+        (
+            "corrupt zstd",
+            bad_zstd,
+            Stage::Open,
+            UnpackOptions::default(),
+            "corrupt zstd stream",
+            |e| matches!(e, BundleError::Compression { format: "zstd", .. }),
+        ),
+        (
+            "duplicate member",
+            tar_of(&with_dup),
+            Stage::Open,
+            UnpackOptions::default(),
+            "duplicate member \"hints.yaml\"",
+            |e| matches!(e, BundleError::DuplicateMember { .. }),
+        ),
+        (
+            "non-UTF-8 name",
+            raw_tar(&[Raw {
+                name: b"original-chart/\xff\xfe.yaml".to_vec(),
+                ..file("x", b"x")
+            }]),
+            Stage::Open,
+            UnpackOptions::default(),
+            "not UTF-8",
+            |e| matches!(e, BundleError::NonUtf8Name { .. }),
+        ),
+        (
+            "huge declared size",
+            huge,
+            Stage::Open,
+            UnpackOptions::default(),
+            "declares 1099511627776 bytes",
+            |e| matches!(e, BundleError::Tar { .. }),
+        ),
+        (
+            "missing hints.yaml",
+            tar_of(&without_hints),
+            Stage::Hints,
+            UnpackOptions::default(),
+            "missing member \"hints.yaml\"",
+            |e| matches!(e, BundleError::MissingMember { .. }),
+        ),
+        (
+            "hints not a list",
+            replace_hints("image: {repository: x}\n"),
+            Stage::Hints,
+            UnpackOptions::default(),
+            "must be a YAML list",
+            |e| matches!(e, BundleError::Hints { .. }),
+        ),
+        (
+            "bad pattern",
+            replace_hints("- \"{{ .a }}/{{ .b }}/{{ .c }}\"\n"),
+            Stage::Hints,
+            UnpackOptions::default(),
+            "invalid image pattern \"{{ .a }}/{{ .b }}/{{ .c }}\"",
+            |e| matches!(e, BundleError::Hints { .. }),
+        ),
+        (
+            "manifest names a missing layer",
+            with_images(|m| m.retain(|(n, _)| n != layer_name)),
+            Stage::Images,
+            UnpackOptions::default(),
+            "busybox:1.33.1: layer member \"24fb",
+            |e| matches!(e, BundleError::ImageArchive { .. }),
+        ),
+        (
+            "layer digest mismatch",
+            with_images(|m| {
+                let layer = m.iter_mut().find(|(n, _)| n == layer_name).unwrap();
+                let last = layer.1.len() - 100;
+                layer.1[last] ^= 1;
+            }),
+            Stage::Verify,
+            UnpackOptions::default(),
+            "digest mismatch: expected sha256:24fb2886",
+            |e| e.is_verification_failure(),
+        ),
+        (
+            "member checksum mismatch",
+            tar_of(&wrong_sum_members),
+            Stage::Verify,
+            UnpackOptions::default(),
+            "hints.yaml: digest mismatch",
+            |e| e.is_verification_failure(),
+        ),
+        (
+            "../ path",
+            raw_tar(&[
+                file("hints.yaml", b"[]"),
+                file("original-chart/../../evil", b"x"),
+            ]),
+            Stage::Unpack,
+            UnpackOptions::default(),
+            "contains `..`",
+            |e| matches!(e, BundleError::UnsafeMember { .. }),
+        ),
+        (
+            "absolute path",
+            raw_tar(&[file("hints.yaml", b"[]"), file("/tmp/kantup-evil", b"x")]),
+            Stage::Unpack,
+            UnpackOptions::default(),
+            "absolute path",
+            |e| matches!(e, BundleError::UnsafeMember { .. }),
+        ),
+        (
+            "symlink escape",
+            raw_tar(&[
+                file("hints.yaml", b"[]"),
+                link(
+                    "original-chart/evil",
+                    tar::EntryType::Symlink,
+                    "../../../etc/passwd",
+                ),
+            ]),
+            Stage::Unpack,
+            UnpackOptions::default(),
+            "leaves the target directory",
+            |e| matches!(e, BundleError::UnsafeMember { .. }),
+        ),
+        (
+            "write through symlink",
+            raw_tar(&[
+                link("dir", tar::EntryType::Symlink, "original-chart"),
+                file("dir/x", b"x"),
+            ]),
+            Stage::Unpack,
+            UnpackOptions::default(),
+            "through the symlink \"dir\"",
+            |e| matches!(e, BundleError::UnsafeMember { .. }),
+        ),
+        (
+            "hard link outside",
+            raw_tar(&[
+                file("hints.yaml", b"[]"),
+                link("h", tar::EntryType::Link, "/etc/passwd"),
+            ]),
+            Stage::Unpack,
+            UnpackOptions::default(),
+            "hard link",
+            |e| matches!(e, BundleError::UnsafeMember { .. }),
+        ),
+        (
+            "device file",
+            raw_tar(&[
+                file("hints.yaml", b"[]"),
+                Raw {
+                    kind: tar::EntryType::Char,
+                    ..file("dev", b"")
+                },
+            ]),
+            Stage::Unpack,
+            UnpackOptions::default(),
+            "character device",
+            |e| matches!(e, BundleError::UnsafeMember { .. }),
+        ),
+        (
+            "fifo",
+            raw_tar(&[
+                file("hints.yaml", b"[]"),
+                Raw {
+                    kind: tar::EntryType::Fifo,
+                    ..file("fifo", b"")
+                },
+            ]),
+            Stage::Unpack,
+            UnpackOptions::default(),
+            "fifo",
+            |e| matches!(e, BundleError::UnsafeMember { .. }),
+        ),
+        (
+            "member over size limit",
+            good.clone(),
+            Stage::Unpack,
+            small_limit,
+            "over the limit of 100000",
+            |e| matches!(e, BundleError::TooLarge { .. }),
+        ),
+    ];
+    assert!(cases.len() >= 15);
+    let mut seen_messages = std::collections::HashSet::new();
+    for (name, bytes, stage, options, want, check) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("bundle.tar");
+        std::fs::write(&path, &bytes).unwrap();
+        let err = fail_at(name, &path, stage, options);
+        let msg = err.to_string();
+        assert!(msg.contains(want), "{name}: message {msg:?} lacks {want:?}");
+        assert!(check(&err), "{name}: wrong variant {err:?}");
+        assert!(
+            seen_messages.insert(msg.clone()),
+            "{name}: message not distinct: {msg}"
+        );
+        // Unpack never leaves anything: only the input file remains.
+        let _ = Bundle::open(&path)
+            .map(|b| b.unpack(tmp.path().join("unpacked"), options, &mut |_| {}));
+        let left: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        if matches!(stage, Stage::Unpack | Stage::Open) {
+            assert_eq!(
+                left,
+                vec!["bundle.tar".to_string()],
+                "{name}: unpack left files behind"
+            );
+        }
+    }
+    assert!(!Path::new("/tmp/kantup-evil").exists());
+}
+
+/// A failure in the middle of writing (a member that cannot be created) removes the staging
+/// directory and never creates the target.
+#[test]
+fn unpack_failure_midway_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `a` is a file, then `a/b` needs `a` to be a directory: fails after `a` was written.
+    let bytes = raw_tar(&[
+        file("hints.yaml", b"[]"),
+        file("a", b"x"),
+        file("a/b", b"y"),
+    ]);
+    let path = tmp.path().join("bundle.tar");
+    std::fs::write(&path, bytes).unwrap();
+    let bundle = Bundle::open(&path).unwrap();
+    let err = bundle
+        .unpack(
+            tmp.path().join("out"),
+            UnpackOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert!(matches!(err, BundleError::Io { .. }), "{err}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("bundle.tar")]);
+}
