@@ -202,6 +202,47 @@ impl Image {
             .unwrap_or_else(|| self.manifest_digest.to_string())
     }
 
+    /// The same image with an OCI manifest (`skopeo copy --format oci` does the same): media
+    /// types mapped from Docker schema 2 to OCI, blobs unchanged, so only the manifest digest
+    /// changes. Tools built on containers/image (skopeo, podman) only address OCI-typed
+    /// manifests by name in an OCI layout. Images that already are OCI are returned as they are.
+    pub fn to_oci(&self) -> Image {
+        if self.manifest_media_type != media_types::DOCKER_MANIFEST {
+            return self.clone();
+        }
+        let map_layer = |b: &BlobInfo| BlobInfo {
+            media_type: match b.compression {
+                Compression::None => media_types::OCI_LAYER,
+                Compression::Gzip => media_types::OCI_LAYER_GZIP,
+                Compression::Zstd => media_types::OCI_LAYER_ZSTD,
+            }
+            .to_string(),
+            ..b.clone()
+        };
+        let config = BlobInfo {
+            media_type: media_types::OCI_CONFIG.to_string(),
+            ..self.config.clone()
+        };
+        let layers: Vec<BlobInfo> = self.layers.iter().map(map_layer).collect();
+        let descriptor = |b: &BlobInfo| serde_json::json!({"mediaType": b.media_type, "digest": b.digest.to_string(), "size": b.size});
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_MANIFEST,
+            "config": descriptor(&config),
+            "layers": layers.iter().map(descriptor).collect::<Vec<_>>(),
+        }))
+        .expect("manifest serializes");
+        Image {
+            references: self.references.clone(),
+            manifest_digest: Digest::of(&manifest),
+            manifest,
+            manifest_media_type: media_types::OCI_MANIFEST.to_string(),
+            config,
+            layers,
+            platform: self.platform.clone(),
+        }
+    }
+
     /// Sum of config and layer sizes.
     pub fn total_size(&self) -> u64 {
         self.config.size + self.layers.iter().map(|l| l.size).sum::<u64>()
