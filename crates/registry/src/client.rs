@@ -232,12 +232,9 @@ impl RegistryClient {
                         reason: "basic auth required and no credentials configured".into(),
                     });
                 }
-                if self.use_basic.swap(true, Ordering::Relaxed) {
-                    return Err(RegistryError::Unauthorized {
-                        registry: self.host.clone(),
-                        reason: "credentials rejected".into(),
-                    });
-                }
+                // Concurrent requests may all see this challenge; the caller re-sends once
+                // and treats a second 401 as rejected credentials.
+                self.use_basic.store(true, Ordering::Relaxed);
                 Ok(())
             }
             Some(Challenge::Bearer { realm, service, .. }) => {
@@ -343,7 +340,7 @@ impl RegistryClient {
             if response.status() == StatusCode::UNAUTHORIZED {
                 return Err(RegistryError::Unauthorized {
                     registry: self.host.clone(),
-                    reason: format!("{method} {url} answered 401 after authenticating"),
+                    reason: format!("credentials rejected: {method} {url} answered 401"),
                 });
             }
             return Ok(response);

@@ -10,6 +10,7 @@
 //! - [`chart_target`]: Helm chart uploads to OCI, Harbor, ChartMuseum and local repositories.
 
 pub mod auth;
+pub mod bundle_source;
 pub mod chart_index;
 pub mod chart_target;
 pub mod client;

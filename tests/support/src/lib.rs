@@ -5,6 +5,7 @@
 //! test can never pass by silently skipping its real peer.
 
 pub mod fault_proxy;
+pub mod image_gen;
 pub mod registry_server;
 pub mod token_issuer;
 pub mod tools;

@@ -1,0 +1,93 @@
+//! Pushing images out of a bundle's image archive: [`BlobSource`] for
+//! [`ImageArchive`], and [`ImagePush`] plans built with a [`RelocationRule`].
+
+use std::io::Read;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kantup_bundle::Digest;
+use kantup_bundle::archive::{Image, ImageArchive};
+
+use crate::error::{RegistryError, Result};
+use crate::push::{BlobRef, BlobSource, ImagePush};
+use crate::relocate::RelocationRule;
+
+impl BlobSource for ImageArchive {
+    fn open_blob(&self, digest: &str) -> std::io::Result<Box<dyn Read + Send>> {
+        let digest: Digest = digest.parse().map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{digest}: {e}"))
+        })?;
+        ImageArchive::open_blob(self, &digest).map_err(std::io::Error::other)
+    }
+}
+
+/// The [`ImagePush`] plans for every image of `archive`: one per parsed reference (an image
+/// with two names goes to both targets). Images without a usable name are an error naming
+/// the image.
+pub fn plan_archive(archive: Arc<ImageArchive>, rule: &RelocationRule) -> Result<Vec<ImagePush>> {
+    let mut out = Vec::new();
+    for image in archive.images() {
+        let refs: Vec<_> = image
+            .references
+            .iter()
+            .filter_map(|r| r.reference())
+            .collect();
+        if refs.is_empty() {
+            return Err(RegistryError::Invalid(format!(
+                "{}: image {} has no image reference to relocate (names: {:?})",
+                archive.label(),
+                image.manifest_digest,
+                image
+                    .references
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            )));
+        }
+        for reference in refs {
+            out.push(image_push(
+                archive.clone(),
+                image,
+                &reference.repository,
+                reference.tag.clone(),
+                reference.to_string(),
+                rule,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// One [`ImagePush`]: `image` of `archive` to where `rule` sends `source_repository`.
+pub fn image_push(
+    archive: Arc<ImageArchive>,
+    image: &Image,
+    source_repository: &str,
+    tag: Option<String>,
+    source_name: String,
+    rule: &RelocationRule,
+) -> ImagePush {
+    let mut blobs = vec![BlobRef {
+        digest: image.config.digest.to_string(),
+        size: image.config.size,
+    }];
+    for layer in &image.layers {
+        let blob = BlobRef {
+            digest: layer.digest.to_string(),
+            size: layer.size,
+        };
+        if !blobs.contains(&blob) {
+            blobs.push(blob);
+        }
+    }
+    ImagePush {
+        source_name,
+        repository: rule.repository_for(source_repository),
+        tag,
+        manifest: Bytes::from(image.manifest.clone()),
+        manifest_media_type: image.manifest_media_type.clone(),
+        manifest_digest: image.manifest_digest.to_string(),
+        blobs,
+        source: archive,
+    }
+}

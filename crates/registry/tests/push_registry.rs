@@ -1,0 +1,326 @@
+//! Image push against a real docker-registry (no auth, basic, token), checked with skopeo;
+//! resilience behind a fault-injecting proxy; resuming an interrupted push.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kantup_bundle::archive::ImageArchive;
+use kantup_registry::bundle_source::plan_archive;
+use kantup_registry::{
+    ClientOptions, Credentials, ImageAction, ImagePush, PushOptions, RegistryClient, RegistryError,
+    RelocationRule, RetryPolicy, push_images, sha256_digest,
+};
+use kantup_test_support::fault_proxy::{FaultConfig, FaultProxy};
+use kantup_test_support::image_gen::{GenImage, GenSpec, generate_layout};
+use kantup_test_support::registry_server::RegistryServer;
+use kantup_test_support::require_tool;
+
+fn generated(dir: &std::path::Path) -> (Arc<ImageArchive>, Vec<GenImage>) {
+    let spec = GenSpec {
+        images: 12,
+        base_layers: 2,
+        base_layer_size: 300 * 1024,
+        own_layer_size: 40 * 1024,
+        ..GenSpec::default()
+    };
+    let images = generate_layout(dir, &spec).expect("generate layout");
+    let archive = ImageArchive::open(dir).expect("open generated layout");
+    (Arc::new(archive), images)
+}
+
+fn options(creds: Option<Credentials>) -> ClientOptions {
+    ClientOptions {
+        credentials: creds,
+        // Small chunks so the 300 KiB base layers go up in several PATCHes.
+        chunk_size: 64 * 1024,
+        retry: RetryPolicy {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(500),
+        },
+        ..ClientOptions::default()
+    }
+}
+
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(require_tool("skopeo"))
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// skopeo reads every pushed image back: manifest bytes, config bytes and layer digests are
+/// the source's.
+fn check_with_skopeo(host: &str, prefix: &str, images: &[GenImage], creds: Option<&str>) {
+    for image in images {
+        let tail = image.repository.rsplit('/').next().unwrap();
+        let target = format!("docker://{host}/{prefix}/{tail}:{}", image.tag);
+        let mut base = vec!["inspect", "--tls-verify=false"];
+        if let Some(c) = creds {
+            base.extend(["--creds", c]);
+        }
+        let raw = skopeo(&[&base[..], &["--raw", &target]].concat());
+        assert_eq!(
+            sha256_digest(&raw),
+            image.manifest_digest,
+            "{target} manifest"
+        );
+        let config = skopeo(&[&base[..], &["--config", "--raw", &target]].concat());
+        assert_eq!(
+            sha256_digest(&config),
+            image.config.digest,
+            "{target} config"
+        );
+        let info: serde_json::Value =
+            serde_json::from_slice(&skopeo(&[&base[..], &[&target]].concat())).unwrap();
+        let layers: Vec<&str> = info["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = image.layers.iter().map(|l| l.digest.as_str()).collect();
+        assert_eq!(layers, want, "{target} layers");
+        assert_eq!(info["Digest"], image.manifest_digest.as_str());
+    }
+}
+
+fn pushes(archive: &Arc<ImageArchive>, host: &str, prefix: &str) -> Vec<ImagePush> {
+    plan_archive(archive.clone(), &RelocationRule::new(host, prefix)).expect("plan")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn push_twelve_images_sharing_layers_then_skip_everything() {
+    let registry = RegistryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, images) = generated(dir.path());
+    let client = RegistryClient::new(&registry.host(), options(None)).unwrap();
+    let plan = pushes(&archive, &registry.host(), "kant/apps");
+    assert_eq!(plan.len(), 12);
+
+    let report = push_images(&client, &plan, &PushOptions::default(), None).await;
+    assert_eq!(report.failures().count(), 0, "{:#?}", report.images);
+    // 2 shared base layers go up once and are mounted into the 11 other repositories;
+    // every image has its own top layer and config.
+    assert_eq!(report.blobs_uploaded, 2 + 12 + 12, "{report:?}");
+    assert_eq!(report.blobs_mounted, 2 * 11, "{report:?}");
+    assert_eq!(report.manifests_pushed, 12);
+    assert!(report.images.iter().all(|i| i.action == ImageAction::Push));
+    check_with_skopeo(&registry.host(), "kant/apps", &images, None);
+    assert_eq!(
+        client.list_tags("kant/apps/gen-app-03").await.unwrap(),
+        vec!["1.0.0".to_string()]
+    );
+
+    let again = push_images(&client, &plan, &PushOptions::default(), None).await;
+    assert_eq!(again.failures().count(), 0);
+    assert_eq!(again.blobs_uploaded, 0, "{again:?}");
+    assert_eq!(again.blobs_mounted, 0);
+    assert_eq!(again.bytes_uploaded, 0);
+    assert_eq!(again.manifests_pushed, 0);
+    assert!(again.images.iter().all(|i| i.action == ImageAction::Skip));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_pointing_elsewhere_is_overwritten_or_refused() {
+    let registry = RegistryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, _) = generated(dir.path());
+    let client = RegistryClient::new(&registry.host(), options(None)).unwrap();
+    let plan = pushes(&archive, &registry.host(), "kant");
+    // Push image 1's content under image 0's target tag first.
+    let mut wrong = plan[1].clone();
+    wrong.repository = plan[0].repository.clone();
+    let first = push_images(&client, &[wrong.clone()], &PushOptions::default(), None).await;
+    assert_eq!(first.failures().count(), 0, "{first:?}");
+
+    let refuse = PushOptions {
+        tag_policy: kantup_registry::TagPolicy::Refuse,
+        ..PushOptions::default()
+    };
+    let refused = push_images(&client, &plan[..1], &refuse, None).await;
+    let err = refused.images[0].error.as_deref().expect("refused");
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    assert!(err.contains(&wrong.manifest_digest), "{err}");
+
+    let overwritten = push_images(&client, &plan[..1], &PushOptions::default(), None).await;
+    assert_eq!(overwritten.failures().count(), 0);
+    assert_eq!(
+        overwritten.images[0].action,
+        ImageAction::Overwrite {
+            previous: wrong.manifest_digest.clone()
+        }
+    );
+    let now = client
+        .head_manifest(&plan[0].repository, "1.0.0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.digest, plan[0].manifest_digest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_push_and_redacted_failure() {
+    let registry = RegistryServer::start_basic("kantup", "basic-secret-pw");
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, images) = generated(dir.path());
+    let plan = pushes(&archive, &registry.host(), "auth");
+
+    let anonymous = RegistryClient::new(&registry.host(), options(None)).unwrap();
+    let err = anonymous.list_tags("auth/gen-app-00").await.unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err}");
+
+    let wrong = RegistryClient::new(
+        &registry.host(),
+        options(Some(Credentials::new("kantup", "not-the-password"))),
+    )
+    .unwrap();
+    let failed = push_images(&wrong, &plan[..1], &PushOptions::default(), None).await;
+    let msg = failed.images[0]
+        .error
+        .clone()
+        .expect("wrong password fails");
+    assert!(msg.contains("authentication failed"), "{msg}");
+    assert!(!msg.contains("not-the-password"), "{msg}");
+    assert!(!format!("{wrong:?}").contains("not-the-password"));
+
+    let good = RegistryClient::new(
+        &registry.host(),
+        options(Some(Credentials::new("kantup", "basic-secret-pw"))),
+    )
+    .unwrap();
+    let report = push_images(&good, &plan[..3], &PushOptions::default(), None).await;
+    assert_eq!(report.failures().count(), 0, "{report:?}");
+    check_with_skopeo(
+        &registry.host(),
+        "auth",
+        &images[..3],
+        Some("kantup:basic-secret-pw"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_auth_push() {
+    let registry = RegistryServer::start_token("robot", "token-secret-pw");
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, images) = generated(dir.path());
+    let plan = pushes(&archive, &registry.host(), "tok");
+
+    let wrong = RegistryClient::new(
+        &registry.host(),
+        options(Some(Credentials::new("robot", "nope-nope"))),
+    )
+    .unwrap();
+    let err = wrong.list_tags("tok/gen-app-00").await.unwrap_err();
+    assert!(matches!(err, RegistryError::Unauthorized { .. }), "{err}");
+    assert!(!err.to_string().contains("nope-nope"));
+
+    let client = RegistryClient::new(
+        &registry.host(),
+        options(Some(Credentials::new("robot", "token-secret-pw"))),
+    )
+    .unwrap();
+    let report = push_images(&client, &plan[..4], &PushOptions::default(), None).await;
+    assert_eq!(report.failures().count(), 0, "{report:?}");
+    // Base layers were mounted across repositories: that needs a token with two scopes.
+    assert!(report.blobs_mounted > 0, "{report:?}");
+    let issued = registry.token_issuer().unwrap().tokens_issued();
+    assert!(issued >= 4, "tokens issued: {issued}");
+    check_with_skopeo(
+        &registry.host(),
+        "tok",
+        &images[..4],
+        Some("robot:token-secret-pw"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn push_through_faulty_proxy_keeps_digests() {
+    let registry = RegistryServer::start();
+    let proxy = FaultProxy::start(
+        &registry.host(),
+        FaultConfig {
+            seed: 1234,
+            fault_percent: 15,
+            max_faults: 30,
+            fail_after_requests: None,
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, images) = generated(dir.path());
+    let mut opts = options(None);
+    // A fault anywhere in a blob's session restarts that session; the fault budget is
+    // bounded, so enough attempts always get through.
+    opts.retry.max_attempts = 12;
+    opts.chunk_size = 128 * 1024;
+    let client = RegistryClient::new(&proxy.host(), opts).unwrap();
+    let plan = pushes(&archive, &proxy.host(), "faulty");
+    let report = push_images(&client, &plan, &PushOptions::default(), None).await;
+    assert_eq!(report.failures().count(), 0, "{:#?}", report.images);
+    assert!(proxy.stats().faults() > 5, "faults: {:?}", proxy.stats());
+    // Read back directly from the registry, not through the proxy.
+    check_with_skopeo(&registry.host(), "faulty", &images, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn interrupted_push_resumes_with_only_missing_blobs() {
+    let registry = RegistryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (archive, images) = generated(dir.path());
+    let plan = pushes(&archive, &registry.host(), "resume");
+    {
+        let proxy = FaultProxy::start(
+            &registry.host(),
+            FaultConfig {
+                seed: 9,
+                fault_percent: 0,
+                max_faults: 0,
+                fail_after_requests: Some(60),
+            },
+        );
+        let mut opts = options(None);
+        opts.retry.max_attempts = 2;
+        let client = RegistryClient::new(&proxy.host(), opts).unwrap();
+        let via_proxy = pushes(&archive, &proxy.host(), "resume");
+        let report = push_images(&client, &via_proxy, &PushOptions::default(), None).await;
+        assert!(
+            report.failures().count() > 0,
+            "the proxy cut the push short"
+        );
+        assert!(report.blobs_uploaded > 0, "{report:?}");
+    }
+    let client = RegistryClient::new(&registry.host(), options(None)).unwrap();
+    let mut total = 0;
+    let mut missing = 0;
+    for push in &plan {
+        for blob in &push.blobs {
+            total += 1;
+            if !client
+                .blob_exists(&push.repository, &blob.digest)
+                .await
+                .unwrap()
+            {
+                missing += 1;
+            }
+        }
+    }
+    assert!(
+        missing > 0 && missing < total,
+        "missing {missing} of {total}"
+    );
+    let report = push_images(&client, &plan, &PushOptions::default(), None).await;
+    assert_eq!(report.failures().count(), 0, "{:#?}", report.images);
+    assert_eq!(
+        report.blobs_uploaded + report.blobs_mounted,
+        missing,
+        "{report:?}"
+    );
+    check_with_skopeo(&registry.host(), "resume", &images, None);
+}
