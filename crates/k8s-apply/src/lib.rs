@@ -1,3 +1,24 @@
 //! kantup: the Kubernetes API side.
 //!
-//! Work in progress; see the crate README and the workspace README.
+//! - [`crd`]: load a chart's CustomResourceDefinitions, plan them against the cluster
+//!   (new / changed / unchanged, with a structural schema diff), server-side apply them as
+//!   field manager `kantup` and wait until they are `Established`.
+//! - [`release`]: read Helm 3 and Helm 4 release records (Secret or ConfigMap storage).
+//! - [`values_yaml`] / [`write_private_file`]: what `helm get values` prints, written
+//!   atomically with mode 0600.
+//! - [`preflight`]: checks that a release is safe to upgrade.
+//! - [`ClusterAccess`]: kubeconfig / context / in-cluster resolution as kubectl does it.
+//!
+//! Everything takes a [`kube::Client`], so tests can hand in a mocked service.
+
+mod access;
+mod backup;
+pub mod coalesce;
+pub mod crd;
+mod error;
+pub mod preflight;
+pub mod release;
+
+pub use access::ClusterAccess;
+pub use backup::{release_values, values_yaml, write_private_file};
+pub use error::{Error, Result};

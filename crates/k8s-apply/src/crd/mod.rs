@@ -1,0 +1,16 @@
+//! CustomResourceDefinitions: load them from a chart, plan against the cluster, server-side
+//! apply them and wait until the API server serves them.
+//!
+//! Helm installs a chart's `crds/` once and never upgrades them; kantup does the upgrade with
+//! server-side apply, which has no `last-applied-configuration` annotation and therefore no
+//! 256 KiB limit.
+
+mod apply;
+mod load;
+mod plan;
+
+pub use apply::{AppliedCrd, ApplyOptions, CrdApplier, FIELD_MANAGER};
+pub use load::{CrdDocument, load_crd_dir, load_crd_documents};
+pub use plan::{
+    CrdChanges, CrdPlan, PlanAction, SchemaChange, SchemaChangeKind, VersionChange, diff_spec,
+};
