@@ -7,106 +7,120 @@
 use serde_json::{Map, Value};
 
 use crate::chart::Chart;
+use crate::strvals::HelmVersion;
 use crate::value::{Values, is_table};
 
 const GLOBAL_KEY: &str = "global";
 
 /// Helm's `CoalesceValues(chart, vals)`: the values a chart is rendered with.
-pub fn coalesce_values(chart: &Chart, vals: &Values) -> crate::Result<Values> {
+pub fn coalesce_values(chart: &Chart, vals: &Values, helm: HelmVersion) -> crate::Result<Values> {
     let mut dest = vals.clone();
-    coalesce(chart, &mut dest, false)?;
+    Co { merge: false, helm }.coalesce(chart, &mut dest)?;
     Ok(dest)
 }
 
 /// Helm's `MergeValues(chart, vals)`: like [`coalesce_values`] but user nulls are kept.
-pub fn merge_values_with_chart(chart: &Chart, vals: &Values) -> crate::Result<Values> {
+pub fn merge_values_with_chart(
+    chart: &Chart,
+    vals: &Values,
+    helm: HelmVersion,
+) -> crate::Result<Values> {
     let mut dest = vals.clone();
-    coalesce(chart, &mut dest, true)?;
+    Co { merge: true, helm }.coalesce(chart, &mut dest)?;
     Ok(dest)
 }
 
-fn coalesce(chart: &Chart, dest: &mut Values, merge: bool) -> crate::Result<()> {
-    coalesce_chart_values(chart, dest, merge);
-    coalesce_deps(chart, dest, merge)
+/// One coalescing pass: merging (keep nulls) or coalescing, as a given Helm version does it.
+#[derive(Clone, Copy)]
+struct Co {
+    merge: bool,
+    helm: HelmVersion,
 }
 
-fn coalesce_deps(chart: &Chart, dest: &mut Values, merge: bool) -> crate::Result<()> {
-    for sub in &chart.dependencies {
-        let name = sub.name.as_str();
-        match dest.get(name) {
-            None => {
-                dest.insert(name.to_string(), Value::Object(Map::new()));
-            }
-            Some(v) if !is_table(v) => {
-                return Err(crate::Error::Coalesce(format!(
-                    "type mismatch on {name}: %!t({}={})",
-                    crate::value::go_type_name(v),
-                    crate::value::to_go_json(v)
-                )));
-            }
-            Some(_) => {}
-        }
-        let parent_global = dest.get(GLOBAL_KEY).cloned();
-        let Some(Value::Object(dv)) = dest.get_mut(name) else {
-            unreachable!("ensured a table above")
-        };
-        coalesce_globals(dv, parent_global.as_ref());
-        coalesce(sub, dv, merge)?;
+impl Co {
+    fn coalesce(self, chart: &Chart, dest: &mut Values) -> crate::Result<()> {
+        self.coalesce_chart_values(chart, dest);
+        self.coalesce_deps(chart, dest)
     }
-    Ok(())
-}
 
-/// Copies the parent's `global` into the child's, the parent winning on conflicts, maps merged.
-fn coalesce_globals(dest: &mut Values, src_global: Option<&Value>) {
-    let mut dg = match dest.get(GLOBAL_KEY) {
-        None => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => return, // "skipping globals because destination global is not a table"
-    };
-    let sg = match src_global {
-        None => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(_) => return,
-    };
-    for (key, val) in sg {
-        if let Value::Object(vv) = &val {
-            let mut vv = vv.clone();
-            match dg.get(&key) {
+    fn coalesce_deps(self, chart: &Chart, dest: &mut Values) -> crate::Result<()> {
+        for sub in &chart.dependencies {
+            let name = sub.name.as_str();
+            match dest.get(name) {
                 None => {
-                    dg.insert(key, Value::Object(vv));
+                    dest.insert(name.to_string(), Value::Object(Map::new()));
                 }
-                Some(Value::Object(destv)) => {
-                    // Parent's table wins: coalesce the child's under it, merging (keep nulls).
-                    coalesce_tables(&mut vv, destv.clone(), true);
-                    dg.insert(key, Value::Object(vv));
+                Some(v) if !is_table(v) => {
+                    return Err(crate::Error::Coalesce(format!(
+                        "type mismatch on {name}: %!t({}={})",
+                        crate::value::go_type_name(v),
+                        crate::value::to_go_json(v)
+                    )));
                 }
-                Some(_) => {} // "cannot merge map onto non-map"
+                Some(_) => {}
             }
-        } else if dg.get(&key).is_some_and(is_table) {
-            // "key is table. Skipping"
-        } else {
-            dg.insert(key, val);
+            let parent_global = dest.get(GLOBAL_KEY).cloned();
+            let Some(Value::Object(dv)) = dest.get_mut(name) else {
+                unreachable!("ensured a table above")
+            };
+            Self::coalesce_globals(dv, parent_global.as_ref(), self.helm);
+            self.coalesce(sub, dv)?;
         }
+        Ok(())
     }
-    dest.insert(GLOBAL_KEY.to_string(), Value::Object(dg));
-}
 
-/// Fills `v` with the chart's defaults where the user gave nothing.
-fn coalesce_chart_values(chart: &Chart, v: &mut Values, merge: bool) {
-    for (key, default) in &chart.values {
-        match v.get_mut(key) {
-            Some(Value::Null) if !merge => {
-                v.remove(key);
-            }
-            Some(Value::Object(dest)) => {
-                if let Value::Object(src) = default {
-                    let merge = merge || chart.dependencies.iter().any(|d| &d.name == key);
-                    coalesce_tables(dest, src.clone(), merge);
+    /// Copies the parent's `global` into the child's, the parent winning on conflicts, maps merged.
+    fn coalesce_globals(dest: &mut Values, src_global: Option<&Value>, helm: HelmVersion) {
+        let mut dg = match dest.get(GLOBAL_KEY) {
+            None => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return, // "skipping globals because destination global is not a table"
+        };
+        let sg = match src_global {
+            None => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return,
+        };
+        for (key, val) in sg {
+            if let Value::Object(vv) = &val {
+                let mut vv = vv.clone();
+                match dg.get(&key) {
+                    None => {
+                        dg.insert(key, Value::Object(vv));
+                    }
+                    Some(Value::Object(destv)) => {
+                        // Parent's table wins: coalesce the child's under it, merging (keep nulls).
+                        coalesce_tables(&mut vv, destv.clone(), true, helm);
+                        dg.insert(key, Value::Object(vv));
+                    }
+                    Some(_) => {} // "cannot merge map onto non-map"
                 }
+            } else if dg.get(&key).is_some_and(is_table) {
+                // "key is table. Skipping"
+            } else {
+                dg.insert(key, val);
             }
-            Some(_) => {}
-            None => {
-                v.insert(key.clone(), default.clone());
+        }
+        dest.insert(GLOBAL_KEY.to_string(), Value::Object(dg));
+    }
+
+    /// Fills `v` with the chart's defaults where the user gave nothing.
+    fn coalesce_chart_values(self, chart: &Chart, v: &mut Values) {
+        for (key, default) in &chart.values {
+            match v.get_mut(key) {
+                Some(Value::Null) if !self.merge => {
+                    v.remove(key);
+                }
+                Some(Value::Object(dest)) => {
+                    if let Value::Object(src) = default {
+                        let merge = self.merge || chart.dependencies.iter().any(|d| &d.name == key);
+                        coalesce_tables(dest, src.clone(), merge, self.helm);
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    v.insert(key.clone(), default.clone());
+                }
             }
         }
     }
@@ -114,12 +128,13 @@ fn coalesce_chart_values(chart: &Chart, v: &mut Values, merge: bool) {
 
 /// Helm's `coalesceTablesFullKey`: `dst` (higher precedence) gets what it lacks from `src`.
 ///
-/// A user `null` deletes the key only where the defaults have it (when not merging); a `null`
-/// for a key the defaults lack stays in the values (Helm 3.17 and 4.1 both render it).
-pub(crate) fn coalesce_tables(dst: &mut Values, src: Values, merge: bool) {
+/// When coalescing (not merging), a `null` in `dst` deletes the key where `src` has it; in
+/// Helm 4.1 only where `src` has a non-null value (a null in both stays). A `null` for a key
+/// `src` lacks stays in both versions.
+pub(crate) fn coalesce_tables(dst: &mut Values, src: Values, merge: bool, helm: HelmVersion) {
     for (key, val) in src {
         match dst.get_mut(&key) {
-            Some(Value::Null) if !merge => {
+            Some(Value::Null) if !merge && (helm == HelmVersion::V3 || !val.is_null()) => {
                 dst.remove(&key);
             }
             None => {
@@ -128,14 +143,14 @@ pub(crate) fn coalesce_tables(dst: &mut Values, src: Values, merge: bool) {
             Some(dv) => {
                 // A table over a non-table is skipped ("cannot overwrite table with non table").
                 if let (Value::Object(sv), Value::Object(dm)) = (val, dv) {
-                    coalesce_tables(dm, sv, merge);
+                    coalesce_tables(dm, sv, merge, helm);
                 }
             }
         }
     }
 }
 
-/// Helm's `CoalesceTables(dst, src)`.
-pub fn coalesce_tables_pub(dst: &mut Values, src: &Values) {
-    coalesce_tables(dst, src.clone(), false);
+/// Helm's `CoalesceTables(dst, src)`: `dst` wins, maps merge, a `null` in `dst` deletes.
+pub fn coalesce_tables_pub(dst: &mut Values, src: &Values, helm: HelmVersion) {
+    coalesce_tables(dst, src.clone(), false, helm);
 }

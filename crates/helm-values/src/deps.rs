@@ -5,14 +5,22 @@ use serde_json::{Map, Value};
 
 use crate::chart::{Chart, Dependency};
 use crate::coalesce::{coalesce_tables, coalesce_values, merge_values_with_chart};
+use crate::strvals::HelmVersion;
 use crate::value::Values;
 
 /// Helm's `ProcessDependenciesWithMerge`: returns the chart as Helm renders it for `vals`:
 /// aliased subcharts renamed, disabled ones removed, imported values folded into defaults.
-pub fn process_dependencies(chart: &Chart, vals: &Values) -> crate::Result<Chart> {
+///
+/// Helm 3 always folds subchart defaults into a parent that lists dependencies (which drops
+/// `null` defaults of subcharts); Helm 4 does so only when some dependency has `import-values`.
+pub fn process_dependencies(
+    chart: &Chart,
+    vals: &Values,
+    helm: HelmVersion,
+) -> crate::Result<Chart> {
     let mut chart = chart.clone();
-    process_enabled(&mut chart, vals, "")?;
-    process_import_values(&mut chart)?;
+    process_enabled(&mut chart, vals, "", helm)?;
+    process_import_values(&mut chart, helm)?;
     Ok(chart)
 }
 
@@ -39,7 +47,7 @@ fn is_compatible_range(constraint: &str, version: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn process_enabled(c: &mut Chart, v: &Values, path: &str) -> crate::Result<()> {
+fn process_enabled(c: &mut Chart, v: &Values, path: &str, helm: HelmVersion) -> crate::Result<()> {
     if c.metadata_dependencies.is_empty() {
         return Ok(());
     }
@@ -71,7 +79,7 @@ fn process_enabled(c: &mut Chart, v: &Values, path: &str) -> crate::Result<()> {
         req.enabled = true;
     }
     c.dependencies = deps;
-    let cvals = coalesce_values(c, v)?;
+    let cvals = coalesce_values(c, v, helm)?;
     process_tags(&mut c.metadata_dependencies, &cvals);
     process_conditions(&mut c.metadata_dependencies, &cvals, path);
     let disabled: Vec<String> = c
@@ -85,7 +93,7 @@ fn process_enabled(c: &mut Chart, v: &Values, path: &str) -> crate::Result<()> {
         .retain(|d| !disabled.contains(&d.name));
     for t in &mut c.dependencies {
         let sub_path = format!("{path}{}.", t.name);
-        process_enabled(t, &cvals, &sub_path)?;
+        process_enabled(t, &cvals, &sub_path, helm)?;
     }
     Ok(())
 }
@@ -150,14 +158,21 @@ pub(crate) fn table<'a>(v: &'a Values, path: &str) -> Option<&'a Values> {
     Some(cur)
 }
 
-fn process_import_values(c: &mut Chart) -> crate::Result<()> {
+fn process_import_values(c: &mut Chart, helm: HelmVersion) -> crate::Result<()> {
     for d in &mut c.dependencies {
-        process_import_values(d)?;
+        process_import_values(d, helm)?;
     }
     if c.metadata_dependencies.is_empty() {
         return Ok(());
     }
-    let cvals = merge_values_with_chart(c, &Map::new())?;
+    if helm == HelmVersion::V4
+        && c.metadata_dependencies
+            .iter()
+            .all(|d| d.import_values.is_empty())
+    {
+        return Ok(());
+    }
+    let cvals = merge_values_with_chart(c, &Map::new(), helm)?;
     let mut b = Map::new();
     for r in &c.metadata_dependencies {
         for iv in &r.import_values {
@@ -179,11 +194,11 @@ fn process_import_values(c: &mut Chart) -> crate::Result<()> {
                 continue; // Helm warns: "ImportValues missing table"
             };
             let src = path_to_map(&parent, vv.clone());
-            coalesce_tables(&mut b, src, true);
+            coalesce_tables(&mut b, src, true, helm);
         }
     }
     let mut merged = cvals;
-    coalesce_tables(&mut merged, b, true);
+    coalesce_tables(&mut merged, b, true, helm);
     c.values = merged;
     Ok(())
 }

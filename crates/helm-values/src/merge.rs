@@ -113,6 +113,11 @@ pub fn merge_maps(a: Values, b: Values) -> Values {
 /// let values = render_values(&chart, &user).unwrap();
 /// ```
 pub fn render_values(chart: &Chart, user: &Values) -> Result<Values> {
-    let processed = crate::deps::process_dependencies(chart, user)?;
-    crate::coalesce::coalesce_values(&processed, user)
+    render_values_as(chart, user, HelmVersion::V3)
+}
+
+/// [`render_values`] as a given Helm major version computes it.
+pub fn render_values_as(chart: &Chart, user: &Values, helm: HelmVersion) -> Result<Values> {
+    let processed = crate::deps::process_dependencies(chart, user, helm)?;
+    crate::coalesce::coalesce_values(&processed, user, helm)
 }

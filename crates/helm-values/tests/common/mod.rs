@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kantup_helm_values::chart::Chart;
-use kantup_helm_values::merge::{ValueOptions, render_values};
+use kantup_helm_values::merge::{ValueOptions, render_values_as};
 use kantup_helm_values::strvals::{HelmVersion, SetKind};
 use kantup_helm_values::value::to_go_json;
 use kantup_helm_values::yaml::{lossy_in_file, to_yaml};
@@ -128,7 +128,7 @@ pub fn helm_values(helm: &Path, chart: &Path, inputs: &Inputs) -> Result<String,
 pub fn kantup_values(chart: &Path, inputs: &Inputs) -> Result<(Value, String), String> {
     let user = inputs.options().merge_values().map_err(|e| e.to_string())?;
     let chart = Chart::load(chart).map_err(|e| e.to_string())?;
-    let rendered = render_values(&chart, &user).map_err(|e| e.to_string())?;
+    let rendered = render_values_as(&chart, &user, inputs.helm).map_err(|e| e.to_string())?;
     Ok((Value::Object(user), to_go_json(&Value::Object(rendered))))
 }
 
