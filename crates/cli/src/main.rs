@@ -5,13 +5,19 @@ mod cmd;
 mod output;
 mod progress;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::output::{Ctx, OutputFormat};
 
 /// Install and upgrade Kubernetes modules shipped as offline bundles into air-gapped clusters.
 #[derive(Debug, Parser)]
-#[command(name = "kantup", version, about, propagate_version = true)]
+#[command(
+    name = "kantup",
+    version,
+    about,
+    propagate_version = true,
+    after_help = output::EXIT_CODES_HELP
+)]
 struct Cli {
     /// Output format for results.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
@@ -42,6 +48,17 @@ enum Command {
     Crds(cmd::cluster::CrdsCommand),
     /// Check that a release is safe to upgrade.
     Preflight(cmd::cluster::PreflightArgs),
+    /// Load a bundle's images into a node's container runtime (containerd, docker, podman)
+    /// and re-tag them for the installation's registry.
+    Load(cmd::load::LoadArgs),
+    /// Read Helm chart repositories (Harbor, ChartMuseum, HTTP, directory, OCI): list versions,
+    /// pull verified chart archives.
+    #[command(subcommand)]
+    Repo(cmd::repo::RepoCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    Completions(cmd::completions::CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory.
+    Man(cmd::completions::ManArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +76,10 @@ fn main() -> std::process::ExitCode {
             Command::Values(command) => cmd::values::run(&ctx, command).await,
             Command::Crds(command) => cmd::cluster::run_crds(&ctx, command).await,
             Command::Preflight(args) => cmd::cluster::run_preflight(&ctx, args).await,
+            Command::Load(args) => cmd::load::run(&ctx, args).await,
+            Command::Repo(command) => cmd::repo::run(&ctx, command).await,
+            Command::Completions(args) => cmd::completions::run_completions(Cli::command(), args),
+            Command::Man(args) => cmd::completions::run_man(&ctx, Cli::command(), args),
         }
     });
     match result {
@@ -67,5 +88,16 @@ fn main() -> std::process::ExitCode {
             output::print_error(&error);
             output::exit_code_for(&error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// clap's own consistency checks (unique names, valid defaults) over every command.
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -69,8 +69,89 @@ pub fn print_error(error: &anyhow::Error) {
     }
 }
 
-/// Exit codes (documented in the README): 0 success, 1 failure, 2 usage error (clap's),
-/// 3 verification failure (a bundle or image does not match its digests).
-pub fn exit_code_for(_error: &anyhow::Error) -> ExitCode {
-    ExitCode::FAILURE
+/// The exit codes every command uses (also listed in `kantup --help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success.
+    Ok = 0,
+    /// 1: the command failed (bad input, I/O, network, a runtime command failed).
+    Failure = 1,
+    /// 2: the command line is wrong (unknown flag, missing argument); clap's own code.
+    Usage = 2,
+    /// 3: verification failed: content does not match its digest (bundle member, image blob,
+    /// chart archive against the repository index).
+    VerificationFailed = 3,
+    /// 4: nothing to do / not found: the asked-for chart, version or image is not there, or
+    /// the target is not in the expected state (e.g. not synced).
+    NothingToDo = 4,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> ExitCode {
+        ExitCode::from(self as u8)
+    }
+}
+
+/// The exit-code table printed at the end of `kantup --help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  failure (bad input, I/O, network, a container runtime or registry error)
+  2  usage error (unknown flag, missing or invalid argument)
+  3  verification failed (a digest or size does not match; nothing was written)
+  4  nothing to do / not found (no such chart, version or image; target not in sync)";
+
+/// An error that carries the exit code it should end the process with.
+#[derive(Debug)]
+pub struct ExitError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl ExitError {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ExitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitError {}
+
+/// Maps an error to its exit code: an [`ExitError`] anywhere in the chain decides; digest and
+/// size mismatches from the libraries are verification failures (3); "not found" from a chart
+/// repository is 4; everything else is 1.
+pub fn exit_for(error: &anyhow::Error) -> Exit {
+    use kantup_registry::chart_index::http::RepoError;
+    for cause in error.chain() {
+        if let Some(coded) = cause.downcast_ref::<ExitError>() {
+            return coded.exit;
+        }
+        if let Some(repo) = cause.downcast_ref::<RepoError>() {
+            match repo {
+                RepoError::DigestMismatch { .. } => return Exit::VerificationFailed,
+                RepoError::NotFound { .. } => return Exit::NothingToDo,
+                _ => {}
+            }
+        }
+        if let Some(bundle) = cause.downcast_ref::<kantup_bundle::BundleError>()
+            && bundle.is_verification_failure()
+        {
+            return Exit::VerificationFailed;
+        }
+    }
+    Exit::Failure
+}
+
+/// The process exit code for `error` (see [`exit_for`]).
+pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+    exit_for(error).code()
 }

@@ -2,5 +2,8 @@
 
 pub mod bundle;
 pub mod cluster;
+pub mod completions;
+pub mod load;
+pub mod repo;
 pub mod sync;
 pub mod values;
