@@ -11,8 +11,9 @@ use crate::value::Values;
 /// Helm's `ProcessDependenciesWithMerge`: returns the chart as Helm renders it for `vals`:
 /// aliased subcharts renamed, disabled ones removed, imported values folded into defaults.
 ///
-/// Helm 3 always folds subchart defaults into a parent that lists dependencies (which drops
-/// `null` defaults of subcharts); Helm 4 does so only when some dependency has `import-values`.
+/// Like Helm, this folds subchart defaults into a parent that lists dependencies even without
+/// `import-values`; nulls then reach the subchart twice, which is why Helm 3 drops a subchart's
+/// own `null` defaults and Helm 4.1 (which deletes only over a non-null default) keeps them.
 pub fn process_dependencies(
     chart: &Chart,
     vals: &Values,
@@ -163,13 +164,6 @@ fn process_import_values(c: &mut Chart, helm: HelmVersion) -> crate::Result<()> 
         process_import_values(d, helm)?;
     }
     if c.metadata_dependencies.is_empty() {
-        return Ok(());
-    }
-    if helm == HelmVersion::V4
-        && c.metadata_dependencies
-            .iter()
-            .all(|d| d.import_values.is_empty())
-    {
         return Ok(());
     }
     let cvals = merge_values_with_chart(c, &Map::new(), helm)?;

@@ -368,7 +368,6 @@ fn generated_cases_match_helm3() {
 }
 
 #[test]
-#[ignore = "known gap: Helm 4.1's subchart null handling (helm#31644, partly reverted in #31979) is not fully reproduced; ~1 batch in 1 differs; run with --ignored"]
 fn generated_cases_match_helm4() {
     generated_cases_match(1);
 }
