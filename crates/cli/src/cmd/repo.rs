@@ -146,7 +146,7 @@ async fn versions(ctx: &Ctx, args: VersionsArgs) -> anyhow::Result<ExitCode> {
     if rows.is_empty() {
         let what = match &args.chart {
             Some(chart) => format!("no versions of chart {chart:?}"),
-            None => "no charts".to_owned(),
+            None => "no chart versions".to_owned(),
         };
         let hint = if args.devel {
             ""
