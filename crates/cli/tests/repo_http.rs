@@ -415,3 +415,78 @@ fn not_a_repository_is_a_clear_error() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("404"), "{}", stderr(&missing));
 }
+
+/// helm itself as the reference: `helm repo add` accepts the index kantup's library writes,
+/// and `helm search repo --versions` lists exactly what `kantup repo versions` lists.
+#[test]
+fn helm_accepts_our_index_and_search_matches_versions() {
+    let repo = harbor_like_repo();
+    let ours = kantup_registry::chart_index::IndexFile::index_directory(&repo.project, None)
+        .expect("index the repository");
+    ours.write(&repo.project.join("index.yaml")).unwrap();
+    let server = FileServer::start(&repo.temp.path().join("www"), None);
+    let url = server.url("chartrepo/library");
+    let home = repo.temp.path().join("helm-home");
+    let config = home.join("repositories.yaml");
+    let cache = home.join("cache");
+    let helm_json = |args: &[&str]| -> serde_json::Value {
+        let output = Command::new(kantup_test_support::helm3())
+            .args(args)
+            .arg("--repository-config")
+            .arg(&config)
+            .arg("--repository-cache")
+            .arg(&cache)
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_CACHE_HOME", &cache)
+            .env("HELM_DATA_HOME", home.join("data"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "helm {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    helm_json(&["repo", "add", "lib", &url]);
+    for devel in [false, true] {
+        let mut args = vec!["search", "repo", "lib/", "--versions", "-o", "json"];
+        let mut ours_args = vec!["repo", "versions", url.as_str(), "-o", "json"];
+        if devel {
+            args.push("--devel");
+            ours_args.push("--devel");
+        }
+        let theirs: Vec<(String, String, String, String)> = helm_json(&args)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["name"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("lib/")
+                        .to_owned(),
+                    row["version"].as_str().unwrap().to_owned(),
+                    row["app_version"].as_str().unwrap().to_owned(),
+                    row["description"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let ours: Vec<(String, String, String, String)> = json(&kantup(&ours_args))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    row["name"].as_str().unwrap().to_owned(),
+                    row["version"].as_str().unwrap().to_owned(),
+                    row["app_version"].as_str().unwrap().to_owned(),
+                    row["description"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(ours, theirs, "devel {devel}");
+        assert_eq!(theirs.len(), if devel { 4 } else { 3 });
+    }
+}
