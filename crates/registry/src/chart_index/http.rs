@@ -78,6 +78,21 @@ pub enum RepoError {
     },
 }
 
+/// `scheme://user:pass@host/...` with the user-info cut out, for messages about URLs that
+/// did not even parse.
+fn redact_userinfo(location: &str) -> String {
+    match (location.find("://"), location.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!(
+                "{}://<redacted>@{}",
+                &location[..scheme_end],
+                &location[at + 1..]
+            )
+        }
+        _ => location.to_owned(),
+    }
+}
+
 /// Where a chart repository lives.
 #[derive(Debug, Clone)]
 enum Location {
@@ -122,10 +137,24 @@ pub struct PulledChart {
 impl ChartRepository {
     /// A repository at `location`: an `http(s)://` URL (the index is `<url>/index.yaml`, or
     /// the URL itself when it ends in `.yaml`) or a local directory.
-    pub fn new(location: &str, auth: Option<BasicAuth>) -> Result<Self, RepoError> {
+    ///
+    /// Credentials written into the URL (`https://user:pass@host/...`) are taken out of it and
+    /// used as basic auth (unless `auth` is given), so they never show up in messages.
+    pub fn new(location: &str, mut auth: Option<BasicAuth>) -> Result<Self, RepoError> {
+        let mut display = location.to_owned();
         let parsed = if location.starts_with("http://") || location.starts_with("https://") {
-            let mut url =
-                Url::parse(location).map_err(|_| RepoError::BadLocation(location.to_owned()))?;
+            let mut url = Url::parse(location)
+                .map_err(|_| RepoError::BadLocation(redact_userinfo(location)))?;
+            if !url.username().is_empty() || url.password().is_some() {
+                let from_url = BasicAuth {
+                    username: url.username().to_owned(),
+                    password: url.password().unwrap_or_default().to_owned(),
+                };
+                auth = auth.or(Some(from_url));
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                display = url.to_string();
+            }
             if !url.path().ends_with(".yaml") && !url.path().ends_with(".yml") {
                 // Make the URL a "directory" so relative chart URLs resolve under it.
                 if !url.path().ends_with('/') {
@@ -134,7 +163,7 @@ impl ChartRepository {
                 }
                 url = url
                     .join("index.yaml")
-                    .map_err(|_| RepoError::BadLocation(location.to_owned()))?;
+                    .map_err(|_| RepoError::BadLocation(display.clone()))?;
             }
             Location::Http(url)
         } else if Path::new(location).is_dir() {
@@ -146,12 +175,12 @@ impl ChartRepository {
             .user_agent(concat!("kantup/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|source| RepoError::Http {
-                url: location.to_owned(),
+                url: display.clone(),
                 source,
             })?;
         Ok(Self {
             location: parsed,
-            display: location.to_owned(),
+            display,
             auth,
             client,
         })
@@ -353,5 +382,58 @@ impl ChartRepository {
             });
         }
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_become_basic_auth_and_leave_the_display() {
+        let repo = ChartRepository::new("https://admin:hunter2@charts.example/chartrepo/lib", None)
+            .unwrap();
+        assert_eq!(repo.location(), "https://charts.example/chartrepo/lib");
+        let auth = repo.auth.clone().unwrap();
+        assert_eq!(
+            (auth.username.as_str(), auth.password.as_str()),
+            ("admin", "hunter2")
+        );
+        assert!(!format!("{repo:?}").contains("hunter2"));
+        match &repo.location {
+            Location::Http(url) => {
+                assert_eq!(
+                    url.as_str(),
+                    "https://charts.example/chartrepo/lib/index.yaml"
+                )
+            }
+            Location::Directory(_) => panic!("an http location"),
+        }
+        // Explicit credentials win over the URL's.
+        let explicit = BasicAuth {
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let repo = ChartRepository::new("https://a:b@h/x", Some(explicit)).unwrap();
+        assert_eq!(repo.auth.unwrap().username, "u");
+    }
+
+    #[test]
+    fn location_table() {
+        let cases = [
+            ("https://h/chartrepo/p", "https://h/chartrepo/p/index.yaml"),
+            ("https://h/chartrepo/p/", "https://h/chartrepo/p/index.yaml"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/index.yaml"),
+            ("https://h/some/index.yaml", "https://h/some/index.yaml"),
+        ];
+        for (given, index) in cases {
+            match ChartRepository::new(given, None).unwrap().location {
+                Location::Http(url) => assert_eq!(url.as_str(), index, "{given}"),
+                Location::Directory(_) => panic!("{given}"),
+            }
+        }
+        let error = ChartRepository::new("https://u:secret@[bad", None).unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
+        assert!(ChartRepository::new("/no/such/dir/kantup", None).is_err());
     }
 }
