@@ -26,10 +26,12 @@ pub mod coalesce;
 pub mod deps;
 pub mod error;
 pub mod merge;
+pub mod relocate;
 pub mod strvals;
 pub mod typing;
 pub mod value;
 pub mod yaml;
+pub mod yaml_edit;
 
 pub use error::{Error, Result};
 pub use value::Values;
