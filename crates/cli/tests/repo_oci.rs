@@ -113,6 +113,10 @@ fn lists_versions_of_an_oci_chart_pushed_by_helm() {
         "json",
     ]);
     assert_eq!(versions(&latest), ["0.10.0"]);
+    // App version and description come from the chart's config blob, as helm pushed it.
+    let rows: serde_json::Value = serde_json::from_slice(&latest.stdout).unwrap();
+    assert_eq!(rows[0]["app_version"], "1.16.0", "helm create's appVersion");
+    assert_eq!(rows[0]["description"], "A Helm chart for Kubernetes");
 
     // A chart that was never pushed: nothing found, exit code 4, naming the repository.
     let missing = kantup(&[

@@ -188,9 +188,8 @@ fn index_rows(index: &IndexFile, args: &VersionsArgs) -> Vec<VersionRow> {
     rows
 }
 
-/// Lists an OCI chart's versions from its tags (helm stores `+` in versions as `_` in tags).
-/// Only the version is known without fetching each chart's config, so the app version and
-/// description columns stay empty.
+/// Lists an OCI chart's versions from its tags (helm stores `+` in versions as `_` in tags),
+/// with app version and description read from each version's chart config.
 async fn oci_versions(reference: &str, args: &VersionsArgs) -> anyhow::Result<Vec<VersionRow>> {
     let (host, repository) = reference
         .split_once('/')
@@ -236,18 +235,67 @@ async fn oci_versions(reference: &str, args: &VersionsArgs) -> anyhow::Result<Ve
     if args.latest {
         versions.truncate(1);
     }
-    Ok(versions
-        .into_iter()
-        .map(|(_, version)| VersionRow {
+    let mut rows = Vec::new();
+    for (index, (_, version)) in versions.into_iter().enumerate() {
+        // The app version and description live in each chart's config blob (Chart.yaml as
+        // JSON): two small requests per version, for the first OCI_METADATA_LIMIT versions.
+        let metadata = if index < OCI_METADATA_LIMIT {
+            oci_chart_metadata(&client, repository, &version.replace('+', "_")).await
+        } else {
+            None
+        };
+        let text = |key: &str| {
+            metadata
+                .as_ref()
+                .and_then(|m| m.get(key))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        rows.push(VersionRow {
             name: name.clone(),
+            app_version: text("appVersion"),
+            description: text("description"),
             version,
-            app_version: String::new(),
-            description: String::new(),
             urls: Vec::new(),
             digest: None,
             created: None,
-        })
-        .collect())
+        });
+    }
+    Ok(rows)
+}
+
+/// How many OCI versions get their app version and description looked up.
+const OCI_METADATA_LIMIT: usize = 100;
+
+/// The chart's `Chart.yaml` fields from its OCI config blob; `None` (columns left empty, a
+/// debug log) when the manifest or config cannot be read or is not a Helm chart.
+async fn oci_chart_metadata(
+    client: &RegistryClient,
+    repository: &str,
+    tag: &str,
+) -> Option<serde_json::Value> {
+    let result: anyhow::Result<serde_json::Value> = async {
+        let (manifest, _) = client.get_manifest(repository, tag).await?;
+        let manifest: serde_json::Value = serde_json::from_slice(&manifest)?;
+        let config = &manifest["config"];
+        if config["mediaType"] != "application/vnd.cncf.helm.config.v1+json" {
+            anyhow::bail!("not a Helm chart (config {})", config["mediaType"]);
+        }
+        let digest = config["digest"]
+            .as_str()
+            .context("the manifest has no config digest")?;
+        let blob = client.get_blob(repository, digest).await?;
+        Ok(serde_json::from_slice(&blob)?)
+    }
+    .await;
+    match result {
+        Ok(metadata) => Some(metadata),
+        Err(error) => {
+            tracing::debug!("{repository}:{tag}: no chart metadata: {error:#}");
+            None
+        }
+    }
 }
 
 fn print_table(rows: &[VersionRow]) {
