@@ -155,3 +155,74 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
 pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
     exit_for(error).code()
 }
+
+#[cfg(test)]
+mod tests {
+    use anyhow::Context;
+    use kantup_bundle::BundleError;
+    use kantup_registry::chart_index::http::RepoError;
+
+    use super::*;
+
+    #[test]
+    fn exit_code_table() {
+        let cases: Vec<(anyhow::Error, Exit)> = vec![
+            (anyhow::anyhow!("plain failure"), Exit::Failure),
+            (
+                ExitError::new(Exit::NothingToDo, "not synced").into(),
+                Exit::NothingToDo,
+            ),
+            (
+                anyhow::Error::from(ExitError::new(Exit::Usage, "bad flag combination"))
+                    .context("outer context"),
+                Exit::Usage,
+            ),
+            (
+                RepoError::DigestMismatch {
+                    url: "http://h/c.tgz".into(),
+                    expected: "a".into(),
+                    actual: "b".into(),
+                }
+                .into(),
+                Exit::VerificationFailed,
+            ),
+            (
+                RepoError::NotFound {
+                    chart: "web".into(),
+                    version: "1.0.0".into(),
+                    repository: "http://h".into(),
+                }
+                .into(),
+                Exit::NothingToDo,
+            ),
+            (
+                Err::<(), _>(BundleError::SizeMismatch {
+                    what: "images.tar".into(),
+                    expected: 1,
+                    actual: 2,
+                })
+                .context("verifying the bundle")
+                .unwrap_err(),
+                Exit::VerificationFailed,
+            ),
+            (
+                BundleError::Invalid("bad option".into()).into(),
+                Exit::Failure,
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(exit_for(&error), expected, "{error:#}");
+        }
+        let codes: Vec<u8> = [
+            Exit::Ok,
+            Exit::Failure,
+            Exit::Usage,
+            Exit::VerificationFailed,
+            Exit::NothingToDo,
+        ]
+        .iter()
+        .map(|e| *e as u8)
+        .collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4]);
+    }
+}
