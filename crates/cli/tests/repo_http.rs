@@ -490,3 +490,75 @@ fn helm_accepts_our_index_and_search_matches_versions() {
         assert_eq!(theirs.len(), if devel { 4 } else { 3 });
     }
 }
+
+/// An index with absolute URLs (`helm repo index --url`), and the same charts pulled from the
+/// repository directory.
+#[test]
+fn pull_follows_absolute_urls_and_reads_directories() {
+    let repo = harbor_like_repo();
+    let server = FileServer::start(&repo.temp.path().join("www"), None);
+    let base = server.url("chartrepo/library");
+    helm(
+        &repo.temp.path().join("home"),
+        &[
+            "repo",
+            "index",
+            repo.project.to_str().unwrap(),
+            "--url",
+            &base,
+        ],
+    );
+    let index = std::fs::read_to_string(repo.project.join("index.yaml")).unwrap();
+    assert!(
+        index.contains(&format!("{base}/charts/db-1.0.0.tgz")),
+        "{index}"
+    );
+
+    // Served from a different path than the charts: only absolute URLs can work.
+    let elsewhere = repo.temp.path().join("www/elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(
+        repo.project.join("index.yaml"),
+        elsewhere.join("index.yaml"),
+    )
+    .unwrap();
+    let out = repo.temp.path().join("out");
+    let report = json(&kantup(&[
+        "repo",
+        "pull",
+        &server.url("elsewhere"),
+        "db",
+        "--version",
+        "1.0.0",
+        "-d",
+        out.to_str().unwrap(),
+        "-o",
+        "json",
+    ]));
+    assert_eq!(report["source"], format!("{base}/charts/db-1.0.0.tgz"));
+    assert_eq!(report["verified"], true);
+
+    // A directory with a helm-written index of relative URLs.
+    helm(
+        &repo.temp.path().join("home"),
+        &["repo", "index", repo.project.to_str().unwrap()],
+    );
+    let from_dir = repo.temp.path().join("from-dir");
+    let report = json(&kantup(&[
+        "repo",
+        "pull",
+        repo.project.to_str().unwrap(),
+        "web",
+        "--devel",
+        "-d",
+        from_dir.to_str().unwrap(),
+        "-o",
+        "json",
+    ]));
+    assert_eq!(report["version"], "0.3.0-rc.1");
+    assert_eq!(report["verified"], true);
+    assert_eq!(
+        std::fs::read(from_dir.join("web-0.3.0-rc.1.tgz")).unwrap(),
+        std::fs::read(repo.project.join("charts/web-0.3.0-rc.1.tgz")).unwrap()
+    );
+}

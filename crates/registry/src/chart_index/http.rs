@@ -173,6 +173,9 @@ impl ChartRepository {
         };
         let client = reqwest::Client::builder()
             .user_agent(concat!("kantup/", env!("CARGO_PKG_VERSION")))
+            // A stalled server must not hang an install; a slow but moving download is fine.
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(std::time::Duration::from_secs(120))
             .build()
             .map_err(|source| RepoError::Http {
                 url: display.clone(),
