@@ -236,7 +236,8 @@ fn man_dir_writes_one_page_per_command_and_man_renders_them() {
         assert!(dir.join(expected).is_file());
     }
     // groff renders the page without warnings and the text names the options.
-    let rendered = Command::new("groff")
+    let groff = kantup_test_support::require_tool("groff");
+    let rendered = Command::new(&groff)
         .args(["-man", "-Tutf8", "-ww", "-z"])
         .arg(dir.join("kantup-load.1"))
         .output()
@@ -247,7 +248,7 @@ fn man_dir_writes_one_page_per_command_and_man_renders_them() {
         "groff warnings: {}",
         text(&rendered.stderr)
     );
-    let plain = Command::new("groff")
+    let plain = Command::new(&groff)
         .args(["-man", "-Tutf8"])
         .arg(dir.join("kantup-load.1"))
         .output()
