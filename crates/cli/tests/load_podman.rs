@@ -196,3 +196,30 @@ fn bad_input_is_refused_before_the_runtime_runs() {
     assert_eq!(bad_retag.status.code(), Some(2));
     assert!(store.names().is_empty());
 }
+
+#[test]
+fn loads_a_compressed_bundle() {
+    kantup_test_support::require_tool("zstd");
+    let store = Store::new();
+    let temp = tempfile::tempdir().unwrap();
+    let compressed = temp.path().join("testchart.bundle.tar.zst");
+    let status = Command::new("zstd")
+        .args(["-q", "-o"])
+        .arg(&compressed)
+        .arg(bundle())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = store.kantup(&compressed, &["--retag", "reg.local/kant", "-q"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let names = store.names();
+    assert!(
+        names.contains(&"reg.local/kant/busybox:1.33.1".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.contains(&TINY.to_owned()), "{names:?}");
+}
