@@ -258,7 +258,7 @@ impl ChartRepository {
             .split(['?', '#'])
             .next()
             .and_then(|path| path.rsplit('/').next())
-            .filter(|name| !name.is_empty() && *name != "..")
+            .filter(|name| !name.is_empty() && *name != ".." && *name != ".")
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{}-{}.tgz", entry.metadata.name, entry.metadata.version));
         let dest = dest_dir.join(&file_name);
