@@ -76,35 +76,82 @@ fn hash_reader(
     Ok(r.finish())
 }
 
-fn check_blob(
-    archive: &ImageArchive,
-    image: &Image,
-    blob: &BlobInfo,
-    kind: &str,
-    progress: &mut dyn FnMut(u64),
-) -> Result<u64, BundleError> {
-    let what = format!(
-        "{}: {kind} {} of image {}",
-        archive.label(),
-        blob.digest,
-        image.display_name()
-    );
-    let (digest, size) = hash_reader(archive.open_blob(&blob.digest)?, &what, progress)?;
-    if digest != blob.digest {
-        return Err(BundleError::DigestMismatch {
-            what,
-            expected: blob.digest,
-            actual: digest,
-        });
+/// One piece of content to hash and compare.
+struct HashJob<'a> {
+    what: String,
+    open: Box<dyn Fn() -> Result<Box<dyn Read + Send>, BundleError> + Send + Sync + 'a>,
+    expected: Digest,
+    expected_size: Option<u64>,
+}
+
+/// Hashes `jobs` on up to `available_parallelism` threads (each blob has its own reader, so
+/// they proceed in parallel), feeding byte counts to `progress` on this thread. Returns the
+/// bytes hashed, or the error of the first failing job in list order.
+fn run_jobs(jobs: Vec<HashJob<'_>>, progress: &mut dyn FnMut(u64)) -> Result<u64, BundleError> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4);
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<(usize, Result<u64, BundleError>)>> = Mutex::new(Vec::new());
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(jobs.len()) {
+            let tx = tx.clone();
+            let (jobs, next, failed, results) = (&jobs, &next, &failed, &results);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= jobs.len() || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let job = &jobs[i];
+                    let outcome = (job.open)().and_then(|reader| {
+                        let (digest, size) = hash_reader(reader, &job.what, &mut |n| {
+                            let _ = tx.send(n);
+                        })?;
+                        if digest != job.expected {
+                            return Err(BundleError::DigestMismatch {
+                                what: job.what.clone(),
+                                expected: job.expected,
+                                actual: digest,
+                            });
+                        }
+                        if let Some(expected) = job.expected_size
+                            && expected != size
+                        {
+                            return Err(BundleError::SizeMismatch {
+                                what: job.what.clone(),
+                                expected,
+                                actual: size,
+                            });
+                        }
+                        Ok(size)
+                    });
+                    if outcome.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    results
+                        .lock()
+                        .expect("no panics while locked")
+                        .push((i, outcome));
+                }
+            });
+        }
+        drop(tx);
+        for n in rx {
+            progress(n);
+        }
+    });
+    let mut results = results.into_inner().expect("no panics while locked");
+    results.sort_by_key(|(i, _)| *i);
+    let mut total = 0;
+    for (_, r) in results {
+        total += r?;
     }
-    if size != blob.size {
-        return Err(BundleError::SizeMismatch {
-            what,
-            expected: blob.size,
-            actual: size,
-        });
-    }
-    Ok(size)
+    Ok(total)
 }
 
 /// Decompresses a layer and returns its diff ID.
@@ -129,7 +176,9 @@ fn diff_id_of(archive: &ImageArchive, blob: &BlobInfo, what: &str) -> Result<Dig
     result.map(|(d, _)| d)
 }
 
-/// Verifies an image archive on its own. `progress` receives hashed byte counts.
+/// Verifies an image archive on its own: manifests, then every distinct blob (hashed in
+/// parallel), then config diff IDs (deep mode decompresses compressed layers). `progress`
+/// receives hashed byte counts.
 pub fn verify_archive(
     archive: &ImageArchive,
     options: VerifyOptions,
@@ -137,6 +186,7 @@ pub fn verify_archive(
     report: &mut VerifyReport,
 ) -> Result<(), BundleError> {
     let mut seen = HashSet::new();
+    let mut jobs = Vec::new();
     for image in archive.images() {
         report.images += 1;
         let actual = Digest::of(&image.manifest);
@@ -151,68 +201,92 @@ pub fn verify_archive(
                 actual,
             });
         }
-        if seen.insert(image.config.digest) {
-            report.bytes += check_blob(archive, image, &image.config, "config", progress)?;
-            report.blobs += 1;
-        }
-        let config = archive.read_blob(&image.config.digest)?;
-        let summary = crate::archive::ConfigSummary::parse(
-            &config,
-            &format!(
-                "{}: config of image {}",
-                archive.label(),
-                image.display_name()
-            ),
-        )?;
-        let diff_ids = summary.diff_ids(&archive.label())?;
-        if diff_ids.len() != image.layers.len() && !(diff_ids.is_empty() && image.layers.is_empty())
-        {
-            return Err(BundleError::archive(
-                archive.label(),
-                format!(
-                    "image {}: config rootfs.diff_ids lists {} layers, the manifest {}",
-                    image.display_name(),
-                    diff_ids.len(),
-                    image.layers.len()
-                ),
-            ));
-        }
-        for (i, layer) in image.layers.iter().enumerate() {
-            if seen.insert(layer.digest) {
-                report.bytes += check_blob(archive, image, layer, "layer", progress)?;
-                report.blobs += 1;
+        let blobs = std::iter::once(("config", &image.config))
+            .chain(image.layers.iter().map(|l| ("layer", l)));
+        for (kind, blob) in blobs {
+            if !seen.insert(blob.digest) {
+                continue;
             }
-            if layer.compression == Compression::None && layer.digest != diff_ids[i] {
+            let digest = blob.digest;
+            jobs.push(HashJob {
+                what: format!(
+                    "{}: {kind} {} of image {}",
+                    archive.label(),
+                    blob.digest,
+                    image.display_name()
+                ),
+                open: Box::new(move || archive.open_blob(&digest)),
+                expected: blob.digest,
+                expected_size: Some(blob.size),
+            });
+        }
+    }
+    report.blobs += jobs.len();
+    report.bytes += run_jobs(jobs, progress)?;
+    for image in archive.images() {
+        check_diff_ids(archive, image, options, report)?;
+    }
+    Ok(())
+}
+
+fn check_diff_ids(
+    archive: &ImageArchive,
+    image: &Image,
+    options: VerifyOptions,
+    report: &mut VerifyReport,
+) -> Result<(), BundleError> {
+    let config = archive.read_blob(&image.config.digest)?;
+    let summary = crate::archive::ConfigSummary::parse(
+        &config,
+        &format!(
+            "{}: config of image {}",
+            archive.label(),
+            image.display_name()
+        ),
+    )?;
+    let diff_ids = summary.diff_ids(&archive.label())?;
+    if diff_ids.len() != image.layers.len() {
+        return Err(BundleError::archive(
+            archive.label(),
+            format!(
+                "image {}: config rootfs.diff_ids lists {} layers, the manifest {}",
+                image.display_name(),
+                diff_ids.len(),
+                image.layers.len()
+            ),
+        ));
+    }
+    for (i, layer) in image.layers.iter().enumerate() {
+        if layer.compression == Compression::None && layer.digest != diff_ids[i] {
+            return Err(BundleError::DigestMismatch {
+                what: format!(
+                    "{}: uncompressed layer {} of image {} against config rootfs.diff_ids[{i}]",
+                    archive.label(),
+                    i + 1,
+                    image.display_name()
+                ),
+                expected: diff_ids[i],
+                actual: layer.digest,
+            });
+        }
+        if options.deep && layer.compression != Compression::None {
+            let what = format!(
+                "{}: layer {} of image {}",
+                archive.label(),
+                layer.digest,
+                image.display_name()
+            );
+            let actual = diff_id_of(archive, layer, &what)?;
+            if actual != diff_ids[i] {
                 return Err(BundleError::DigestMismatch {
                     what: format!(
-                        "{}: uncompressed layer {} of image {} against config rootfs.diff_ids[{i}]",
-                        archive.label(),
-                        i + 1,
-                        image.display_name()
+                        "{what}: uncompressed content against config rootfs.diff_ids[{i}]"
                     ),
                     expected: diff_ids[i],
-                    actual: layer.digest,
+                    actual,
                 });
             }
-            if options.deep && layer.compression != Compression::None {
-                let what = format!(
-                    "{}: layer {} of image {}",
-                    archive.label(),
-                    layer.digest,
-                    image.display_name()
-                );
-                let actual = diff_id_of(archive, layer, &what)?;
-                if actual != diff_ids[i] {
-                    return Err(BundleError::DigestMismatch {
-                        what: format!(
-                            "{what}: uncompressed content against config rootfs.diff_ids[{i}]"
-                        ),
-                        expected: diff_ids[i],
-                        actual,
-                    });
-                }
-                report.diff_ids_checked += 1;
-            }
+            report.diff_ids_checked += 1;
         }
     }
     Ok(())
@@ -249,6 +323,7 @@ impl Bundle {
                     ));
                 }
             }
+            let mut jobs = Vec::new();
             for (expected, name) in &listed {
                 if !self.has_member(name) {
                     return Err(BundleError::MissingMember {
@@ -256,18 +331,16 @@ impl Bundle {
                         member: name.clone(),
                     });
                 }
-                let what = format!("{label}!{name}");
-                let (actual, n) = hash_reader(self.open_member(name)?, &what, progress)?;
-                report.bytes += n;
-                if actual != *expected {
-                    return Err(BundleError::DigestMismatch {
-                        what,
-                        expected: *expected,
-                        actual,
-                    });
-                }
-                report.checksummed_members += 1;
+                let member = name.clone();
+                jobs.push(HashJob {
+                    what: format!("{label}!{name}"),
+                    open: Box::new(move || self.open_member(&member)),
+                    expected: *expected,
+                    expected_size: None,
+                });
             }
+            report.checksummed_members = jobs.len();
+            report.bytes += run_jobs(jobs, progress)?;
         }
         report.hints = self.hints()?.len();
         report.chart = Some(self.chart()?.name().to_string());

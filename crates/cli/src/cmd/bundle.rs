@@ -1,14 +1,411 @@
-//! `kantup bundle inspect | verify | unpack | create`.
+//! `kantup bundle inspect | verify | unpack | create | export-images`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use kantup_bundle::archive::{Compression, Image, ImageArchive, oci_layout};
+use kantup_bundle::create::{CreateOptions, create};
+use kantup_bundle::{Bundle, UnpackOptions, VerifyOptions};
+use serde::Serialize;
 
-use crate::output::Ctx;
+use crate::output::{Ctx, OutputFormat};
+use crate::progress;
 
 #[derive(Debug, Subcommand)]
-pub enum BundleCommand {}
+pub enum BundleCommand {
+    /// Show a bundle's chart, image hints and images (references, digests, layers).
+    Inspect(InspectArgs),
+    /// Check every blob, member checksum and layer diff ID of a bundle.
+    Verify(VerifyArgs),
+    /// Unpack a bundle safely into a new directory.
+    Unpack(UnpackArgs),
+    /// Create a bundle from a chart, a hints file and an image archive.
+    Create(CreateArgs),
+    /// Write a bundle's images into an OCI image layout directory (no registry needed).
+    ExportImages(ExportArgs),
+}
 
-pub async fn run(_ctx: &Ctx, command: BundleCommand) -> anyhow::Result<ExitCode> {
-    match command {}
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The bundle (plain tar, .tar.gz or .tar.zst; detected from content).
+    pub bundle: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// Also decompress every layer and check it against the config's diff IDs.
+    #[arg(long)]
+    pub deep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// Target directory; must not exist or be empty.
+    pub target: PathBuf,
+    /// Refuse members larger than this many bytes.
+    #[arg(long)]
+    pub max_member_size: Option<u64>,
+    /// Refuse bundles whose members total more than this many bytes.
+    #[arg(long)]
+    pub max_total_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompressionArg {
+    /// Choose from the output name: `.zst` -> zstd, `.gz`/`.tgz` -> gzip, else plain tar.
+    Auto,
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The bundle file to write.
+    #[arg(value_name = "BUNDLE")]
+    pub file: PathBuf,
+    /// The chart: a directory or a .tgz.
+    #[arg(long)]
+    pub chart: PathBuf,
+    /// The relok8s hints file (YAML list of image templates).
+    #[arg(long)]
+    pub hints: PathBuf,
+    /// Image archive: docker-archive or OCI layout (tar or directory). Omit for charts only.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Outer compression.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Auto)]
+    pub compression: CompressionArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// The OCI image layout directory to write (created, or added to).
+    #[arg(long)]
+    pub oci_layout: PathBuf,
+    /// Only images with this reference (repeatable); default all.
+    #[arg(long = "image")]
+    pub images: Vec<String>,
+    /// Rewrite Docker schema 2 manifests as OCI manifests (as `skopeo copy --format oci`):
+    /// blobs stay, manifest digests change. skopeo and podman address only OCI-typed
+    /// manifests by name in a layout. By default manifests are kept byte for byte.
+    #[arg(long)]
+    pub oci_manifests: bool,
+}
+
+pub async fn run(ctx: &Ctx, command: BundleCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BundleCommand::Inspect(a) => inspect(ctx, a),
+        BundleCommand::Verify(a) => verify(ctx, a),
+        BundleCommand::Unpack(a) => unpack(ctx, a),
+        BundleCommand::Create(a) => create_cmd(ctx, a),
+        BundleCommand::ExportImages(a) => export(ctx, a),
+    }
+}
+
+#[derive(Serialize)]
+struct InspectOutput {
+    bundle: PathBuf,
+    compression: Compression,
+    members: usize,
+    chart: ChartOutput,
+    hints: Vec<kantup_bundle::hints::ImagePattern>,
+    images: Vec<Image>,
+}
+
+#[derive(Serialize)]
+struct ChartOutput {
+    name: String,
+    version: String,
+    app_version: Option<String>,
+    api_version: String,
+    subcharts: Vec<String>,
+    crds: Vec<String>,
+}
+
+fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let bundle = Bundle::open(&args.bundle)?;
+    let chart = bundle.chart()?;
+    let hints = bundle.hints()?;
+    let archive = bundle.image_archive()?;
+    let out = InspectOutput {
+        bundle: args.bundle.clone(),
+        compression: bundle.compression(),
+        members: bundle.members().len(),
+        chart: ChartOutput {
+            name: chart.name().to_string(),
+            version: chart.metadata.version.to_string(),
+            app_version: chart.metadata.app_version.clone(),
+            api_version: chart.metadata.api_version.clone(),
+            subcharts: chart
+                .subcharts
+                .iter()
+                .map(|c| format!("{} {}", c.name(), c.metadata.version))
+                .collect(),
+            crds: chart
+                .crds()
+                .into_iter()
+                .map(|(p, _)| p.to_string())
+                .collect(),
+        },
+        hints,
+        images: archive.map(|a| a.images().to_vec()).unwrap_or_default(),
+    };
+    if ctx.output == OutputFormat::Json {
+        ctx.print_json(&out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "Bundle:      {} ({:?}, {} members)",
+        out.bundle.display(),
+        out.compression,
+        out.members
+    );
+    println!(
+        "Chart:       {} {} (apiVersion {}{})",
+        out.chart.name,
+        out.chart.version,
+        out.chart.api_version,
+        out.chart
+            .app_version
+            .as_ref()
+            .map(|v| format!(", appVersion {v}"))
+            .unwrap_or_default()
+    );
+    for s in &out.chart.subcharts {
+        println!("  subchart   {s}");
+    }
+    for c in &out.chart.crds {
+        println!("  crd        {c}");
+    }
+    println!("\nHints ({}):", out.hints.len());
+    println!(
+        "  {:<60} {:<28} {:<34} TAG / DIGEST",
+        "TEMPLATE", "REGISTRY", "REPOSITORY"
+    );
+    for h in &out.hints {
+        let tail = [
+            h.tag.as_ref().map(|t| t.to_string()),
+            h.digest.as_ref().map(|d| format!("@{d}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        println!(
+            "  {:<60} {:<28} {:<34} {}",
+            h.template,
+            h.registry
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "-".into()),
+            h.repository.to_string(),
+            if tail.is_empty() { "-".into() } else { tail }
+        );
+    }
+    println!("\nImages ({}):", out.images.len());
+    for image in &out.images {
+        let names: Vec<String> = image.references.iter().map(|r| r.to_string()).collect();
+        println!(
+            "  {}",
+            if names.is_empty() {
+                "<unnamed>".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+        println!(
+            "    manifest  {} {} ({} bytes)",
+            image.manifest_digest,
+            image.manifest_media_type,
+            image.manifest.len()
+        );
+        if let Some(p) = &image.platform {
+            println!("    platform  {p}");
+        }
+        println!(
+            "    config    {} ({} bytes)",
+            image.config.digest, image.config.size
+        );
+        for l in &image.layers {
+            println!(
+                "    layer     {} ({} bytes, {:?})",
+                l.digest, l.size, l.compression
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let bundle = Bundle::open(&args.bundle)?;
+    let bar = progress::bytes_bar(ctx, bundle.tar_size(), "verifying");
+    let result = bundle.verify(VerifyOptions { deep: args.deep }, &mut |n| bar.inc(n));
+    bar.finish_and_clear();
+    let report =
+        result.with_context(|| format!("verification of {} failed", args.bundle.display()))?;
+    if ctx.output == OutputFormat::Json {
+        ctx.print_json(
+            &serde_json::json!({ "bundle": args.bundle, "ok": true, "report": report }),
+        )?;
+    } else if !ctx.quiet {
+        println!(
+            "OK {}: chart {}, {} hints, {} images, {} blobs ({} bytes) verified, {} member checksums{}",
+            args.bundle.display(),
+            report.chart.as_deref().unwrap_or("-"),
+            report.hints,
+            report.images,
+            report.blobs,
+            report.bytes,
+            report.checksummed_members,
+            if args.deep {
+                format!(", {} layer diff IDs", report.diff_ids_checked)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unpack(ctx: &Ctx, args: UnpackArgs) -> anyhow::Result<ExitCode> {
+    let bundle = Bundle::open(&args.bundle)?;
+    let mut options = UnpackOptions::default();
+    if let Some(n) = args.max_member_size {
+        options.max_member_size = n;
+    }
+    if let Some(n) = args.max_total_size {
+        options.max_total_size = n;
+    }
+    let bar = progress::bytes_bar(ctx, bundle.tar_size(), "unpacking");
+    let result = bundle.unpack(&args.target, options, &mut |n| bar.inc(n));
+    bar.finish_and_clear();
+    let report = result?;
+    if ctx.output == OutputFormat::Json {
+        ctx.print_json(&serde_json::json!({ "target": args.target, "report": report }))?;
+    } else if !ctx.quiet {
+        println!(
+            "Unpacked {} into {}: {} files, {} bytes",
+            args.bundle.display(),
+            args.target.display(),
+            report.files,
+            report.bytes
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let name = args.file.to_string_lossy().to_string();
+    let compression = match args.compression {
+        CompressionArg::None => Compression::None,
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+        CompressionArg::Auto if name.ends_with(".zst") || name.ends_with(".zstd") => {
+            Compression::Zstd
+        }
+        CompressionArg::Auto if name.ends_with(".gz") || name.ends_with(".tgz") => {
+            Compression::Gzip
+        }
+        CompressionArg::Auto => Compression::None,
+    };
+    let total = match &args.images {
+        Some(p) => {
+            ImageArchive::open(p)?
+                .images()
+                .iter()
+                .map(|i| i.total_size())
+                .sum::<u64>()
+                * 2
+        }
+        None => 0,
+    };
+    let bar = progress::bytes_bar(ctx, total, "creating bundle");
+    let result = create(
+        &CreateOptions {
+            chart: args.chart,
+            hints: args.hints,
+            images: args.images,
+            output: args.file,
+            compression,
+        },
+        &mut |n| bar.inc(n),
+    );
+    bar.finish_and_clear();
+    let report = result?;
+    if ctx.output == OutputFormat::Json {
+        ctx.print_json(&report)?;
+    } else if !ctx.quiet {
+        println!(
+            "Created {} ({} bytes, {}): chart {}, {} hints, {} images",
+            report.output.display(),
+            report.size,
+            report.digest,
+            report.chart,
+            report.hints,
+            report.images
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let bundle = Bundle::open(&args.bundle)?;
+    let archive = bundle
+        .image_archive()?
+        .with_context(|| format!("{} has no images.tar", args.bundle.display()))?;
+    let mut chosen: Vec<&Image> = Vec::new();
+    if args.images.is_empty() {
+        chosen.extend(archive.images());
+    } else {
+        for wanted in &args.images {
+            let normalized = wanted
+                .parse::<kantup_bundle::reference::Reference>()
+                .ok()
+                .map(|r| r.to_string());
+            let found = archive.images().iter().find(|i| {
+                i.references.iter().any(|r| {
+                    let s = r.to_string();
+                    s == *wanted || Some(&s) == normalized.as_ref()
+                })
+            });
+            chosen.push(found.with_context(|| {
+                format!("image {wanted:?} is not in {}", args.bundle.display())
+            })?);
+        }
+    }
+    let converted: Vec<Image>;
+    if args.oci_manifests {
+        converted = chosen.iter().map(|i| i.to_oci()).collect();
+        chosen = converted.iter().collect();
+    }
+    let total = chosen.iter().map(|i| i.total_size()).sum();
+    let bar = progress::bytes_bar(ctx, total, "exporting images");
+    let result = oci_layout::write_images(&args.oci_layout, &archive, &chosen, |n| bar.inc(n));
+    bar.finish_and_clear();
+    let report = result?;
+    if ctx.output == OutputFormat::Json {
+        ctx.print_json(&serde_json::json!({ "oci_layout": args.oci_layout, "report": report }))?;
+    } else if !ctx.quiet {
+        println!(
+            "Wrote {} images to OCI layout {} ({} blobs written, {} already present, {} bytes)",
+            chosen.len(),
+            args.oci_layout.display(),
+            report.blobs_written,
+            report.blobs_present,
+            report.bytes_written
+        );
+        for r in &report.refs {
+            println!("  {r}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
