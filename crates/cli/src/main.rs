@@ -48,6 +48,9 @@ enum Command {
     Crds(cmd::cluster::CrdsCommand),
     /// Check that a release is safe to upgrade.
     Preflight(cmd::cluster::PreflightArgs),
+    /// Upgrade a release from a bundle or chart: verify, pre-flight, back up values, apply
+    /// CRDs, compute values, `helm upgrade`, check the new revision (`--plan` changes nothing).
+    Upgrade(Box<cmd::upgrade::UpgradeArgs>),
     /// Load a bundle's images into a node's container runtime (containerd, docker, podman)
     /// and re-tag them for the installation's registry.
     Load(cmd::load::LoadArgs),
@@ -76,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Values(command) => cmd::values::run(&ctx, command).await,
             Command::Crds(command) => cmd::cluster::run_crds(&ctx, command).await,
             Command::Preflight(args) => cmd::cluster::run_preflight(&ctx, args).await,
+            Command::Upgrade(args) => cmd::upgrade::run(&ctx, *args).await,
             Command::Load(args) => cmd::load::run(&ctx, args).await,
             Command::Repo(command) => cmd::repo::run(&ctx, command).await,
             Command::Completions(args) => cmd::completions::run_completions(Cli::command(), args),

@@ -6,4 +6,5 @@ pub mod completions;
 pub mod load;
 pub mod repo;
 pub mod sync;
+pub mod upgrade;
 pub mod values;
