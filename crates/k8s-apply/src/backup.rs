@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use kantup_helm_values::strvals::HelmVersion;
 use serde_json::Value;
 
 use crate::coalesce::coalesce_values;
@@ -34,7 +35,13 @@ pub fn values_yaml(release: &Release, all: bool) -> Result<String> {
 pub fn release_values(release: &Release, all: bool) -> Value {
     if all {
         let defaults = release.chart.as_ref().and_then(|c| c.values.as_ref());
-        Value::Object(coalesce_values(defaults, release.config.as_ref()))
+        // Only Helm 4 writes `apply_method`; its presence tells which Helm wrote the record.
+        let helm = if release.apply_method.is_some() {
+            HelmVersion::V4
+        } else {
+            HelmVersion::V3
+        };
+        Value::Object(coalesce_values(defaults, release.config.as_ref(), helm))
     } else {
         release
             .config

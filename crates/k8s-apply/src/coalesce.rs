@@ -1,56 +1,24 @@
 //! Helm's value coalescing as `helm get values --all` applies it: the chart's default values
-//! under the user-supplied ones (`chartutil.CoalesceValues`).
-//!
-//! This is a stand-in kept to exactly what `values backup --all` needs, until
-//! `kantup-helm-values` exposes its coalescing; then this module should call it instead.
-//! Rules (from Helm's `pkg/chartutil/coalesce.go`): a user value wins over a default; maps
-//! merge recursively; a user `null` deletes the default key; a default map under a user
-//! scalar (or the reverse) keeps the user value. The stored chart has no subcharts (Helm does
-//! not serialize them into the record), so there are no dependency scopes to coalesce.
+//! under the user-supplied ones (`chartutil.CoalesceValues`), delegated to
+//! `kantup-helm-values`, which implements Helm 3.17's and 4.1's rules (a user value wins over a
+//! default; maps merge recursively; a user `null` deletes the default key). The stored chart
+//! has no subcharts (Helm does not serialize them into the record), so only the top-level
+//! tables are coalesced.
 
+use kantup_helm_values::strvals::HelmVersion;
 use serde_json::{Map, Value};
 
-/// `user` coalesced over `defaults` (both may be absent).
+/// `user` coalesced over `defaults` (both may be absent), with Helm `helm`'s rules.
 pub fn coalesce_values(
     defaults: Option<&Map<String, Value>>,
     user: Option<&Map<String, Value>>,
+    helm: HelmVersion,
 ) -> Map<String, Value> {
     let mut out = user.cloned().unwrap_or_default();
     if let Some(defaults) = defaults {
-        coalesce_tables(&mut out, defaults);
+        kantup_helm_values::coalesce::coalesce_tables_pub(&mut out, defaults, helm);
     }
     out
-}
-
-fn coalesce_tables(dst: &mut Map<String, Value>, src: &Map<String, Value>) {
-    for (key, default) in src {
-        match dst.get_mut(key) {
-            Some(Value::Null) => {
-                dst.remove(key);
-            }
-            None => {
-                dst.insert(key.clone(), default.clone());
-            }
-            Some(Value::Object(user_table)) => {
-                if let Value::Object(default_table) = default {
-                    coalesce_tables(user_table, default_table);
-                } else {
-                    tracing::warn!(
-                        key,
-                        "user value is a table, chart default is not; keeping the user value"
-                    );
-                }
-            }
-            Some(_) => {
-                if default.is_object() {
-                    tracing::warn!(
-                        key,
-                        "chart default is a table, user value is not; keeping the user value"
-                    );
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -109,7 +77,7 @@ mod tests {
             ),
         ];
         for (name, defaults, user, expect) in cases {
-            let got = coalesce_values(Some(&map(defaults)), Some(&map(user)));
+            let got = coalesce_values(Some(&map(defaults)), Some(&map(user)), HelmVersion::V3);
             assert_eq!(Value::Object(got), expect, "{name}");
         }
     }
@@ -117,6 +85,9 @@ mod tests {
     #[test]
     fn no_user_values_gives_defaults() {
         let defaults = map(json!({"a": {"b": 1}}));
-        assert_eq!(coalesce_values(Some(&defaults), None), defaults);
+        assert_eq!(
+            coalesce_values(Some(&defaults), None, HelmVersion::V3),
+            defaults
+        );
     }
 }

@@ -22,3 +22,5 @@ pub mod release;
 pub use access::ClusterAccess;
 pub use backup::{release_values, values_yaml, write_private_file};
 pub use error::{Error, Result};
+/// The `kube` crate this one is built on, so callers use the same `Client` type.
+pub use kube;
