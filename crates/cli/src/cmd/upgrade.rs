@@ -740,6 +740,132 @@ mod tests {
         assert!(stamp.chars().all(|c| c.is_ascii_alphanumeric()), "{stamp}");
     }
 
+    /// A chart whose one template prints every value it was given, so two `helm template`
+    /// runs render the same manifest exactly when they got the same values.
+    fn values_echo_chart(dir: &Path) -> PathBuf {
+        let chart = dir.join("echo");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: echo\nversion: 1.1.0\n",
+        )
+        .unwrap();
+        std::fs::write(
+            chart.join("values.yaml"),
+            "global:\n  imageRegistry: docker.io\n  pullPolicy: IfNotPresent\n\
+             image:\n  repository: bitnami/nginx\n  tag: \"1.25\"\n\
+             replicas: 1\nextra: {}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            chart.join("templates/values.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: echo\n\
+             data:\n  values: {{ toJson .Values | quote }}\n",
+        )
+        .unwrap();
+        chart
+    }
+
+    fn helm_template(helm: &Path, chart: &Path, extra: &[String]) -> String {
+        let output = std::process::Command::new(helm)
+            .args(["template", "rel"])
+            .arg(chart)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{} template {extra:?}: {}",
+            helm.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn parse_args(extra: &[&str]) -> UpgradeArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: UpgradeArgs,
+        }
+        let mut argv = vec!["kantup", "chart", "--release", "rel", "-n", "ns"];
+        argv.extend_from_slice(extra);
+        <Cli as clap::Parser>::try_parse_from(argv).unwrap().args
+    }
+
+    /// The seed's `helm upgrade -f bak.yaml [-f user.yaml] [--set ...] --set
+    /// global.imageRegistry=REG` and kantup's one computed values file must render the same.
+    #[test]
+    fn computed_values_render_like_the_seed_command_with_real_helm() {
+        let dir = tempfile::tempdir().unwrap();
+        let chart = values_echo_chart(dir.path());
+        // The previous release's user values, as `helm get values -o yaml` prints them.
+        let backup = dir.path().join("bak.yaml");
+        std::fs::write(
+            &backup,
+            "global:\n  imageRegistry: old.example:5000\nreplicas: 3\n\
+             image:\n  tag: \"1.24\"\nextra:\n  keep: kept\n  drop: me\n",
+        )
+        .unwrap();
+        let user = dir.path().join("user.yaml");
+        std::fs::write(&user, "image:\n  tag: \"1.26\"\nextra:\n  drop: null\n").unwrap();
+        let registry = "10.16.10.111:5000";
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            ("backup only", vec![]),
+            (
+                "backup and a values file",
+                vec!["-f", user.to_str().unwrap()],
+            ),
+            (
+                "values file and --set family",
+                vec![
+                    "-f",
+                    user.to_str().unwrap(),
+                    "--set",
+                    "replicas=5,image.pullSecrets[0]=regcred",
+                    "--set-string",
+                    "extra.port=8080",
+                    "--set-json",
+                    r#"extra.list=[1,"two"]"#,
+                ],
+            ),
+            (
+                "a --set that names the registry too",
+                vec!["--set", "global.imageRegistry=x.io"],
+            ),
+        ];
+        for (helm_name, helm) in [
+            ("helm 3", kantup_test_support::helm3()),
+            ("helm 4", kantup_test_support::helm4()),
+        ] {
+            let version = detect_helm_version(&helm).unwrap();
+            for (case, flags) in &cases {
+                let mut argv = flags.clone();
+                argv.extend_from_slice(&["--image-registry", registry]);
+                let args = parse_args(&argv);
+                let merged = compute_values(&args, &backup, version).unwrap();
+                let computed = dir.path().join("computed.yaml");
+                std::fs::write(
+                    &computed,
+                    kantup_helm_values::yaml::to_yaml(&Value::Object(merged)),
+                )
+                .unwrap();
+                let ours = helm_template(
+                    &helm,
+                    &chart,
+                    &["-f".into(), computed.display().to_string()],
+                );
+
+                let mut seed: Vec<String> = vec!["-f".into(), backup.display().to_string()];
+                seed.extend(flags.iter().map(|f| f.to_string()));
+                seed.extend(["--set".into(), format!("global.imageRegistry={registry}")]);
+                let theirs = helm_template(&helm, &chart, &seed);
+                assert_eq!(ours, theirs, "{helm_name}, {case}");
+                assert!(ours.contains(registry), "{helm_name}, {case}: {ours}");
+            }
+        }
+    }
+
     #[test]
     fn value_changes_list_leaf_paths() {
         let old = json!({"global": {"imageRegistry": "a"}, "keep": 1, "gone": true});
