@@ -58,8 +58,15 @@ fn write_layer(path: &Path, seed: u64) -> (Digest, u64) {
     let mut tar = tar::Builder::new(w);
     let data = LAYER_SIZE - 2048;
     let mut h = header(data);
-    tar.append_data(&mut h, "data.bin", RandomReader { noise: Noise(seed), left: data })
-        .unwrap();
+    tar.append_data(
+        &mut h,
+        "data.bin",
+        RandomReader {
+            noise: Noise(seed),
+            left: data,
+        },
+    )
+    .unwrap();
     let (mut inner, digest, size) = tar.into_inner().unwrap().finish();
     inner.flush().unwrap();
     (digest, size)
@@ -74,9 +81,11 @@ fn generate(dir: &Path) -> std::path::PathBuf {
         let mut names = Vec::new();
         for l in 0..LAYERS / 2 {
             let tmp = dir.join("layer.tmp");
-            let (digest, size) = write_layer(&tmp, 0x9e37_79b9_7f4a_7c15 ^ (image * 100 + l as u64 + 1));
+            let (digest, size) =
+                write_layer(&tmp, 0x9e37_79b9_7f4a_7c15 ^ (image * 100 + l as u64 + 1));
             let name = format!("{}.tar", digest.hex());
-            tar.append_data(&mut header(size), &name, File::open(&tmp).unwrap()).unwrap();
+            tar.append_data(&mut header(size), &name, File::open(&tmp).unwrap())
+                .unwrap();
             std::fs::remove_file(&tmp).unwrap();
             diff_ids.push(digest.to_string());
             names.push(name);
@@ -87,7 +96,12 @@ fn generate(dir: &Path) -> std::path::PathBuf {
         }))
         .unwrap();
         let config_name = format!("sha256:{}", Digest::of(&config).hex());
-        tar.append_data(&mut header(config.len() as u64), &config_name, config.as_slice()).unwrap();
+        tar.append_data(
+            &mut header(config.len() as u64),
+            &config_name,
+            config.as_slice(),
+        )
+        .unwrap();
         manifest.push(serde_json::json!({
             "Config": config_name,
             "RepoTags": [format!("bench.local/image-{image}:v1")],
@@ -95,19 +109,40 @@ fn generate(dir: &Path) -> std::path::PathBuf {
         }));
     }
     let manifest = serde_json::to_vec(&manifest).unwrap();
-    tar.append_data(&mut header(manifest.len() as u64), "manifest.json", manifest.as_slice()).unwrap();
+    tar.append_data(
+        &mut header(manifest.len() as u64),
+        "manifest.json",
+        manifest.as_slice(),
+    )
+    .unwrap();
     tar.into_inner().unwrap().flush().unwrap();
 
     let bundle = dir.join("bench.bundle.tar");
     let mut tar = tar::Builder::new(BufWriter::new(File::create(&bundle).unwrap()));
     let hints = b"- \"{{ .image.repository }}:{{ .image.tag }}\"\n";
-    tar.append_data(&mut header(hints.len() as u64), "hints.yaml", &hints[..]).unwrap();
+    tar.append_data(&mut header(hints.len() as u64), "hints.yaml", &hints[..])
+        .unwrap();
     let chart = b"apiVersion: v2\nname: bench\nversion: 1.0.0\n";
-    tar.append_data(&mut header(chart.len() as u64), "original-chart/Chart.yaml", &chart[..]).unwrap();
+    tar.append_data(
+        &mut header(chart.len() as u64),
+        "original-chart/Chart.yaml",
+        &chart[..],
+    )
+    .unwrap();
     let values = b"image:\n  repository: bench.local/image-0\n  tag: v1\n";
-    tar.append_data(&mut header(values.len() as u64), "original-chart/values.yaml", &values[..]).unwrap();
+    tar.append_data(
+        &mut header(values.len() as u64),
+        "original-chart/values.yaml",
+        &values[..],
+    )
+    .unwrap();
     let size = std::fs::metadata(&images).unwrap().len();
-    tar.append_data(&mut header(size), "images.tar", File::open(&images).unwrap()).unwrap();
+    tar.append_data(
+        &mut header(size),
+        "images.tar",
+        File::open(&images).unwrap(),
+    )
+    .unwrap();
     tar.into_inner().unwrap().flush().unwrap();
     std::fs::remove_file(&images).unwrap();
     bundle
@@ -124,7 +159,10 @@ fn status_kib(field: &str) -> u64 {
 }
 
 fn main() {
-    let dir = tempfile::tempdir_in(std::env::var_os("KANTUP_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into())).unwrap();
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("KANTUP_BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into()),
+    )
+    .unwrap();
     let started = Instant::now();
     let bundle_path = generate(dir.path());
     let size = std::fs::metadata(&bundle_path).unwrap().len();
@@ -146,10 +184,17 @@ fn main() {
         .output()
         .expect("run /usr/bin/time -v sha256sum");
     let sha_secs = t.elapsed().as_secs_f64();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sha_rss_kib: u64 = String::from_utf8_lossy(&out.stderr)
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
 
@@ -159,14 +204,20 @@ fn main() {
     let t = Instant::now();
     let bundle = Bundle::open(&bundle_path).unwrap();
     let mut hashed = 0u64;
-    let report = bundle.verify(VerifyOptions::default(), &mut |n| hashed += n).unwrap();
+    let report = bundle
+        .verify(VerifyOptions::default(), &mut |n| hashed += n)
+        .unwrap();
     let kantup_secs = t.elapsed().as_secs_f64();
     let kantup_hwm = status_kib("VmHWM:");
     assert_eq!(report.images, 2);
     assert_eq!(report.blobs, LAYERS + 2);
 
     let gib = size as f64 / (1u64 << 30) as f64;
-    println!("sha256sum          : {sha_secs:7.2}s  {:7.0} MiB/s  peak RSS {:6} KiB", gib * 1024.0 / sha_secs, sha_rss_kib);
+    println!(
+        "sha256sum          : {sha_secs:7.2}s  {:7.0} MiB/s  peak RSS {:6} KiB",
+        gib * 1024.0 / sha_secs,
+        sha_rss_kib
+    );
     println!(
         "kantup verify      : {kantup_secs:7.2}s  {:7.0} MiB/s  peak RSS {:6} KiB (process RSS before verify {} KiB; {} blobs, {} bytes hashed)",
         gib * 1024.0 / kantup_secs,
@@ -175,5 +226,8 @@ fn main() {
         report.blobs,
         hashed
     );
-    println!("ratio kantup/sha256sum (time): {:.2}", kantup_secs / sha_secs);
+    println!(
+        "ratio kantup/sha256sum (time): {:.2}",
+        kantup_secs / sha_secs
+    );
 }
