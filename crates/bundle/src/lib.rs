@@ -17,6 +17,8 @@
 //! # Ok::<(), kantup_bundle::BundleError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod archive;
 mod bundle;
 pub mod chart;
