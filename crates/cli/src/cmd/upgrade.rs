@@ -513,7 +513,7 @@ fn diff_into(path: &str, old: &Value, new: &Value, out: &mut Vec<ValueChange>) {
                 }
             }
         }
-        (a, b) if a == b => {}
+        (a, b) if same_value(a, b) => {}
         (a, b) => out.push(ValueChange {
             path: path.to_string(),
             change: "changed",
@@ -537,9 +537,29 @@ fn is_up_to_date(
         .release
         .chart_metadata()
         .is_some_and(|m| m.name == chart.name() && m.version == chart.metadata.version.to_string());
-    let same_values = current.release.config.clone().unwrap_or_default() == *merged;
+    let same_values = same_value(
+        &Value::Object(current.release.config.clone().unwrap_or_default()),
+        &Value::Object(merged.clone()),
+    );
     let crds_unchanged = crds.iter().all(|p| p.action == PlanAction::Unchanged);
     deployed && same_chart && same_values && crds_unchanged
+}
+
+/// Equality as Helm sees values: numbers compare by value, because a values file gives Helm
+/// `float64` (`3` becomes `3.0` here) while the stored release JSON prints it as `3`.
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
+        }
+        (a, b) => a == b,
+    }
 }
 
 fn allow_continuing_failed(report: &mut PreflightReport) {
@@ -863,6 +883,25 @@ mod tests {
                 assert_eq!(ours, theirs, "{helm_name}, {case}");
                 assert!(ours.contains(registry), "{helm_name}, {case}: {ours}");
             }
+        }
+    }
+
+    #[test]
+    fn numbers_from_values_files_equal_the_stored_release_numbers() {
+        // A release stored `replicas: 3`; the values file read back gives 3.0.
+        let stored = json!({"replicas": 3, "ports": [80, 443], "ratio": 0.5});
+        let from_file = json!({"replicas": 3.0, "ports": [80.0, 443.0], "ratio": 0.5});
+        assert!(same_value(&stored, &from_file));
+        assert!(
+            diff_values(stored.as_object().unwrap(), from_file.as_object().unwrap()).is_empty()
+        );
+        for different in [
+            json!({"replicas": 4, "ports": [80, 443], "ratio": 0.5}),
+            json!({"replicas": "3", "ports": [80, 443], "ratio": 0.5}),
+            json!({"replicas": 3, "ports": [80], "ratio": 0.5}),
+            json!({"replicas": 3, "ports": [80, 443], "ratio": 0.5, "extra": null}),
+        ] {
+            assert!(!same_value(&stored, &different), "{different}");
         }
     }
 
