@@ -1,5 +1,6 @@
 //! `kantup bundle inspect | verify | unpack | create | export-images`.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -136,7 +137,7 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
     let chart = bundle.chart()?;
     let hints = bundle.hints()?;
     let archive = bundle.image_archive()?;
-    let out = InspectOutput {
+    let info = InspectOutput {
         bundle: args.bundle.clone(),
         compression: bundle.compression(),
         members: bundle.members().len(),
@@ -160,38 +161,47 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
         images: archive.map(|a| a.images().to_vec()).unwrap_or_default(),
     };
     if ctx.output == OutputFormat::Json {
-        ctx.print_json(&out)?;
+        ctx.print_json(&info)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "Bundle:      {} ({:?}, {} members)",
-        out.bundle.display(),
-        out.compression,
-        out.members
+    // Built in memory, written once: a closed pipe (`| head`) is not an error.
+    let mut text = String::new();
+    let outer = match info.compression {
+        Compression::None => "plain tar",
+        Compression::Gzip => "tar + gzip",
+        Compression::Zstd => "tar + zstd",
+    };
+    let _ = writeln!(
+        text,
+        "Bundle:      {} ({outer}, {} members)",
+        info.bundle.display(),
+        info.members
     );
-    println!(
+    let _ = writeln!(
+        text,
         "Chart:       {} {} (apiVersion {}{})",
-        out.chart.name,
-        out.chart.version,
-        out.chart.api_version,
-        out.chart
+        info.chart.name,
+        info.chart.version,
+        info.chart.api_version,
+        info.chart
             .app_version
             .as_ref()
             .map(|v| format!(", appVersion {v}"))
             .unwrap_or_default()
     );
-    for s in &out.chart.subcharts {
-        println!("  subchart   {s}");
+    for s in &info.chart.subcharts {
+        let _ = writeln!(text, "  subchart   {s}");
     }
-    for c in &out.chart.crds {
-        println!("  crd        {c}");
+    for c in &info.chart.crds {
+        let _ = writeln!(text, "  crd        {c}");
     }
-    println!("\nHints ({}):", out.hints.len());
-    println!(
+    let _ = writeln!(text, "\nHints ({}):", info.hints.len());
+    let _ = writeln!(
+        text,
         "  {:<60} {:<28} {:<34} TAG / DIGEST",
         "TEMPLATE", "REGISTRY", "REPOSITORY"
     );
-    for h in &out.hints {
+    for h in &info.hints {
         let tail = [
             h.tag.as_ref().map(|t| t.to_string()),
             h.digest.as_ref().map(|d| format!("@{d}")),
@@ -200,7 +210,8 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-        println!(
+        let _ = writeln!(
+            text,
             "  {:<60} {:<28} {:<34} {}",
             h.template,
             h.registry
@@ -211,10 +222,11 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
             if tail.is_empty() { "-".into() } else { tail }
         );
     }
-    println!("\nImages ({}):", out.images.len());
-    for image in &out.images {
+    let _ = writeln!(text, "\nImages ({}):", info.images.len());
+    for image in &info.images {
         let names: Vec<String> = image.references.iter().map(|r| r.to_string()).collect();
-        println!(
+        let _ = writeln!(
+            text,
             "  {}",
             if names.is_empty() {
                 "<unnamed>".to_string()
@@ -222,26 +234,33 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
                 names.join(", ")
             }
         );
-        println!(
+        let _ = writeln!(
+            text,
             "    manifest  {} {} ({} bytes)",
             image.manifest_digest,
             image.manifest_media_type,
             image.manifest.len()
         );
         if let Some(p) = &image.platform {
-            println!("    platform  {p}");
+            let _ = writeln!(text, "    platform  {p}");
         }
-        println!(
+        let _ = writeln!(
+            text,
             "    config    {} ({} bytes)",
             image.config.digest, image.config.size
         );
+        if image.layers.is_empty() {
+            let _ = writeln!(text, "    layers    none");
+        }
         for l in &image.layers {
-            println!(
+            let _ = writeln!(
+                text,
                 "    layer     {} ({} bytes, {:?})",
                 l.digest, l.size, l.compression
             );
         }
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 
