@@ -24,11 +24,13 @@
 pub mod chart;
 pub mod coalesce;
 pub mod deps;
+pub mod diff;
 pub mod error;
 pub mod merge;
 pub mod relocate;
 pub mod strvals;
 pub mod typing;
+pub mod upgrade;
 pub mod value;
 pub mod yaml;
 pub mod yaml_edit;
