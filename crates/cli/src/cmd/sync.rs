@@ -1,14 +1,687 @@
-//! `kantup sync --config load-image.yaml`.
+//! `kantup sync --config load-image.yaml`: charts-syncer's job for offline bundles. For every
+//! bundle: push its images to their relocated names, rewrite the chart's image values through
+//! the bundle's hints, and upload the repackaged chart to the chart target.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::{Context, bail};
 use clap::Args;
+use kantup_bundle::Bundle;
+use kantup_bundle::archive::ImageArchive;
+use kantup_bundle::chart::Chart;
+use kantup_helm_values::relocate::{RelocationRules, relocate_chart_dir};
+use kantup_registry::bundle_source::plan_archive;
+use kantup_registry::chart_target::{ChartAction, ChartResult, ChartTarget, PackagedChart};
+use kantup_registry::{
+    ClientOptions, Credentials, DockerConfig, ImageAction, ImagePush, ImageResult, PushEvent,
+    PushOptions, RegistryClient, RelocationRule, TagPolicy, auth, push_images,
+};
+use serde::{Deserialize, Serialize};
 
-use crate::output::Ctx;
+use crate::output::{Ctx, Exit, ExitError, OutputFormat};
+use crate::progress;
 
 #[derive(Debug, Args)]
-pub struct SyncArgs {}
+pub struct SyncArgs {
+    /// charts-syncer v1 config (`source.intermediateBundlesPath`, `target.containerRegistry`,
+    /// `target.containerRepository`, `target.repo`, `target.containers.auth`).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// Print the plan (each image `source -> target (push | skip | overwrite)` and each chart
+    /// upload) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Write the images into this OCI image layout directory instead of a registry.
+    #[arg(long, value_name = "DIR")]
+    pub to_oci_layout: Option<PathBuf>,
+    /// Talk plain http to the container registry (default: only for loopback, private and
+    /// `.local` hosts).
+    #[arg(long)]
+    pub plain_http: bool,
+    /// Extra CA certificates (PEM) to trust for the registry.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the registry's TLS certificate.
+    #[arg(long)]
+    pub insecure_skip_tls_verify: bool,
+    /// Fail an image whose target tag already points at another digest (default: overwrite
+    /// and report it).
+    #[arg(long)]
+    pub no_overwrite: bool,
+    /// Replace a chart with the same name and version but other content.
+    #[arg(long)]
+    pub force: bool,
+    /// Blob transfers in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+}
 
-pub async fn run(_ctx: &Ctx, _args: SyncArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("kantup sync is not built yet (issue 3)")
+/// charts-syncer's v1 config, the parts kantup uses; unknown fields are ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncConfig {
+    #[serde(default)]
+    source: SourceConfig,
+    #[serde(default)]
+    target: TargetConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceConfig {
+    intermediate_bundles_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TargetConfig {
+    container_registry: Option<String>,
+    #[serde(default)]
+    container_repository: String,
+    repo: Option<RepoConfig>,
+    containers: Option<ContainersConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RepoConfig {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    path: Option<PathBuf>,
+    auth: Option<AuthConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ContainersConfig {
+    auth: Option<AuthConfig>,
+}
+
+#[derive(Default, Deserialize)]
+struct AuthConfig {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    registry: Option<String>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
+
+impl AuthConfig {
+    fn credentials(&self) -> Option<Credentials> {
+        (!self.username.is_empty()).then(|| Credentials::new(&self.username, &self.password))
+    }
+}
+
+/// Where images go.
+enum ImageTarget {
+    Registry(Arc<RegistryClient>, RelocationRule),
+    Layout(PathBuf),
+}
+
+#[derive(Debug, Serialize)]
+struct BundleSummary {
+    bundle: PathBuf,
+    chart: String,
+    images: Vec<ImageResult>,
+    chart_upload: Option<ChartResult>,
+    chart_error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct SyncSummary {
+    dry_run: bool,
+    bundles: Vec<BundleSummary>,
+    images_pushed: u64,
+    images_skipped: u64,
+    images_overwritten: u64,
+    images_failed: u64,
+    charts_uploaded: u64,
+    charts_skipped: u64,
+    charts_failed: u64,
+    blobs_uploaded: u64,
+    blobs_mounted: u64,
+    blobs_skipped: u64,
+    bytes_uploaded: u64,
+}
+
+pub async fn run(ctx: &Ctx, args: SyncArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    let config: SyncConfig = serde_yaml::from_str(&text)
+        .with_context(|| format!("{}: not a charts-syncer config", args.config.display()))?;
+    let base = args.config.parent().unwrap_or(Path::new("."));
+    let source = config
+        .source
+        .intermediate_bundles_path
+        .as_ref()
+        .map(|p| base.join(p))
+        .with_context(|| {
+            format!(
+                "{}: source.intermediateBundlesPath is required (a bundle file or a directory of bundles)",
+                args.config.display()
+            )
+        })?;
+    let bundles = find_bundles(&source)?;
+    if bundles.is_empty() {
+        return Err(ExitError::new(
+            Exit::NothingToDo,
+            format!(
+                "no bundles (tar files with a chart inside) in {}",
+                source.display()
+            ),
+        )
+        .into());
+    }
+
+    let image_target = image_target(&config.target, &args, base)?;
+    let chart_target = chart_target(&config.target, &args, base, &image_target)?;
+    let push_options = PushOptions {
+        blob_concurrency: args.concurrency.max(1),
+        image_concurrency: 3,
+        tag_policy: if args.no_overwrite {
+            TagPolicy::Refuse
+        } else {
+            TagPolicy::Overwrite
+        },
+    };
+
+    let mut summary = SyncSummary {
+        dry_run: args.dry_run,
+        ..SyncSummary::default()
+    };
+    for path in &bundles {
+        let result = sync_bundle(
+            ctx,
+            &args,
+            path,
+            &image_target,
+            chart_target.as_ref(),
+            &push_options,
+            &mut summary,
+        )
+        .await
+        .with_context(|| format!("bundle {}", path.display()))?;
+        summary.bundles.push(result);
+    }
+
+    if ctx.output == OutputFormat::Json {
+        ctx.print_json(&summary)?;
+    } else if !ctx.quiet {
+        print_table(&summary);
+    }
+    let failed = summary.images_failed + summary.charts_failed;
+    if failed > 0 {
+        return Err(ExitError::new(
+            Exit::Failure,
+            format!(
+                "sync failed: {} image(s) and {} chart(s) failed",
+                summary.images_failed, summary.charts_failed
+            ),
+        )
+        .into());
+    }
+    Ok(Exit::Ok.code())
+}
+
+/// A bundle file, or every file in a directory that is a bundle (a tar with a chart inside),
+/// whatever its name; sorted by path.
+fn find_bundles(source: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if source.is_file() {
+        return Ok(vec![source.to_path_buf()]);
+    }
+    if !source.is_dir() {
+        bail!(
+            "source.intermediateBundlesPath {} does not exist",
+            source.display()
+        );
+    }
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(source)
+        .with_context(|| format!("reading {}", source.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    for path in entries {
+        match Bundle::open(&path).and_then(|b| b.chart().map(|_| ())) {
+            Ok(()) => out.push(path),
+            Err(e) => tracing::debug!("{} is not a bundle: {e}", path.display()),
+        }
+    }
+    Ok(out)
+}
+
+fn client_options(args: &SyncArgs, credentials: Option<Credentials>) -> ClientOptions {
+    ClientOptions {
+        plain_http: args.plain_http.then_some(true),
+        ca_file: args.ca_file.clone(),
+        insecure_skip_verify: args.insecure_skip_tls_verify,
+        credentials,
+        ..ClientOptions::default()
+    }
+}
+
+fn registry_credentials(target: &TargetConfig, host: &str) -> anyhow::Result<Option<Credentials>> {
+    if let Some(c) = target
+        .containers
+        .as_ref()
+        .and_then(|c| c.auth.as_ref())
+        .filter(|a| {
+            a.registry
+                .as_deref()
+                .is_none_or(|r| r.is_empty() || r == host)
+        })
+        .and_then(AuthConfig::credentials)
+    {
+        return Ok(Some(c));
+    }
+    if let Some(c) = auth::target_containers_from_env() {
+        return Ok(Some(c));
+    }
+    Ok(DockerConfig::load_default()?.credentials_for(host)?)
+}
+
+fn image_target(
+    target: &TargetConfig,
+    args: &SyncArgs,
+    base: &Path,
+) -> anyhow::Result<ImageTarget> {
+    if let Some(dir) = &args.to_oci_layout {
+        return Ok(ImageTarget::Layout(dir.clone()));
+    }
+    let registry = target
+        .container_registry
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .context("target.containerRegistry is required (a registry host, or oci-layout:/path)")?;
+    if let Some(dir) = registry.strip_prefix("oci-layout:") {
+        return Ok(ImageTarget::Layout(base.join(dir)));
+    }
+    let host = registry
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let credentials = registry_credentials(target, host)?;
+    let mut options = client_options(args, credentials);
+    if registry.starts_with("http://") {
+        options.plain_http = Some(true);
+    }
+    let client = RegistryClient::new(host, options)?;
+    Ok(ImageTarget::Registry(
+        Arc::new(client),
+        RelocationRule::new(host, target.container_repository.clone()),
+    ))
+}
+
+fn chart_target(
+    target: &TargetConfig,
+    args: &SyncArgs,
+    base: &Path,
+    images: &ImageTarget,
+) -> anyhow::Result<Option<ChartTarget>> {
+    let Some(repo) = &target.repo else {
+        return Ok(None);
+    };
+    let repo_credentials = repo
+        .auth
+        .as_ref()
+        .and_then(AuthConfig::credentials)
+        .or_else(auth::target_repo_from_env);
+    Ok(Some(match repo.kind.to_ascii_uppercase().as_str() {
+        "OCI" => {
+            let (plain, rest) = if let Some(r) = repo.url.strip_prefix("http://") {
+                (Some(true), r)
+            } else if let Some(r) = repo.url.strip_prefix("https://") {
+                (Some(false), r)
+            } else {
+                (None, repo.url.strip_prefix("oci://").unwrap_or(&repo.url))
+            };
+            let rest = rest.trim_end_matches('/');
+            let (host, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if host.is_empty() {
+                bail!(
+                    "target.repo.url {:?} must name a registry (oci://host/path)",
+                    repo.url
+                );
+            }
+            // Reuse the image registry's client (and its tokens) when it is the same host.
+            if let ImageTarget::Registry(client, _) = images
+                && client.host() == host
+                && repo_credentials.is_none()
+            {
+                return Ok(Some(ChartTarget::Oci {
+                    client: client.clone(),
+                    repository_prefix: prefix.to_string(),
+                }));
+            }
+            let credentials = match repo_credentials {
+                Some(c) => Some(c),
+                None => registry_credentials(target, host)?,
+            };
+            let mut options = client_options(args, credentials);
+            if plain.is_some() {
+                options.plain_http = plain;
+            }
+            ChartTarget::Oci {
+                client: Arc::new(RegistryClient::new(host, options)?),
+                repository_prefix: prefix.to_string(),
+            }
+        }
+        "LOCAL" => {
+            let dir = repo
+                .path
+                .clone()
+                .or_else(|| (!repo.url.is_empty()).then(|| PathBuf::from(&repo.url)))
+                .context("target.repo.path is required for kind LOCAL")?;
+            ChartTarget::Local {
+                dir: base.join(dir),
+            }
+        }
+        "HARBOR" => ChartTarget::http_repo(true, &repo.url, repo_credentials)?,
+        "CHARTMUSEUM" | "HELM" => ChartTarget::http_repo(false, &repo.url, repo_credentials)?,
+        other => {
+            bail!("target.repo.kind {other:?} is not supported (OCI, LOCAL, HARBOR, CHARTMUSEUM)")
+        }
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn sync_bundle(
+    ctx: &Ctx,
+    args: &SyncArgs,
+    path: &Path,
+    image_target: &ImageTarget,
+    chart_target: Option<&ChartTarget>,
+    push_options: &PushOptions,
+    summary: &mut SyncSummary,
+) -> anyhow::Result<BundleSummary> {
+    let bundle = Bundle::open(path)?;
+    let mut chart = bundle.chart()?;
+    let chart_name = format!("{}-{}", chart.metadata.name, chart.metadata.version);
+    let mut out = BundleSummary {
+        bundle: path.to_path_buf(),
+        chart: chart_name.clone(),
+        images: Vec::new(),
+        chart_upload: None,
+        chart_error: None,
+    };
+    let archive = bundle.image_archive()?.map(Arc::new);
+
+    let packaged = match chart_target {
+        None => None,
+        Some(_) => {
+            if let ImageTarget::Registry(_, rule) = image_target {
+                relocate_values(&bundle, &mut chart, rule, archive.as_deref())
+                    .with_context(|| format!("relocating the image values of {chart_name}"))?;
+            }
+            prepare_for_offline(&mut chart)?;
+            let tgz = kantup_bundle::chart::package(&chart)?;
+            Some(PackagedChart::from_tgz(tgz)?)
+        }
+    };
+
+    // 1. Images.
+    match (image_target, &archive) {
+        (_, None) => {}
+        (ImageTarget::Registry(client, rule), Some(archive)) => {
+            let pushes = plan_archive(archive.clone(), rule)?;
+            if args.dry_run {
+                let actions = kantup_registry::plan(client, &pushes).await?;
+                for (push, action) in pushes.iter().zip(actions) {
+                    count_action(summary, &action, false);
+                    out.images.push(ImageResult {
+                        source: push.source_name.clone(),
+                        target: push.target_name(client.host()),
+                        digest: push.manifest_digest.clone(),
+                        action,
+                        error: None,
+                    });
+                }
+            } else {
+                let report =
+                    push_with_progress(ctx, client, &pushes, push_options, &chart_name).await;
+                summary.blobs_uploaded += report.blobs_uploaded;
+                summary.blobs_mounted += report.blobs_mounted;
+                summary.blobs_skipped += report.blobs_skipped;
+                summary.bytes_uploaded += report.bytes_uploaded;
+                for image in &report.images {
+                    count_action(summary, &image.action, image.error.is_some());
+                }
+                out.images = report.images;
+            }
+        }
+        (ImageTarget::Layout(dir), Some(archive)) => {
+            let images: Vec<_> = archive.images().iter().collect();
+            for image in &images {
+                out.images.push(ImageResult {
+                    source: image.display_name(),
+                    target: format!("oci-layout:{}", dir.display()),
+                    digest: image.manifest_digest.to_string(),
+                    action: ImageAction::Push,
+                    error: None,
+                });
+            }
+            if !args.dry_run {
+                let total: u64 = images.iter().map(|i| i.total_size()).sum();
+                let bar = progress::bytes_bar(ctx, total, format!("{chart_name} images"));
+                let report =
+                    kantup_bundle::archive::oci_layout::write_images(dir, archive, &images, |n| {
+                        bar.inc(n)
+                    })?;
+                bar.finish_and_clear();
+                summary.blobs_uploaded += report.blobs_written as u64;
+                summary.blobs_skipped += report.blobs_present as u64;
+                summary.bytes_uploaded += report.bytes_written;
+            }
+            summary.images_pushed += images.len() as u64;
+        }
+    }
+
+    // 2. Chart (prepared before any image moves, so a bad chart fails the bundle early).
+    let Some(chart_target) = chart_target else {
+        return Ok(out);
+    };
+    let Some(packaged) = packaged else {
+        return Ok(out);
+    };
+    let failed_images = out.images.iter().filter(|i| i.error.is_some()).count();
+    if failed_images > 0 {
+        // A chart whose images are not all in place would deploy broken references.
+        summary.charts_failed += 1;
+        out.chart_error = Some(format!(
+            "not uploaded: {failed_images} of its image(s) failed"
+        ));
+        return Ok(out);
+    }
+    let result = if args.dry_run {
+        chart_target
+            .plan(&packaged, args.force)
+            .await
+            .map(|action| ChartResult {
+                chart: chart_name.clone(),
+                location: chart_target.location(&packaged),
+                digest: packaged.digest(),
+                action,
+            })
+    } else {
+        chart_target.upload(&packaged, args.force).await
+    };
+    match result {
+        Ok(r) => {
+            match r.action {
+                ChartAction::Skip => summary.charts_skipped += 1,
+                _ => summary.charts_uploaded += 1,
+            }
+            out.chart_upload = Some(r);
+        }
+        Err(e) => {
+            summary.charts_failed += 1;
+            out.chart_error = Some(format!("{e}"));
+        }
+    }
+    Ok(out)
+}
+
+fn count_action(summary: &mut SyncSummary, action: &ImageAction, failed: bool) {
+    if failed {
+        summary.images_failed += 1;
+        return;
+    }
+    match action {
+        ImageAction::Push => summary.images_pushed += 1,
+        ImageAction::Skip => summary.images_skipped += 1,
+        ImageAction::Overwrite { .. } => summary.images_overwritten += 1,
+    }
+}
+
+async fn push_with_progress(
+    ctx: &Ctx,
+    client: &RegistryClient,
+    pushes: &[ImagePush],
+    options: &PushOptions,
+    label: &str,
+) -> kantup_registry::PushReport {
+    let mut seen = std::collections::HashSet::new();
+    let total: u64 = pushes
+        .iter()
+        .flat_map(|p| p.blobs.iter())
+        .filter(|b| seen.insert(b.digest.clone()))
+        .map(|b| b.size)
+        .sum();
+    let bar = progress::bytes_bar(ctx, total, format!("{label} images"));
+    let observer_bar = bar.clone();
+    let observer: kantup_registry::Observer = Arc::new(move |event| {
+        if let PushEvent::Bytes(n) = event {
+            observer_bar.inc(n);
+        }
+    });
+    let report = push_images(client, pushes, options, Some(observer)).await;
+    bar.finish_and_clear();
+    report
+}
+
+/// Rewrites the chart's image values to the relocated names through the bundle's hints
+/// (helm-values edits the values files in a scratch copy of the chart, keeping comments).
+/// Hints without a tag are pinned to the digest of the bundle's image.
+fn relocate_values(
+    bundle: &Bundle,
+    chart: &mut Chart,
+    rule: &RelocationRule,
+    archive: Option<&ImageArchive>,
+) -> anyhow::Result<()> {
+    let hints = bundle.hints()?;
+    if hints.is_empty() {
+        return Ok(());
+    }
+    let mut digests = HashMap::new();
+    for image in archive.map(|a| a.images()).unwrap_or_default() {
+        for reference in image.references.iter().filter_map(|r| r.reference()) {
+            digests.insert(reference.to_string(), image.manifest_digest.to_string());
+        }
+    }
+    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
+    let dir = scratch.path().join(chart.name());
+    chart.write_dir(&dir)?;
+    let rules = RelocationRules {
+        registry: Some(rule.registry.clone()),
+        repository_prefix: Some(rule.repository_prefix.clone()),
+    };
+    let report = relocate_chart_dir(&dir, &hints, &rules, &digests)?;
+    for image in &report.images {
+        tracing::info!("values: {} -> {}", image.original, image.relocated);
+    }
+    *chart = Chart::load_dir(&dir)?;
+    Ok(())
+}
+
+/// What charts-syncer does before uploading: drop `Chart.lock` and blank each dependency's
+/// `repository` (conditions, aliases and tags stay), since the subcharts travel inside.
+fn prepare_for_offline(chart: &mut Chart) -> anyhow::Result<()> {
+    chart.files.remove("Chart.lock");
+    let Some(raw) = chart.files.get("Chart.yaml") else {
+        bail!("chart has no Chart.yaml");
+    };
+    let mut doc: serde_yaml::Value = serde_yaml::from_slice(raw).context("Chart.yaml")?;
+    let mut changed = false;
+    if let Some(deps) = doc
+        .get_mut("dependencies")
+        .and_then(|d| d.as_sequence_mut())
+    {
+        for dep in deps {
+            if let Some(map) = dep.as_mapping_mut()
+                && map
+                    .get("repository")
+                    .is_some_and(|r| r.as_str() != Some(""))
+            {
+                map.insert("repository".into(), "".into());
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        chart.files.insert(
+            "Chart.yaml".into(),
+            serde_yaml::to_string(&doc)?.into_bytes(),
+        );
+    }
+    for dep in &mut chart.metadata.dependencies {
+        if dep.repository.is_some() {
+            dep.repository = Some(String::new());
+        }
+    }
+    Ok(())
+}
+
+fn print_table(summary: &SyncSummary) {
+    let verb = if summary.dry_run { "plan" } else { "synced" };
+    for bundle in &summary.bundles {
+        println!("{} ({}):", bundle.chart, bundle.bundle.display());
+        for image in &bundle.images {
+            match &image.error {
+                Some(e) => println!("  {} -> {} FAILED: {e}", image.source, image.target),
+                None => println!("  {} -> {} ({})", image.source, image.target, image.action),
+            }
+        }
+        if let Some(c) = &bundle.chart_upload {
+            println!("  chart {} -> {} ({})", c.chart, c.location, c.action);
+        }
+        if let Some(e) = &bundle.chart_error {
+            println!("  chart {} FAILED: {e}", bundle.chart);
+        }
+    }
+    println!(
+        "{verb}: images {} pushed, {} skipped, {} overwritten, {} failed; charts {} uploaded, {} skipped, {} failed; blobs {} uploaded ({} bytes), {} mounted, {} skipped",
+        summary.images_pushed,
+        summary.images_skipped,
+        summary.images_overwritten,
+        summary.images_failed,
+        summary.charts_uploaded,
+        summary.charts_skipped,
+        summary.charts_failed,
+        summary.blobs_uploaded,
+        summary.bytes_uploaded,
+        summary.blobs_mounted,
+        summary.blobs_skipped,
+    );
+    let nothing_new =
+        summary.images_pushed + summary.images_overwritten + summary.charts_uploaded == 0;
+    if nothing_new && !summary.dry_run {
+        println!("everything was already in place (all skipped)");
+    }
 }
