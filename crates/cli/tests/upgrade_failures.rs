@@ -115,14 +115,13 @@ impl Fixture {
             .args(["--release", RELEASE, "-n", namespace, "--yes"])
             .arg("--kubeconfig")
             .arg(self.path("kubeconfig"))
-            .arg("--helm")
-            .arg(&helm)
             .arg("--backup-dir")
             .arg(self.path("backups"))
             .args(extra)
             .env_remove("KUBECONFIG")
             .env_remove("HELM_DRIVER")
-            .env_remove("KANTUP_HELM")
+            // The stand-in helm, unless a test passes --helm (the flag wins over the env).
+            .env("KANTUP_HELM", &helm)
             .output()
             .unwrap()
     }
@@ -402,4 +401,78 @@ fn rerun_after_success_is_nothing_to_do() {
     );
     assert!(!out.status.success());
     assert_eq!(f.helm_upgrade_calls(), 1);
+}
+
+#[test]
+fn after_a_failed_attempt_upgrade_continues_and_rolls_back_to_the_deployed_revision() {
+    let f = Fixture::new(&[
+        (1, ReleaseStatus::Deployed, "1.0.0", user_values()),
+        (2, ReleaseStatus::Failed, "1.1.0", user_values()),
+    ]);
+    let chart = f.chart("chart", "1.1.0", &[]);
+    let out = f.upgrade(&chart, &["--image-registry", REGISTRY]);
+    // The failed revision only warns: helm is run again (and the stand-in fails).
+    assert_failed_with(&out, "continue after failure", "UPGRADE FAILED");
+    assert_eq!(
+        f.helm_upgrade_calls(),
+        1,
+        "helm ran again after the failed revision"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("helm rollback demo 1 -n kant-system"),
+        "rollback goes to the deployed revision 1, not the failed 2: {err}"
+    );
+    assert!(
+        f.backups()
+            .iter()
+            .any(|p| p.to_string_lossy().contains("demo-kant-system-rev2-")),
+        "{:?}",
+        f.backups()
+    );
+}
+
+#[test]
+fn real_helm_failing_against_the_fake_server_keeps_the_backup() {
+    for (name, helm) in [
+        ("helm 3", kantup_test_support::helm3()),
+        ("helm 4", kantup_test_support::helm4()),
+    ] {
+        let f = Fixture::new(&[(1, ReleaseStatus::Deployed, "1.0.0", user_values())]);
+        let chart = f.chart("chart", "1.1.0", &[]);
+        let helm_arg = helm.display().to_string();
+        let out = f.upgrade(
+            &chart,
+            &[
+                "--image-registry",
+                REGISTRY,
+                "--helm",
+                &helm_arg,
+                "--timeout",
+                "20s",
+            ],
+        );
+        assert_failed_with(&out, name, "helm upgrade failed; values backup kept at");
+        let backup = f
+            .backups()
+            .into_iter()
+            .find(|p| p.to_string_lossy().ends_with(".backup.yaml"))
+            .unwrap_or_else(|| panic!("{name}: backup written"));
+        assert!(
+            stderr(&out).contains(&backup.display().to_string()),
+            "{name}: {}",
+            stderr(&out)
+        );
+        let saved: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(&backup).unwrap()).unwrap();
+        assert_eq!(saved, user_values(), "{name}");
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+        // helm itself talked to the fake server (its first call is the discovery of /version,
+        // which kantup never asks for) and got the API server's 404.
+        assert!(
+            f.server.requests().iter().any(|r| r.path == "/version"),
+            "{name}: helm reached the fake API server"
+        );
+    }
 }

@@ -188,11 +188,15 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     allow_continuing_failed(&mut report);
 
     let store = ReleaseStore::new(client.clone(), args.namespace.clone(), driver);
-    let current = if report.revision.is_some() {
-        Some(store.latest(&args.release).await?)
+    let history = if report.revision.is_some() {
+        store.history(&args.release).await?
     } else {
-        None
+        Vec::new()
     };
+    let current = history.last().cloned();
+    // After a failed attempt the latest revision is the failed one; rolling back must go to
+    // the revision that was last deployed, not to the failure.
+    let rollback_revision = last_deployed_revision(&history);
 
     // The backup is what `helm get values -o yaml` prints for the current revision.
     let backup_yaml = match &current {
@@ -300,9 +304,10 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     kantup_k8s_apply::write_private_file(&backup_path, backup_yaml.as_bytes())?;
     kantup_k8s_apply::write_private_file(&values_path, merged_yaml.as_bytes())?;
     tracing::info!(backup = %backup_path.display(), "values backed up");
+    let rollback_to = rollback_revision.unwrap_or(current.revision);
     let rollback = format!(
-        "helm rollback {} {} -n {}",
-        args.release, current.revision, args.namespace
+        "helm rollback {} {rollback_to} -n {}",
+        args.release, args.namespace
     );
 
     // 2. CRDs (helm never upgrades them).
@@ -321,9 +326,9 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     // 3. helm upgrade with the one computed values file.
     run_helm(ctx, &plan.helm_command).with_context(|| {
         format!(
-            "helm upgrade failed; values backup kept at {}; to return to revision {}: {rollback}",
+            "helm upgrade failed; values backup kept at {}; to return to revision {rollback_to}: \
+             {rollback}",
             backup_path.display(),
-            current.revision
         )
     })?;
 
@@ -560,6 +565,16 @@ fn same_value(a: &Value, b: &Value) -> bool {
         }
         (a, b) => a == b,
     }
+}
+
+/// The newest revision whose status is `deployed` (Helm leaves the previous revision deployed
+/// when an upgrade fails), if any.
+fn last_deployed_revision(history: &[ReleaseRecord]) -> Option<u32> {
+    history
+        .iter()
+        .filter(|r| r.release.status() == ReleaseStatus::Deployed)
+        .map(|r| r.revision)
+        .max()
 }
 
 fn allow_continuing_failed(report: &mut PreflightReport) {
