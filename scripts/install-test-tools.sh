@@ -11,7 +11,7 @@ mkdir -p "$tools"
 
 need_apt=()
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman containerd:containerd \
-            htpasswd:apache2-utils zstd:zstd unzip:unzip groff:groff-base docker:docker.io; do
+            htpasswd:apache2-utils openssl:openssl zstd:zstd unzip:unzip groff:groff-base docker:docker.io; do
   bin="${pair%%:*}"; pkg="${pair##*:}"
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || need_apt+=("$pkg")
 done
