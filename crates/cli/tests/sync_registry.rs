@@ -358,3 +358,57 @@ fn nothing_to_sync_is_an_error() {
     assert!(stderr.contains("no bundles"), "{stderr}");
     assert!(stderr.contains(empty.to_str().unwrap()), "{stderr}");
 }
+
+#[test]
+fn serverless_sync_writes_an_oci_layout_and_a_local_chart_repo() {
+    let root = tempfile::tempdir().unwrap();
+    let bundles = bundle_dir(root.path(), 2);
+    let layout = root.path().join("layout");
+    let repo = root.path().join("repo");
+    let config = write_config(
+        root.path(),
+        "serverless.yaml",
+        &format!(
+            "source:\n  intermediateBundlesPath: {}\ntarget:\n  containerRegistry: oci-layout:{}\n  repo:\n    kind: LOCAL\n    path: {}\n",
+            bundles.display(),
+            layout.display(),
+            repo.display()
+        ),
+    );
+    let out = kantup(&["sync", "--config", config.to_str().unwrap(), "-o", "json"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["images_pushed"], 4, "{summary:#}");
+    assert_eq!(summary["charts_uploaded"], 2, "{summary:#}");
+
+    // Every bundle image is in the layout with its digest; skopeo reads it.
+    let written = kantup_bundle::archive::ImageArchive::open(&layout).unwrap();
+    let mut have: Vec<String> = written
+        .images()
+        .iter()
+        .map(|i| i.manifest_digest.to_string())
+        .collect();
+    have.sort();
+    have.dedup();
+    let mut want: Vec<String> = expected_images(&bundles, "unused")
+        .into_iter()
+        .map(|(_, manifest, _, _)| manifest)
+        .collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(have, want);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let first = &index["manifests"][0];
+    let name = first["annotations"]["org.opencontainers.image.ref.name"]
+        .as_str()
+        .unwrap();
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:{name}", layout.display()),
+    ]);
+    assert_eq!(sha256(&raw), first["digest"].as_str().unwrap());
+    assert!(repo.join("index.yaml").is_file());
+    assert!(repo.join("testchart-0.1.0.tgz").is_file());
+}
