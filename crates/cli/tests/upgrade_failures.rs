@@ -476,3 +476,171 @@ fn real_helm_failing_against_the_fake_server_keeps_the_backup() {
         );
     }
 }
+
+/// The CRD as the API server returns it after a server-side apply of `applied` (JSON), with the
+/// conditions a ready CRD has.
+fn established_crd(applied: &[u8]) -> (u16, String) {
+    let Ok(mut crd) = serde_json::from_slice::<Value>(applied) else {
+        return (400, "{}".into());
+    };
+    // The API server's defaulting: conversion strategy, singular and list kind names.
+    if crd["spec"].get("conversion").is_none() {
+        crd["spec"]["conversion"] = json!({"strategy": "None"});
+    }
+    let kind = crd["spec"]["names"]["kind"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let names = &mut crd["spec"]["names"];
+    if names.get("singular").is_none() {
+        names["singular"] = json!(kind.to_lowercase());
+    }
+    if names.get("listKind").is_none() {
+        names["listKind"] = json!(format!("{kind}List"));
+    }
+    crd["metadata"]["uid"] = json!("0b7c4d1e-0000-4000-8000-00000000c0de");
+    crd["metadata"]["resourceVersion"] = json!("501");
+    crd["metadata"]["generation"] = json!(1);
+    crd["status"] = json!({
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+        ],
+        "acceptedNames": crd["spec"]["names"].clone(),
+        "storedVersions": ["v1"]
+    });
+    (200, crd.to_string())
+}
+
+#[test]
+fn successful_upgrade_backs_up_first_applies_crds_runs_helm_and_checks_the_revision() {
+    let f = Fixture::new(&[]);
+    let chart = f.chart("chart", "1.1.0", &[("widgets.yaml", CRD)]);
+    let saved_values = f.path("helm-got-values.yaml");
+    let helm_log = f.path("ok-helm-calls.log");
+    let ok_helm = f.path("ok-helm");
+    std::fs::write(
+        &ok_helm,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = version ]; then echo v4.1.0+g0000000; exit 0; fi\n\
+             echo \"$@\" >> {log}\n\
+             while [ $# -gt 0 ]; do if [ \"$1\" = --values ]; then cp \"$2\" {saved}; fi; shift; done\n\
+             exit 0\n",
+            log = helm_log.display(),
+            saved = saved_values.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&ok_helm, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // Release history: revision 1 until helm ran, then revision 2 deployed with the values
+    // helm was given (what helm would store).
+    let (rev1, saved) = (
+        release_secret(1, ReleaseStatus::Deployed, "1.0.0", &user_values()),
+        saved_values.clone(),
+    );
+    f.server
+        .route_fn("GET", &format!("/api/v1/namespaces/{NS}/secrets"), move |_, _| {
+            let mut items = vec![];
+            if let Ok(text) = std::fs::read_to_string(&saved) {
+                let config: Value = serde_yaml::from_str(&text).unwrap();
+                items.push(release_secret(1, ReleaseStatus::Superseded, "1.0.0", &user_values()));
+                items.push(release_secret(2, ReleaseStatus::Deployed, "1.1.0", &config));
+            } else {
+                items.push(rev1.clone());
+            }
+            (
+                200,
+                format!(
+                    r#"{{"kind":"SecretList","apiVersion":"v1","metadata":{{"resourceVersion":"100"}},"items":[{}]}}"#,
+                    items.join(",")
+                ),
+            )
+        });
+    let crd_path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com";
+    f.server.route_fn("GET", crd_path, |request, earlier| {
+        match earlier
+            .iter()
+            .rev()
+            .find(|r| r.method == "PATCH" && r.path == request.path)
+        {
+            Some(applied) => established_crd(&applied.body),
+            None => (
+                404,
+                kantup_test_support::fake_apiserver::not_found_status(&request.path),
+            ),
+        }
+    });
+    // The backup must be on disk before the first write reaches the cluster.
+    let backups_dir = f.path("backups");
+    let backup_before_write = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = backup_before_write.clone();
+    f.server.route_fn("PATCH", crd_path, move |request, _| {
+        let has_backup = std::fs::read_dir(&backups_dir).unwrap().any(|e| {
+            e.unwrap()
+                .path()
+                .to_string_lossy()
+                .ends_with(".backup.yaml")
+        });
+        flag.store(has_backup, std::sync::atomic::Ordering::SeqCst);
+        established_crd(&request.body)
+    });
+
+    let ok_helm_arg = ok_helm.display().to_string();
+    let args = [
+        "--image-registry",
+        REGISTRY,
+        "--helm",
+        &ok_helm_arg,
+        "-o",
+        "json",
+    ];
+    let out = f.upgrade(&chart, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["previous_revision"], 1, "{summary}");
+    assert_eq!(summary["revision"], 2, "{summary}");
+    assert_eq!(summary["status"], "deployed", "{summary}");
+    assert_eq!(summary["crds_applied"], 1, "{summary}");
+    assert_eq!(
+        summary["rollback_command"],
+        "helm rollback demo 1 -n kant-system"
+    );
+    assert!(
+        backup_before_write.load(std::sync::atomic::Ordering::SeqCst),
+        "the values backup existed when the CRD was applied"
+    );
+    let writes = f.server.writes();
+    assert_eq!(writes.len(), 1, "only the CRD apply: {writes:?}");
+    assert_eq!(writes[0].method, "PATCH");
+    assert!(
+        writes[0].query.contains("fieldManager=kantup"),
+        "server-side apply as kantup: {}",
+        writes[0].query
+    );
+    // helm got one values file: the backup, then the registry on top.
+    let got: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&saved_values).unwrap()).unwrap();
+    // Numbers from a values file are float64 to helm either way (the helm-template equivalence
+    // test in upgrade.rs proves the rendering), so the file may say 3.0.
+    assert_eq!(got["global"], json!({"imageRegistry": REGISTRY}), "{got}");
+    assert_eq!(got["replicas"].as_f64(), Some(3.0), "{got}");
+    assert_eq!(got.as_object().unwrap().len(), 2, "{got}");
+    let calls = std::fs::read_to_string(&helm_log).unwrap();
+    assert_eq!(calls.lines().count(), 1, "{calls}");
+    assert!(calls.starts_with("upgrade demo "), "{calls}");
+
+    // Re-run on the upgraded release: nothing to do, no write, helm not run again.
+    let out = f.upgrade(
+        &chart,
+        &["--image-registry", REGISTRY, "--helm", &ok_helm_arg],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("nothing to do"), "{text}");
+    assert_eq!(f.server.writes().len(), 1, "{:?}", f.server.writes());
+    assert_eq!(
+        std::fs::read_to_string(&helm_log).unwrap().lines().count(),
+        1
+    );
+}

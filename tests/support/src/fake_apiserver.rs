@@ -42,12 +42,21 @@ impl SeenRequest {
     }
 }
 
-#[derive(Debug, Clone)]
+/// Computes a response from the request and every request seen before it (oldest first), for
+/// state that changes as the client writes (e.g. a CRD that exists once it was applied).
+pub type Responder = Arc<dyn Fn(&SeenRequest, &[SeenRequest]) -> (u16, String) + Send + Sync>;
+
+#[derive(Clone)]
+enum Reply {
+    Fixed(u16, String),
+    Computed(Responder),
+}
+
+#[derive(Clone)]
 struct Route {
     method: String,
     path: String,
-    status: u16,
-    body: String,
+    reply: Reply,
 }
 
 #[derive(Default)]
@@ -105,6 +114,20 @@ impl FakeApiServer {
     /// Answers `method path` (path without query) with `status` and a JSON `body`; a later
     /// route for the same method and path replaces the earlier one.
     pub fn route(&self, method: &str, path: &str, status: u16, body: impl Into<String>) {
+        self.add_route(method, path, Reply::Fixed(status, body.into()));
+    }
+
+    /// Answers `method path` with whatever `responder` computes at request time.
+    pub fn route_fn(
+        &self,
+        method: &str,
+        path: &str,
+        responder: impl Fn(&SeenRequest, &[SeenRequest]) -> (u16, String) + Send + Sync + 'static,
+    ) {
+        self.add_route(method, path, Reply::Computed(Arc::new(responder)));
+    }
+
+    fn add_route(&self, method: &str, path: &str, reply: Reply) {
         let mut state = self.state.lock().unwrap();
         state
             .routes
@@ -112,8 +135,7 @@ impl FakeApiServer {
         state.routes.push(Route {
             method: method.to_string(),
             path: path.to_string(),
-            status,
-            body: body.into(),
+            reply,
         });
     }
 
@@ -222,23 +244,29 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (target.clone(), String::new()),
     };
-    let (status, reply) = {
+    let request = SeenRequest {
+        method: method.clone(),
+        path: path.clone(),
+        query,
+        body,
+    };
+    let (route, earlier) = {
         let mut state = state.lock().unwrap();
-        state.seen.push(SeenRequest {
-            method: method.clone(),
-            path: path.clone(),
-            query,
-            body,
-        });
-        match state
+        let earlier = state.seen.clone();
+        state.seen.push(request.clone());
+        let route = state
             .routes
             .iter()
             .find(|r| r.method == method && r.path == path)
-        {
-            Some(route) => (route.status, route.body.clone()),
-            None if method == "POST" && path == SSAR_PATH => (201, ssar_allowed()),
-            None => (404, not_found_status(&path)),
-        }
+            .map(|r| r.reply.clone());
+        (route, earlier)
+    };
+    // A computed reply runs outside the lock: it may inspect the file system at leisure.
+    let (status, reply) = match route {
+        Some(Reply::Fixed(status, body)) => (status, body),
+        Some(Reply::Computed(responder)) => responder(&request, &earlier),
+        None if method == "POST" && path == SSAR_PATH => (201, ssar_allowed()),
+        None => (404, not_found_status(&path)),
     };
     let reason = match status {
         200 => "OK",
