@@ -644,3 +644,36 @@ fn successful_upgrade_backs_up_first_applies_crds_runs_helm_and_checks_the_revis
         1
     );
 }
+
+#[test]
+fn rejected_crd_apply_keeps_the_backup_names_it_and_never_runs_helm() {
+    let f = Fixture::new(&[(1, ReleaseStatus::Deployed, "1.0.0", user_values())]);
+    let chart = f.chart("chart", "1.1.0", &[("widgets.yaml", CRD)]);
+    f.server.route(
+        "PATCH",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com",
+        422,
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"CustomResourceDefinition.apiextensions.k8s.io \"widgets.example.com\" is invalid: spec.versions[0].schema.openAPIV3Schema.type: Unsupported value: \"int\"","reason":"Invalid","details":{"name":"widgets.example.com","group":"apiextensions.k8s.io","kind":"CustomResourceDefinition"},"code":422}"#,
+    );
+    let out = f.upgrade(&chart, &["--image-registry", REGISTRY]);
+    assert_failed_with(&out, "CRD rejected", "widgets.example.com");
+    assert_eq!(
+        f.helm_upgrade_calls(),
+        0,
+        "helm must not run after a CRD failure"
+    );
+    let files = f.backups();
+    let backup = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".backup.yaml"))
+        .expect("backup written before the CRD apply");
+    let err = stderr(&out);
+    assert!(err.contains(&backup.display().to_string()), "{err}");
+    // The computed values file may hold secrets from the release: private too.
+    for file in &files {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", file.display());
+    }
+    let writes = f.server.writes();
+    assert_eq!(writes.len(), 1, "only the refused apply: {writes:?}");
+}
