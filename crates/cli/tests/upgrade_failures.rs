@@ -364,9 +364,22 @@ fn plan_shows_crds_values_and_helm_command_and_writes_nothing() {
 
     let out = f.upgrade(
         &chart,
-        &["--plan", "-o", "json", "--image-registry", REGISTRY],
+        &[
+            "--plan",
+            "-o",
+            "json",
+            "--image-registry",
+            REGISTRY,
+            "--set",
+            "auth.password=hunter2",
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        !all.contains("hunter2"),
+        "a password reached the output: {all}"
+    );
     let plan: Value = serde_json::from_slice(&out.stdout).expect("--plan -o json prints JSON");
     assert_eq!(plan["chart_version"], "1.1.0");
     assert_eq!(plan["deployed_revision"], 1);
@@ -377,6 +390,12 @@ fn plan_shows_crds_values_and_helm_command_and_writes_nothing() {
         changes
             .iter()
             .any(|c| c["path"] == "global.imageRegistry" && c["new"] == REGISTRY),
+        "{changes:?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["path"] == "auth" && c["new"]["password"] == "(redacted)"),
         "{changes:?}"
     );
     assert_eq!(plan["helm_command"][1], "upgrade");

@@ -476,7 +476,8 @@ fn compute_values(
     Ok(options.merge_values()?)
 }
 
-/// Changed leaf paths between the previous and the new user-supplied values.
+/// Changed leaf paths between the previous and the new user-supplied values. Values under a
+/// secret-looking key (password, token, ...) are reported as changed but never shown.
 fn diff_values(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<ValueChange> {
     let mut changes = Vec::new();
     diff_into(
@@ -485,7 +486,51 @@ fn diff_values(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<ValueC
         &Value::Object(new.clone()),
         &mut changes,
     );
+    for change in &mut changes {
+        let whole = looks_secret(&change.path);
+        for value in [&mut change.old, &mut change.new].into_iter().flatten() {
+            redact(value, whole);
+        }
+    }
     changes
+}
+
+/// Replaces `value` (when `whole`) or every value under a secret-looking key inside it.
+fn redact(value: &mut Value, whole: bool) {
+    if whole {
+        *value = Value::String(REDACTED.to_string());
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                redact(child, looks_secret(key));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact(v, false)),
+        _ => {}
+    }
+}
+
+const REDACTED: &str = "(redacted)";
+
+/// True when any segment of a dotted values path names a credential.
+fn looks_secret(path: &str) -> bool {
+    const WORDS: [&str; 9] = [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "credential",
+        "privatekey",
+        "private_key",
+    ];
+    path.split('.').any(|segment| {
+        let segment = segment.to_ascii_lowercase().replace('-', "_");
+        WORDS.iter().any(|w| segment.contains(w))
+    })
 }
 
 fn diff_into(path: &str, old: &Value, new: &Value, out: &mut Vec<ValueChange>) {
@@ -918,6 +963,30 @@ mod tests {
         ] {
             assert!(!same_value(&stored, &different), "{different}");
         }
+    }
+
+    #[test]
+    fn value_changes_never_show_credentials() {
+        let old = json!({"auth": {"rootPassword": "hunter2", "user": "a"}, "apiToken": "t1"});
+        let new =
+            json!({"auth": {"rootPassword": "s3cret!", "user": "b"}, "tls": {"privateKey": "k"}});
+        let changes = diff_values(old.as_object().unwrap(), new.as_object().unwrap());
+        let text = serde_json::to_string(&changes).unwrap();
+        for secret in ["hunter2", "s3cret!", "t1", "\"k\""] {
+            assert!(!text.contains(secret), "{secret} leaked: {text}");
+        }
+        let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec!["apiToken", "auth.rootPassword", "auth.user", "tls"],
+            "every change is still listed"
+        );
+        assert_eq!(
+            changes[2].new,
+            Some(json!("b")),
+            "ordinary values are shown"
+        );
+        assert!(looks_secret("existingSecret") && !looks_secret("image.tag"));
     }
 
     #[test]
