@@ -696,3 +696,50 @@ fn rejected_crd_apply_keeps_the_backup_names_it_and_never_runs_helm() {
     let writes = f.server.writes();
     assert_eq!(writes.len(), 1, "only the refused apply: {writes:?}");
 }
+
+#[test]
+fn without_yes_and_without_a_terminal_nothing_changes() {
+    let f = Fixture::new(&[(1, ReleaseStatus::Deployed, "1.0.0", user_values())]);
+    let chart = f.chart("chart", "1.1.0", &[("widgets.yaml", CRD)]);
+    let helm = f.failing_helm();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kantup"))
+        .arg("upgrade")
+        .arg(&chart)
+        .args(["--release", RELEASE, "-n", NS, "--image-registry", REGISTRY])
+        .arg("--kubeconfig")
+        .arg(f.path("kubeconfig"))
+        .arg("--helm")
+        .arg(&helm)
+        .arg("--backup-dir")
+        .arg(f.path("backups"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_failed_with(&out, "no --yes", "--yes");
+    f.assert_untouched("no --yes");
+}
+
+#[test]
+fn a_release_without_user_values_upgrades_from_an_empty_backup() {
+    let f = Fixture::new(&[(1, ReleaseStatus::Deployed, "1.0.0", Value::Null)]);
+    let chart = f.chart("chart", "1.1.0", &[]);
+    let out = f.upgrade(&chart, &["--image-registry", REGISTRY]);
+    assert_failed_with(&out, "empty user values", "UPGRADE FAILED");
+    let files = f.backups();
+    let backup = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".backup.yaml"))
+        .expect("backup written");
+    let saved: Option<Value> =
+        serde_yaml::from_str(&std::fs::read_to_string(backup).unwrap()).unwrap();
+    assert!(
+        saved.is_none() || saved == Some(json!({})),
+        "no user values were backed up as none: {saved:?}"
+    );
+    let values = files
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".values.yaml"))
+        .expect("values file written");
+    let computed: Value = serde_yaml::from_str(&std::fs::read_to_string(values).unwrap()).unwrap();
+    assert_eq!(computed, json!({"global": {"imageRegistry": REGISTRY}}));
+}
