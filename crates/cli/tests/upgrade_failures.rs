@@ -743,3 +743,24 @@ fn a_release_without_user_values_upgrades_from_an_empty_backup() {
     let computed: Value = serde_yaml::from_str(&std::fs::read_to_string(values).unwrap()).unwrap();
     assert_eq!(computed, json!({"global": {"imageRegistry": REGISTRY}}));
 }
+
+#[test]
+fn plan_from_a_verified_bundle_writes_nothing() {
+    let f = Fixture::new(&[(1, ReleaseStatus::Deployed, "0.0.9", user_values())]);
+    let bundle =
+        kantup_test_support::workspace_root().join("examples/bundles/testchart.bundle.tar");
+    let out = f.upgrade(
+        &bundle,
+        &["--plan", "-o", "json", "--image-registry", REGISTRY],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["source_kind"], "bundle", "{plan}");
+    assert_eq!(plan["chart"], "testchart", "{plan}");
+    assert_eq!(plan["chart_version"], "0.1.0", "{plan}");
+    assert_eq!(plan["deployed_chart_version"], "0.0.9", "{plan}");
+    // helm is handed the bundle's chart, written out to a directory named after it.
+    let chart_arg = plan["helm_command"][3].as_str().unwrap();
+    assert!(chart_arg.ends_with("/testchart"), "{chart_arg}");
+    f.assert_untouched("--plan from a bundle");
+}
