@@ -351,6 +351,14 @@ fn plan_shows_crds_values_and_helm_command_and_writes_nothing() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("new        widgets.example.com"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("can get secrets in namespace"))
+        .expect("pre-flight permission line");
+    assert!(
+        line.contains("kant-system  ") && line.ends_with(" allowed"),
+        "pre-flight columns stay apart: {line:?}"
+    );
     assert!(text.contains("changed  replicas: 3 -> 5"), "{text}");
     assert!(
         text.contains(&format!(

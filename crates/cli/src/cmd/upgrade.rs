@@ -738,15 +738,23 @@ fn print_plan(ctx: &Ctx, plan: &UpgradePlan) -> anyhow::Result<()> {
         plan.source_kind
     );
     println!("\npre-flight:");
+    // Check names such as "can patch customresourcedefinitions..." are long: size the column.
+    let width = plan
+        .preflight
+        .checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
     for check in &plan.preflight.checks {
         println!(
-            "  {:<8} {:<28} {}",
+            "  {:<8} {:<width$}  {}",
             format!("{:?}", check.outcome).to_lowercase(),
             check.name,
             check.detail
         );
         if let Some(fix) = &check.fix {
-            println!("  {:<8} {:<28} fix: {fix}", "", "");
+            println!("  {:<8} {:<width$}  fix: {fix}", "", "");
         }
     }
     println!("\nCRDs:");
