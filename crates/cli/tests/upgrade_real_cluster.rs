@@ -126,7 +126,7 @@ fn upgrade_a_real_release_with_a_new_crd_and_registry() {
     let cluster = Cluster {
         kubeconfig: PathBuf::from(kubeconfig),
         helm: kantup_test_support::helm3(),
-        kubectl: kantup_test_support::require_tool("kubectl"),
+        kubectl: kantup_test_support::kubectl(),
         namespace: format!("kantup-e2e-{suffix}"),
         release: "e2e".to_string(),
         crd: format!("widgets.{group}"),

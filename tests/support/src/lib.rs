@@ -11,4 +11,6 @@ pub mod registry_server;
 pub mod token_issuer;
 pub mod tools;
 
-pub use tools::{fixtures_dir, helm3, helm4, relok8s_fixtures, require_tool, workspace_root};
+pub use tools::{
+    fixtures_dir, helm3, helm4, kubectl, relok8s_fixtures, require_tool, workspace_root,
+};

