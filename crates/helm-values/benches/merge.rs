@@ -16,9 +16,9 @@ use kantup_helm_values::value::to_go_json;
 const RUNS: u32 = 5;
 
 fn values_file() -> String {
-    // ~1 MiB: 400 services x ~2.6 KiB each.
+    // ~1 MiB: 560 services x ~1.8 KiB each.
     let mut s = String::new();
-    for i in 0..400 {
+    for i in 0..560 {
         let _ = writeln!(s, "svc{i}:");
         let _ = writeln!(
             s,
