@@ -338,3 +338,39 @@ async fn removing_a_stored_version_is_refused_before_any_change() {
     assert_eq!(plans[0].action, PlanAction::Changed);
     assert_eq!(seen.await.unwrap()[1].method, "PATCH");
 }
+
+#[tokio::test]
+async fn a_crd_larger_than_the_annotation_limit_is_applied_without_last_applied() {
+    // kubectl's client-side apply fails here: its last-applied annotation passes 256 KiB.
+    let mut properties = serde_json::Map::new();
+    for i in 0..4000 {
+        properties.insert(
+            format!("field{i:05}"),
+            serde_json::json!({"type": "string", "description": "x".repeat(64)}),
+        );
+    }
+    let manifest = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"kind": "Widget", "plural": "widgets"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                     "schema": {"openAPIV3Schema": {"type": "object", "properties": properties}}}]}});
+    let text = serde_json::to_vec(&manifest).unwrap();
+    assert!(text.len() > 256 * 1024, "{}", text.len());
+    let crds = load_crd_documents([("crds/big.json", text)]).unwrap();
+    let (client, seen) = scripted(vec![
+        reply(fixture("status-404-crd-widgets.json")),
+        reply(fixture("crd-widgets-established.json")),
+        reply(fixture("crd-widgets-established.json")),
+    ]);
+    applier(client, ApplyOptions::default())
+        .apply(&crds)
+        .await
+        .unwrap();
+    let seen = seen.await.unwrap();
+    let body = seen[1].json();
+    assert!(seen[1].body.len() > 256 * 1024);
+    assert_eq!(body["metadata"].get("annotations"), None);
+    assert_eq!(body, manifest);
+}
