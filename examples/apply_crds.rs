@@ -71,7 +71,10 @@ async fn main() -> anyhow::Result<()> {
                 println!("    ~ {}.{field}", version.name);
             }
             for change in &version.schema {
-                println!("    ~ {} schema {:?} {}", version.name, change.kind, change.path);
+                println!(
+                    "    ~ {} schema {:?} {}",
+                    version.name, change.kind, change.path
+                );
             }
         }
     }

@@ -19,10 +19,22 @@ use kantup_helm_values::yaml::to_yaml;
 fn demo_chart() -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("kantup-merge-values-demo-{}", std::process::id()));
     let files = [
-        ("Chart.yaml", "apiVersion: v2\nname: demo\nversion: 1.0.0\ndependencies:\n- name: db\n  version: 0.1.0\n"),
-        ("values.yaml", "image:\n  repository: library/app\n  tag: \"1.0\"\nglobal:\n  registry: docker.io\n"),
-        ("charts/db/Chart.yaml", "apiVersion: v2\nname: db\nversion: 0.1.0\n"),
-        ("charts/db/values.yaml", "image:\n  repository: library/postgres\n  tag: \"16\"\n"),
+        (
+            "Chart.yaml",
+            "apiVersion: v2\nname: demo\nversion: 1.0.0\ndependencies:\n- name: db\n  version: 0.1.0\n",
+        ),
+        (
+            "values.yaml",
+            "image:\n  repository: library/app\n  tag: \"1.0\"\nglobal:\n  registry: docker.io\n",
+        ),
+        (
+            "charts/db/Chart.yaml",
+            "apiVersion: v2\nname: db\nversion: 0.1.0\n",
+        ),
+        (
+            "charts/db/values.yaml",
+            "image:\n  repository: library/postgres\n  tag: \"16\"\n",
+        ),
     ];
     for (name, text) in files {
         let path = dir.join(name);
@@ -52,7 +64,9 @@ fn main() -> anyhow::Result<()> {
     let (chart_dir, demo) = match chart {
         Some(dir) => (dir, false),
         None => {
-            options.values.push("image.tag=2.0,global.registry=reg.local:5000".into());
+            options
+                .values
+                .push("image.tag=2.0,global.registry=reg.local:5000".into());
             (demo_chart()?, true)
         }
     };
