@@ -5,7 +5,9 @@
 //! hint without a tag (or digest) placeholder is pinned by the digest the caller supplies.
 //!
 //! Edits go into the `values.yaml` of the chart that owns the path: a path whose first
-//! segment names a subchart (by name or alias) is routed into that subchart's directory. Files
+//! segment names a subchart (by name or alias) is routed into that subchart's directory. A
+//! subchart packed as `charts/<name>-<version>.tgz` (as `helm dependency build` leaves it) is
+//! unpacked into `charts/<name>/` when a path routes into it, nested archives included. Files
 //! are edited surgically ([`crate::yaml_edit`]): comments and layout stay.
 
 use std::collections::{BTreeMap, HashMap};
@@ -79,7 +81,8 @@ pub fn relocate_chart_dir(
     rules: &RelocationRules,
     digests: &HashMap<String, String>,
 ) -> Result<RelocationReport> {
-    let chart = Chart::load(dir)?;
+    let mut chart = Chart::load(dir)?;
+    apply_aliases(&mut chart);
     // Like relok8s: every subchart's defaults, enabled or not (a disabled subchart's images
     // still ship in the bundle and may be enabled at install time).
     let values = Value::Object(crate::coalesce::coalesce_values(
@@ -131,13 +134,17 @@ pub fn relocate_chart_dir(
 /// `(path, value)` goes into the `values.yaml` of the chart that owns the path (subcharts by
 /// name or alias, nested), editing only the scalar (or inserting the missing keys).
 ///
-/// Every file is checked to still parse as Helm reads it before anything is written; nothing is
-/// written when any edit fails.
+/// Every file is checked to still parse as Helm reads it before any values file is written; no
+/// values file is written when any edit fails. Subchart archives that paths route into are
+/// unpacked first (and stay unpacked if an edit then fails: Helm renders the chart the same).
 pub fn apply_value_edits(dir: &Path, actions: &[(Vec<String>, String)]) -> Result<Vec<ValueEdit>> {
+    let routed = actions
+        .iter()
+        .map(|(path, value)| route(dir, path).map(|(file, rest)| (file, rest, value)))
+        .collect::<Result<Vec<_>>>()?;
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut edits = Vec::new();
-    for (path, value) in actions {
-        let (file, rest) = route(dir, path)?;
+    for (file, rest, value) in routed {
         let text = match files.get(&file) {
             Some(t) => t.clone(),
             None if file.exists() => {
@@ -160,6 +167,31 @@ pub fn apply_value_edits(dir: &Path, actions: &[(Vec<String>, String)]) -> Resul
         std::fs::write(&file, text).map_err(|e| Error::io(&file, e))?;
     }
     Ok(edits)
+}
+
+/// Puts each aliased subchart's defaults under its alias, as Helm does before rendering (one
+/// copy per alias), without dropping disabled subcharts. Subcharts not listed in
+/// `dependencies:` keep their name.
+fn apply_aliases(chart: &mut Chart) {
+    let mut deps: Vec<Chart> = chart
+        .dependencies
+        .iter()
+        .filter(|d| !chart.metadata_dependencies.iter().any(|m| m.name == d.name))
+        .cloned()
+        .collect();
+    for req in &chart.metadata_dependencies {
+        if let Some(found) = chart.dependencies.iter().find(|d| d.name == req.name) {
+            let mut copy = found.clone();
+            if let Some(alias) = &req.alias {
+                copy.name = alias.clone();
+            }
+            deps.push(copy);
+        }
+    }
+    for dep in &mut deps {
+        apply_aliases(dep);
+    }
+    chart.dependencies = deps;
 }
 
 /// The new reference for one hint and the values to write.
@@ -229,7 +261,8 @@ fn plan(
 }
 
 /// Finds the values.yaml that owns `path`, descending into subcharts whose name or alias is
-/// the first segment.
+/// the first segment. A subchart packed as `.tgz` on the way is unpacked into
+/// `charts/<name>/` first (see [`unpack_subchart`]).
 fn route(dir: &Path, path: &[String]) -> Result<(PathBuf, Vec<String>)> {
     let mut dir = dir.to_path_buf();
     let mut rest = path.to_vec();
@@ -245,7 +278,12 @@ fn route(dir: &Path, path: &[String]) -> Result<(PathBuf, Vec<String>)> {
     Ok((dir.join("values.yaml"), rest))
 }
 
-/// The directory of the subchart called `name` (or aliased `name`) in `dir/charts/`.
+/// The directory of the subchart called `name` (or aliased `name`) in `dir/charts/`,
+/// unpacking it when it is an archive.
+///
+/// Like Helm's loader, entries whose name starts with `.` or `_` are not subcharts, and
+/// archives are recognized by the `.tgz` extension and identified by their `Chart.yaml`, not
+/// by their file name.
 fn subchart_dir(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let chart_yaml = dir.join("Chart.yaml");
     let meta = std::fs::read_to_string(&chart_yaml).map_err(|e| Error::io(&chart_yaml, e))?;
@@ -264,8 +302,16 @@ fn subchart_dir(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
     let Ok(entries) = std::fs::read_dir(&charts) else {
         return Ok(None);
     };
-    for entry in entries.flatten() {
-        let p = entry.path();
+    let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    paths.sort();
+    let mut archives = Vec::new();
+    for p in paths {
+        let Some(file_name) = p.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        if file_name.starts_with(['.', '_']) {
+            continue;
+        }
         let sub_yaml = p.join("Chart.yaml");
         if p.is_dir() && sub_yaml.is_file() {
             let text = std::fs::read_to_string(&sub_yaml).map_err(|e| Error::io(&sub_yaml, e))?;
@@ -273,16 +319,75 @@ fn subchart_dir(dir: &Path, name: &str) -> Result<Option<PathBuf>> {
             if m.get("name").and_then(Value::as_str) == Some(wanted.as_str()) {
                 return Ok(Some(p));
             }
-        } else if p
-            .file_name()
-            .and_then(|f| f.to_str())
-            .is_some_and(|f| f.starts_with(&format!("{wanted}-")) && f.ends_with(".tgz"))
-        {
-            return Err(Error::Relocate(format!(
-                "subchart {wanted} is an archive ({}); unpack it to relocate its values",
-                p.display()
-            )));
+        } else if p.is_file() && file_name.ends_with(".tgz") {
+            let chart = kantup_bundle::chart::Chart::load_tgz(&p).map_err(|e| Error::Chart {
+                chart: p.display().to_string(),
+                message: e.to_string(),
+            })?;
+            if chart.name() == wanted {
+                archives.push((p, chart));
+            }
         }
     }
-    Ok(None)
+    match archives.len() {
+        0 => Ok(None),
+        1 => {
+            let (archive, chart) = archives.remove(0);
+            unpack_subchart(&charts, &archive, &chart).map(Some)
+        }
+        _ => Err(Error::Chart {
+            chart: dir.display().to_string(),
+            message: format!(
+                "subchart {wanted} is packed twice ({}); keep one",
+                archives
+                    .iter()
+                    .map(|(p, _)| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+/// Replaces the subchart archive `archive` (already loaded as `chart`, which refused absolute
+/// paths, `..` and links) by the directory `charts/<name>/`: Helm loads either form the same
+/// way, and relok8s, which loads and re-saves the chart, also ends with the edited values
+/// inside the chart. The files go to a hidden staging directory (ignored by Helm) that is
+/// renamed into place, so a failure leaves either the archive or the directory, never half.
+fn unpack_subchart(
+    charts: &Path,
+    archive: &Path,
+    chart: &kantup_bundle::chart::Chart,
+) -> Result<PathBuf> {
+    let target = charts.join(chart.name());
+    if target.symlink_metadata().is_ok() {
+        return Err(Error::Chart {
+            chart: archive.display().to_string(),
+            message: format!(
+                "cannot unpack it to relocate its values: {} already exists",
+                target.display()
+            ),
+        });
+    }
+    let staging = charts.join(format!(".kantup-unpack-{}", chart.name()));
+    if staging.symlink_metadata().is_ok() {
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+    }
+    let unpacked = chart
+        .write_dir(&staging)
+        .map_err(|e| Error::Chart {
+            chart: archive.display().to_string(),
+            message: format!("unpacking into {}: {e}", staging.display()),
+        })
+        .and_then(|()| std::fs::rename(&staging, &target).map_err(|e| Error::io(&target, e)));
+    if let Err(e) = unpacked {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if let Err(e) = std::fs::remove_file(archive) {
+        // Keep the chart loadable: without this, Helm would see the subchart twice.
+        let _ = std::fs::remove_dir_all(&target);
+        return Err(Error::io(archive, e));
+    }
+    Ok(target)
 }

@@ -319,3 +319,279 @@ fn bad_hint_names_the_hint() {
         read(&kantup_test_support::relok8s_fixtures().join("testchart/values.yaml"))
     );
 }
+
+/// Writes `files` (path -> content) under `dir`.
+fn write_tree(dir: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+}
+
+/// Packs the chart directory `src` as `helm package` would, into `dest_dir/<name>-<version>.tgz`.
+fn pack_into(src: &Path, dest_dir: &Path) -> PathBuf {
+    let chart = kantup_bundle::chart::Chart::load_dir(src).unwrap();
+    let out = dest_dir.join(chart.archive_name());
+    std::fs::create_dir_all(dest_dir).unwrap();
+    std::fs::write(&out, kantup_bundle::chart::package(&chart).unwrap()).unwrap();
+    out
+}
+
+const BACKEND_VALUES: &str = "# backend defaults\nimage:\n  # where the app comes from\n  registry: docker.io\n  repository: acme/app # the app\n  tag: \"2.0\"\nreplicas: 1\n";
+const SIDECAR_VALUES: &str = "# a whole reference\nimage: docker.io/library/busybox:1.36\n";
+
+/// `umbrella` with `charts/backend-1.2.3.tgz` (aliased `api`; it packs
+/// `charts/sidecar-0.0.1.tgz`) and a plain directory subchart `charts/frontend/`.
+fn umbrella_with_packed_subcharts(tmp: &Path) -> PathBuf {
+    let src = tmp.join("src");
+    write_tree(
+        &src.join("sidecar"),
+        &[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: sidecar\nversion: 0.0.1\n",
+            ),
+            ("values.yaml", SIDECAR_VALUES),
+            (
+                "templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sidecar\ndata:\n  image: {{ .Values.image | quote }}\n",
+            ),
+        ],
+    );
+    write_tree(
+        &src.join("backend"),
+        &[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: backend\nversion: 1.2.3\ndependencies:\n- name: sidecar\n  version: 0.0.1\n",
+            ),
+            ("values.yaml", BACKEND_VALUES),
+            (
+                "templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: backend\ndata:\n  image: \"{{ .Values.image.registry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n",
+            ),
+        ],
+    );
+    pack_into(&src.join("sidecar"), &src.join("backend/charts"));
+    let dir = tmp.join("umbrella");
+    write_tree(
+        &dir,
+        &[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: umbrella\nversion: 1.0.0\ndependencies:\n- name: backend\n  version: 1.2.3\n  alias: api\n- name: frontend\n  version: 0.1.0\n",
+            ),
+            ("values.yaml", "# umbrella\napi:\n  replicas: 2\n"),
+            (
+                "charts/frontend/Chart.yaml",
+                "apiVersion: v2\nname: frontend\nversion: 0.1.0\n",
+            ),
+            (
+                "charts/frontend/values.yaml",
+                "image:\n  repository: docker.io/acme/web\n  tag: \"3\"\n",
+            ),
+            (
+                "charts/frontend/templates/cm.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frontend\ndata:\n  image: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n",
+            ),
+        ],
+    );
+    pack_into(&src.join("backend"), &dir.join("charts"));
+    dir
+}
+
+fn helm_template(chart: &Path) -> String {
+    let out = std::process::Command::new(kantup_test_support::helm3())
+        .args(["template", "x"])
+        .arg(chart)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn packed_subcharts_are_unpacked_and_relocated_nested_and_aliased() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = umbrella_with_packed_subcharts(tmp.path());
+    let before = helm_template(&dir);
+    for old in [
+        "image: \"docker.io/acme/app:2.0\"",
+        "image: \"docker.io/library/busybox:1.36\"",
+        "image: \"docker.io/acme/web:3\"",
+    ] {
+        assert!(before.contains(old), "{before}");
+    }
+
+    let hints = parse_hints(
+        "- \"{{ .api.image.registry }}/{{ .api.image.repository }}:{{ .api.image.tag }}\"\n\
+         - \"{{ .api.sidecar.image }}\"\n\
+         - \"{{ .frontend.image.repository }}:{{ .frontend.image.tag }}\"\n",
+    )
+    .unwrap();
+    let rules = RelocationRules {
+        registry: Some("reg.local:5000".into()),
+        repository_prefix: Some("mirror".into()),
+    };
+    let report = relocate_chart_dir(&dir, &hints, &rules, &HashMap::new()).unwrap();
+    let pairs: Vec<(&str, &str)> = report
+        .images
+        .iter()
+        .map(|i| (i.original.as_str(), i.relocated.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("docker.io/acme/app:2.0", "reg.local:5000/mirror/app:2.0"),
+            (
+                "docker.io/library/busybox:1.36",
+                "reg.local:5000/mirror/busybox:1.36"
+            ),
+            ("docker.io/acme/web:3", "reg.local:5000/mirror/web:3"),
+        ]
+    );
+
+    // The archives became directories named after the chart (not the alias).
+    assert!(!dir.join("charts/backend-1.2.3.tgz").exists());
+    assert!(!dir.join("charts/backend/charts/sidecar-0.0.1.tgz").exists());
+    assert!(dir.join("charts/backend/templates/cm.yaml").is_file());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let mut leftovers = leftovers;
+    leftovers.sort();
+    assert_eq!(leftovers, ["backend", "frontend"]);
+
+    // Only the image lines changed; comments stay.
+    assert_only_lines_changed(
+        BACKEND_VALUES,
+        &read(&dir.join("charts/backend/values.yaml")),
+        &[
+            (
+                "  registry: docker.io\n",
+                "  registry: \"reg.local:5000\"\n",
+            ),
+            (
+                "  repository: acme/app # the app\n",
+                "  repository: mirror/app # the app\n",
+            ),
+        ],
+        "backend/values.yaml",
+    );
+    assert_only_lines_changed(
+        SIDECAR_VALUES,
+        &read(&dir.join("charts/backend/charts/sidecar/values.yaml")),
+        &[(
+            "image: docker.io/library/busybox:1.36\n",
+            "image: \"reg.local:5000/mirror/busybox:1.36\"\n",
+        )],
+        "sidecar/values.yaml",
+    );
+    assert_eq!(
+        read(&dir.join("values.yaml")),
+        "# umbrella\napi:\n  replicas: 2\n"
+    );
+
+    // Helm renders the relocated images, and nothing of the old ones.
+    let after = helm_template(&dir);
+    for new in [
+        "image: \"reg.local:5000/mirror/app:2.0\"",
+        "image: \"reg.local:5000/mirror/busybox:1.36\"",
+        "image: \"reg.local:5000/mirror/web:3\"",
+    ] {
+        assert!(after.contains(new), "{after}");
+    }
+    assert!(!after.contains("docker.io"), "{after}");
+}
+
+#[test]
+fn packed_subchart_not_routed_into_stays_packed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = umbrella_with_packed_subcharts(tmp.path());
+    let archive = read_bytes(&dir.join("charts/backend-1.2.3.tgz"));
+    let hints =
+        parse_hints("- \"{{ .frontend.image.repository }}:{{ .frontend.image.tag }}\"\n").unwrap();
+    let rules = RelocationRules {
+        registry: Some("reg.local:5000".into()),
+        repository_prefix: None,
+    };
+    relocate_chart_dir(&dir, &hints, &rules, &HashMap::new()).unwrap();
+    assert_eq!(read_bytes(&dir.join("charts/backend-1.2.3.tgz")), archive);
+    assert!(!dir.join("charts/backend").exists());
+    assert!(helm_template(&dir).contains("image: \"reg.local:5000/acme/web:3\""));
+}
+
+fn read_bytes(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+/// A gzip tar holding `members` (raw names, so `..` can be written).
+fn raw_tgz(members: &[(&str, &str)]) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (name, content) in members {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        tar.append(&header, content.as_bytes()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn unsafe_subchart_archive_is_refused_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("parent");
+    write_tree(
+        &dir,
+        &[
+            (
+                "Chart.yaml",
+                "apiVersion: v2\nname: parent\nversion: 1.0.0\n",
+            ),
+            ("values.yaml", "image: docker.io/acme/top:1\n"),
+        ],
+    );
+    let evil = dir.join("charts/evil-1.0.0.tgz");
+    std::fs::create_dir_all(evil.parent().unwrap()).unwrap();
+    std::fs::write(
+        &evil,
+        raw_tgz(&[
+            (
+                "evil/Chart.yaml",
+                "apiVersion: v2\nname: evil\nversion: 1.0.0\n",
+            ),
+            ("evil/values.yaml", "image: docker.io/acme/evil:1\n"),
+            ("evil/../../escaped.txt", "outside\n"),
+        ]),
+    )
+    .unwrap();
+    let hints = parse_hints("- \"{{ .evil.image }}\"\n").unwrap();
+    let rules = RelocationRules {
+        registry: Some("reg.local:5000".into()),
+        repository_prefix: None,
+    };
+    let err = relocate_chart_dir(&dir, &hints, &rules, &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("evil-1.0.0.tgz") && err.contains(".."),
+        "{err}"
+    );
+    assert!(evil.is_file());
+    assert!(!dir.join("charts/evil").exists());
+    assert!(!tmp.path().join("escaped.txt").exists());
+    assert_eq!(
+        read(&dir.join("values.yaml")),
+        "image: docker.io/acme/top:1\n"
+    );
+}
