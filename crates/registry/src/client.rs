@@ -414,6 +414,44 @@ impl RegistryClient {
         })
     }
 
+    /// Streams blob `digest` of `repo` into a new file at `path`, hashing as it goes, and
+    /// returns the `sha256:<hex>` of the bytes received and their count. It does not compare
+    /// that against `digest`: the caller decides what a mismatch means (and removes `path`).
+    pub async fn download_blob(
+        &self,
+        repo: &str,
+        digest: &str,
+        path: &std::path::Path,
+    ) -> Result<(String, u64)> {
+        use tokio::io::AsyncWriteExt as _;
+        let url = self.url(&format!("/v2/{repo}/blobs/{digest}"));
+        let scope = repo_scope(repo, false);
+        let mut r = self
+            .send_retrying(Method::GET, &url, &scope, &|| self.http.get(&url))
+            .await?;
+        if !r.status().is_success() {
+            return Err(status_error(&Method::GET, &url, r).await);
+        }
+        let file_error = |source| RegistryError::File {
+            path: path.to_owned(),
+            source,
+        };
+        let mut out = tokio::fs::File::create(path).await.map_err(file_error)?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = r.chunk().await.map_err(|source| RegistryError::Transport {
+            method: "GET".into(),
+            url: url.clone(),
+            source,
+        })? {
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+            out.write_all(&chunk).await.map_err(file_error)?;
+        }
+        out.sync_all().await.map_err(file_error)?;
+        Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
+    }
+
     /// HEADs a manifest by tag or digest; `None` when absent.
     pub async fn head_manifest(&self, repo: &str, reference: &str) -> Result<Option<ManifestInfo>> {
         let url = self.url(&format!("/v2/{repo}/manifests/{reference}"));

@@ -3,16 +3,18 @@
 //! Index-based repositories (Harbor `https://host/chartrepo/<project>`, ChartMuseum, any HTTP
 //! server with an `index.yaml`, a local directory) go through
 //! [`kantup_registry::chart_index::http::ChartRepository`]; `oci://registry/repo/chart` lists
-//! the chart's tags through [`kantup_registry::RegistryClient`].
+//! the chart's tags, and pulls the chart layer, through [`kantup_registry::RegistryClient`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use kantup_registry::chart_index::http::{BasicAuth, ChartRepository};
 use kantup_registry::chart_index::{ChartVersion, IndexFile, parse_version};
-use kantup_registry::{ClientOptions, Credentials, DockerConfig, RegistryClient};
+use kantup_registry::{
+    ClientOptions, Credentials, DockerConfig, RegistryClient, RegistryError, sha256_digest,
+};
 use serde::Serialize;
 
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
@@ -21,7 +23,7 @@ use crate::output::{Ctx, Exit, ExitError, OutputFormat};
 pub enum RepoCommand {
     /// List chart versions, newest first (what `helm search repo --versions` shows).
     Versions(VersionsArgs),
-    /// Download a chart archive from an index repository, verified against the index's sha256.
+    /// Download a chart archive, verified against the index's sha256 or the OCI layer digest.
     #[command(disable_version_flag = true)]
     Pull(PullArgs),
 }
@@ -76,7 +78,9 @@ pub struct VersionsArgs {
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
-    /// Repository: http(s) URL (the index is URL/index.yaml) or a directory.
+    /// Repository: http(s) URL (the index is URL/index.yaml), a directory, or
+    /// oci://registry/repository (the chart is then oci://registry/repository/CHART;
+    /// oci://registry/repository/CHART itself is accepted too).
     repository: String,
     /// Chart name.
     chart: String,
@@ -191,16 +195,7 @@ fn index_rows(index: &IndexFile, args: &VersionsArgs) -> Vec<VersionRow> {
 /// Lists an OCI chart's versions from its tags (helm stores `+` in versions as `_` in tags),
 /// with app version and description read from each version's chart config.
 async fn oci_versions(reference: &str, args: &VersionsArgs) -> anyhow::Result<Vec<VersionRow>> {
-    let (host, repository) = reference
-        .split_once('/')
-        .filter(|(host, repo)| !host.is_empty() && !repo.is_empty())
-        .ok_or_else(|| {
-            ExitError::new(
-                Exit::Usage,
-                format!("oci://{reference}: expected oci://registry/repository/chart"),
-            )
-        })?;
-    let repository = repository.trim_end_matches('/');
+    let (host, repository) = split_oci_reference(reference)?;
     let name = repository
         .rsplit('/')
         .next()
@@ -209,34 +204,14 @@ async fn oci_versions(reference: &str, args: &VersionsArgs) -> anyhow::Result<Ve
     if args.chart.as_ref().is_some_and(|chart| *chart != name) {
         return Ok(Vec::new());
     }
-    let credentials = match args.auth.basic()? {
-        Some(auth) => Some(Credentials::new(auth.username, auth.password)),
-        None => DockerConfig::load_default()
-            .ok()
-            .and_then(|config| config.credentials_for(host).ok().flatten()),
-    };
-    let options = ClientOptions {
-        plain_http: args.auth.plain_http.then_some(true),
-        credentials,
-        ..ClientOptions::default()
-    };
-    let client = RegistryClient::new(host, options)?;
-    let tags = client
-        .list_tags(repository)
-        .await
-        .with_context(|| format!("listing the tags of oci://{reference}"))?;
-    let mut versions: Vec<_> = tags
-        .into_iter()
-        .map(|tag| tag.replace('_', "+"))
-        .filter(|version| shown(version, args.devel))
-        .filter_map(|version| parse_version(&version).map(|parsed| (parsed, version)))
-        .collect();
-    versions.sort_by(|(a, _), (b, _)| b.cmp_precedence(a));
+    let client = oci_client(host, &args.auth)?;
+    let mut versions =
+        oci_versions_newest_first(&client, reference, repository, args.devel).await?;
     if args.latest {
         versions.truncate(1);
     }
     let mut rows = Vec::new();
-    for (index, (_, version)) in versions.into_iter().enumerate() {
+    for (index, version) in versions.into_iter().enumerate() {
         // The app version and description live in each chart's config blob (Chart.yaml as
         // JSON): two small requests per version, for the first OCI_METADATA_LIMIT versions.
         let metadata = if index < OCI_METADATA_LIMIT {
@@ -263,6 +238,61 @@ async fn oci_versions(reference: &str, args: &VersionsArgs) -> anyhow::Result<Ve
         });
     }
     Ok(rows)
+}
+
+/// `registry/repository` (the part after `oci://`) split into host and repository.
+fn split_oci_reference(reference: &str) -> anyhow::Result<(&str, &str)> {
+    let (host, repository) = reference
+        .split_once('/')
+        .map(|(host, repo)| (host, repo.trim_end_matches('/')))
+        .filter(|(host, repo)| !host.is_empty() && !repo.is_empty())
+        .ok_or_else(|| {
+            ExitError::new(
+                Exit::Usage,
+                format!("oci://{reference}: expected oci://registry/repository/chart"),
+            )
+        })?;
+    Ok((host, repository))
+}
+
+/// A registry client for `host`: `--username/--password` (or their environment variables)
+/// when given, otherwise the docker config's credentials for the host, as docker and helm
+/// would use them.
+fn oci_client(host: &str, auth: &AuthArgs) -> anyhow::Result<RegistryClient> {
+    let credentials = match auth.basic()? {
+        Some(auth) => Some(Credentials::new(auth.username, auth.password)),
+        None => DockerConfig::load_default()
+            .ok()
+            .and_then(|config| config.credentials_for(host).ok().flatten()),
+    };
+    let options = ClientOptions {
+        plain_http: auth.plain_http.then_some(true),
+        credentials,
+        ..ClientOptions::default()
+    };
+    Ok(RegistryClient::new(host, options)?)
+}
+
+/// The chart versions among a repository's tags (helm stores `+` as `_` in tags), newest
+/// first; pre-releases only with `devel`, tags that are not semver never.
+async fn oci_versions_newest_first(
+    client: &RegistryClient,
+    reference: &str,
+    repository: &str,
+    devel: bool,
+) -> anyhow::Result<Vec<String>> {
+    let tags = client
+        .list_tags(repository)
+        .await
+        .with_context(|| format!("listing the tags of oci://{reference}"))?;
+    let mut versions: Vec<_> = tags
+        .into_iter()
+        .map(|tag| tag.replace('_', "+"))
+        .filter(|version| shown(version, devel))
+        .filter_map(|version| parse_version(&version).map(|parsed| (parsed, version)))
+        .collect();
+    versions.sort_by(|(a, _), (b, _)| b.cmp_precedence(a));
+    Ok(versions.into_iter().map(|(_, version)| version).collect())
 }
 
 /// How many OCI versions get their app version and description looked up.
@@ -346,12 +376,10 @@ struct PullReport {
 }
 
 async fn pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<ExitCode> {
-    if args.repository.starts_with("oci://") {
-        return Err(ExitError::new(
-            Exit::Usage,
-            "kantup repo pull reads index repositories; for oci:// charts use `helm pull oci://...`",
-        )
-        .into());
+    if let Some(reference) = args.repository.strip_prefix("oci://") {
+        let report = oci_pull(reference, &args).await?;
+        print_pull_report(ctx, &report, "sha256 verified against the OCI layer digest")?;
+        return Ok(Exit::Ok.code());
     }
     let repo = ChartRepository::new(&args.repository, args.auth.basic()?)?;
     let index = repo.fetch_index().await?;
@@ -390,22 +418,230 @@ async fn pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<ExitCode> {
         sha256: pulled.sha256,
         verified: pulled.verified,
     };
+    let check = if report.verified {
+        "sha256 verified against the index"
+    } else {
+        "NOT verified: the index has no digest"
+    };
+    print_pull_report(ctx, &report, check)?;
+    Ok(Exit::Ok.code())
+}
+
+fn print_pull_report(ctx: &Ctx, report: &PullReport, check: &str) -> anyhow::Result<()> {
     match ctx.output {
-        OutputFormat::Json => ctx.print_json(&report)?,
-        OutputFormat::Table => {
-            let check = if report.verified {
-                "sha256 verified against the index"
-            } else {
-                "NOT verified: the index has no digest"
-            };
-            println!(
-                "{} {} -> {} ({check}: {})",
-                report.chart,
-                report.version,
-                report.path.display(),
-                report.sha256
+        OutputFormat::Json => ctx.print_json(report)?,
+        OutputFormat::Table => println!(
+            "{} {} -> {} ({check}: {})",
+            report.chart,
+            report.version,
+            report.path.display(),
+            report.sha256
+        ),
+    }
+    Ok(())
+}
+
+/// Media type of a Helm chart's OCI manifest.
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of a Helm chart's config blob (Chart.yaml as JSON).
+const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+/// Media type of the layer holding the chart archive (`.tgz`).
+const HELM_CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+/// The chart layer's media type before Helm 3.8 (helm still pulls it).
+const HELM_CHART_CONTENT_LEGACY: &str = "application/tar+gzip";
+
+/// One descriptor of an OCI manifest.
+#[derive(Debug, serde::Deserialize)]
+struct Descriptor {
+    #[serde(rename = "mediaType")]
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+/// The parts of an OCI image manifest a chart pull reads.
+#[derive(Debug, serde::Deserialize)]
+struct ChartManifest {
+    #[serde(rename = "mediaType")]
+    media_type: Option<String>,
+    config: Descriptor,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+/// Pulls `oci://<reference>[/<chart>]` as helm does: the version's tag (`+` stored as `_`),
+/// its OCI manifest, the Helm config and the chart layer, streamed into `-d DIR` while
+/// hashing. The file `<name>-<version>.tgz` appears only when the layer's bytes match its
+/// digest and size (exit 3 otherwise, with nothing written).
+async fn oci_pull(reference: &str, args: &PullArgs) -> anyhow::Result<PullReport> {
+    let (host, base) = split_oci_reference(reference)?;
+    // Accept both helm's `oci://host/repo/chart` and kantup's `oci://host/repo CHART`.
+    let repository = if base.rsplit('/').next() == Some(args.chart.as_str()) {
+        base.to_owned()
+    } else {
+        format!("{base}/{}", args.chart)
+    };
+    let display = format!("oci://{host}/{repository}");
+    let client = oci_client(host, &args.auth)?;
+    let version = match &args.version {
+        Some(version) => version.clone(),
+        None => {
+            let reference = format!("{host}/{repository}");
+            let versions =
+                oci_versions_newest_first(&client, &reference, &repository, args.devel).await?;
+            versions.into_iter().next().ok_or_else(|| {
+                let hint = if args.devel {
+                    ""
+                } else {
+                    " (pre-releases need --devel)"
+                };
+                ExitError::new(
+                    Exit::NothingToDo,
+                    format!("no chart versions in {display}{hint}"),
+                )
+            })?
+        }
+    };
+    let tag = version.replace('+', "_");
+    let (manifest_bytes, info) = match client.get_manifest(&repository, &tag).await {
+        Ok(found) => found,
+        Err(RegistryError::Status { status: 404, .. }) => {
+            return Err(ExitError::new(
+                Exit::NothingToDo,
+                format!("chart version {version} not found in {display} (no tag {tag})"),
+            )
+            .into());
+        }
+        Err(error) => {
+            return Err(anyhow::Error::from(error)
+                .context(format!("reading the manifest of {display}:{tag}")));
+        }
+    };
+    let manifest: ChartManifest = serde_json::from_slice(&manifest_bytes)
+        .with_context(|| format!("{display}:{tag}: the manifest is not an OCI image manifest"))?;
+    let media_type = manifest.media_type.as_deref().unwrap_or(&info.media_type);
+    if media_type != OCI_MANIFEST {
+        anyhow::bail!(
+            "{display}:{tag}: manifest media type {media_type:?}, expected {OCI_MANIFEST}"
+        );
+    }
+    if manifest.config.media_type != HELM_CONFIG {
+        anyhow::bail!(
+            "{display}:{tag} is not a Helm chart: config media type {:?}, expected {HELM_CONFIG}",
+            manifest.config.media_type
+        );
+    }
+    let layer = manifest
+        .layers
+        .iter()
+        .find(|layer| layer.media_type == HELM_CHART_CONTENT)
+        .or_else(|| {
+            manifest
+                .layers
+                .iter()
+                .find(|layer| layer.media_type == HELM_CHART_CONTENT_LEGACY)
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!("{display}:{tag}: the manifest has no {HELM_CHART_CONTENT} layer")
+        })?;
+    for descriptor in [&manifest.config, layer] {
+        if !descriptor.digest.starts_with("sha256:") {
+            anyhow::bail!(
+                "{display}:{tag}: digest {:?} is not sha256, which kantup cannot verify",
+                descriptor.digest
             );
         }
     }
-    Ok(Exit::Ok.code())
+
+    // The config names the chart and its version: the file name helm gives the archive.
+    let config = client
+        .get_blob(&repository, &manifest.config.digest)
+        .await
+        .with_context(|| format!("reading the chart config of {display}:{tag}"))?;
+    let config_digest = sha256_digest(&config);
+    if config_digest != manifest.config.digest {
+        return Err(ExitError::new(
+            Exit::VerificationFailed,
+            format!(
+                "{display}:{tag}: the chart config has digest {config_digest}, the manifest says {}; nothing written",
+                manifest.config.digest
+            ),
+        )
+        .into());
+    }
+    #[derive(serde::Deserialize)]
+    struct ChartMeta {
+        name: String,
+        version: String,
+    }
+    let meta: ChartMeta = serde_json::from_slice(&config)
+        .with_context(|| format!("{display}:{tag}: the chart config has no name or version"))?;
+    if parse_version(&meta.version).is_none() || !is_file_name_part(&meta.name) {
+        anyhow::bail!(
+            "{display}:{tag}: the chart config names chart {:?} version {:?}, not usable as a file name",
+            meta.name,
+            meta.version
+        );
+    }
+
+    let file_name = format!("{}-{}.tgz", meta.name, meta.version);
+    let dest_dir = &args.destination;
+    std::fs::create_dir_all(dest_dir)
+        .with_context(|| format!("creating {}", dest_dir.display()))?;
+    let dest = dest_dir.join(&file_name);
+    let temp = dest_dir.join(format!(".{file_name}.kantup-{}.part", std::process::id()));
+    let downloaded = client
+        .download_blob(&repository, &layer.digest, &temp)
+        .await;
+    let verified = downloaded
+        .map_err(|error| {
+            anyhow::Error::from(error).context(format!(
+                "downloading the chart layer {} of {display}:{tag}",
+                layer.digest
+            ))
+        })
+        .and_then(|(actual, size)| {
+            if actual != layer.digest || size != layer.size {
+                return Err(ExitError::new(
+                    Exit::VerificationFailed,
+                    format!(
+                        "{display}:{tag}: the chart layer's content ({actual}, {size} bytes) does not match the manifest ({}, {} bytes); nothing written",
+                        layer.digest, layer.size
+                    ),
+                )
+                .into());
+            }
+            std::fs::rename(&temp, &dest)
+                .with_context(|| format!("moving {} into place", dest.display()))
+        });
+    if let Err(error) = verified {
+        remove_if_present(&temp);
+        return Err(error);
+    }
+    Ok(PullReport {
+        chart: meta.name,
+        version: meta.version,
+        path: dest,
+        source: format!("{display}@{}", info.digest),
+        sha256: layer
+            .digest
+            .strip_prefix("sha256:")
+            .unwrap_or(&layer.digest)
+            .to_owned(),
+        verified: true,
+    })
+}
+
+/// Whether `name` can stand before `-<version>.tgz` in a file name without leaving the
+/// destination directory or hiding the file.
+fn is_file_name_part(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+fn remove_if_present(path: &Path) {
+    if let Err(error) = std::fs::remove_file(path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("could not remove {}: {error}", path.display());
+    }
 }
