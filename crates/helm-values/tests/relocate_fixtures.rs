@@ -595,3 +595,29 @@ fn unsafe_subchart_archive_is_refused_and_nothing_is_written() {
         "image: docker.io/acme/top:1\n"
     );
 }
+
+#[test]
+fn packed_subchart_whose_directory_name_is_taken_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = umbrella_with_packed_subcharts(tmp.path());
+    // Not a chart (no Chart.yaml), but it holds the name the archive would unpack to.
+    write_tree(&dir, &[("charts/backend/notes.txt", "keep me\n")]);
+    let archive = read_bytes(&dir.join("charts/backend-1.2.3.tgz"));
+    let hints = parse_hints("- \"{{ .api.sidecar.image }}\"\n").unwrap();
+    let err = relocate_chart_dir(&dir, &hints, &RelocationRules::default(), &HashMap::new())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("backend-1.2.3.tgz") && err.contains("already exists"),
+        "{err}"
+    );
+    assert_eq!(read_bytes(&dir.join("charts/backend-1.2.3.tgz")), archive);
+    assert_eq!(read(&dir.join("charts/backend/notes.txt")), "keep me\n");
+    assert!(!dir.join("charts/backend/values.yaml").exists());
+    let hidden: Vec<_> = std::fs::read_dir(dir.join("charts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
