@@ -421,11 +421,12 @@ fn refuses_a_tampered_chart_layer_and_writes_nothing() {
         },
     )
     .unwrap();
-    tokio::runtime::Runtime::new()
-        .unwrap()
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
         .block_on(push_chart_manifest(
             &client,
             &good,
+            "0.1.1",
             "0.1.1",
             good.len() as u64 + 7,
         ))
@@ -449,20 +450,52 @@ fn refuses_a_tampered_chart_layer_and_writes_nothing() {
         stderr(&output)
     );
     assert!(entries(&lying_dir).is_empty(), "{:?}", entries(&lying_dir));
+
+    // A tag whose chart config names another version: refused, nothing written.
+    runtime
+        .block_on(push_chart_manifest(
+            &client,
+            &good,
+            "0.1.2",
+            "0.1.0",
+            good.len() as u64,
+        ))
+        .unwrap();
+    let retagged_dir = temp.path().join("retagged");
+    let output = kantup(&[
+        "repo",
+        "pull",
+        &format!("oci://{}/charts/web", registry.host()),
+        "web",
+        "--version",
+        "0.1.2",
+        "--plain-http",
+        "-d",
+        retagged_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("holds chart version \"0.1.0\""),
+        "{}",
+        stderr(&output)
+    );
+    assert!(entries(&retagged_dir).is_empty());
 }
 
-/// Pushes `archive` as chart `web` `version` the way helm lays it out (config = Chart.yaml
-/// as JSON, one chart-content layer), with `layer_size` in the layer descriptor.
+/// Pushes `archive` as chart `web` under tag `version` the way helm lays it out (config =
+/// Chart.yaml as JSON, one chart-content layer), with `config_version` in the config and
+/// `layer_size` in the layer descriptor.
 async fn push_chart_manifest(
     client: &RegistryClient,
     archive: &[u8],
     version: &str,
+    config_version: &str,
     layer_size: u64,
 ) -> kantup_registry::Result<String> {
     let config = serde_json::to_vec(&serde_json::json!({
         "apiVersion": "v2",
         "name": "web",
-        "version": version,
+        "version": config_version,
     }))
     .unwrap();
     let (config_digest, _) = client
@@ -532,6 +565,7 @@ fn pulls_with_credentials_from_the_environment_or_docker_config() {
         .block_on(push_chart_manifest(
             &client,
             &archive,
+            "1.2.3",
             "1.2.3",
             archive.len() as u64,
         ))

@@ -475,12 +475,7 @@ struct ChartManifest {
 /// digest and size (exit 3 otherwise, with nothing written).
 async fn oci_pull(reference: &str, args: &PullArgs) -> anyhow::Result<PullReport> {
     let (host, base) = split_oci_reference(reference)?;
-    // Accept both helm's `oci://host/repo/chart` and kantup's `oci://host/repo CHART`.
-    let repository = if base.rsplit('/').next() == Some(args.chart.as_str()) {
-        base.to_owned()
-    } else {
-        format!("{base}/{}", args.chart)
-    };
+    let repository = oci_chart_repository(base, &args.chart);
     let display = format!("oci://{host}/{repository}");
     let client = oci_client(host, &args.auth)?;
     let version = match &args.version {
@@ -583,6 +578,18 @@ async fn oci_pull(reference: &str, args: &PullArgs) -> anyhow::Result<PullReport
             meta.version
         );
     }
+    // A tag must hold the version it names (helm's push derives the tag from the version);
+    // otherwise the file name and the report would lie about what was pulled.
+    if parse_version(&meta.version) != parse_version(&version) {
+        return Err(ExitError::new(
+            Exit::VerificationFailed,
+            format!(
+                "{display}:{tag} holds chart version {:?}, not {version:?}; nothing written",
+                meta.version
+            ),
+        )
+        .into());
+    }
 
     let file_name = format!("{}-{}.tgz", meta.name, meta.version);
     let dest_dir = &args.destination;
@@ -632,6 +639,17 @@ async fn oci_pull(reference: &str, args: &PullArgs) -> anyhow::Result<PullReport
     })
 }
 
+/// The registry repository of `chart` below `base`: helm's form names the chart in the URL
+/// (`oci://host/charts/web`), kantup's gives it as its own argument (`oci://host/charts web`);
+/// both are accepted.
+fn oci_chart_repository(base: &str, chart: &str) -> String {
+    if base.rsplit('/').next() == Some(chart) {
+        base.to_owned()
+    } else {
+        format!("{base}/{chart}")
+    }
+}
+
 /// Whether `name` can stand before `-<version>.tgz` in a file name without leaving the
 /// destination directory or hiding the file.
 fn is_file_name_part(name: &str) -> bool {
@@ -643,5 +661,61 @@ fn remove_if_present(path: &Path) {
         && error.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!("could not remove {}: {error}", path.display());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oci_references() {
+        let cases = [
+            ("reg:5000/charts/web", Some(("reg:5000", "charts/web"))),
+            ("reg:5000/charts/web/", Some(("reg:5000", "charts/web"))),
+            ("reg/a/b/c", Some(("reg", "a/b/c"))),
+            ("reg", None),
+            ("reg/", None),
+            ("/charts", None),
+        ];
+        for (reference, expected) in cases {
+            assert_eq!(split_oci_reference(reference).ok(), expected, "{reference}");
+        }
+    }
+
+    #[test]
+    fn oci_chart_repositories() {
+        let cases = [
+            ("charts", "web", "charts/web"),
+            ("charts/web", "web", "charts/web"),
+            ("web", "web", "web"),
+            ("team/charts", "web", "team/charts/web"),
+            ("charts/webapp", "web", "charts/webapp/web"),
+        ];
+        for (base, chart, expected) in cases {
+            assert_eq!(
+                oci_chart_repository(base, chart),
+                expected,
+                "{base} {chart}"
+            );
+        }
+    }
+
+    #[test]
+    fn chart_names_usable_in_file_names() {
+        let cases = [
+            ("web", true),
+            ("my-chart_2", true),
+            ("", false),
+            (".hidden", false),
+            ("..", false),
+            ("../evil", false),
+            ("a/b", false),
+            ("a\\b", false),
+            ("nul\0", false),
+        ];
+        for (name, usable) in cases {
+            assert_eq!(is_file_name_part(name), usable, "{name:?}");
+        }
     }
 }
