@@ -338,6 +338,26 @@ fn pulls_an_oci_chart_by_version_and_latest_as_helm_pull_does() {
     assert_eq!(missing.status.code(), Some(4), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("9.9.9"), "{}", stderr(&missing));
     assert!(entries(&missing_dir).is_empty());
+
+    // A --version that is not semver (a tag such as `latest`) is a usage error.
+    let not_semver = kantup(&[
+        "repo",
+        "pull",
+        &repo,
+        "web",
+        "--version",
+        "latest",
+        "--plain-http",
+        "-d",
+        missing_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(not_semver.status.code(), Some(2), "{}", stderr(&not_semver));
+    assert!(
+        stderr(&not_semver).contains("\"latest\""),
+        "{}",
+        stderr(&not_semver)
+    );
+    assert!(entries(&missing_dir).is_empty());
 }
 
 /// Where the registry's filesystem driver keeps blob `digest`.

@@ -479,6 +479,13 @@ async fn oci_pull(reference: &str, args: &PullArgs) -> anyhow::Result<PullReport
     let display = format!("oci://{host}/{repository}");
     let client = oci_client(host, &args.auth)?;
     let version = match &args.version {
+        Some(version) if parse_version(version).is_none() => {
+            return Err(ExitError::new(
+                Exit::Usage,
+                format!("--version {version:?} is not a semantic version (helm charts are versioned by semver)"),
+            )
+            .into());
+        }
         Some(version) => version.clone(),
         None => {
             let reference = format!("{host}/{repository}");
