@@ -362,7 +362,6 @@ fn differing_cases(a: &str, b: &str) -> String {
 }
 
 #[test]
-#[ignore = "known gap: 2 of 5,000 cases differ (nested tables in `global` shared between parent and subchart: Helm's shallow copy in coalesceGlobals leaks subchart globals into the parent); run with --ignored"]
 fn generated_cases_match_helm3() {
     generated_cases_match(0);
 }

@@ -383,3 +383,59 @@ fn dependency_conditions_tags_and_imports_match_helm() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Tables nested under `global` are shared between the parent and its subcharts while Helm
+/// coalesces (each subchart gets a one-level copy of the parent's `global` tables), so what a
+/// subchart's globals add below that level also shows in the parent's `.Values.global`.
+/// (parent values.yaml, subchart values.yaml, user values file); the first two are the two
+/// generated cases (seed 0x6b616e74, cases 2582 and 4056) that once differed, minimized.
+const SHARED_GLOBAL_CASES: &[(&str, &str, &str)] = &[
+    // A null the parent's coalescing deleted from `global.c.x.k` comes back through the
+    // subchart's copy of the parent's defaults (Helm 3).
+    (
+        "global: {c: {x: {k: {l: 1, t: null}}}}\n",
+        "s: 1\n",
+        "global: {c: {x: {k: {a: null, t: null}}}}\n",
+    ),
+    // The same one level higher: `global.c.b` is already shared.
+    (
+        "global: {c: {b: {d: 1, t: null}}}\n",
+        "s: 1\n",
+        "global: {c: {b: {t: null}}}\n",
+    ),
+    // A subchart's own global defaults below the copied level reach the parent.
+    (
+        "global: {c: {b: {p: 1}}}\n",
+        "global: {c: {b: {fromsub: 1, p: 2}, own: 1}, top: 1}\n",
+        "global: {c: {b: {u: 1}}}\n",
+    ),
+    // A subchart's user-supplied globals below the copied level, and a null among them.
+    (
+        "global: {c: {b: {p: 1, q: null}}}\n",
+        "s: 1\n",
+        "global: {c: {b: {q: null}}}\nsub: {global: {c: {b: {fromuser: 1, q: 2}}}}\n",
+    ),
+];
+
+#[test]
+fn nested_global_tables_shared_with_subcharts_match_helm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (i, (parent, sub, user)) in SHARED_GLOBAL_CASES.iter().enumerate() {
+        let case_dir = tmp.path().join(format!("case{i}"));
+        let chart = TestChart::standard(&case_dir, parent, sub);
+        let file = case_dir.join("user.yaml");
+        write_file(&file, user);
+        let inputs = Inputs {
+            files: vec![file],
+            ..Default::default()
+        };
+        for (name, helm) in helms() {
+            let v = compare(&helm, &chart.dir, &inputs, &case_dir.join(name));
+            if !matches!(v, Verdict::Same) {
+                failures.push(format!("{name} case {i}: {v:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
