@@ -18,6 +18,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use kantup_bundle::chart::Chart as BundleChart;
 use kantup_bundle::{Bundle, VerifyOptions};
+use kantup_helm_values::diff::Change;
 use kantup_helm_values::merge::ValueOptions;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::ClusterAccess;
@@ -476,23 +477,42 @@ fn compute_values(
     Ok(options.merge_values()?)
 }
 
-/// Changed leaf paths between the previous and the new user-supplied values. Values under a
-/// secret-looking key (password, token, ...) are reported as changed but never shown.
+/// Changed paths between the previous and the new user-supplied values (helm-values' diff,
+/// where numbers compare as Helm sees them). Values under a secret-looking key (password,
+/// token, ...) are reported as changed but never shown.
 fn diff_values(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<ValueChange> {
-    let mut changes = Vec::new();
-    diff_into(
-        "",
-        &Value::Object(old.clone()),
-        &Value::Object(new.clone()),
-        &mut changes,
-    );
-    for change in &mut changes {
-        let whole = looks_secret(&change.path);
-        for value in [&mut change.old, &mut change.new].into_iter().flatten() {
-            redact(value, whole);
-        }
-    }
+    let changes =
+        kantup_helm_values::diff::diff(&Value::Object(old.clone()), &Value::Object(new.clone()));
     changes
+        .into_iter()
+        .map(|change| {
+            let mut change = match change {
+                Change::Added { path, new } => ValueChange {
+                    path,
+                    change: "added",
+                    old: None,
+                    new: Some(new),
+                },
+                Change::Removed { path, old } => ValueChange {
+                    path,
+                    change: "removed",
+                    old: Some(old),
+                    new: None,
+                },
+                Change::Changed { path, old, new } => ValueChange {
+                    path,
+                    change: "changed",
+                    old: Some(old),
+                    new: Some(new),
+                },
+            };
+            let whole = looks_secret(&change.path);
+            for value in [&mut change.old, &mut change.new].into_iter().flatten() {
+                redact(value, whole);
+            }
+            change
+        })
+        .collect()
 }
 
 /// Replaces `value` (when `whole`) or every value under a secret-looking key inside it.
@@ -533,46 +553,6 @@ fn looks_secret(path: &str) -> bool {
     })
 }
 
-fn diff_into(path: &str, old: &Value, new: &Value, out: &mut Vec<ValueChange>) {
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for key in keys {
-                let child = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match (a.get(key), b.get(key)) {
-                    (Some(x), Some(y)) => diff_into(&child, x, y, out),
-                    (Some(x), None) => out.push(ValueChange {
-                        path: child,
-                        change: "removed",
-                        old: Some(x.clone()),
-                        new: None,
-                    }),
-                    (None, Some(y)) => out.push(ValueChange {
-                        path: child,
-                        change: "added",
-                        old: None,
-                        new: Some(y.clone()),
-                    }),
-                    (None, None) => {}
-                }
-            }
-        }
-        (a, b) if same_value(a, b) => {}
-        (a, b) => out.push(ValueChange {
-            path: path.to_string(),
-            change: "changed",
-            old: Some(a.clone()),
-            new: Some(b.clone()),
-        }),
-    }
-}
-
 fn is_up_to_date(
     current: Option<&ReleaseRecord>,
     chart: &BundleChart,
@@ -598,18 +578,7 @@ fn is_up_to_date(
 /// Equality as Helm sees values: numbers compare by value, because a values file gives Helm
 /// `float64` (`3` becomes `3.0` here) while the stored release JSON prints it as `3`.
 fn same_value(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w)))
-        }
-        (a, b) => a == b,
-    }
+    kantup_helm_values::diff::diff(a, b).is_empty()
 }
 
 /// The newest revision whose status is `deployed` (Helm leaves the previous revision deployed
