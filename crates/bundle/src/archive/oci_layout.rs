@@ -77,26 +77,41 @@ fn copy_verified(
     io::copy(&mut reader.take(blob.size + 1), &mut w)
         .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
     let (_, digest, size) = w.finish();
-    let what = format!(
-        "{}: blob of image {}",
-        archive.label(),
-        image.display_name()
-    );
+    check_copied_blob(archive, image, blob, digest, size)?;
+    Ok(size)
+}
+
+/// A blob copied out of `archive` must have the size and digest its descriptor names; the
+/// error says which image it belongs to.
+fn check_copied_blob(
+    archive: &ImageArchive,
+    image: &Image,
+    blob: &BlobInfo,
+    digest: Digest,
+    size: u64,
+) -> Result<(), BundleError> {
+    let what = || {
+        format!(
+            "{}: blob of image {}",
+            archive.label(),
+            image.display_name()
+        )
+    };
     if size != blob.size {
         return Err(BundleError::SizeMismatch {
-            what,
+            what: what(),
             expected: blob.size,
             actual: size,
         });
     }
     if digest != blob.digest {
         return Err(BundleError::DigestMismatch {
-            what,
+            what: what(),
             expected: blob.digest,
             actual: digest,
         });
     }
-    Ok(size)
+    Ok(())
 }
 
 /// Writes `images` (blobs by digest, manifests, and `index.json` entries named with each
@@ -230,25 +245,7 @@ pub fn write_archive_tar<W: Write>(
             add(&mut tar, &blob_path(&blob.digest), blob.size, &mut r)
                 .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
             let (digest, size) = r.finish();
-            let what = format!(
-                "{}: blob of image {}",
-                archive.label(),
-                image.display_name()
-            );
-            if size != blob.size {
-                return Err(BundleError::SizeMismatch {
-                    what,
-                    expected: blob.size,
-                    actual: size,
-                });
-            }
-            if digest != blob.digest {
-                return Err(BundleError::DigestMismatch {
-                    what,
-                    expected: blob.digest,
-                    actual: digest,
-                });
-            }
+            check_copied_blob(archive, image, blob, digest, size)?;
             progress(size);
         }
         if written.insert(image.manifest_digest, ()).is_none() {
