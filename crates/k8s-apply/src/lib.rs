@@ -21,6 +21,6 @@ pub mod release;
 
 pub use access::ClusterAccess;
 pub use backup::{release_values, values_yaml, write_private_file};
-pub use error::{Error, Result};
+pub use error::{ApiCause, ApiError, Error, Result, describe_conflicts};
 /// The `kube` crate this one is built on, so callers use the same `Client` type.
 pub use kube;

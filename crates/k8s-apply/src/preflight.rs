@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::release::{ReleaseRecord, ReleaseStatus, ReleaseStore, StorageDriver};
 
 /// What to check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PreflightOptions {
     /// The release name.
     pub release: String,
@@ -25,6 +25,10 @@ pub struct PreflightOptions {
     pub allow_downgrade: bool,
     /// Where Helm keeps the release records.
     pub driver: StorageDriver,
+    /// A missing release is installed (`helm upgrade --install`), not a failure.
+    pub install: bool,
+    /// A missing namespace is created (`--create-namespace`), not a failure.
+    pub create_namespace: bool,
 }
 
 /// The outcome of one check.
@@ -96,7 +100,13 @@ pub struct Permission {
 /// (Helm's storage driver uses get, list, create and update), and get, create and patch
 /// CustomResourceDefinitions cluster-wide (server-side apply is a patch, or a create for a new
 /// CRD).
-pub fn required_permissions(namespace: &str, driver: StorageDriver) -> Vec<Permission> {
+///
+/// With `create_namespace`, creating namespaces cluster-wide too.
+pub fn required_permissions(
+    namespace: &str,
+    driver: StorageDriver,
+    create_namespace: bool,
+) -> Vec<Permission> {
     let mut permissions: Vec<Permission> = ["get", "list", "create", "update"]
         .into_iter()
         .map(|verb| Permission {
@@ -116,6 +126,14 @@ pub fn required_permissions(namespace: &str, driver: StorageDriver) -> Vec<Permi
                 namespace: None,
             }),
     );
+    if create_namespace {
+        permissions.push(Permission {
+            verb: "create",
+            group: "",
+            resource: "namespaces",
+            namespace: None,
+        });
+    }
     permissions
 }
 
@@ -129,7 +147,7 @@ pub fn required_permissions(namespace: &str, driver: StorageDriver) -> Vec<Permi
 /// let report = preflight(&client, &PreflightOptions {
 ///     release: "kant".into(), namespace: "kant-system".into(),
 ///     chart_version: Some("1.4.0".into()), allow_downgrade: false,
-///     driver: StorageDriver::Secret,
+///     driver: StorageDriver::Secret, ..Default::default()
 /// }).await?;
 /// if !report.passed() { std::process::exit(1) }
 /// # Ok(()) }
@@ -161,16 +179,27 @@ pub async fn preflight(
             format!("namespace {ns} exists"),
             None,
         )
+    } else if options.create_namespace {
+        check(
+            "namespace",
+            CheckOutcome::Pass,
+            format!("namespace {ns} does not exist; it will be created"),
+            None,
+        )
     } else {
         check(
             "namespace",
             CheckOutcome::Fail,
             format!("namespace {ns} does not exist"),
-            Some(format!("kubectl create namespace {ns}")),
+            Some(if options.install {
+                format!("pass --create-namespace, or: kubectl create namespace {ns}")
+            } else {
+                format!("kubectl create namespace {ns}")
+            }),
         )
     });
 
-    for permission in required_permissions(ns, options.driver) {
+    for permission in required_permissions(ns, options.driver, options.create_namespace) {
         report.checks.push(access_check(client, &permission).await?);
     }
 
@@ -182,6 +211,18 @@ pub async fn preflight(
         Vec::new()
     };
     let Some(latest) = history.last() else {
+        if options.install {
+            report.checks.push(check(
+                "release",
+                CheckOutcome::Pass,
+                format!(
+                    "release {} not found in namespace {ns}: it will be installed",
+                    options.release
+                ),
+                None,
+            ));
+            return Ok(report);
+        }
         report.checks.push(check(
             "release",
             CheckOutcome::Fail,

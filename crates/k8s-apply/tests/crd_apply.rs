@@ -163,7 +163,7 @@ async fn force_is_sent_only_when_asked() {
         reply(fixture("crd-widgets-established.json")),
     ]);
     let options = ApplyOptions {
-        force_conflicts: true,
+        conflicts: kantup_k8s_apply::crd::ConflictPolicy::TakeOver,
         ..Default::default()
     };
     let applied = applier(client, options).apply(&crds).await.unwrap();

@@ -17,6 +17,7 @@ fn options(chart_version: Option<&str>, allow_downgrade: bool) -> PreflightOptio
         chart_version: chart_version.map(String::from),
         allow_downgrade,
         driver: StorageDriver::Secret,
+        ..Default::default()
     }
 }
 

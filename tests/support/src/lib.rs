@@ -7,6 +7,7 @@
 pub mod fake_apiserver;
 pub mod fault_proxy;
 pub mod image_gen;
+pub mod kube_cluster;
 pub mod registry_server;
 pub mod token_issuer;
 pub mod tools;

@@ -246,6 +246,39 @@ impl Chart {
             .collect()
     }
 
+    /// The CRD manifests Helm installs with this chart (`CRDObjects`): this chart's `crds/`,
+    /// then each subchart's, depth first, with paths relative to this chart
+    /// (`charts/<subchart>/crds/...`). `include` decides which subcharts count, by their path
+    /// of chart names from this chart (`["sub"]`, `["sub", "nested"]`): Helm leaves out the
+    /// subcharts a `condition` or `tags` disabled.
+    pub fn crd_files(&self, include: &dyn Fn(&[&str]) -> bool) -> Vec<(String, &[u8])> {
+        let mut out = Vec::new();
+        self.collect_crd_files("", &mut Vec::new(), include, &mut out);
+        out
+    }
+
+    fn collect_crd_files<'a>(
+        &'a self,
+        prefix: &str,
+        path: &mut Vec<&'a str>,
+        include: &dyn Fn(&[&str]) -> bool,
+        out: &mut Vec<(String, &'a [u8])>,
+    ) {
+        out.extend(
+            self.crds()
+                .into_iter()
+                .map(|(file, bytes)| (format!("{prefix}{file}"), bytes)),
+        );
+        for sub in &self.subcharts {
+            path.push(sub.name());
+            if include(path) {
+                let sub_prefix = format!("{prefix}charts/{}/", sub.name());
+                sub.collect_crd_files(&sub_prefix, path, include, out);
+            }
+            path.pop();
+        }
+    }
+
     /// Loads a chart directory, applying `.helmignore` as `helm package` does.
     pub fn load_dir(dir: impl AsRef<Path>) -> Result<Chart, BundleError> {
         let dir = dir.as_ref();

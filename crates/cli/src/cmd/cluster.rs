@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use kantup::ops::duration::parse_duration;
+use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::crd::{
-    ApplyOptions, CrdApplier, CrdDocument, CrdPlan, PlanAction, load_crd_dir, load_crd_documents,
+    ApplyOptions, ConflictPolicy, CrdApplier, CrdDocument, CrdPlan, PlanAction, chart_crds,
+    load_crd_dir,
 };
-use kantup_k8s_apply::preflight::{CheckOutcome, PreflightOptions, preflight};
+use kantup_k8s_apply::preflight::{CheckOutcome, PreflightCheck, PreflightOptions, preflight};
 use kantup_k8s_apply::release::{ReleaseStore, StorageDriver};
 use kantup_k8s_apply::{ClusterAccess, release_values, values_yaml, write_private_file};
 use serde::Serialize;
@@ -49,12 +52,17 @@ pub enum CrdsCommand {
 pub struct CrdsApplyArgs {
     /// A chart directory, a `crds/` directory, a chart `.tgz`, or a kantup bundle.
     pub path: PathBuf,
-    /// Only show what would change (new / changed / unchanged); apply nothing.
+    /// Only show what would change (new / changed / unchanged, the fields other managers own,
+    /// what the server would refuse), asking the server with a dry-run; apply nothing.
     #[arg(long)]
     pub plan: bool,
-    /// Take over fields owned by other field managers (server-side apply `force`).
-    #[arg(long)]
+    /// Take over fields owned by other field managers (the default; kept for scripts).
+    #[arg(long, hide = true, conflicts_with = "refuse_conflicts")]
     pub force_conflicts: bool,
+    /// Refuse, before any change, when another field manager (helm, kubectl, ...) owns fields
+    /// the chart sets; by default kantup takes them over and names the managers.
+    #[arg(long)]
+    pub refuse_conflicts: bool,
     /// Allow removing versions still listed in status.storedVersions.
     #[arg(long)]
     pub allow_version_removal: bool,
@@ -110,30 +118,6 @@ pub struct PreflightArgs {
     pub cluster: ClusterArgs,
 }
 
-/// `90`, `90s`, `2m`, `1h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 90s, 2m or 1h"))?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(seconds))
-}
-
 pub async fn run_crds(ctx: &Ctx, command: CrdsCommand) -> anyhow::Result<ExitCode> {
     match command {
         CrdsCommand::Apply(args) => crds_apply(ctx, args).await,
@@ -141,52 +125,27 @@ pub async fn run_crds(ctx: &Ctx, command: CrdsCommand) -> anyhow::Result<ExitCod
 }
 
 /// Reads the CRDs of whatever `path` is, before any cluster access, so bad input fails fast.
+/// A chart gives its own `crds/` and those of the subcharts its default values enable, as
+/// Helm installs them.
 fn load_crds(path: &Path) -> anyhow::Result<Vec<CrdDocument>> {
-    if path.is_dir() {
-        if path.join("Chart.yaml").is_file() {
-            let chart = kantup_bundle::chart::Chart::load_dir(path)
-                .with_context(|| format!("load chart {}", path.display()))?;
-            return chart_crds(&chart, "");
+    let chart = if path.is_dir() {
+        if !path.join("Chart.yaml").is_file() {
+            return Ok(load_crd_dir(path)?);
         }
-        return Ok(load_crd_dir(path)?);
-    }
-    let name = path.to_string_lossy();
-    let chart = if name.ends_with(".tgz") || name.ends_with(".tar.gz") {
-        kantup_bundle::chart::Chart::load_tgz(path)
+        kantup_bundle::chart::Chart::load_dir(path)
             .with_context(|| format!("load chart {}", path.display()))?
     } else {
-        kantup_bundle::Bundle::open(path)
-            .and_then(|b| b.chart())
-            .with_context(|| format!("load the chart of bundle {}", path.display()))?
-    };
-    chart_crds(&chart, "")
-}
-
-/// The chart's own `crds/` then each subchart's, as Helm installs them.
-fn chart_crds(
-    chart: &kantup_bundle::chart::Chart,
-    prefix: &str,
-) -> anyhow::Result<Vec<CrdDocument>> {
-    let own = chart
-        .crds()
-        .into_iter()
-        .map(|(file, bytes)| (format!("{prefix}{file}"), bytes));
-    let mut crds = load_crd_documents(own)?;
-    for sub in &chart.subcharts {
-        let sub_prefix = format!("{prefix}charts/{}/", sub.name());
-        for crd in chart_crds(sub, &sub_prefix)? {
-            if let Some(first) = crds.iter().find(|c| c.name == crd.name) {
-                anyhow::bail!(
-                    "CustomResourceDefinition {} is defined twice: in {} and in {}",
-                    crd.name,
-                    first.origin(),
-                    crd.origin()
-                );
-            }
-            crds.push(crd);
+        let name = path.to_string_lossy();
+        if name.ends_with(".tgz") || name.ends_with(".tar.gz") {
+            kantup_bundle::chart::Chart::load_tgz(path)
+                .with_context(|| format!("load chart {}", path.display()))?
+        } else {
+            kantup_bundle::Bundle::open(path)
+                .and_then(|b| b.chart())
+                .with_context(|| format!("load the chart of bundle {}", path.display()))?
         }
-    }
-    Ok(crds)
+    };
+    Ok(chart_crds(&chart, &Default::default(), HelmVersion::V3)?)
 }
 
 async fn crds_apply(ctx: &Ctx, args: CrdsApplyArgs) -> anyhow::Result<ExitCode> {
@@ -201,36 +160,66 @@ async fn crds_apply(ctx: &Ctx, args: CrdsApplyArgs) -> anyhow::Result<ExitCode> 
     let applier = CrdApplier::new(
         client,
         ApplyOptions {
-            force_conflicts: args.force_conflicts,
+            conflicts: if args.refuse_conflicts {
+                ConflictPolicy::Refuse
+            } else {
+                ConflictPolicy::TakeOver
+            },
             allow_version_removal: args.allow_version_removal,
             timeout: args.timeout,
         },
     );
+    let plans = applier.plan(&crds).await?;
     if args.plan {
-        let plans = applier.plan(&crds).await?;
         match ctx.output {
             OutputFormat::Json => ctx.print_json(&plans)?,
-            OutputFormat::Table => print_plans(&plans),
+            OutputFormat::Table => print_plans(&plans, ""),
         }
-        return Ok(ExitCode::SUCCESS);
+        // A plan the apply would refuse is a failed plan.
+        let refused = plans.iter().any(|p| p.rejected.is_some())
+            || (args.refuse_conflicts && plans.iter().any(|p| !p.conflicts.is_empty()));
+        return Ok(if refused {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
     }
-    let applied = applier.apply(&crds).await?;
+    let applied = applier.apply_planned(&crds, plans).await?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&applied)?,
         OutputFormat::Table => {
             if !ctx.quiet {
-                println!("{:<50} {:<10} STATUS", "CRD", "WAS");
+                let width = name_width(applied.iter().map(|c| c.name.as_str()));
+                println!("{:<width$} {:<10} STATUS", "CRD", "WAS");
                 for crd in &applied {
+                    let status = if crd.resource_version.is_some() {
+                        "applied, established"
+                    } else {
+                        "established (not written)"
+                    };
                     println!(
-                        "{:<50} {:<10} established",
+                        "{:<width$} {:<10} {status}",
                         crd.name,
                         action_word(&crd.action)
                     );
+                    if !crd.taken_over.is_empty() {
+                        println!(
+                            "{:<width$} {:<10} took over fields from {}",
+                            "",
+                            "",
+                            kantup_k8s_apply::describe_conflicts(&crd.taken_over)
+                        );
+                    }
                 }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A column wide enough for every name (and the header).
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(str::len).max().unwrap_or(0).max(3)
 }
 
 fn action_word(action: &PlanAction) -> &'static str {
@@ -241,8 +230,13 @@ fn action_word(action: &PlanAction) -> &'static str {
     }
 }
 
-fn print_plans(plans: &[CrdPlan]) {
-    println!("{:<50} {:<10} DETAILS", "CRD", "ACTION");
+/// The CRD plan as a table, each line starting with `indent`.
+pub fn print_plans(plans: &[CrdPlan], indent: &str) {
+    if plans.is_empty() {
+        return;
+    }
+    let width = name_width(plans.iter().map(|p| p.name.as_str()));
+    println!("{indent}{:<width$} {:<10} DETAILS", "CRD", "ACTION");
     for plan in plans {
         let c = &plan.changes;
         let mut details = Vec::new();
@@ -262,7 +256,7 @@ fn print_plans(plans: &[CrdPlan]) {
             ));
         }
         println!(
-            "{:<50} {:<10} {}",
+            "{indent}{:<width$} {:<10} {}",
             plan.name,
             action_word(&plan.action),
             details.join("; ")
@@ -270,7 +264,7 @@ fn print_plans(plans: &[CrdPlan]) {
         for version in &c.versions_changed {
             if !version.fields_changed.is_empty() {
                 println!(
-                    "    {}: {}",
+                    "{indent}    {}: {}",
                     version.name,
                     version.fields_changed.join(", ")
                 );
@@ -281,8 +275,36 @@ fn print_plans(plans: &[CrdPlan]) {
                     kantup_k8s_apply::crd::SchemaChangeKind::Removed => '-',
                     kantup_k8s_apply::crd::SchemaChangeKind::Changed => '~',
                 };
-                println!("    {}: {sign} {}", version.name, change.path);
+                println!("{indent}    {}: {sign} {}", version.name, change.path);
             }
+        }
+        if !plan.conflicts.is_empty() {
+            println!(
+                "{indent}    takes over fields from {}",
+                kantup_k8s_apply::describe_conflicts(&plan.conflicts)
+            );
+        }
+        if let Some(reason) = &plan.rejected {
+            println!("{indent}    REFUSED by the server: {reason}");
+        }
+    }
+}
+
+/// Pre-flight checks as a table (the name column sized to the longest name), each line
+/// starting with `indent`.
+pub fn print_checks(checks: &[PreflightCheck], indent: &str) {
+    let width = name_width(checks.iter().map(|c| c.name.as_str())).max("CHECK".len());
+    println!("{indent}{:<width$}  {:<8} DETAIL", "CHECK", "RESULT");
+    for check in checks {
+        let outcome = match check.outcome {
+            CheckOutcome::Pass => "ok",
+            CheckOutcome::Warn => "warn",
+            CheckOutcome::Fail => "FAIL",
+            CheckOutcome::Skipped => "skipped",
+        };
+        println!("{indent}{:<width$}  {outcome:<8} {}", check.name, check.detail);
+        if let Some(fix) = &check.fix {
+            println!("{indent}{:<width$}  {:<8} fix: {fix}", "", "");
         }
     }
 }
@@ -361,51 +383,17 @@ pub async fn run_preflight(ctx: &Ctx, args: PreflightArgs) -> anyhow::Result<Exi
             chart_version: args.chart_version.clone(),
             allow_downgrade: args.allow_downgrade,
             driver,
+            ..Default::default()
         },
     )
     .await?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&report)?,
-        OutputFormat::Table => {
-            println!("{:<60} {:<8} DETAIL", "CHECK", "RESULT");
-            for check in &report.checks {
-                let outcome = match check.outcome {
-                    CheckOutcome::Pass => "ok",
-                    CheckOutcome::Warn => "warn",
-                    CheckOutcome::Fail => "FAIL",
-                    CheckOutcome::Skipped => "skipped",
-                };
-                println!("{:<60} {:<8} {}", check.name, outcome, check.detail);
-                if let Some(fix) = &check.fix {
-                    println!("{:<60} {:<8} fix: {fix}", "", "");
-                }
-            }
-        }
+        OutputFormat::Table => print_checks(&report.checks, ""),
     }
     Ok(if report.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        for (text, expected) in [
-            ("60", Some(Duration::from_secs(60))),
-            ("90s", Some(Duration::from_secs(90))),
-            ("2m", Some(Duration::from_secs(120))),
-            ("1h", Some(Duration::from_secs(3600))),
-            ("500ms", Some(Duration::from_millis(500))),
-            ("2d", None),
-            ("soon", None),
-        ] {
-            assert_eq!(parse_duration(text).ok(), expected, "{text}");
-        }
-    }
 }

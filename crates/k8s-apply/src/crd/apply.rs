@@ -8,18 +8,33 @@ use kube::api::{Patch, PatchParams};
 use serde::Serialize;
 
 use super::load::CrdDocument;
-use super::plan::{CrdChanges, CrdPlan, PlanAction, diff_spec};
-use crate::error::{Error, Result};
+use super::plan::{CrdChanges, CrdPlan, FieldConflict, PlanAction, diff_spec, group_conflicts};
+use crate::error::{ApiError, Error, Result};
 
 /// The field manager kantup applies as.
 pub const FIELD_MANAGER: &str = "kantup";
 
+/// etcd's default request limit (`--max-request-bytes`, 1.5 MiB): an object whose stored JSON
+/// is larger passes a dry-run (which never reaches etcd) and then fails the real write.
+pub const ETCD_REQUEST_LIMIT: usize = 1_572_864;
+
+/// What to do with fields another field manager owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConflictPolicy {
+    /// Take them over (server-side apply `force=true`): the chart's CRDs belong to the chart,
+    /// as with the seed's `kubectl apply -f crds`. The plan and the result name the managers.
+    #[default]
+    TakeOver,
+    /// Refuse, before any change, naming the managers and fields.
+    Refuse,
+}
+
 /// How CRDs are applied.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Take over fields owned by another field manager (`force=true`). Off by default: a
-    /// conflict is reported instead.
-    pub force_conflicts: bool,
+    /// Fields owned by other field managers: taken over (default) or refused.
+    pub conflicts: ConflictPolicy,
     /// Allow removing versions still listed in `status.storedVersions`.
     pub allow_version_removal: bool,
     /// How long to wait for each CRD to become `Established` and `NamesAccepted`.
@@ -29,7 +44,7 @@ pub struct ApplyOptions {
 impl Default for ApplyOptions {
     fn default() -> Self {
         Self {
-            force_conflicts: false,
+            conflicts: ConflictPolicy::TakeOver,
             allow_version_removal: false,
             timeout: Duration::from_secs(60),
         }
@@ -41,10 +56,12 @@ impl Default for ApplyOptions {
 pub struct AppliedCrd {
     /// The CRD name.
     pub name: String,
-    /// What the plan said before applying.
+    /// What the plan said before applying (an `unchanged` CRD is not written).
     pub action: PlanAction,
     /// The `resourceVersion` after applying.
     pub resource_version: Option<String>,
+    /// Fields taken over from other field managers.
+    pub taken_over: Vec<FieldConflict>,
 }
 
 /// Plans and applies CRDs through one client.
@@ -72,7 +89,10 @@ impl CrdApplier {
         }
     }
 
-    /// Compares each CRD with the cluster (one GET each); changes nothing.
+    /// Asks the API server what applying each CRD would do, changing nothing: the live object
+    /// (a GET), then a server-side apply with `dryRun=All` (without `force`, which reports the
+    /// fields other managers own; then with `force`, which gives the object as it would be
+    /// stored, or the server's refusal: a schema it rejects, a request too large).
     pub async fn plan(&self, crds: &[CrdDocument]) -> Result<Vec<CrdPlan>> {
         let mut plans = Vec::with_capacity(crds.len());
         for crd in crds {
@@ -80,30 +100,66 @@ impl CrdApplier {
                 self.api.get_opt(&crd.name).await.map_err(|e| {
                     Error::api(format!("get CustomResourceDefinition {}", crd.name), e)
                 })?;
-            plans.push(plan_one(crd, live.as_ref()));
+            let dry_run = self.dry_run(crd).await?;
+            plans.push(plan_one(crd, live.as_ref(), dry_run));
         }
         Ok(plans)
     }
 
-    /// Plans, refuses (before changing anything) to drop stored versions unless allowed, then
-    /// server-side applies every CRD and waits until each is `Established` and `NamesAccepted`.
+    async fn dry_run(&self, crd: &CrdDocument) -> Result<DryRun> {
+        let mut conflicts = Vec::new();
+        for force in [false, true] {
+            match self.patch(crd, force, true).await {
+                Ok(stored) => {
+                    return Ok(DryRun {
+                        conflicts,
+                        outcome: Ok(stored),
+                    });
+                }
+                Err(Error::Api(api)) if api.code == Some(409) && !force => {
+                    conflicts = group_conflicts(api.field_conflicts());
+                }
+                Err(Error::Api(api)) if is_refusal(api.code) => {
+                    return Ok(DryRun {
+                        conflicts,
+                        outcome: Err(api),
+                    });
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        unreachable!("the forced dry-run either succeeds or fails")
+    }
+
+    /// Plans (asking the server), then refuses before changing anything when a CRD would be
+    /// rejected, would drop a stored version (unless allowed) or would take over another
+    /// manager's fields under [`ConflictPolicy::Refuse`]; then server-side applies every CRD
+    /// that is new or changed and waits until each is `Established` and `NamesAccepted`.
     pub async fn apply(&self, crds: &[CrdDocument]) -> Result<Vec<AppliedCrd>> {
         let plans = self.plan(crds).await?;
-        if !self.options.allow_version_removal
-            && let Some(blocked) = plans.iter().find(|p| !p.blocked_versions.is_empty())
-        {
-            return Err(Error::StoredVersionRemoval {
-                name: blocked.name.clone(),
-                versions: blocked.blocked_versions.clone(),
-            });
-        }
+        self.apply_planned(crds, plans).await
+    }
+
+    /// [`CrdApplier::apply`] with plans already made by [`CrdApplier::plan`] for `crds`.
+    pub async fn apply_planned(
+        &self,
+        crds: &[CrdDocument],
+        plans: Vec<CrdPlan>,
+    ) -> Result<Vec<AppliedCrd>> {
+        check_plans(&plans, &self.options)?;
         let mut applied = Vec::with_capacity(crds.len());
         for (crd, plan) in crds.iter().zip(plans) {
-            let live = self.apply_one(crd).await?;
+            let resource_version = if plan.action == PlanAction::Unchanged {
+                None
+            } else {
+                let force = self.options.conflicts == ConflictPolicy::TakeOver;
+                self.patch(crd, force, false).await?.metadata.resource_version
+            };
             applied.push(AppliedCrd {
                 name: crd.name.clone(),
                 action: plan.action,
-                resource_version: live.metadata.resource_version,
+                resource_version,
+                taken_over: plan.conflicts,
             });
         }
         for crd in crds {
@@ -113,42 +169,30 @@ impl CrdApplier {
     }
 
     /// One server-side apply request (`PATCH` with `application/apply-patch+yaml`, field
-    /// manager `kantup`, `force` only when [`ApplyOptions::force_conflicts`] is set).
-    pub async fn apply_one(&self, crd: &CrdDocument) -> Result<CustomResourceDefinition> {
+    /// manager `kantup`) of `crd` as written, without server-owned bookkeeping.
+    async fn patch(
+        &self,
+        crd: &CrdDocument,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<CustomResourceDefinition> {
         let mut params = PatchParams::apply(FIELD_MANAGER);
-        params.force = self.options.force_conflicts;
-        let mut manifest = crd.manifest.clone();
-        // Apply configurations must not carry server-owned bookkeeping.
-        if let Some(meta) = manifest
-            .get_mut("metadata")
-            .and_then(serde_json::Value::as_object_mut)
-        {
-            for field in [
-                "resourceVersion",
-                "uid",
-                "creationTimestamp",
-                "managedFields",
-                "generation",
-            ] {
-                meta.remove(field);
-            }
+        params.force = force;
+        params.dry_run = dry_run;
+        if !dry_run {
+            tracing::info!(crd = %crd.name, origin = %crd.origin(), force, "server-side apply");
         }
-        if let Some(obj) = manifest.as_object_mut() {
-            obj.remove("status");
-        }
-        tracing::info!(crd = %crd.name, origin = %crd.origin(), "server-side apply");
         self.api
-            .patch(&crd.name, &params, &Patch::Apply(&manifest))
+            .patch(&crd.name, &params, &Patch::Apply(&apply_manifest(crd)))
             .await
             .map_err(|e| {
-                let hint = match &e {
-                    kube::Error::Api(s) if s.code == 409 => {
-                        " (another field manager owns these fields; re-run with --force-conflicts to take them over)"
-                    }
-                    _ => "",
-                };
+                let verb = if dry_run { "dry-run apply" } else { "apply" };
                 Error::api(
-                    format!("apply CustomResourceDefinition {} from {}{hint}", crd.name, crd.origin()),
+                    format!(
+                        "{verb} CustomResourceDefinition {} from {}",
+                        crd.name,
+                        crd.origin()
+                    ),
                     e,
                 )
             })
@@ -215,40 +259,130 @@ fn first_unready_condition(crd: &CustomResourceDefinition) -> Option<Unready> {
     None
 }
 
-fn plan_one(crd: &CrdDocument, live: Option<&CustomResourceDefinition>) -> CrdPlan {
-    let Some(live) = live else {
-        return CrdPlan {
-            name: crd.name.clone(),
-            origin: crd.origin(),
-            action: PlanAction::New,
-            changes: CrdChanges::default(),
-            blocked_versions: Vec::new(),
-        };
+/// The server's answer to the dry-run apply of one CRD.
+struct DryRun {
+    /// Fields owned by other managers (from the unforced dry-run's 409).
+    conflicts: Vec<FieldConflict>,
+    /// The object as it would be stored, or why the server refuses it.
+    outcome: std::result::Result<CustomResourceDefinition, Box<ApiError>>,
+}
+
+/// Answers that say "this object would not be accepted" (rather than "you may not ask" or
+/// "no answer"): the plan reports them and apply refuses to start.
+fn is_refusal(code: Option<u16>) -> bool {
+    matches!(code, Some(400 | 409 | 413 | 422 | 500))
+}
+
+/// The manifest as an apply configuration: no server-owned bookkeeping, no status.
+fn apply_manifest(crd: &CrdDocument) -> serde_json::Value {
+    let mut manifest = crd.manifest.clone();
+    if let Some(meta) = manifest
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for field in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "managedFields",
+            "generation",
+        ] {
+            meta.remove(field);
+        }
+    }
+    if let Some(obj) = manifest.as_object_mut() {
+        obj.remove("status");
+    }
+    manifest
+}
+
+/// Refuses, before any write, what the plans say must not be applied.
+fn check_plans(plans: &[CrdPlan], options: &ApplyOptions) -> Result<()> {
+    let rejected: Vec<(String, String)> = plans
+        .iter()
+        .filter_map(|p| p.rejected.clone().map(|r| (p.name.clone(), r)))
+        .collect();
+    if !rejected.is_empty() {
+        return Err(Error::CrdsRejected(rejected));
+    }
+    if !options.allow_version_removal
+        && let Some(blocked) = plans.iter().find(|p| !p.blocked_versions.is_empty())
+    {
+        return Err(Error::StoredVersionRemoval {
+            name: blocked.name.clone(),
+            versions: blocked.blocked_versions.clone(),
+        });
+    }
+    if options.conflicts == ConflictPolicy::Refuse
+        && let Some(plan) = plans.iter().find(|p| !p.conflicts.is_empty())
+    {
+        return Err(Error::CrdConflicts {
+            name: plan.name.clone(),
+            conflicts: plan.conflicts.clone(),
+        });
+    }
+    Ok(())
+}
+
+fn plan_one(
+    crd: &CrdDocument,
+    live: Option<&CustomResourceDefinition>,
+    dry_run: DryRun,
+) -> CrdPlan {
+    let (stored, mut rejected) = match dry_run.outcome {
+        Ok(stored) => (Some(stored), None),
+        Err(api) => (None, Some(api.to_string())),
     };
-    // Both sides go through the typed spec so that serialization quirks cancel out.
-    let desired_spec = serde_json::to_value(&crd.crd.spec).unwrap_or_default();
+    let stored_bytes = stored
+        .as_ref()
+        .and_then(|s| serde_json::to_vec(s).ok())
+        .map(|bytes| bytes.len());
+    if let Some(bytes) = stored_bytes.filter(|b| *b > ETCD_REQUEST_LIMIT) {
+        rejected = Some(format!(
+            "CustomResourceDefinition {} from {} would be stored as {bytes} bytes, more than \
+             etcd's default request limit of {ETCD_REQUEST_LIMIT} bytes; the server accepts it in \
+             a dry-run and then fails to write it",
+            crd.name,
+            crd.origin()
+        ));
+    }
+    let mut plan = CrdPlan {
+        name: crd.name.clone(),
+        origin: crd.origin(),
+        action: PlanAction::New,
+        changes: CrdChanges::default(),
+        blocked_versions: Vec::new(),
+        conflicts: dry_run.conflicts,
+        rejected,
+        stored_bytes,
+    };
+    let Some(live) = live else {
+        return plan;
+    };
+    // The server's own answer when there is one: exact, defaults included.
+    let desired_spec = match &stored {
+        Some(stored) => serde_json::to_value(&stored.spec),
+        None => serde_json::to_value(&crd.crd.spec),
+    }
+    .unwrap_or_default();
     let live_spec = serde_json::to_value(&live.spec).unwrap_or_default();
     let changes = diff_spec(&desired_spec, &live_spec);
-    let stored = live
+    let stored_versions = live
         .status
         .as_ref()
         .and_then(|s| s.stored_versions.clone())
         .unwrap_or_default();
-    let blocked_versions = changes
+    plan.blocked_versions = changes
         .versions_removed
         .iter()
-        .filter(|v| stored.contains(v))
+        .filter(|v| stored_versions.contains(v))
         .cloned()
         .collect();
-    CrdPlan {
-        name: crd.name.clone(),
-        origin: crd.origin(),
-        action: if changes.is_empty() {
-            PlanAction::Unchanged
-        } else {
-            PlanAction::Changed
-        },
-        changes,
-        blocked_versions,
-    }
+    plan.action = if changes.is_empty() {
+        PlanAction::Unchanged
+    } else {
+        PlanAction::Changed
+    };
+    plan.changes = changes;
+    plan
 }

@@ -9,8 +9,10 @@ mod apply;
 mod load;
 mod plan;
 
-pub use apply::{AppliedCrd, ApplyOptions, CrdApplier, FIELD_MANAGER};
-pub use load::{CrdDocument, load_crd_dir, load_crd_documents};
+pub use apply::{
+    AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, ETCD_REQUEST_LIMIT, FIELD_MANAGER,
+};
+pub use load::{CrdDocument, chart_crds, load_crd_dir, load_crd_documents};
 pub use plan::{
-    CrdChanges, CrdPlan, PlanAction, SchemaChange, SchemaChangeKind, VersionChange, diff_spec,
+    CrdChanges, CrdPlan, FieldConflict, PlanAction, SchemaChange, SchemaChangeKind, VersionChange, diff_spec, group_conflicts,
 };

@@ -1,6 +1,9 @@
-//! What applying a CRD would change: a structural diff of the desired spec against the live
-//! object's spec, with the fields the API server defaults filled in on the desired side so
-//! they do not show up as changes.
+//! What applying a CRD would change: a structural diff of the object the API server would
+//! store (its answer to a dry-run apply) against the live object's spec, the fields other
+//! field managers own that the apply takes over, and whether the server would refuse it.
+//!
+//! Without a dry-run answer (the server refused the apply), the desired spec gets the fields
+//! the API server defaults filled in so they do not show up as changes.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -31,6 +34,57 @@ pub struct CrdPlan {
     /// Removed versions still listed in the live `status.storedVersions`; applying is refused
     /// unless version removal is allowed.
     pub blocked_versions: Vec<String>,
+    /// Fields of the live object owned by other field managers that this apply sets to other
+    /// values: taken over (or, when conflicts are refused, the reason to stop).
+    pub conflicts: Vec<FieldConflict>,
+    /// Why the API server would refuse this CRD (its answer to the dry-run apply, or the
+    /// stored object exceeding etcd's request limit), in one line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    /// The size in bytes of the object as the server would store it (JSON), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_bytes: Option<usize>,
+}
+
+impl CrdPlan {
+    /// The managers whose fields this apply takes over, in order of first appearance.
+    pub fn conflicting_managers(&self) -> Vec<&str> {
+        let mut managers: Vec<&str> = Vec::new();
+        for conflict in &self.conflicts {
+            if !managers.contains(&conflict.manager.as_str()) {
+                managers.push(&conflict.manager);
+            }
+        }
+        managers
+    }
+}
+
+/// Fields owned by another field manager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldConflict {
+    /// The field manager that owns them (`helm`, `kubectl-client-side-apply`, ...).
+    pub manager: String,
+    /// The fields, as the server names them (`.spec.versions`).
+    pub fields: Vec<String>,
+}
+
+/// Groups `(manager, field)` pairs by manager, keeping first-seen order.
+pub fn group_conflicts(pairs: Vec<(String, String)>) -> Vec<FieldConflict> {
+    let mut grouped: Vec<FieldConflict> = Vec::new();
+    for (manager, field) in pairs {
+        match grouped.iter_mut().find(|c| c.manager == manager) {
+            Some(existing) => {
+                if !existing.fields.contains(&field) {
+                    existing.fields.push(field);
+                }
+            }
+            None => grouped.push(FieldConflict {
+                manager,
+                fields: vec![field],
+            }),
+        }
+    }
+    grouped
 }
 
 /// Differences between two CRD specs.

@@ -1,0 +1,11 @@
+//! kantup as a library: the workflows behind the `kantup` commands, for Rust tools that embed
+//! them. Each workflow takes a plain options struct and returns typed results; the binary only
+//! binds flags to these options, prints the results and picks the exit code.
+//!
+//! - [`ops::upgrade`]: install or upgrade a release from a bundle or chart (plan, then execute).
+//! - [`ops::helm`]: the helm binary, as every workflow runs it.
+//! - [`ops::duration`]: durations on the command line, one rule everywhere.
+
+#![warn(missing_docs)]
+
+pub mod ops;

@@ -1,0 +1,6 @@
+//! The workflows (cargo's model: `ops` do the work, the binary's `cmd` modules bind flags).
+
+pub mod duration;
+pub mod helm;
+pub mod progress;
+pub mod upgrade;
