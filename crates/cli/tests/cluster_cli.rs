@@ -1,283 +1,225 @@
-//! `kantup crds apply`, `values backup` and `preflight` end to end over HTTP against a small
-//! scripted API server on 127.0.0.1 (no Kubernetes API server can run here; the requests and
-//! answers follow the Kubernetes API reference, see crates/k8s-apply/tests/fixtures).
+//! `kantup crds apply`, `kantup values backup` and `kantup preflight` against the real API
+//! server (kube-apiserver v1.23.5 with etcd, `tests/support/src/kube_cluster.rs`), with
+//! releases made by the real helm 3.17 and 4.1 in both storage drivers.
+//!
+//! Tests share one server and run in parallel: each has its own namespace and CRD group.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use common::{KantChart, crd_managers, kantup, ok, resource_version, small_crd, text};
+use kantup_test_support::kube_cluster::{KubeCluster, cluster_or_skip, unique_name};
+use serde_json::Value;
 
-type Route = dyn Fn(&str, &str, &[u8]) -> (u16, Value) + Send + Sync;
-
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    target: String,
-    content_type: Option<String>,
+fn helms() -> [(&'static str, std::path::PathBuf); 2] {
+    [
+        ("helm 3.17", kantup_test_support::helm3()),
+        ("helm 4.1", kantup_test_support::helm4()),
+    ]
 }
 
-/// The fake API server; stops when dropped.
-struct FakeApi {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-impl FakeApi {
-    fn start(route: Box<Route>) -> FakeApi {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let route: Arc<Route> = Arc::from(route);
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let (route, seen) = (route.clone(), seen2.clone());
-                std::thread::spawn(move || serve(stream, &*route, &seen));
-            }
-        });
-        FakeApi { port, seen, stop }
-    }
-
-    fn kubeconfig(&self, dir: &Path) -> PathBuf {
-        let path = dir.join("kubeconfig.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{}\nusers:\n- name: dev\n  user: {{}}\ncontexts:\n- name: fake\n  context: {{cluster: fake, user: dev, namespace: kant-system}}\ncurrent-context: fake\n",
-                self.port
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve(stream: TcpStream, route: &Route, seen: &Mutex<Vec<Seen>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
-    // Bounded: a client keeps a connection for at most a few hundred requests in these tests.
-    for _ in 0..1000 {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let method = parts.next().unwrap_or("").to_string();
-        let target = parts.next().unwrap_or("").to_string();
-        let (mut length, mut content_type) = (0usize, None);
-        loop {
-            let mut header = String::new();
-            if reader.read_line(&mut header).unwrap_or(0) == 0 {
-                return;
-            }
-            let header = header.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                match name.to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    "content-type" => content_type = Some(value.trim().to_string()),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        seen.lock().unwrap().push(Seen {
-            method: method.clone(),
-            target: target.clone(),
-            content_type,
-        });
-        let (status, answer) = route(&method, &target, &body);
-        let bytes = serde_json::to_vec(&answer).unwrap();
-        let head = format!(
-            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            bytes.len()
-        );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&bytes).is_err() {
-            return;
-        }
-    }
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../k8s-apply/tests/fixtures")
-}
-
-fn fixture(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(fixtures().join(name)).unwrap()).unwrap()
-}
-
-fn not_found(name: &str) -> (u16, Value) {
-    (
-        404,
-        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-               "message": format!("customresourcedefinitions.apiextensions.k8s.io \"{name}\" not found"),
-               "reason": "NotFound", "code": 404}),
-    )
-}
-
-/// A CRD as the server holds it after apply: the manifest plus accepted conditions.
-fn established(manifest: &Value) -> Value {
-    let mut crd = manifest.clone();
-    crd["metadata"]["resourceVersion"] = json!("77");
-    crd["status"] = json!({"storedVersions": ["v1"], "acceptedNames": crd["spec"]["names"].clone(),
-        "conditions": [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}]});
-    crd
-}
-
-fn kantup(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kantup"))
+/// `helm ARGS` with `HELM_DRIVER=driver`.
+fn helm_with_driver(cluster: &KubeCluster, helm: &Path, driver: &str, args: &[&str]) -> String {
+    let output = Command::new(helm)
         .args(args)
-        .env_remove("HELM_DRIVER")
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .env("HELM_DRIVER", driver)
         .output()
-        .unwrap()
+        .unwrap();
+    ok(output, &format!("{} {}", helm.display(), args.join(" ")))
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
+/// `crds apply --plan` asks the server: new, unchanged and changed CRDs, the manager whose
+/// fields would be taken over (helm, which created the CRD at install), and nothing is
+/// written; `crds apply` then takes them over by default and names helm; `--refuse-conflicts`
+/// refuses instead and changes nothing; a second plan says every CRD is unchanged.
 #[test]
-fn crds_plan_and_apply_over_http() {
-    let crds_dir = fixtures().join("crds");
-    // widgets exists unchanged, the other two are new; PATCH answers with the applied object.
-    let route = |method: &str, target: &str, body: &[u8]| -> (u16, Value) {
-        let name = target
-            .split('?')
-            .next()
-            .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
-        match method {
-            "GET" if name == "widgets.example.com" => {
-                (200, fixture("crd-widgets-established.json"))
-            }
-            "GET" => not_found(&name),
-            "PATCH" => (200, established(&serde_json::from_slice(body).unwrap())),
-            _ => (405, json!({})),
-        }
+fn crds_plan_and_apply_take_over_helms_fields() {
+    let Some(cluster) = cluster_or_skip("crds_plan_and_apply_take_over_helms_fields") else {
+        return;
     };
-    // The GET after a PATCH must see the applied CRD: remember what was applied.
-    let applied: Arc<Mutex<Vec<String>>> = Arc::default();
-    let applied2 = applied.clone();
-    let api = FakeApi::start(Box::new(move |method: &str, target: &str, body: &[u8]| {
-        if method == "PATCH" {
-            let manifest: Value = serde_json::from_slice(body).unwrap();
-            applied2.lock().unwrap().push(manifest.to_string());
-            return route(method, target, body);
-        }
-        if method == "GET" {
-            for manifest in applied2.lock().unwrap().iter() {
-                let manifest: Value = serde_json::from_str(manifest).unwrap();
-                if target.contains(manifest["metadata"]["name"].as_str().unwrap()) {
-                    return (200, established(&manifest));
-                }
-            }
-        }
-        route(method, target, body)
-    }));
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.kubeconfig(dir.path());
-    let kc = kubeconfig.to_str().unwrap();
-    let dir_arg = crds_dir.to_str().unwrap();
+    let ns = cluster.namespace("crds");
+    let group = format!("{}.kant.test", unique_name("crds"));
+    let v040 = KantChart::v040(&group).write(dir.path());
+    cluster.helm(
+        &kantup_test_support::helm3(),
+        &["install", "kant", v040.to_str().unwrap(), "-n", &ns],
+    );
+    let v050 = KantChart::v050(&group);
+    let chart = v050.write(dir.path());
+    let kubeconfig = cluster.kubeconfig();
+    let widgets_rv = resource_version(cluster, "crd", &v050.widgets(), None);
 
-    let out = kantup(&[
-        "crds",
-        "apply",
-        dir_arg,
-        "--plan",
-        "--kubeconfig",
-        kc,
-        "-o",
-        "json",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let plans: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let actions: Vec<(String, String)> = plans
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["name"].as_str().unwrap().into(),
-                p["action"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let plan = kantup(
+        kubeconfig,
+        dir.path(),
+        &[
+            "crds",
+            "apply",
+            chart.to_str().unwrap(),
+            "--plan",
+            "-o",
+            "json",
+        ],
+    );
+    let plans: Value = serde_json::from_str(&ok(plan, "crds apply --plan")).unwrap();
+    let by_name = |name: &str| {
+        plans
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not planned: {plans}"))
+            .clone()
+    };
+    let widgets = by_name(&v050.widgets());
+    assert_eq!(widgets["action"], "changed", "{widgets}");
+    assert_eq!(widgets["conflicts"][0]["manager"], "helm", "{widgets}");
     assert_eq!(
-        actions,
-        [
-            ("sprockets.example.com".to_string(), "new".to_string()),
-            ("widgets.example.com".into(), "unchanged".into()),
-            ("gadgets.example.com".into(), "new".into()),
-        ]
+        widgets["conflicts"][0]["fields"][0], ".spec.versions",
+        "{widgets}"
+    );
+    assert_eq!(
+        widgets["changes"]["versions_added"][0], "v1beta1",
+        "{widgets}"
+    );
+    assert_eq!(by_name(&v050.gadgets())["action"], "new");
+    assert_eq!(
+        resource_version(cluster, "crd", &v050.widgets(), None),
+        widgets_rv,
+        "the plan wrote nothing"
+    );
+
+    let refused = kantup(
+        kubeconfig,
+        dir.path(),
+        &[
+            "crds",
+            "apply",
+            chart.to_str().unwrap(),
+            "--refuse-conflicts",
+        ],
+    );
+    let all = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!(
+            "CustomResourceDefinition {}: fields owned by other field managers: helm (.spec.versions); nothing was applied",
+            v050.widgets()
+        )),
+        "{all}"
+    );
+    assert_eq!(
+        resource_version(cluster, "crd", &v050.widgets(), None),
+        widgets_rv
     );
     assert!(
-        api.seen().iter().all(|s| s.method == "GET"),
-        "plan changed something"
+        !cluster
+            .kubectl_output(&["get", "crd", &v050.gadgets()], None)
+            .status
+            .success(),
+        "nothing was applied"
     );
 
-    let out = kantup(&["crds", "apply", dir_arg, "--kubeconfig", kc]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    for name in [
-        "sprockets.example.com",
-        "widgets.example.com",
-        "gadgets.example.com",
-    ] {
-        assert!(stdout.contains(name), "{stdout}");
+    let applied = ok(
+        kantup(
+            kubeconfig,
+            dir.path(),
+            &["crds", "apply", chart.to_str().unwrap()],
+        ),
+        "crds apply",
+    );
+    assert!(
+        applied.contains("took over fields from helm (.spec.versions)"),
+        "{applied}"
+    );
+    assert!(crd_managers(cluster, &v050.widgets()).contains(&"kantup".to_string()));
+
+    let again = kantup(
+        kubeconfig,
+        dir.path(),
+        &[
+            "crds",
+            "apply",
+            chart.to_str().unwrap(),
+            "--plan",
+            "-o",
+            "json",
+        ],
+    );
+    let plans: Value = serde_json::from_str(&ok(again, "second plan")).unwrap();
+    for plan in plans.as_array().unwrap() {
+        assert_eq!(plan["action"], "unchanged", "{plan}");
+        assert_eq!(plan["conflicts"], Value::Array(vec![]), "{plan}");
     }
-    let patches: Vec<Seen> = api
-        .seen()
-        .into_iter()
-        .filter(|s| s.method == "PATCH")
-        .collect();
-    assert_eq!(patches.len(), 3);
-    for patch in patches {
-        assert!(patch.target.contains("fieldManager=kantup"), "{patch:?}");
-        assert!(!patch.target.contains("force="), "{patch:?}");
-        assert_eq!(
-            patch.content_type.as_deref(),
-            Some("application/apply-patch+yaml")
-        );
-    }
+    let widgets_rv = resource_version(cluster, "crd", &v050.widgets(), None);
+    ok(
+        kantup(
+            kubeconfig,
+            dir.path(),
+            &["crds", "apply", chart.to_str().unwrap()],
+        ),
+        "crds apply again",
+    );
+    assert_eq!(
+        resource_version(cluster, "crd", &v050.widgets(), None),
+        widgets_rv,
+        "an unchanged CRD is not written"
+    );
 }
 
+/// Fields `kubectl apply` (client-side) set belong to `kubectl-client-side-apply`: taken over
+/// and named the same way.
 #[test]
-fn invalid_crds_fail_before_any_request_naming_the_file() {
-    let api = FakeApi::start(Box::new(|_: &str, _: &str, _: &[u8]| (500, json!({}))));
+fn crds_apply_takes_over_kubectl_client_side_apply() {
+    let Some(cluster) = cluster_or_skip("crds_apply_takes_over_kubectl_client_side_apply") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.kubeconfig(dir.path());
+    let group = format!("{}.kant.test", unique_name("csa"));
+    let old = dir.path().join("old.yaml");
+    std::fs::write(&old, common::widgets_crd(&group, false)).unwrap();
+    cluster.kubectl(&["apply", "-f", old.to_str().unwrap()]);
+    let new_dir = dir.path().join("crds");
+    std::fs::create_dir(&new_dir).unwrap();
+    std::fs::write(
+        new_dir.join("widgets.yaml"),
+        common::widgets_crd(&group, true),
+    )
+    .unwrap();
+    let applied = ok(
+        kantup(
+            cluster.kubeconfig(),
+            dir.path(),
+            &["crds", "apply", new_dir.to_str().unwrap()],
+        ),
+        "crds apply",
+    );
+    assert!(
+        applied.contains("took over fields from kubectl-client-side-apply (.spec.versions)"),
+        "{applied}"
+    );
+}
+
+/// Bad CRD files fail before the cluster is asked anything (the kubeconfig points at a port
+/// nobody listens on, so any request would fail differently), naming the file; a missing
+/// kubeconfig is named too.
+#[test]
+fn invalid_crds_and_kubeconfigs_fail_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = kantup_test_support::registry_server::free_port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: \"https://127.0.0.1:{port}\"}}\n\
+             users:\n- name: u\n  user: {{token: t}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n"
+        ),
+    )
+    .unwrap();
     let crds = dir.path().join("crds");
     std::fs::create_dir(&crds).unwrap();
     std::fs::write(
@@ -285,187 +227,205 @@ fn invalid_crds_fail_before_any_request_naming_the_file() {
         "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n",
     )
     .unwrap();
-    let out = kantup(&[
-        "crds",
-        "apply",
-        crds.to_str().unwrap(),
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-    ]);
+    let out = kantup(
+        &kubeconfig,
+        dir.path(),
+        &["crds", "apply", crds.to_str().unwrap()],
+    );
     assert!(!out.status.success());
-    let stderr = text(&out.stderr);
-    assert!(stderr.contains("a.yaml: document 0: expected apiextensions.k8s.io/v1 CustomResourceDefinition, found v1 Service"), "{stderr}");
-    assert!(api.seen().is_empty());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "a.yaml: document 0: expected apiextensions.k8s.io/v1 CustomResourceDefinition, found v1 Service"
+        ),
+        "{stderr}"
+    );
 
-    let missing = dir.path().join("no-such-kubeconfig");
-    let out = kantup(&[
-        "preflight",
-        "-r",
-        "kant",
-        "--kubeconfig",
-        missing.to_str().unwrap(),
-    ]);
+    // Nothing listens: one line naming what was asked and why it failed.
+    std::fs::write(crds.join("a.yaml"), small_crd("x.kant.test", "X", "xs")).unwrap();
+    let out = kantup(
+        &kubeconfig,
+        dir.path(),
+        &["crds", "apply", crds.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        text(&out.stderr).contains("no-such-kubeconfig"),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("get CustomResourceDefinition xs.x.kant.test"),
+        "{stderr}"
     );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
+    assert!(
+        stderr.contains("hint: check that the API server"),
+        "{stderr}"
+    );
+
+    let missing = dir.path().join("no-such-kubeconfig");
+    let out = kantup(
+        &kubeconfig,
+        dir.path(),
+        &[
+            "preflight",
+            "-r",
+            "kant",
+            "--kubeconfig",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no-such-kubeconfig"), "{stderr}");
 }
 
-fn release_record(version: u32, status: &str, chart_version: &str) -> Value {
-    let release: kantup_k8s_apply::release::Release = serde_json::from_value(json!({
-        "name": "kant", "namespace": "kant-system", "version": version,
-        "info": {"status": status, "description": "Install complete"},
-        "chart": {"metadata": {"name": "kant", "version": chart_version},
-                  "values": {"image": {"repository": "nginx", "tag": ""}, "replicaCount": 1}},
-        "config": {"image": {"tag": "1.2.3"}, "replicaCount": 2}
-    }))
-    .unwrap();
-    json!({
-        "metadata": {"name": format!("sh.helm.release.v1.kant.v{version}"), "namespace": "kant-system",
-                     "labels": {"owner": "helm", "name": "kant", "status": status, "version": version.to_string()}},
-        "data": {"release": kantup_k8s_apply::release::encode_release(&release).unwrap()}
-    })
-}
-
-fn helm_api(statuses: &'static [&'static str]) -> FakeApi {
-    FakeApi::start(Box::new(move |method: &str, target: &str, _: &[u8]| {
-        let path = target.split('?').next().unwrap();
-        match (method, path) {
-            ("GET", "/api/v1/namespaces/kant-system/configmaps") => {
-                let items: Vec<Value> = statuses
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| release_record(i as u32 + 1, s, "1.0.0"))
-                    .collect();
-                (
-                    200,
-                    json!({"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {}, "items": items}),
-                )
-            }
-            ("GET", "/api/v1/namespaces/kant-system") => {
-                (200, fixture("namespace-kant-system.json"))
-            }
-            ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => (
-                201,
-                json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                       "metadata": {}, "spec": {}, "status": {"allowed": true}}),
-            ),
-            _ => (
-                404,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": format!("{path} not found")}),
-            ),
-        }
-    }))
-}
-
+/// `values backup` writes what `helm get values -o yaml` prints (and with `--all` what
+/// `helm get values --all` prints), for releases written by helm 3.17 and 4.1 in both storage
+/// drivers, the namespace taken from the kubeconfig context when not given; the file is mode
+/// 0600; `--revision` reads an older revision.
 #[test]
-fn values_backup_writes_what_helm_get_values_prints() {
-    let api = helm_api(&["superseded", "deployed"]);
+fn values_backup_equals_helm_get_values() {
+    let Some(cluster) = cluster_or_skip("values_backup_equals_helm_get_values") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.kubeconfig(dir.path());
-    let file = dir.path().join("bak.yaml");
-    let out = Command::new(env!("CARGO_BIN_EXE_kantup"))
-        .args([
-            "values",
-            "backup",
-            "-r",
-            "kant",
-            "-f",
-            file.to_str().unwrap(),
-        ])
-        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
-        .env("HELM_DRIVER", "configmap")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        "image:\n  tag: 1.2.3\nreplicaCount: 2\n"
-    );
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+    let group = format!("{}.kant.test", unique_name("backup"));
+    let v040 = KantChart::v040(&group).write(dir.path());
+    let v050 = KantChart::v050(&group).write(dir.path());
+    let user = dir.path().join("user.yaml");
+    std::fs::write(
+        &user,
+        "replicas: 3\nimage:\n  tag: custom\nextra:\n  list: [1, two, 3.5]\n  nothing: null\n  \
+         nested: {a: {b: true}}\n",
+    )
+    .unwrap();
+    for (name, helm) in helms() {
+        for driver in ["secret", "configmap"] {
+            let ns = cluster.namespace("backup");
+            let what = format!("{name}, {driver}");
+            helm_with_driver(
+                cluster,
+                &helm,
+                driver,
+                &[
+                    "install",
+                    "kant",
+                    v040.to_str().unwrap(),
+                    "-n",
+                    &ns,
+                    "-f",
+                    user.to_str().unwrap(),
+                ],
+            );
+            helm_with_driver(
+                cluster,
+                &helm,
+                driver,
+                &[
+                    "upgrade",
+                    "kant",
+                    v050.to_str().unwrap(),
+                    "-n",
+                    &ns,
+                    "--reuse-values",
+                    "--set",
+                    "replicas=5",
+                ],
+            );
+            // A kubeconfig whose context names the namespace, so -n is not needed.
+            let kubeconfig = dir.path().join(format!("kubeconfig-{ns}"));
+            let text_config = std::fs::read_to_string(cluster.kubeconfig())
+                .unwrap()
+                .replace("namespace: default", &format!("namespace: {ns}"));
+            std::fs::write(&kubeconfig, text_config).unwrap();
+            for (all, revision) in [
+                (false, None),
+                (true, None),
+                (false, Some("1")),
+                (true, Some("1")),
+            ] {
+                let mut helm_args = vec!["get", "values", "kant", "-n", &ns, "-o", "yaml"];
+                let mut ours_args = vec!["values", "backup", "-r", "kant"];
+                if all {
+                    helm_args.push("--all");
+                    ours_args.push("--all");
+                }
+                if let Some(revision) = revision {
+                    helm_args.extend(["--revision", revision]);
+                    ours_args.extend(["--revision", revision]);
+                }
+                let file = dir.path().join(format!("bak-{ns}-{all}-{revision:?}.yaml"));
+                ours_args.extend(["-f", file.to_str().unwrap()]);
+                let output = Command::new(env!("CARGO_BIN_EXE_kantup"))
+                    .args(&ours_args)
+                    .env("KUBECONFIG", &kubeconfig)
+                    .env("HELM_DRIVER", driver)
+                    .output()
+                    .unwrap();
+                ok(output, &format!("{what}: values backup"));
+                let theirs = helm_with_driver(cluster, &helm, driver, &helm_args);
+                let ours = std::fs::read_to_string(&file).unwrap();
+                let parse = |t: &str| serde_yaml::from_str::<Value>(t).unwrap();
+                assert_eq!(
+                    parse(&ours),
+                    parse(&theirs),
+                    "{what}, --all {all}, revision {revision:?}:\nours:\n{ours}\nhelm:\n{theirs}"
+                );
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{what}");
+            }
+        }
     }
-    // The namespace came from the kubeconfig context.
-    assert!(api.seen().iter().any(|s| {
-        s.target
-            .contains("labelSelector=owner%3Dhelm%2Cname%3Dkant")
-    }));
-
-    let out = Command::new(env!("CARGO_BIN_EXE_kantup"))
-        .args([
-            "values",
-            "backup",
-            "-r",
-            "kant",
-            "--all",
-            "-o",
-            "json",
-            "--revision",
-            "1",
-        ])
-        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
-        .env("HELM_DRIVER", "configmap")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(result["revision"], 1);
-    assert_eq!(
-        result["values"],
-        json!({"image": {"tag": "1.2.3", "repository": "nginx"}, "replicaCount": 2})
-    );
 }
 
+/// `preflight` on a release helm 4.1 made: an upgrade passes, a downgrade fails (exit 1)
+/// naming `--allow-downgrade`, and the check names fit their column.
 #[test]
 fn preflight_passes_an_upgrade_and_fails_a_downgrade() {
-    let api = helm_api(&["superseded", "deployed"]);
+    let Some(cluster) = cluster_or_skip("preflight_passes_an_upgrade_and_fails_a_downgrade") else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = api.kubeconfig(dir.path());
+    let ns = cluster.namespace("preflight");
+    let group = format!("{}.kant.test", unique_name("preflight"));
+    let v040 = KantChart::v040(&group).write(dir.path());
+    helm_with_driver(
+        cluster,
+        &kantup_test_support::helm4(),
+        "configmap",
+        &["install", "kant", v040.to_str().unwrap(), "-n", &ns],
+    );
     let run = |version: &str| {
-        Command::new(env!("CARGO_BIN_EXE_kantup"))
-            .args([
+        kantup(
+            cluster.kubeconfig(),
+            dir.path(),
+            &[
                 "preflight",
                 "-r",
                 "kant",
                 "-n",
-                "kant-system",
+                &ns,
                 "--chart-version",
                 version,
-            ])
-            .args([
-                "--kubeconfig",
-                kubeconfig.to_str().unwrap(),
                 "--helm-driver",
                 "configmap",
-            ])
-            .output()
-            .unwrap()
+            ],
+        )
     };
-    let out = run("1.1.0");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).contains("upgrade 1.0.0 -> 1.1.0"),
-        "{}",
-        text(&out.stdout)
-    );
+    let stdout = ok(run("0.5.0"), "preflight of an upgrade");
+    assert!(stdout.contains("upgrade 0.4.0 -> 0.5.0"), "{stdout}");
+    // Every line's RESULT column starts at the same place, whatever the check's name.
+    let columns: Vec<usize> = stdout
+        .lines()
+        .filter_map(|l| l.find(" ok ").or_else(|| l.find(" RESULT ")))
+        .collect();
+    assert!(columns.len() > 5, "{stdout}");
+    assert!(columns.iter().all(|c| *c == columns[0]), "{stdout}");
 
-    let out = run("0.9.0");
+    let out = run("0.3.0");
     assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("FAIL") && stdout.contains("0.9.0 is lower than the deployed 1.0.0"),
+        stdout.contains("FAIL") && stdout.contains("0.3.0 is lower than the deployed 0.4.0"),
         "{stdout}"
     );
     assert!(stdout.contains("--allow-downgrade"), "{stdout}");

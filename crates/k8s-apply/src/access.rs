@@ -8,6 +8,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::error::{Error, Result};
 
+/// How often a request answered 429, 503 or 504 is retried.
+pub const API_RETRIES: u32 = 4;
+
 /// How to reach the cluster. The default is what plain `kubectl` does.
 ///
 /// ```no_run
@@ -74,12 +77,28 @@ impl ClusterAccess {
         })
     }
 
-    /// Builds a client from [`ClusterAccess::config`].
+    /// Builds a client from [`ClusterAccess::config`], retrying 429, 503 and 504 answers a
+    /// few times within seconds ([`API_RETRIES`] times, backoff from 200 ms to 2 s). kube's
+    /// default policy retries up to 15 times with a backoff growing to 1000 s, minutes of
+    /// silence before a command-line user sees the error.
     pub async fn client(&self) -> Result<kube::Client> {
-        let config = self.config().await?;
-        kube::Client::try_from(config).map_err(|e| Error::Config {
+        let mut config = self.config().await?;
+        config.default_retry = false;
+        let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| Error::Config {
             from: self.kubeconfig.clone(),
             reason: e.to_string(),
-        })
+        })?;
+        let policy = kube::client::retry::RetryPolicy::new(
+            std::time::Duration::from_millis(200),
+            std::time::Duration::from_secs(2),
+            API_RETRIES,
+            false,
+        )
+        .expect("constant backoff parameters are valid");
+        // The retry layer needs a cloneable service; the buffer makes the boxed stack one.
+        Ok(builder
+            .with_layer(&tower::buffer::BufferLayer::new(64))
+            .with_layer(&tower::retry::RetryLayer::new(policy))
+            .build())
     }
 }

@@ -357,7 +357,9 @@ impl ApiError {
             // "Apply failed with N conflicts: conflict with \"helm\" using v1: .spec.a\n..."
             for part in self.message.split(['\n', ';']) {
                 let part = part.trim();
-                let part = part.split_once("conflicts: ").map_or(part, |(_, rest)| rest);
+                let part = part
+                    .split_once("conflicts: ")
+                    .map_or(part, |(_, rest)| rest);
                 let part = part.split_once("conflict: ").map_or(part, |(_, rest)| rest);
                 if let Some((head, field)) = part.rsplit_once(": ")
                     && let Some(manager) = conflict_manager(head)

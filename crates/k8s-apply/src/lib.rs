@@ -19,7 +19,7 @@ mod error;
 pub mod preflight;
 pub mod release;
 
-pub use access::ClusterAccess;
+pub use access::{API_RETRIES, ClusterAccess};
 pub use backup::{release_values, values_yaml, write_private_file};
 pub use error::{ApiCause, ApiError, Error, Result, describe_conflicts};
 /// The `kube` crate this one is built on, so callers use the same `Client` type.

@@ -167,12 +167,22 @@ pub async fn preflight(
     let ns = &options.namespace;
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let namespace_exists = namespaces
-        .get_opt(ns)
-        .await
-        .map_err(|e| Error::api(format!("get Namespace {ns}"), e))?
-        .is_some();
-    report.checks.push(if namespace_exists {
+    // Users with rights in one namespace only often may not read Namespace objects: then the
+    // namespace is taken to exist (the release lookup below fails clearly if it does not).
+    let namespace_lookup = match namespaces.get_opt(ns).await {
+        Ok(found) => Some(found.is_some()),
+        Err(kube::Error::Api(status)) if status.code == 403 => None,
+        Err(e) => return Err(Error::api(format!("get Namespace {ns}"), e)),
+    };
+    let namespace_exists = namespace_lookup.unwrap_or(true);
+    report.checks.push(if namespace_lookup.is_none() {
+        check(
+            "namespace",
+            CheckOutcome::Warn,
+            format!("may not read Namespace {ns} (forbidden); assuming it exists"),
+            None,
+        )
+    } else if namespace_exists {
         check(
             "namespace",
             CheckOutcome::Pass,

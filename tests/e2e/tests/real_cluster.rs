@@ -2,9 +2,11 @@
 //! apply + wait for Established), `kantup values backup` compared with `helm get values`, and
 //! `kantup preflight`, on a release installed by the real helm 3 binary.
 //!
-//! Runs only when `KANTUP_TEST_KUBECONFIG` names a kubeconfig (its user needs to create
-//! namespaces and CRDs); otherwise it prints that it is skipped. Everything it creates (a
-//! unique namespace, the release, a uniquely named CRD) is deleted at the end, also on failure.
+//! Runs against the test binary's real API server (`tests/support/src/kube_cluster.rs`), or
+//! the cluster `KANTUP_TEST_KUBECONFIG` names (its user needs to create namespaces and CRDs);
+//! with neither it is recorded as skipped. Everything it creates (a unique namespace, the
+//! release, a uniquely named CRD) is deleted at the end, also on failure, without waiting:
+//! a server without controllers never finishes deleting a namespace.
 //!
 //! The kantup binary: `$KANTUP_BIN`, else the one `cargo test --workspace` built beside this
 //! test, else it is built into `<target>/e2e-real-cluster`.
@@ -113,10 +115,12 @@ fn write(path: &Path, text: &str) {
 
 #[test]
 fn crds_apply_values_backup_and_preflight_against_a_real_cluster() {
-    let Some(kubeconfig) = std::env::var_os("KANTUP_TEST_KUBECONFIG").map(PathBuf::from) else {
-        println!("skipping real_cluster: KANTUP_TEST_KUBECONFIG is not set");
+    let Some(cluster) = kantup_test_support::kube_cluster::cluster_or_skip(
+        "crds_apply_values_backup_and_preflight_against_a_real_cluster",
+    ) else {
         return;
     };
+    let kubeconfig = cluster.kubeconfig().to_path_buf();
     let helm = kantup_test_support::helm3();
     let kantup = kantup_binary();
     let unique = format!(

@@ -315,15 +315,7 @@ impl KubeCluster {
         }
         self.apply_yaml(&yaml);
         let token = self
-            .kubectl(&[
-                "create",
-                "token",
-                name,
-                "-n",
-                users_ns,
-                "--duration",
-                "1h",
-            ])
+            .kubectl(&["create", "token", name, "-n", users_ns, "--duration", "1h"])
             .trim()
             .to_string();
         let server = self
@@ -397,7 +389,9 @@ fn spawn_watchdog(state: &Path, scratch: &Path) {
         stop = state.join("stop").display(),
         scratch = scratch.display()
     );
-    Command::new("sh")
+    // Never waited for: it outlives this process by design.
+    #[allow(clippy::zombie_processes)]
+    let _watchdog = Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -302,7 +302,10 @@ pub fn print_checks(checks: &[PreflightCheck], indent: &str) {
             CheckOutcome::Fail => "FAIL",
             CheckOutcome::Skipped => "skipped",
         };
-        println!("{indent}{:<width$}  {outcome:<8} {}", check.name, check.detail);
+        println!(
+            "{indent}{:<width$}  {outcome:<8} {}",
+            check.name, check.detail
+        );
         if let Some(fix) = &check.fix {
             println!("{indent}{:<width$}  {:<8} fix: {fix}", "", "");
         }

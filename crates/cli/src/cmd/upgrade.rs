@@ -150,7 +150,13 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     let plan = prepared.plan();
     if args.plan {
         print_plan(ctx, plan)?;
-        return Ok(if plan.preflight.passed() {
+        let blockers = prepared.blockers();
+        if ctx.output == OutputFormat::Table {
+            for blocker in &blockers {
+                println!("would refuse: {blocker}");
+            }
+        }
+        return Ok(if blockers.is_empty() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -236,7 +242,9 @@ fn print_plan(ctx: &Ctx, plan: &UpgradePlan) -> anyhow::Result<()> {
     println!("\npre-flight:");
     crate::cmd::cluster::print_checks(&plan.preflight.checks, "  ");
     println!("\nCRDs:");
-    if plan.crds.is_empty() {
+    if !plan.crds_planned {
+        println!("  (not asked: the pre-flight failed)");
+    } else if plan.crds.is_empty() {
         println!("  (none)");
     }
     crate::cmd::cluster::print_plans(&plan.crds, "  ");

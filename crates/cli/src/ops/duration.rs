@@ -29,7 +29,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         return Err(error());
     }
     if trimmed.bytes().all(|b| b.is_ascii_digit()) {
-        return trimmed.parse().map(Duration::from_secs).map_err(|_| error());
+        return trimmed
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| error());
     }
     // humantime also reads units Go does not know (`d`, `w`, `y`) and spaces; helm would
     // refuse those, so they are refused here too.

@@ -286,7 +286,11 @@ mod tests {
 
     #[test]
     fn cluster_access_and_driver_reach_helm_through_its_environment() {
-        let h = helm(Some("/a/one:/b/two"), Some("prod"), StorageDriver::ConfigMap);
+        let h = helm(
+            Some("/a/one:/b/two"),
+            Some("prod"),
+            StorageDriver::ConfigMap,
+        );
         let command = h.upgrade_command(&UpgradeRequest {
             release: "kant",
             namespace: "kant-system",

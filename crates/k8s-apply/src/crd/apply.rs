@@ -81,6 +81,11 @@ pub struct CrdApplier {
 }
 
 impl CrdApplier {
+    /// The options this applier applies with.
+    pub fn options(&self) -> &ApplyOptions {
+        &self.options
+    }
+
     /// An applier using `client`.
     pub fn new(client: kube::Client, options: ApplyOptions) -> Self {
         Self {
@@ -153,7 +158,10 @@ impl CrdApplier {
                 None
             } else {
                 let force = self.options.conflicts == ConflictPolicy::TakeOver;
-                self.patch(crd, force, false).await?.metadata.resource_version
+                self.patch(crd, force, false)
+                    .await?
+                    .metadata
+                    .resource_version
             };
             applied.push(AppliedCrd {
                 name: crd.name.clone(),
@@ -296,8 +304,11 @@ fn apply_manifest(crd: &CrdDocument) -> serde_json::Value {
     manifest
 }
 
-/// Refuses, before any write, what the plans say must not be applied.
-fn check_plans(plans: &[CrdPlan], options: &ApplyOptions) -> Result<()> {
+/// Refuses, before any write, what the plans say must not be applied: a CRD the server
+/// rejects, a stored version removed (unless allowed), another manager's fields under
+/// [`ConflictPolicy::Refuse`]. [`CrdApplier::apply_planned`] runs it first; a workflow that
+/// writes other things before applying CRDs runs it before those.
+pub fn check_plans(plans: &[CrdPlan], options: &ApplyOptions) -> Result<()> {
     let rejected: Vec<(String, String)> = plans
         .iter()
         .filter_map(|p| p.rejected.clone().map(|r| (p.name.clone(), r)))

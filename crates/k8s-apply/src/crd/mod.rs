@@ -11,8 +11,10 @@ mod plan;
 
 pub use apply::{
     AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, ETCD_REQUEST_LIMIT, FIELD_MANAGER,
+    check_plans,
 };
 pub use load::{CrdDocument, chart_crds, load_crd_dir, load_crd_documents};
 pub use plan::{
-    CrdChanges, CrdPlan, FieldConflict, PlanAction, SchemaChange, SchemaChangeKind, VersionChange, diff_spec, group_conflicts,
+    CrdChanges, CrdPlan, FieldConflict, PlanAction, SchemaChange, SchemaChangeKind, VersionChange,
+    diff_spec, group_conflicts,
 };

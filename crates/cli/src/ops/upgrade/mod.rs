@@ -36,7 +36,7 @@ use std::time::Duration;
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::{
     AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, CrdDocument, CrdPlan, PlanAction,
-    chart_crds,
+    chart_crds, check_plans,
 };
 use kantup_k8s_apply::preflight::{CheckOutcome, PreflightOptions, PreflightReport, preflight};
 use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus, ReleaseStore, StorageDriver};
@@ -99,7 +99,9 @@ pub enum UpgradeError {
     #[error(transparent)]
     Helm(#[from] HelmError),
     /// A pre-flight check failed; nothing was changed.
-    #[error("pre-flight failed for release {release} in namespace {namespace}: {failed}; nothing was changed")]
+    #[error(
+        "pre-flight failed for release {release} in namespace {namespace}: {failed}; nothing was changed"
+    )]
     PreflightFailed {
         /// The release.
         release: String,
@@ -115,7 +117,7 @@ pub enum UpgradeError {
         backup: PathBuf,
         /// What failed.
         #[source]
-        source: kantup_k8s_apply::Error,
+        source: Box<kantup_k8s_apply::Error>,
     },
     /// helm failed.
     #[error("helm {verb} failed; values backup kept at {}; {way_back}: {source}", backup.display())]
@@ -249,6 +251,8 @@ pub struct UpgradePlan {
     pub preflight: PreflightReport,
     /// What applying each CRD would do, as the API server answered a dry-run.
     pub crds: Vec<CrdPlan>,
+    /// False when the CRDs were not planned because the pre-flight failed.
+    pub crds_planned: bool,
     /// Changes of the user-supplied values (credentials redacted).
     pub values_changes: Vec<ValueChange>,
     /// The helm command that will run.
@@ -282,6 +286,24 @@ impl PreparedUpgrade {
     /// What would be done.
     pub fn plan(&self) -> &UpgradePlan {
         &self.plan
+    }
+
+    /// Why [`execute`] would refuse this plan before changing anything (failed pre-flight
+    /// checks, CRDs the server rejects, stored versions removed, refused field conflicts);
+    /// empty when it would go ahead.
+    pub fn blockers(&self) -> Vec<String> {
+        let mut blockers: Vec<String> = self
+            .plan
+            .preflight
+            .checks
+            .iter()
+            .filter(|c| c.outcome == CheckOutcome::Fail)
+            .map(|c| format!("pre-flight {}: {}", c.name, c.detail))
+            .collect();
+        if let Err(refused) = check_plans(&self.plan.crds, self.applier.options()) {
+            blockers.push(refused.to_string());
+        }
+        blockers
     }
 }
 
@@ -406,7 +428,14 @@ pub async fn plan(
             timeout: options.timeout,
         },
     );
-    let crd_plans = applier.plan(&crds).await?;
+    // A failed pre-flight (missing permissions above all) makes asking about CRDs pointless,
+    // and the questions could fail on the very permissions it reports.
+    let report_passed = report.passed();
+    let crd_plans = if report_passed {
+        applier.plan(&crds).await?
+    } else {
+        Vec::new()
+    };
 
     let helm_command = helm.upgrade_command(&UpgradeRequest {
         release: &options.release,
@@ -433,6 +462,7 @@ pub async fn plan(
         deployed_chart_version: report.deployed_chart_version.clone(),
         preflight: report,
         crds: crd_plans,
+        crds_planned: crds.is_empty() || report_passed,
         values_changes,
         helm_command: helm_command.to_string(),
         backup_file,
@@ -487,6 +517,8 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
             failed: failed.join("; "),
         });
     }
+    // CRDs the apply would refuse stop the upgrade before the backup or anything else.
+    check_plans(&plan.crds, applier.options())?;
     let unchanged_crds = || {
         plan.crds
             .iter()
@@ -549,7 +581,7 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
             .await
             .map_err(|source| UpgradeError::Crds {
                 backup: plan.backup_file.clone(),
-                source,
+                source: Box::new(source),
             })?
     };
 
@@ -607,10 +639,8 @@ fn is_up_to_date(
         .release
         .chart_metadata()
         .is_some_and(|m| m.name == chart.name() && m.version == chart.metadata.version.to_string());
-    let same_values = values::same_values(
-        &current.release.config.clone().unwrap_or_default(),
-        merged,
-    );
+    let same_values =
+        values::same_values(&current.release.config.clone().unwrap_or_default(), merged);
     let crds_unchanged = crds
         .iter()
         .all(|p| p.action == PlanAction::Unchanged && p.rejected.is_none());

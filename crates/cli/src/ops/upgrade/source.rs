@@ -46,7 +46,8 @@ pub(crate) fn resolve_path(
         Ok(bundle) if is_bundle(&bundle) => {
             if !skip_verify {
                 progress.start("verifying bundle", bundle.tar_size());
-                let verified = bundle.verify(VerifyOptions::default(), &mut |n| progress.advance(n));
+                let verified =
+                    bundle.verify(VerifyOptions::default(), &mut |n| progress.advance(n));
                 progress.finish();
                 verified.map_err(|source| UpgradeError::Verify {
                     path: path.to_path_buf(),

@@ -1,0 +1,299 @@
+//! The kant module as the seed ships it, for the tests that run against the real API server:
+//! chart versions 0.4.0 and 0.5.0 (0.5.0 changes the `widgets` CRD and adds a `gadgets` CRD
+//! larger than kubectl's 256 KiB annotation limit), bundles made with `kantup bundle create`,
+//! and a runner for the kantup binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kantup_test_support::kube_cluster::KubeCluster;
+
+/// The registry the seed's `--set global.imageRegistry=$reg` names (a private address).
+pub const REGISTRY: &str = "10.16.10.111:5000";
+
+/// What differs between the chart versions a test writes.
+#[derive(Debug, Clone)]
+pub struct KantChart {
+    /// The chart version (`0.4.0`, `0.5.0`).
+    pub version: String,
+    /// The API group of the CRDs, unique per test (CRDs are cluster-wide).
+    pub group: String,
+    /// `crds/widgets.yaml`: `v1alpha1` only (0.4.0) or with a `color` property and a served
+    /// `v1beta1` (0.5.0).
+    pub widgets_v2: bool,
+    /// `crds/gadgets.yaml`, a CRD of about 400 KiB (320 KiB as JSON).
+    pub big_gadgets: bool,
+    /// A template the API server rejects (an invalid ConfigMap name): `helm upgrade` fails.
+    pub broken_template: bool,
+    /// A subchart `addon` with its own `crds/`, enabled by `addon.enabled`.
+    pub addon: bool,
+}
+
+impl KantChart {
+    /// kant 0.4.0: one CRD.
+    pub fn v040(group: &str) -> Self {
+        Self {
+            version: "0.4.0".into(),
+            group: group.into(),
+            widgets_v2: false,
+            big_gadgets: false,
+            broken_template: false,
+            addon: false,
+        }
+    }
+
+    /// kant 0.5.0: the widgets CRD changed, a new CRD over 256 KiB.
+    pub fn v050(group: &str) -> Self {
+        Self {
+            version: "0.5.0".into(),
+            widgets_v2: true,
+            big_gadgets: true,
+            ..Self::v040(group)
+        }
+    }
+
+    /// The widgets CRD's name.
+    pub fn widgets(&self) -> String {
+        format!("widgets.{}", self.group)
+    }
+
+    /// The gadgets CRD's name.
+    pub fn gadgets(&self) -> String {
+        format!("gadgets.{}", self.group)
+    }
+
+    /// Writes the chart directory `dir/kant-<version>` and returns it.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let chart = dir.join(format!("kant-{}", self.version));
+        let write = |name: &str, text: &str| {
+            let path = chart.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let mut chart_yaml = format!(
+            "apiVersion: v2\nname: kant\nversion: {}\nappVersion: v{}\n",
+            self.version, self.version
+        );
+        if self.addon {
+            chart_yaml.push_str(
+                "dependencies:\n- name: addon\n  version: 0.1.0\n  condition: addon.enabled\n",
+            );
+        }
+        write("Chart.yaml", &chart_yaml);
+        write(
+            "values.yaml",
+            &format!(
+                "global:\n  imageRegistry: docker.io\nimage:\n  repository: kant/controller\n  \
+                 tag: v{}\nreplicas: 1\naddon:\n  enabled: false\n",
+                self.version
+            ),
+        );
+        write(
+            "templates/configmap.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n\
+             data:\n  image: \"{{ .Values.global.imageRegistry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n  \
+             replicas: \"{{ .Values.replicas }}\"\n",
+        );
+        write(
+            "templates/deployment.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-controller\n\
+             spec:\n  replicas: {{ .Values.replicas }}\n  selector:\n    matchLabels: {app: kant}\n  \
+             template:\n    metadata:\n      labels: {app: kant}\n    spec:\n      containers:\n      \
+             - name: controller\n        image: \"{{ .Values.global.imageRegistry }}/{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n",
+        );
+        if self.broken_template {
+            write(
+                "templates/broken.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_A_Valid_Name\ndata: {}\n",
+            );
+        }
+        write(
+            "crds/widgets.yaml",
+            &widgets_crd(&self.group, self.widgets_v2),
+        );
+        if self.big_gadgets {
+            write(
+                "crds/gadgets.yaml",
+                &big_crd(&self.group, "Gadget", "gadgets", 400 * 1024),
+            );
+        }
+        if self.addon {
+            write(
+                "charts/addon/Chart.yaml",
+                "apiVersion: v2\nname: addon\nversion: 0.1.0\n",
+            );
+            write("charts/addon/values.yaml", "enabled: false\n");
+            write(
+                "charts/addon/crds/sprockets.yaml",
+                &small_crd(&self.group, "Sprocket", "sprockets"),
+            );
+        }
+        chart
+    }
+
+    /// Writes the chart and packs it as a relok8s bundle with `kantup bundle create`.
+    pub fn bundle(&self, dir: &Path) -> PathBuf {
+        let chart = self.write(dir);
+        let hints = dir.join(format!("hints-{}.yaml", self.version));
+        std::fs::write(
+            &hints,
+            "- \"{{ .global.imageRegistry }}/{{ .image.repository }}:{{ .image.tag }}\"\n",
+        )
+        .unwrap();
+        let bundle = dir.join(format!("kant-{}.bundle.tar", self.version));
+        let output = Command::new(env!("CARGO_BIN_EXE_kantup"))
+            .arg("bundle")
+            .arg("create")
+            .arg(&bundle)
+            .arg("--chart")
+            .arg(&chart)
+            .arg("--hints")
+            .arg(&hints)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "bundle create: {}", text(&output));
+        bundle
+    }
+}
+
+/// The widgets CRD: `v1alpha1` with `spec.size`; `v2` adds `spec.color` and a served
+/// `v1beta1`.
+pub fn widgets_crd(group: &str, v2: bool) -> String {
+    let mut crd = format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names:
+    kind: Widget
+    plural: widgets
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size:
+                type: integer
+"#
+    );
+    if v2 {
+        crd.push_str(
+            r#"              color:
+                type: string
+  - name: v1beta1
+    served: true
+    storage: false
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+"#,
+        );
+    }
+    crd
+}
+
+/// A minimal valid CRD `plural.group` of kind `kind`.
+pub fn small_crd(group: &str, kind: &str, plural: &str) -> String {
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+         name: {plural}.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    \
+         kind: {kind}\n    plural: {plural}\n  versions:\n  - name: v1\n    served: true\n    \
+         storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+         x-kubernetes-preserve-unknown-fields: true\n"
+    )
+}
+
+/// A valid CRD of at least `size` bytes: many described string properties.
+pub fn big_crd(group: &str, kind: &str, plural: &str, size: usize) -> String {
+    let mut properties = String::new();
+    let mut n = 0;
+    while properties.len() < size {
+        properties.push_str(&format!(
+            "              field{n:05}:\n                type: string\n                \
+             description: \"{}\"\n",
+            "a documented field of a large custom resource ".repeat(2)
+        ));
+        n += 1;
+    }
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+         name: {plural}.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    \
+         kind: {kind}\n    plural: {plural}\n  versions:\n  - name: v1\n    served: true\n    \
+         storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+         properties:\n          spec:\n            type: object\n            properties:\n{properties}"
+    )
+}
+
+/// stdout and stderr, for assertion messages.
+pub fn text(output: &Output) -> String {
+    format!(
+        "status {}\n--- stdout\n{}--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// `kantup ARGS` with `KUBECONFIG` set to `kubeconfig` and helm's caches kept in `home`.
+pub fn kantup(kubeconfig: &Path, home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kantup"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HELM_CACHE_HOME", home.join("helm-cache"))
+        .env("HELM_CONFIG_HOME", home.join("helm-config"))
+        .env("HELM_DATA_HOME", home.join("helm-data"))
+        .env_remove("HELM_DRIVER")
+        .output()
+        .expect("run kantup")
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(output: Output, what: &str) -> String {
+    assert!(output.status.success(), "{what}: {}", text(&output));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A CRD's spec as the server stores it (JSON), for comparing two clusters.
+pub fn crd_spec(cluster: &KubeCluster, name: &str) -> serde_json::Value {
+    let json = cluster.kubectl(&["get", "crd", name, "-o", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value["spec"].clone()
+}
+
+/// The field managers of a CRD (`metadata.managedFields[].manager`).
+pub fn crd_managers(cluster: &KubeCluster, name: &str) -> Vec<String> {
+    let json = cluster.kubectl(&["get", "crd", name, "-o", "json", "--show-managed-fields"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    value["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["manager"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The CRD's `metadata.resourceVersion`.
+pub fn resource_version(cluster: &KubeCluster, kind: &str, name: &str, ns: Option<&str>) -> String {
+    let mut args = vec![
+        "get",
+        kind,
+        name,
+        "-o",
+        "jsonpath={.metadata.resourceVersion}",
+    ];
+    if let Some(ns) = ns {
+        args.extend(["-n", ns]);
+    }
+    cluster.kubectl(&args)
+}
