@@ -21,21 +21,6 @@ pub fn bytes_bar(ctx: &Ctx, total: u64, message: impl Into<String>) -> ProgressB
     bar
 }
 
-/// A bar counting items (images, files, CRDs).
-pub fn count_bar(ctx: &Ctx, total: u64, message: impl Into<String>) -> ProgressBar {
-    if !ctx.show_progress() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:30!} [{bar:30}] {pos}/{len} {elapsed}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(message.into());
-    bar
-}
-
 /// Draws a library workflow's [`kantup::ops::progress::Progress`] as byte bars, one task at a
 /// time; hidden when [`Ctx::show_progress`] says so.
 pub struct BarProgress {

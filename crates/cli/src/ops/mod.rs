@@ -2,5 +2,6 @@
 
 pub mod duration;
 pub mod helm;
+pub mod load;
 pub mod progress;
 pub mod upgrade;
