@@ -51,6 +51,9 @@ enum Command {
     /// Upgrade a release from a bundle or chart: verify, pre-flight, back up values, apply
     /// CRDs, compute values, `helm upgrade`, check the new revision (`--plan` changes nothing).
     Upgrade(Box<cmd::upgrade::UpgradeArgs>),
+    /// Roll a release back (`helm rollback`) and put its CRDs back as that revision had them,
+    /// from the snapshots `kantup upgrade` writes; refuses to drop a stored CRD version.
+    Rollback(Box<cmd::rollback::RollbackArgs>),
     /// Load a bundle's images into a node's container runtime (containerd, docker, podman)
     /// and re-tag them for the installation's registry.
     Load(cmd::load::LoadArgs),
@@ -80,6 +83,7 @@ fn main() -> std::process::ExitCode {
             Command::Crds(command) => cmd::cluster::run_crds(&ctx, command).await,
             Command::Preflight(args) => cmd::cluster::run_preflight(&ctx, args).await,
             Command::Upgrade(args) => cmd::upgrade::run(&ctx, *args).await,
+            Command::Rollback(args) => cmd::rollback::run(&ctx, *args).await,
             Command::Load(args) => cmd::load::run(&ctx, args).await,
             Command::Repo(command) => cmd::repo::run(&ctx, command).await,
             Command::Completions(args) => cmd::completions::run_completions(Cli::command(), args),

@@ -194,6 +194,15 @@ pub enum Error {
         source: kantup_helm_values::Error,
     },
 
+    /// A CRD snapshot file could not be written or read.
+    #[error("CRD snapshot {}: {reason}", path.display())]
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// Values could not be rendered as YAML.
     #[error("cannot render values of release {release} as YAML: {source}")]
     ValuesYaml {

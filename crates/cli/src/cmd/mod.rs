@@ -5,6 +5,7 @@ pub mod cluster;
 pub mod completions;
 pub mod load;
 pub mod repo;
+pub mod rollback;
 pub mod sync;
 pub mod upgrade;
 pub mod values;

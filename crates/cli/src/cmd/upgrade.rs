@@ -263,6 +263,9 @@ fn print_plan(ctx: &Ctx, plan: &UpgradePlan) -> anyhow::Result<()> {
         );
     }
     println!("\nvalues backup: {}", plan.backup_file.display());
+    if let Some(file) = &plan.crd_snapshot_file {
+        println!("CRD snapshot:  {}", file.display());
+    }
     println!("helm command:\n  {}", plan.helm_command);
     if plan.up_to_date {
         println!("\nthe release is up to date: nothing would be done");
@@ -296,6 +299,9 @@ fn print_summary(ctx: &Ctx, summary: &UpgradeSummary) -> anyhow::Result<()> {
     }
     println!("values backup: {}", summary.backup_file.display());
     println!("values used:   {}", summary.values_file.display());
+    if let Some(file) = &summary.crd_snapshot_file {
+        println!("CRD snapshot:  {}", file.display());
+    }
     let written = summary
         .crds
         .iter()

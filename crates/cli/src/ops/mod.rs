@@ -4,4 +4,5 @@ pub mod duration;
 pub mod helm;
 pub mod load;
 pub mod progress;
+pub mod rollback;
 pub mod upgrade;

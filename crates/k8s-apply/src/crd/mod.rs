@@ -8,6 +8,7 @@
 mod apply;
 mod load;
 mod plan;
+mod snapshot;
 
 pub use apply::{
     AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, ETCD_REQUEST_LIMIT, FIELD_MANAGER,
@@ -17,4 +18,7 @@ pub use load::{CrdDocument, chart_crds, load_crd_dir, load_crd_documents};
 pub use plan::{
     CrdChanges, CrdPlan, FieldConflict, PlanAction, SchemaChange, SchemaChangeKind, VersionChange,
     diff_spec, group_conflicts,
+};
+pub use snapshot::{
+    CrdSnapshot, SNAPSHOT_API_VERSION, SNAPSHOT_KIND, custom_objects_exist, delete_crd,
 };

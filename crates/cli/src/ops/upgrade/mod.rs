@@ -35,8 +35,8 @@ use std::time::Duration;
 
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::{
-    AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, CrdDocument, CrdPlan, PlanAction,
-    chart_crds, check_plans,
+    AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, CrdDocument, CrdPlan, CrdSnapshot,
+    PlanAction, chart_crds, check_plans,
 };
 use kantup_k8s_apply::preflight::{CheckOutcome, PreflightOptions, PreflightReport, preflight};
 use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus, ReleaseStore, StorageDriver};
@@ -261,6 +261,9 @@ pub struct UpgradePlan {
     pub backup_file: PathBuf,
     /// The computed values file helm gets.
     pub values_file: PathBuf,
+    /// Where the live CRDs the upgrade changes are saved before it changes them (for
+    /// `kantup rollback`); `None` when no CRD changes.
+    pub crd_snapshot_file: Option<PathBuf>,
     /// The release already runs this chart version with these values and every CRD is
     /// unchanged: nothing would be done.
     pub up_to_date: bool,
@@ -269,6 +272,7 @@ pub struct UpgradePlan {
 /// A planned upgrade: the plan, and what [`execute`] needs to carry it out.
 pub struct PreparedUpgrade {
     plan: UpgradePlan,
+    client: kantup_k8s_apply::kube::Client,
     options: UpgradeOptions,
     chart: source::ResolvedChart,
     helm: Helm,
@@ -330,6 +334,8 @@ pub struct UpgradeSummary {
     pub backup_file: PathBuf,
     /// The values helm got.
     pub values_file: PathBuf,
+    /// The CRDs as they were before, for `kantup rollback`.
+    pub crd_snapshot_file: Option<PathBuf>,
     /// Each CRD and what was done to it, with the fields taken from other managers.
     pub crds: Vec<AppliedCrd>,
     /// How to return to the state before.
@@ -450,6 +456,17 @@ pub async fn plan(
         skip_crds: true,
     });
     let up_to_date = is_up_to_date(current.as_ref(), &chart.chart, &merged, &crd_plans);
+    let crd_snapshot_file = crd_plans
+        .iter()
+        .any(|p| p.action != PlanAction::Unchanged)
+        .then(|| {
+            unused_path(options.backup_dir.join(format!(
+                "{}-{}-rev{}-{stamp}.crds.yaml",
+                options.release,
+                options.namespace,
+                report.revision.unwrap_or(0)
+            )))
+        });
     let plan = UpgradePlan {
         release: options.release.clone(),
         namespace: options.namespace.clone(),
@@ -467,10 +484,12 @@ pub async fn plan(
         helm_command: helm_command.to_string(),
         backup_file,
         values_file,
+        crd_snapshot_file,
         up_to_date,
     };
     Ok(PreparedUpgrade {
         plan,
+        client,
         options: options.clone(),
         chart,
         helm,
@@ -491,6 +510,7 @@ pub async fn plan(
 pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, UpgradeError> {
     let PreparedUpgrade {
         plan,
+        client,
         options,
         chart,
         helm,
@@ -544,6 +564,7 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
             chart_version: plan.chart_version,
             backup_file: PathBuf::new(),
             values_file: PathBuf::new(),
+            crd_snapshot_file: None,
             crds: unchanged_crds(),
             way_back: "nothing was changed".to_string(),
         });
@@ -565,14 +586,39 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
         ),
         (Some(current), revision) => {
             let revision = revision.unwrap_or(current.revision);
-            format!(
-                "to return to revision {revision}: {}",
-                helm.rollback_command(&plan.release, revision, &plan.namespace)
-            )
+            match &plan.crd_snapshot_file {
+                // helm rollback leaves CRDs as the upgrade made them; kantup rollback does not.
+                Some(_) => format!(
+                    "to return to revision {revision} with its CRDs: kantup rollback --release {} \
+                     -n {} --to-revision {revision} --backup-dir {} (helm alone: {})",
+                    plan.release,
+                    plan.namespace,
+                    options.backup_dir.display(),
+                    helm.rollback_command(&plan.release, revision, &plan.namespace)
+                ),
+                None => format!(
+                    "to return to revision {revision}: {}",
+                    helm.rollback_command(&plan.release, revision, &plan.namespace)
+                ),
+            }
         }
     };
 
-    // 2. CRDs (helm never upgrades them, and installs them only once).
+    // 2. CRDs (helm never upgrades them, and installs them only once), after saving the live
+    // ones they change, so `kantup rollback` can put them back.
+    if let Some(file) = &plan.crd_snapshot_file {
+        let snapshot = CrdSnapshot::take(
+            &client,
+            &plan.crds,
+            &plan.release,
+            &plan.namespace,
+            current.as_ref().map_or(0, |c| c.revision),
+            plan.deployed_chart_version.clone(),
+        )
+        .await?;
+        snapshot.write(file)?;
+        tracing::info!(snapshot = %file.display(), "CRDs saved");
+    }
     let applied = if crds.is_empty() {
         Vec::new()
     } else {
@@ -620,6 +666,7 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
         chart_version: plan.chart_version,
         backup_file: plan.backup_file,
         values_file: plan.values_file,
+        crd_snapshot_file: plan.crd_snapshot_file,
         crds: applied,
         way_back,
     })

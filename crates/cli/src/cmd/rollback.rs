@@ -1,0 +1,176 @@
+//! `kantup rollback`: binds flags to [`kantup::ops::rollback`], prints the plan and the result.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Args;
+use kantup::ops::duration::parse_duration;
+use kantup::ops::rollback::{self, RollbackOptions, RollbackPlan, RollbackSummary};
+use kantup_k8s_apply::ClusterAccess;
+use kantup_k8s_apply::release::StorageDriver;
+
+use crate::output::{Ctx, OutputFormat};
+
+/// Roll a release back with `helm rollback` and put its CRDs back as they were.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The release.
+    #[arg(long)]
+    pub release: String,
+    /// The release's namespace.
+    #[arg(long, short = 'n')]
+    pub namespace: String,
+    /// The revision to return to (default: the newest earlier deployed revision).
+    #[arg(long, value_name = "N")]
+    pub to_revision: Option<u32>,
+    /// Where `kantup upgrade` wrote its values backups and CRD snapshots.
+    #[arg(long, default_value = ".")]
+    pub backup_dir: PathBuf,
+    /// Show everything the rollback would do and change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Leave the CRDs as they are (what `helm rollback` alone does).
+    #[arg(long)]
+    pub skip_crds: bool,
+    /// The helm binary to run.
+    #[arg(long, default_value = "helm", env = "KANTUP_HELM")]
+    pub helm: PathBuf,
+    /// Path to the kubeconfig file (as kubectl's `--kubeconfig`).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Helm's storage driver (`secret` or `configmap`), as `HELM_DRIVER`.
+    #[arg(long, env = "HELM_DRIVER")]
+    pub helm_driver: Option<String>,
+    /// Passed to `helm rollback --timeout`, and the CRD wait timeout.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Passed as `helm rollback --wait`.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+pub async fn run(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<ExitCode> {
+    let options = RollbackOptions {
+        release: args.release.clone(),
+        namespace: args.namespace.clone(),
+        to_revision: args.to_revision,
+        backup_dir: args.backup_dir.clone(),
+        helm: args.helm.clone(),
+        cluster: ClusterAccess {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+        },
+        driver: StorageDriver::from_helm_driver(args.helm_driver.as_deref())?,
+        timeout: args.timeout,
+        wait: args.wait,
+        skip_crds: args.skip_crds,
+    };
+    let prepared = rollback::plan(&options).await?;
+    let plan = prepared.plan();
+    if args.plan {
+        print_plan(ctx, plan)?;
+        return Ok(if plan.blockers.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    if !plan.blockers.is_empty() {
+        print_plan(ctx, plan)?;
+    } else if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "refusing to roll back without --yes when stdin is not a terminal (see --plan first)"
+            );
+        }
+        print_plan(ctx, plan)?;
+        eprint!(
+            "Roll {} in {} back to revision {}? [y/N] ",
+            plan.release, plan.namespace, plan.target_revision
+        );
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("rollback cancelled; nothing was changed");
+        }
+    }
+    let summary = rollback::execute(prepared).await?;
+    print_summary(ctx, &summary)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_plan(ctx: &Ctx, plan: &RollbackPlan) -> anyhow::Result<()> {
+    if ctx.output == OutputFormat::Json {
+        return ctx.print_json(plan);
+    }
+    println!(
+        "roll back {} in {}: revision {} (chart {}) -> revision {} (chart {})",
+        plan.release,
+        plan.namespace,
+        plan.current_revision,
+        plan.current_chart_version,
+        plan.target_revision,
+        plan.target_chart_version
+    );
+    println!("\nCRDs:");
+    if let Some(note) = &plan.crd_note {
+        println!("  {note}");
+    }
+    for snapshot in &plan.snapshots {
+        println!("  from {}", snapshot.display());
+    }
+    crate::cmd::cluster::print_plans(&plan.crds, "  ");
+    for added in &plan.added_crds {
+        let what = match added.action {
+            "delete" => "delete (created by the upgrade, no objects)",
+            "keep" => "keep (created by the upgrade; objects exist and would be deleted with it)",
+            _ => "already gone",
+        };
+        println!("  {:<40} {what}", added.name);
+    }
+    println!("\nhelm command:\n  {}", plan.helm_command);
+    for blocker in &plan.blockers {
+        println!("would refuse: {blocker}");
+    }
+    Ok(())
+}
+
+fn print_summary(ctx: &Ctx, summary: &RollbackSummary) -> anyhow::Result<()> {
+    if ctx.output == OutputFormat::Json {
+        return ctx.print_json(summary);
+    }
+    println!(
+        "rolled {} in {} back to revision {}: new revision {}, chart {}",
+        summary.release,
+        summary.namespace,
+        summary.target_revision,
+        summary.revision,
+        summary.chart_version
+    );
+    println!("CRDs restored: {}", list(&summary.crds_restored));
+    println!("CRDs deleted:  {}", list(&summary.crds_deleted));
+    if !summary.crds_kept.is_empty() {
+        println!(
+            "CRDs kept:     {} (custom objects exist)",
+            list(&summary.crds_kept)
+        );
+    }
+    Ok(())
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "-".to_string()
+    } else {
+        names.join(", ")
+    }
+}
