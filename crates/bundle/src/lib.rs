@@ -27,6 +27,7 @@ mod digest;
 mod error;
 pub mod hints;
 pub mod reference;
+pub mod signature;
 mod source;
 mod unpack;
 mod verify;

@@ -144,6 +144,30 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
                 _ => {}
             }
         }
+        // Workflow errors wrap a signature failure transparently (no second line of output),
+        // so it is looked for inside them too.
+        let signature = cause
+            .downcast_ref::<kantup_bundle::signature::SignatureError>()
+            .or_else(
+                || match cause.downcast_ref::<kantup::ops::upgrade::UpgradeError>() {
+                    Some(kantup::ops::upgrade::UpgradeError::Signature(inner)) => Some(inner),
+                    _ => None,
+                },
+            )
+            .or_else(
+                || match cause.downcast_ref::<kantup::ops::load::LoadError>() {
+                    Some(kantup::ops::load::LoadError::Signature(inner)) => Some(inner),
+                    _ => None,
+                },
+            );
+        if let Some(signature) = signature
+            && !matches!(
+                signature,
+                kantup_bundle::signature::SignatureError::BadKey { .. }
+            )
+        {
+            return Exit::VerificationFailed;
+        }
         if let Some(bundle) = cause.downcast_ref::<kantup_bundle::BundleError>()
             && bundle.is_verification_failure()
         {

@@ -26,6 +26,46 @@ pub enum BundleCommand {
     Create(CreateArgs),
     /// Write a bundle's images into an OCI image layout directory (no registry needed).
     ExportImages(ExportArgs),
+    /// Sign a bundle: a detached ECDSA P-256 / SHA-256 signature, as `cosign sign-blob --key`
+    /// writes it (base64 of the DER signature), into `<bundle>.sig` by default.
+    Sign(SignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// The private key (PEM: `EC PRIVATE KEY` as `openssl ecparam -genkey` writes, or PKCS#8).
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: PathBuf,
+    /// Where to write the signature (default: `<bundle>.sig`; cosign's flag name).
+    #[arg(long, value_name = "FILE")]
+    pub output_signature: Option<PathBuf>,
+}
+
+/// `--verify-key` and `--signature`, shared by every command that takes a bundle.
+#[derive(Debug, Clone, Args)]
+pub struct SignatureArgs {
+    /// Refuse the bundle unless its detached signature verifies with this public key (PEM, as
+    /// `cosign generate-key-pair` or `openssl ec -pubout` write it); checked before anything
+    /// else is done.
+    #[arg(long, value_name = "PUB.pem")]
+    pub verify_key: Option<PathBuf>,
+    /// The signature file (base64 as cosign writes it, or DER as openssl writes it); default
+    /// `<bundle>.sig`.
+    #[arg(long, value_name = "FILE", requires = "verify_key")]
+    pub signature: Option<PathBuf>,
+}
+
+impl SignatureArgs {
+    /// Checks the signature of `bundle` when a key was given.
+    pub fn check(&self, bundle: &std::path::Path) -> anyhow::Result<()> {
+        if let Some(key) = &self.verify_key {
+            kantup_bundle::signature::verify_bundle_file(bundle, key, self.signature.as_deref())?;
+            tracing::info!(bundle = %bundle.display(), key = %key.display(), "signature verified");
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +81,12 @@ pub struct VerifyArgs {
     /// Also decompress every layer and check it against the config's diff IDs.
     #[arg(long)]
     pub deep: bool,
+    /// Also check the bundle's detached signature with this public key (PEM).
+    #[arg(long, value_name = "PUB.pem")]
+    pub key: Option<PathBuf>,
+    /// The signature file (default: `<bundle>.sig`).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub signature: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +155,7 @@ pub async fn run(ctx: &Ctx, command: BundleCommand) -> anyhow::Result<ExitCode> 
         BundleCommand::Unpack(a) => unpack(ctx, a),
         BundleCommand::Create(a) => create_cmd(ctx, a),
         BundleCommand::ExportImages(a) => export(ctx, a),
+        BundleCommand::Sign(a) => sign(ctx, a),
     }
 }
 
@@ -265,6 +312,11 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let signed = SignatureArgs {
+        verify_key: args.key.clone(),
+        signature: args.signature.clone(),
+    };
+    signed.check(&args.bundle)?;
     let bundle = Bundle::open(&args.bundle)?;
     let bar = progress::bytes_bar(ctx, bundle.tar_size(), "verifying");
     let result = bundle.verify(VerifyOptions { deep: args.deep }, &mut |n| bar.inc(n));
@@ -272,9 +324,12 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let report =
         result.with_context(|| format!("verification of {} failed", args.bundle.display()))?;
     if ctx.output == OutputFormat::Json {
-        ctx.print_json(
-            &serde_json::json!({ "bundle": args.bundle, "ok": true, "report": report }),
-        )?;
+        ctx.print_json(&serde_json::json!({
+            "bundle": args.bundle,
+            "ok": true,
+            "signature_verified": args.key.is_some(),
+            "report": report
+        }))?;
     } else if !ctx.quiet {
         println!(
             "OK {}: chart {}, {} hints, {} images, {} blobs ({} bytes) verified, {} member checksums{}",
@@ -291,6 +346,42 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
+        if let Some(key) = &args.key {
+            println!("OK signature verified with {}", key.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sign(ctx: &Ctx, args: SignArgs) -> anyhow::Result<ExitCode> {
+    use kantup_bundle::signature::{SigningKey, default_signature_path};
+    let key = SigningKey::read(&args.key)?;
+    let signature = key.sign_file(&args.bundle)?;
+    let output = args
+        .output_signature
+        .clone()
+        .unwrap_or_else(|| default_signature_path(&args.bundle));
+    // A signature is public: written atomically, with normal permissions.
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut temp, signature.to_base64().as_bytes())
+        .with_context(|| format!("writing {}", output.display()))?;
+    temp.persist(&output)
+        .with_context(|| format!("writing {}", output.display()))?;
+    match ctx.output {
+        OutputFormat::Json => ctx.print_json(&serde_json::json!({
+            "bundle": args.bundle,
+            "signature": output,
+        }))?,
+        OutputFormat::Table => {
+            if !ctx.quiet {
+                println!("signed {} -> {}", args.bundle.display(), output.display());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -62,6 +62,8 @@ pub struct LoadArgs {
     /// The runtime CLI to run instead of `ctr`/`docker`/`podman` from PATH.
     #[arg(long, value_name = "PATH")]
     runtime_bin: Option<PathBuf>,
+    #[command(flatten)]
+    signature: crate::cmd::bundle::SignatureArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
@@ -76,6 +78,8 @@ pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
         namespace: args.namespace,
         runtime_args: args.runtime_args,
         runtime_bin: args.runtime_bin,
+        verify_key: args.signature.verify_key,
+        signature: args.signature.signature,
     };
     let ctx = ctx.clone();
     let report = tokio::task::spawn_blocking(move || {

@@ -102,6 +102,8 @@ pub struct UpgradeArgs {
     /// Skip bundle verification (not recommended).
     #[arg(long)]
     pub skip_verify: bool,
+    #[command(flatten)]
+    pub signature: crate::cmd::bundle::SignatureArgs,
 }
 
 impl UpgradeArgs {
@@ -139,6 +141,8 @@ impl UpgradeArgs {
             timeout: self.timeout,
             wait: self.wait,
             skip_verify: self.skip_verify,
+            verify_key: self.signature.verify_key.clone(),
+            signature: self.signature.signature.clone(),
         })
     }
 }

@@ -52,6 +52,10 @@ pub struct LoadOptions {
     pub runtime_args: Vec<String>,
     /// The runtime CLI to run instead of `ctr`/`docker`/`podman` from `PATH`.
     pub runtime_bin: Option<PathBuf>,
+    /// Refuse the input unless its detached signature verifies with this public key.
+    pub verify_key: Option<PathBuf>,
+    /// The signature file (default `<input>.sig`).
+    pub signature: Option<PathBuf>,
 }
 
 impl LoadOptions {
@@ -64,6 +68,8 @@ impl LoadOptions {
             namespace: "k8s.io".to_string(),
             runtime_args: Vec::new(),
             runtime_bin: None,
+            verify_key: None,
+            signature: None,
         }
     }
 }
@@ -98,6 +104,9 @@ pub enum LoadError {
     /// `--retag` is not `REGISTRY[/REPO]`.
     #[error("--retag {0:?}: expected REGISTRY[/REPO] such as reg.local:5000/kant")]
     BadRetag(String),
+    /// The input's signature did not verify (or there is none); nothing was loaded.
+    #[error(transparent)]
+    Signature(#[from] kantup_bundle::signature::SignatureError),
     /// The input could not be read.
     #[error("{}: not a readable bundle or image archive: {source}", path.display())]
     Open {
@@ -171,6 +180,13 @@ enum Feed {
 /// Loads the images of `options.input` into the runtime and re-tags them. Blocking: runs the
 /// runtime CLI as a child process.
 pub fn load(options: &LoadOptions, progress: &dyn Progress) -> Result<LoadReport, LoadError> {
+    if let Some(key) = &options.verify_key {
+        kantup_bundle::signature::verify_bundle_file(
+            &options.input,
+            key,
+            options.signature.as_deref(),
+        )?;
+    }
     let (feed, names) = open_input(&options.input)?;
     if names.is_empty() {
         return Err(LoadError::NoImages(options.input.clone()));

@@ -95,6 +95,12 @@ pub enum UpgradeError {
         #[source]
         source: std::io::Error,
     },
+    /// The source's signature did not verify (or there is none); nothing was changed.
+    #[error(transparent)]
+    Signature(#[from] kantup_bundle::signature::SignatureError),
+    /// A signature was asked for a source that is not one file.
+    #[error("{}: --verify-key needs a bundle or chart archive file, not a directory", .0.display())]
+    SignatureNeedsFile(PathBuf),
     /// helm could not be run (before anything changed).
     #[error(transparent)]
     Helm(#[from] HelmError),
@@ -192,6 +198,10 @@ pub struct UpgradeOptions {
     pub wait: bool,
     /// Skip bundle verification (not recommended).
     pub skip_verify: bool,
+    /// Refuse the source unless its detached signature verifies with this public key.
+    pub verify_key: Option<PathBuf>,
+    /// The signature file (default `<source>.sig`).
+    pub signature: Option<PathBuf>,
 }
 
 impl UpgradeOptions {
@@ -222,6 +232,8 @@ impl UpgradeOptions {
             timeout: Duration::from_secs(300),
             wait: false,
             skip_verify: false,
+            verify_key: None,
+            signature: None,
         }
     }
 }
@@ -347,6 +359,16 @@ pub async fn plan(
     options: &UpgradeOptions,
     progress: &dyn Progress,
 ) -> Result<PreparedUpgrade, UpgradeError> {
+    if let Some(key) = &options.verify_key {
+        if options.source.is_dir() {
+            return Err(UpgradeError::SignatureNeedsFile(options.source.clone()));
+        }
+        kantup_bundle::signature::verify_bundle_file(
+            &options.source,
+            key,
+            options.signature.as_deref(),
+        )?;
+    }
     let chart = source::resolve_path(&options.source, options.skip_verify, progress)?;
     let client = options.cluster.client().await?;
     let helm = Helm::detect(&options.helm, &options.cluster, options.driver)?;
