@@ -11,11 +11,10 @@ use std::process::{Command, Output};
 use common::{KantChart, text};
 
 fn openssl(args: &[&str]) -> Output {
-    let output = Command::new(kantup_test_support::require_tool("openssl"))
+    Command::new(kantup_test_support::require_tool("openssl"))
         .args(args)
         .output()
-        .unwrap();
-    output
+        .unwrap()
 }
 
 fn openssl_ok(args: &[&str]) {
@@ -220,38 +219,60 @@ fn load_and_upgrade_refuse_a_badly_signed_bundle_before_any_change() {
     std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
     let missing_kubeconfig = dir.path().join("no-kubeconfig");
 
-    for key in [&keys.other_public] {
-        let load = kantup(&[
-            "load",
-            s(&bundle),
-            "--runtime",
-            "containerd",
-            "--runtime-bin",
-            s(&runtime),
-            "--verify-key",
-            s(key),
-        ]);
+    // A key that did not sign it, and a signature file that does not exist.
+    let missing_signature = dir.path().join("missing.sig");
+    for (key, signature) in [
+        (&keys.other_public, None),
+        (&keys.public, Some(&missing_signature)),
+    ] {
+        let signature_args: Vec<&str> = match signature {
+            Some(path) => vec!["--signature", s(path)],
+            None => Vec::new(),
+        };
+        let load = kantup(
+            &[
+                "load",
+                s(&bundle),
+                "--runtime",
+                "containerd",
+                "--runtime-bin",
+                s(&runtime),
+                "--verify-key",
+                s(key),
+            ]
+            .into_iter()
+            .chain(signature_args.iter().copied())
+            .collect::<Vec<_>>(),
+        );
         assert_eq!(load.status.code(), Some(3), "{}", text(&load));
         assert!(!calls.exists(), "the runtime ran");
 
-        let upgrade = kantup(&[
-            "upgrade",
-            s(&bundle),
-            "--release",
-            "kant",
-            "-n",
-            "kant-system",
-            "--yes",
-            "--kubeconfig",
-            s(&missing_kubeconfig),
-            "--verify-key",
-            s(key),
-            "--backup-dir",
-            s(&dir.path().join("backups")),
-        ]);
+        let upgrade = kantup(
+            &[
+                "upgrade",
+                s(&bundle),
+                "--release",
+                "kant",
+                "-n",
+                "kant-system",
+                "--yes",
+                "--kubeconfig",
+                s(&missing_kubeconfig),
+                "--verify-key",
+                s(key),
+                "--backup-dir",
+                s(&dir.path().join("backups")),
+            ]
+            .into_iter()
+            .chain(signature_args.iter().copied())
+            .collect::<Vec<_>>(),
+        );
         let all = text(&upgrade);
         assert_eq!(upgrade.status.code(), Some(3), "{all}");
-        assert!(all.contains("does not verify"), "{all}");
+        assert!(
+            all.contains("does not verify") || all.contains("missing.sig"),
+            "{all}"
+        );
         assert!(
             !all.contains("no-kubeconfig"),
             "the cluster was not asked: {all}"
