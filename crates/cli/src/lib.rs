@@ -3,6 +3,8 @@
 //! binds flags to these options, prints the results and picks the exit code.
 //!
 //! - [`ops::upgrade`]: install or upgrade a release from a bundle or chart (plan, then execute).
+//! - [`ops::bundle_diff`]: what changes between two bundles (images, blobs to send, chart, CRDs,
+//!   default values).
 //! - [`ops::rollback`]: `helm rollback` with the CRDs put back as the target revision had them.
 //! - [`ops::load`]: load a bundle's images into containerd, docker or podman and re-tag them.
 //! - [`ops::helm`]: the helm binary, as every workflow runs it.

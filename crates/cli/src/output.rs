@@ -63,6 +63,21 @@ impl Ctx {
     }
 }
 
+/// A byte count as people read it: `512 B`, `4.2 KiB`, `560.2 MiB`, `1.1 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// Prints an error and its causes on stderr, one per line.
 pub fn print_error(error: &anyhow::Error) {
     eprintln!("error: {error}");
@@ -184,6 +199,19 @@ pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn human_bytes_table() {
+        for (bytes, text) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (587_397_657, "560.2 MiB"),
+            (1 << 30, "1.0 GiB"),
+        ] {
+            assert_eq!(super::human_bytes(bytes), text);
+        }
+    }
+
     use anyhow::Context;
     use kantup_bundle::BundleError;
     use kantup_registry::chart_index::http::RepoError;

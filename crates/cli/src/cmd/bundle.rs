@@ -26,9 +26,20 @@ pub enum BundleCommand {
     Create(CreateArgs),
     /// Write a bundle's images into an OCI image layout directory (no registry needed).
     ExportImages(ExportArgs),
+    /// What changes from OLD to NEW: images (and the bytes a registry holding OLD still
+    /// needs), chart version, CRDs, default values.
+    Diff(DiffArgs),
     /// Sign a bundle: a detached ECDSA P-256 / SHA-256 signature, as `cosign sign-blob --key`
     /// writes it (base64 of the DER signature), into `<bundle>.sig` by default.
     Sign(SignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The bundle installed now.
+    pub old: PathBuf,
+    /// The bundle to install.
+    pub new: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +167,7 @@ pub async fn run(ctx: &Ctx, command: BundleCommand) -> anyhow::Result<ExitCode> 
         BundleCommand::Create(a) => create_cmd(ctx, a),
         BundleCommand::ExportImages(a) => export(ctx, a),
         BundleCommand::Sign(a) => sign(ctx, a),
+        BundleCommand::Diff(a) => diff(ctx, a),
     }
 }
 
@@ -349,6 +361,114 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         if let Some(key) = &args.key {
             println!("OK signature verified with {}", key.display());
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn diff(ctx: &Ctx, args: DiffArgs) -> anyhow::Result<ExitCode> {
+    use crate::output::human_bytes;
+    let diff = kantup::ops::bundle_diff::diff_bundles(&args.old, &args.new)?;
+    if ctx.output == OutputFormat::Json {
+        ctx.print_json(&diff)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = &diff.chart;
+    println!(
+        "chart: {} {} -> {} {}",
+        c.old_name, c.old_version, c.new_name, c.new_version
+    );
+    let i = &diff.images;
+    println!(
+        "images: {} added, {} removed, {} changed, {} unchanged",
+        i.added.len(),
+        i.removed.len(),
+        i.changed.len(),
+        i.unchanged
+    );
+    for image in &i.added {
+        println!(
+            "  + {}:{} {} ({})",
+            image.repository,
+            image.tags.join(","),
+            image.digest,
+            human_bytes(image.size)
+        );
+    }
+    for image in &i.removed {
+        println!(
+            "  - {}:{} {}",
+            image.repository,
+            image.tags.join(","),
+            image.digest
+        );
+    }
+    for image in &i.changed {
+        println!(
+            "  ~ {} {} -> {} ({} -> {}; {} blob(s), {} not in OLD)",
+            image.repository,
+            image.old_tags.join(","),
+            image.new_tags.join(","),
+            image.old_digest,
+            image.new_digest,
+            image.blobs_needed,
+            human_bytes(image.bytes_needed)
+        );
+    }
+    let t = &diff.transfer;
+    println!(
+        "to a registry holding OLD: {} of {} blobs, {} of {}",
+        t.blobs_needed,
+        t.blobs_total,
+        human_bytes(t.bytes_needed),
+        human_bytes(t.bytes_total)
+    );
+    println!("CRDs:");
+    if diff.crds.is_empty() {
+        println!("  (no change)");
+    }
+    for crd in &diff.crds {
+        let sign = match crd.change {
+            "added" => '+',
+            "removed" => '-',
+            _ => '~',
+        };
+        let ch = &crd.changes;
+        let mut details = Vec::new();
+        if !ch.versions_added.is_empty() {
+            details.push(format!("+versions {}", ch.versions_added.join(",")));
+        }
+        if !ch.versions_removed.is_empty() {
+            details.push(format!("-versions {}", ch.versions_removed.join(",")));
+        }
+        if !ch.spec_fields_changed.is_empty() {
+            details.push(format!("spec {}", ch.spec_fields_changed.join(",")));
+        }
+        println!("  {sign} {} {}", crd.name, details.join("; "));
+        for version in &ch.versions_changed {
+            for change in &version.schema {
+                let sign = match change.kind {
+                    kantup_k8s_apply::crd::SchemaChangeKind::Added => '+',
+                    kantup_k8s_apply::crd::SchemaChangeKind::Removed => '-',
+                    kantup_k8s_apply::crd::SchemaChangeKind::Changed => '~',
+                };
+                println!("      {}: {sign} {}", version.name, change.path);
+            }
+        }
+    }
+    println!("default values:");
+    if diff.values.is_empty() {
+        println!("  (no change)");
+    }
+    for change in &diff.values {
+        let show =
+            |v: &Option<serde_json::Value>| v.as_ref().map_or("-".to_string(), |v| v.to_string());
+        println!(
+            "  {:<8} {}: {} -> {}",
+            change.change,
+            change.path,
+            show(&change.old),
+            show(&change.new)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

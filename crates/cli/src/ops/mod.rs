@@ -1,5 +1,6 @@
 //! The workflows (cargo's model: `ops` do the work, the binary's `cmd` modules bind flags).
 
+pub mod bundle_diff;
 pub mod duration;
 pub mod helm;
 pub mod load;

@@ -17,7 +17,7 @@ pub use apply::{
 pub use load::{CrdDocument, chart_crds, load_crd_dir, load_crd_documents};
 pub use plan::{
     CrdChanges, CrdPlan, FieldConflict, PlanAction, SchemaChange, SchemaChangeKind, VersionChange,
-    diff_spec, group_conflicts,
+    diff_spec, diff_written_specs, group_conflicts,
 };
 pub use snapshot::{
     CrdSnapshot, SNAPSHOT_API_VERSION, SNAPSHOT_KIND, custom_objects_exist, delete_crd,

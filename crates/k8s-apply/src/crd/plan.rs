@@ -204,6 +204,12 @@ pub fn diff_spec(desired: &Value, live: &Value) -> CrdChanges {
     changes
 }
 
+/// Compares two CRD specs as written in charts (neither from a server): both get the API
+/// server's defaults, so only what the charts really change shows.
+pub fn diff_written_specs(new: &Value, old: &Value) -> CrdChanges {
+    diff_spec(new, &with_server_defaults(old))
+}
+
 fn versions_by_name(versions: Option<&Value>) -> Vec<(String, Map<String, Value>)> {
     versions
         .and_then(Value::as_array)
