@@ -43,7 +43,7 @@ pub enum DiffError {
         path: std::path::PathBuf,
         /// Why.
         #[source]
-        source: kantup_k8s_apply::Error,
+        source: Box<kantup_k8s_apply::Error>,
     },
     /// A chart's `values.yaml` could not be read as Helm reads it.
     #[error("{}: {source}", path.display())]
@@ -202,7 +202,7 @@ impl Side {
         let crds = chart_crds(&chart, &Default::default(), HelmVersion::V3).map_err(|source| {
             DiffError::Crds {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let values_text = chart
@@ -258,7 +258,7 @@ fn diff_images(old: &[Image], new: &[Image]) -> (ImageChanges, Transfer) {
     let entry = |repository: &str, image: &Image, tags: &[String]| ImageEntry {
         repository: repository.to_string(),
         tags: tags.to_vec(),
-        digest: image.manifest_digest.clone(),
+        digest: image.manifest_digest,
         size: blobs(image).map(|(_, size)| size).sum(),
     };
     let mut changes = ImageChanges::default();
@@ -277,8 +277,8 @@ fn diff_images(old: &[Image], new: &[Image]) -> (ImageChanges, Transfer) {
                     repository: repository.clone(),
                     old_tags: old_tags.clone(),
                     new_tags: tags.clone(),
-                    old_digest: old_image.manifest_digest.clone(),
-                    new_digest: image.manifest_digest.clone(),
+                    old_digest: old_image.manifest_digest,
+                    new_digest: image.manifest_digest,
                     blobs_needed: needed.len(),
                     bytes_needed: needed.iter().sum(),
                 });
