@@ -40,8 +40,11 @@ impl Ctx {
             (false, 2) => "debug",
             (false, _) => "trace",
         };
-        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        // kube's own "Server cert bypassed" names no server; kantup's access code says it
+        // with the server's address instead.
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{default},kube_client::client::tls=error"))
+        });
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)

@@ -411,7 +411,20 @@ fn preflight_passes_an_upgrade_and_fails_a_downgrade() {
             ],
         )
     };
-    let stdout = ok(run("0.5.0"), "preflight of an upgrade");
+    let output = run("0.5.0");
+    // The test server's kubeconfig skips TLS verification: said once, naming the server, with
+    // no colour codes into a pipe.
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains("TLS certificate of the API server https://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Server cert bypassed"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI codes when stderr is not a terminal: {stderr:?}"
+    );
+    let stdout = ok(output, "preflight of an upgrade");
     assert!(stdout.contains("upgrade 0.4.0 -> 0.5.0"), "{stdout}");
     // Every line's RESULT column starts at the same place, whatever the check's name.
     let columns: Vec<usize> = stdout

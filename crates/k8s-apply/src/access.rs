@@ -84,6 +84,14 @@ impl ClusterAccess {
     pub async fn client(&self) -> Result<kube::Client> {
         let mut config = self.config().await?;
         config.default_retry = false;
+        if config.accept_invalid_certs {
+            // kube says only "Server cert bypassed", for every client; this names the server.
+            tracing::warn!(
+                "TLS certificate of the API server {} is not verified (insecure-skip-tls-verify \
+                 in the kubeconfig)",
+                config.cluster_url
+            );
+        }
         let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| Error::Config {
             from: self.kubeconfig.clone(),
             reason: e.to_string(),
