@@ -399,3 +399,22 @@ fn spawn_watchdog(state: &Path, scratch: &Path) {
         .spawn()
         .expect("spawn the API server watchdog");
 }
+
+impl KubeCluster {
+    /// [`KubeCluster::helm_output`] with extra environment variables, e.g.
+    /// `[("HELM_DRIVER", "configmap")]` for Helm's ConfigMap storage driver (tests in one
+    /// process run in parallel, so the driver cannot be set process-wide).
+    pub fn helm_output_with_env(&self, helm: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+        let home = self.scratch.path().join("helm-home");
+        Command::new(helm)
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", home.join("cache"))
+            .env("HELM_CONFIG_HOME", home.join("config"))
+            .env("HELM_DATA_HOME", home.join("data"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn helm")
+    }
+}
