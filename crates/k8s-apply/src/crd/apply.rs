@@ -35,7 +35,9 @@ pub enum ConflictPolicy {
 pub struct ApplyOptions {
     /// Fields owned by other field managers: taken over (default) or refused.
     pub conflicts: ConflictPolicy,
-    /// Allow removing versions still listed in `status.storedVersions`.
+    /// Allow removing versions still listed in `status.storedVersions` (their objects are
+    /// migrated): they are removed from `status.storedVersions` first, as the API server
+    /// requires.
     pub allow_version_removal: bool,
     /// How long to wait for each CRD to become `Established` and `NamesAccepted`.
     pub timeout: Duration,
@@ -114,11 +116,17 @@ impl CrdApplier {
     async fn dry_run(&self, crd: &CrdDocument) -> Result<DryRun> {
         let mut conflicts = Vec::new();
         for force in [false, true] {
-            match self.patch(crd, force, true).await {
+            let answer = self.patch_request(crd, force, true).await;
+            let refuses_only_stored_versions = matches!(
+                &answer,
+                Err(kube::Error::Api(status)) if refuses_only_stored_versions(status)
+            );
+            match answer.map_err(|e| patch_error(crd, true, e)) {
                 Ok(stored) => {
                     return Ok(DryRun {
                         conflicts,
                         outcome: Ok(stored),
+                        refuses_only_stored_versions,
                     });
                 }
                 Err(Error::Api(api)) if api.code == Some(409) && !force => {
@@ -128,6 +136,7 @@ impl CrdApplier {
                     return Ok(DryRun {
                         conflicts,
                         outcome: Err(api),
+                        refuses_only_stored_versions,
                     });
                 }
                 Err(other) => return Err(other),
@@ -152,8 +161,18 @@ impl CrdApplier {
         plans: Vec<CrdPlan>,
     ) -> Result<Vec<AppliedCrd>> {
         check_plans(&plans, &self.options)?;
+        // Versions still stored that may go (allowed): the server must accept forgetting
+        // them before anything is written.
+        for plan in plans.iter().filter(|p| !p.blocked_versions.is_empty()) {
+            self.forget_stored_versions(&plan.name, &plan.blocked_versions, true)
+                .await?;
+        }
         let mut applied = Vec::with_capacity(crds.len());
         for (crd, plan) in crds.iter().zip(plans) {
+            if !plan.blocked_versions.is_empty() {
+                self.forget_stored_versions(&plan.name, &plan.blocked_versions, false)
+                    .await?;
+            }
             let resource_version = if plan.action == PlanAction::Unchanged {
                 None
             } else {
@@ -184,6 +203,17 @@ impl CrdApplier {
         force: bool,
         dry_run: bool,
     ) -> Result<CustomResourceDefinition> {
+        self.patch_request(crd, force, dry_run)
+            .await
+            .map_err(|e| patch_error(crd, dry_run, e))
+    }
+
+    async fn patch_request(
+        &self,
+        crd: &CrdDocument,
+        force: bool,
+        dry_run: bool,
+    ) -> kube::Result<CustomResourceDefinition> {
         let mut params = PatchParams::apply(FIELD_MANAGER);
         params.force = force;
         params.dry_run = dry_run;
@@ -193,17 +223,50 @@ impl CrdApplier {
         self.api
             .patch(&crd.name, &params, &Patch::Apply(&apply_manifest(crd)))
             .await
-            .map_err(|e| {
-                let verb = if dry_run { "dry-run apply" } else { "apply" };
-                Error::api(
-                    format!(
-                        "{verb} CustomResourceDefinition {} from {}",
-                        crd.name,
-                        crd.origin()
-                    ),
-                    e,
-                )
-            })
+    }
+
+    /// Removes `versions` from the CRD's `status.storedVersions` (what Kubernetes asks for
+    /// before a stored version may leave `spec.versions`, once its objects are migrated), at the
+    /// `resourceVersion` last read, so a concurrent change is not overwritten.
+    async fn forget_stored_versions(
+        &self,
+        name: &str,
+        versions: &[String],
+        dry_run: bool,
+    ) -> Result<()> {
+        let action = format!(
+            "{}remove version(s) {} from status.storedVersions of CustomResourceDefinition {name}",
+            if dry_run { "dry-run " } else { "" },
+            versions.join(", ")
+        );
+        let live = self
+            .api
+            .get(name)
+            .await
+            .map_err(|e| Error::api(format!("get CustomResourceDefinition {name}"), e))?;
+        let remaining: Vec<String> = live
+            .status
+            .and_then(|s| s.stored_versions)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|v| !versions.contains(v))
+            .collect();
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": live.metadata.resource_version},
+            "status": {"storedVersions": remaining},
+        });
+        let params = PatchParams {
+            dry_run,
+            ..Default::default()
+        };
+        if !dry_run {
+            tracing::info!(crd = %name, ?versions, "removing stored versions");
+        }
+        self.api
+            .patch_status(name, &params, &Patch::Merge(&patch))
+            .await
+            .map_err(|e| Error::api(action, e))?;
+        Ok(())
     }
 
     /// Polls (with backoff, 100 ms doubling up to 2 s) until the CRD's `Established` and
@@ -273,6 +336,35 @@ struct DryRun {
     conflicts: Vec<FieldConflict>,
     /// The object as it would be stored, or why the server refuses it.
     outcome: std::result::Result<CustomResourceDefinition, Box<ApiError>>,
+    /// The refusal only says that versions listed in `status.storedVersions` are missing from
+    /// `spec.versions`: the plan's `blocked_versions`, not a rejection.
+    refuses_only_stored_versions: bool,
+}
+
+fn patch_error(crd: &CrdDocument, dry_run: bool, error: kube::Error) -> Error {
+    let verb = if dry_run { "dry-run apply" } else { "apply" };
+    Error::api(
+        format!(
+            "{verb} CustomResourceDefinition {} from {}",
+            crd.name,
+            crd.origin()
+        ),
+        error,
+    )
+}
+
+/// A 422 whose every cause is `status.storedVersions[i]: ... must appear in spec.versions`.
+fn refuses_only_stored_versions(status: &kube::core::Status) -> bool {
+    let causes = status
+        .details
+        .as_ref()
+        .map(|d| d.causes.as_slice())
+        .unwrap_or(&[]);
+    status.code == 422
+        && !causes.is_empty()
+        && causes
+            .iter()
+            .all(|c| c.field.starts_with("status.storedVersions"))
 }
 
 /// Answers that say "this object would not be accepted" (rather than "you may not ask" or
@@ -342,6 +434,8 @@ fn plan_one(
 ) -> CrdPlan {
     let (stored, mut rejected) = match dry_run.outcome {
         Ok(stored) => (Some(stored), None),
+        // Reported as blocked versions below (the live object has the stored versions).
+        Err(_) if dry_run.refuses_only_stored_versions && live.is_some() => (None, None),
         Err(api) => (None, Some(api.to_string())),
     };
     let stored_bytes = stored

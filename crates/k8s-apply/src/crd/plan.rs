@@ -32,7 +32,8 @@ pub struct CrdPlan {
     /// The differences (empty unless `action` is `Changed`).
     pub changes: CrdChanges,
     /// Removed versions still listed in the live `status.storedVersions`; applying is refused
-    /// unless version removal is allowed.
+    /// unless version removal is allowed, and then first removes them from
+    /// `status.storedVersions` (the API server refuses a spec without them otherwise).
     pub blocked_versions: Vec<String>,
     /// Fields of the live object owned by other field managers that this apply sets to other
     /// values: taken over (or, when conflicts are refused, the reason to stop).
