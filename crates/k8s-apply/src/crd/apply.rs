@@ -8,7 +8,9 @@ use kube::api::{Patch, PatchParams};
 use serde::Serialize;
 
 use super::load::CrdDocument;
-use super::plan::{CrdChanges, CrdPlan, FieldConflict, PlanAction, diff_spec, group_conflicts};
+use super::plan::{
+    CrdChanges, CrdPlan, FieldConflict, PlanAction, diff_metadata, diff_spec, group_conflicts,
+};
 use crate::error::{ApiError, Error, Result};
 
 /// The field manager kantup applies as.
@@ -471,7 +473,12 @@ fn plan_one(
     }
     .unwrap_or_default();
     let live_spec = serde_json::to_value(&live.spec).unwrap_or_default();
-    let changes = diff_spec(&desired_spec, &live_spec);
+    let mut changes = diff_spec(&desired_spec, &live_spec);
+    changes.metadata_fields_changed = diff_metadata(
+        stored.as_ref().map(|s| &s.metadata),
+        &crd.crd.metadata,
+        &live.metadata,
+    );
     let stored_versions = live
         .status
         .as_ref()

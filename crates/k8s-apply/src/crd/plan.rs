@@ -5,6 +5,9 @@
 //! Without a dry-run answer (the server refused the apply), the desired spec gets the fields
 //! the API server defaults filled in so they do not show up as changes.
 
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -99,6 +102,9 @@ pub struct CrdChanges {
     pub versions_changed: Vec<VersionChange>,
     /// Other top-level spec fields that differ (`names`, `scope`, `conversion`, ...).
     pub spec_fields_changed: Vec<String>,
+    /// Metadata maps that differ (`annotations`, `labels`): a chart's CRD labels and
+    /// annotations (cert-manager's `inject-ca-from`, say) are applied with the spec.
+    pub metadata_fields_changed: Vec<String>,
 }
 
 impl CrdChanges {
@@ -108,6 +114,7 @@ impl CrdChanges {
             && self.versions_removed.is_empty()
             && self.versions_changed.is_empty()
             && self.spec_fields_changed.is_empty()
+            && self.metadata_fields_changed.is_empty()
     }
 }
 
@@ -209,6 +216,36 @@ pub fn diff_spec(desired: &Value, live: &Value) -> CrdChanges {
 /// server's defaults, so only what the charts really change shows.
 pub fn diff_written_specs(new: &Value, old: &Value) -> CrdChanges {
     diff_spec(new, &with_server_defaults(old))
+}
+
+/// The metadata maps (`annotations`, `labels`) that applying changes: the object as the server
+/// would store it (its answer to the dry-run apply) against the live one; without that answer,
+/// the manifest's entries the live object lacks or holds with another value.
+pub(crate) fn diff_metadata(
+    stored: Option<&ObjectMeta>,
+    manifest: &ObjectMeta,
+    live: &ObjectMeta,
+) -> Vec<String> {
+    type Entries = BTreeMap<String, String>;
+    type Field = fn(&ObjectMeta) -> Option<&Entries>;
+    let maps: [(&str, Field); 2] = [
+        ("annotations", |m| m.annotations.as_ref()),
+        ("labels", |m| m.labels.as_ref()),
+    ];
+    let empty = Entries::new();
+    maps.into_iter()
+        .filter(|(_, entries)| {
+            let live = entries(live).unwrap_or(&empty);
+            match stored {
+                Some(stored) => entries(stored).unwrap_or(&empty) != live,
+                None => entries(manifest)
+                    .unwrap_or(&empty)
+                    .iter()
+                    .any(|(k, v)| live.get(k) != Some(v)),
+            }
+        })
+        .map(|(name, _)| name.to_string())
+        .collect()
 }
 
 fn versions_by_name(versions: Option<&Value>) -> Vec<(String, Map<String, Value>)> {
@@ -492,6 +529,29 @@ mod tests {
         desired["conversion"] = json!({"strategy": "None"});
         let live = live_of(&spec(json!([v("v1", true, json!({}))])));
         assert!(diff_spec(&desired, &live).is_empty());
+    }
+
+    #[test]
+    fn metadata_maps_are_compared() {
+        let meta = |labels: &[(&str, &str)]| ObjectMeta {
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let live = meta(&[("a", "1"), ("other", "x")]);
+        // The dry-run answer: exact, a removed label counts.
+        assert_eq!(
+            diff_metadata(Some(&meta(&[("a", "1")])), &meta(&[]), &live),
+            ["labels"]
+        );
+        assert!(diff_metadata(Some(&live), &meta(&[]), &live).is_empty());
+        // Without one: the manifest's entries, others' labels left alone.
+        assert!(diff_metadata(None, &meta(&[("a", "1")]), &live).is_empty());
+        assert_eq!(diff_metadata(None, &meta(&[("a", "2")]), &live), ["labels"]);
     }
 
     #[test]
