@@ -1,10 +1,11 @@
 //! Helm's value coalescing as `helm get values --all` applies it: the chart's default values
 //! under the user-supplied ones (`chartutil.CoalesceValues`), delegated to
 //! `kantup-helm-values`, which implements Helm 3.17's and 4.1's rules (a user value wins over a
-//! default; maps merge recursively; a user `null` deletes the default key). The stored chart
-//! has no subcharts (Helm does not serialize them into the record), so only the top-level
-//! tables are coalesced.
+//! default; maps merge recursively; a user `null` deletes the default key, at the top level
+//! always, in nested tables as each Helm version does). The stored chart has no subcharts (Helm
+//! does not serialize them into the record), so only the chart's own values are coalesced.
 
+use kantup_helm_values::chart::Chart;
 use kantup_helm_values::strvals::HelmVersion;
 use serde_json::{Map, Value};
 
@@ -14,11 +15,14 @@ pub fn coalesce_values(
     user: Option<&Map<String, Value>>,
     helm: HelmVersion,
 ) -> Map<String, Value> {
-    let mut out = user.cloned().unwrap_or_default();
-    if let Some(defaults) = defaults {
-        kantup_helm_values::coalesce::coalesce_tables_pub(&mut out, defaults, helm);
-    }
-    out
+    let chart = Chart {
+        values: defaults.cloned().unwrap_or_default(),
+        ..Default::default()
+    };
+    let user = user.cloned().unwrap_or_default();
+    // Only subcharts can make coalescing fail (a value where a subchart's table goes).
+    kantup_helm_values::coalesce::coalesce_values(&chart, &user, helm)
+        .expect("a chart without subcharts always coalesces")
 }
 
 #[cfg(test)]
@@ -77,9 +81,24 @@ mod tests {
             ),
         ];
         for (name, defaults, user, expect) in cases {
-            let got = coalesce_values(Some(&map(defaults)), Some(&map(user)), HelmVersion::V3);
-            assert_eq!(Value::Object(got), expect, "{name}");
+            for helm in [HelmVersion::V3, HelmVersion::V4] {
+                let got =
+                    coalesce_values(Some(&map(defaults.clone())), Some(&map(user.clone())), helm);
+                assert_eq!(Value::Object(got), expect, "{name} ({helm:?})");
+            }
         }
+    }
+
+    #[test]
+    fn a_null_over_a_null_default() {
+        // Helm 4.1 keeps it in nested tables only; at the top level both delete it (as
+        // `helm get values --all` of each shows, tests/release_records.rs).
+        let defaults = map(json!({"top": null, "t": {"nested": null}}));
+        let user = map(json!({"top": null, "t": {"nested": null}}));
+        let v3 = coalesce_values(Some(&defaults), Some(&user), HelmVersion::V3);
+        assert_eq!(Value::Object(v3), json!({"t": {}}));
+        let v4 = coalesce_values(Some(&defaults), Some(&user), HelmVersion::V4);
+        assert_eq!(Value::Object(v4), json!({"t": {"nested": null}}));
     }
 
     #[test]
