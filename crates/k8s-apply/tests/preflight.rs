@@ -528,6 +528,37 @@ async fn a_user_without_crd_rights_fails_those_checks() {
 }
 
 #[tokio::test]
+async fn a_user_who_may_not_read_namespaces_gets_a_warning() {
+    let Some(cluster) = cluster_or_skip("a_user_who_may_not_read_namespaces_gets_a_warning") else {
+        return;
+    };
+    let ns = cluster.namespace("pre-nsread");
+    let run = HelmRun::new(cluster, Helm::V3, StorageDriver::Secret, &ns);
+    let dir = tempfile::tempdir().unwrap();
+    installed_and_upgraded(&run, dir.path());
+    // Rights in the release namespace only: reading the Namespace object is forbidden.
+    let kubeconfig = cluster.user(
+        &unique_name("pre-nsread"),
+        &[],
+        Some((&ns, &[Rule::new(&[""], &["secrets"], &["get", "list"])])),
+    );
+    let report = preflight(
+        &client_for(&kubeconfig).await,
+        &options("demo", &ns, StorageDriver::Secret, None),
+    )
+    .await
+    .unwrap();
+    let namespace = check(&report, "namespace");
+    assert_eq!(namespace.outcome, CheckOutcome::Warn);
+    assert_eq!(
+        namespace.detail,
+        format!("may not read Namespace {ns} (forbidden); assuming it exists")
+    );
+    assert_eq!(check(&report, "release").outcome, CheckOutcome::Pass);
+    assert_eq!(check(&report, "release-status").outcome, CheckOutcome::Pass);
+}
+
+#[tokio::test]
 async fn a_user_with_every_right_passes_and_one_without_namespaces_create_does_not() {
     let Some(cluster) = cluster_or_skip(
         "a_user_with_every_right_passes_and_one_without_namespaces_create_does_not",
