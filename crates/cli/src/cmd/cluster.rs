@@ -249,6 +249,9 @@ pub fn print_plans(plans: &[CrdPlan], indent: &str) {
         if !c.spec_fields_changed.is_empty() {
             details.push(format!("spec {}", c.spec_fields_changed.join(",")));
         }
+        if !c.metadata_fields_changed.is_empty() {
+            details.push(format!("metadata {}", c.metadata_fields_changed.join(",")));
+        }
         if !plan.blocked_versions.is_empty() {
             details.push(format!(
                 "BLOCKED: stored versions {} would be removed",
