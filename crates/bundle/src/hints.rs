@@ -323,6 +323,11 @@ pub fn parse_hints(yaml: &str) -> Result<Vec<ImagePattern>, HintsError> {
     let items = match doc {
         serde_yaml::Value::Null => return Ok(Vec::new()),
         serde_yaml::Value::Sequence(items) => items,
+        serde_yaml::Value::Mapping(map) => {
+            return Err(HintsError::NotAList {
+                found: format!("a mapping with the keys {}", key_list(&map)),
+            });
+        }
         other => {
             return Err(HintsError::NotAList {
                 found: describe(&other),
@@ -334,11 +339,35 @@ pub fn parse_hints(yaml: &str) -> Result<Vec<ImagePattern>, HintsError> {
         .enumerate()
         .map(|(i, item)| match item {
             serde_yaml::Value::String(s) => ImagePattern::parse(&s),
+            // `- {{ .image.repository }}` unquoted is a YAML flow mapping, not a template.
+            serde_yaml::Value::Mapping(map) => Err(HintsError::NotAList {
+                found: format!(
+                    "item {} is a mapping with the keys {} (a template must be quoted: - \"{{{{ .image.repository }}}}\")",
+                    i + 1,
+                    key_list(&map)
+                ),
+            }),
             other => Err(HintsError::NotAList {
                 found: format!("item {} is {}", i + 1, describe(&other)),
             }),
         })
         .collect()
+}
+
+/// The first few keys of a mapping, for messages: `image, tag`.
+fn key_list(map: &serde_yaml::Mapping) -> String {
+    let keys: Vec<String> = map
+        .keys()
+        .take(5)
+        .map(|k| match k {
+            serde_yaml::Value::String(s) => format!("{s:?}"),
+            other => serde_yaml::to_string(other)
+                .map(|t| t.trim_end().to_string())
+                .unwrap_or_else(|_| describe(other)),
+        })
+        .collect();
+    let more = if map.len() > keys.len() { ", ..." } else { "" };
+    format!("{}{more}", keys.join(", "))
 }
 
 fn describe(v: &serde_yaml::Value) -> String {

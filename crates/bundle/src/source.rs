@@ -171,9 +171,77 @@ pub(crate) fn normalize_name(name: &str) -> String {
     n.trim_end_matches('/').to_string()
 }
 
+/// Most members one tar may have. The index keeps about 200 bytes per member, so this bounds
+/// its memory (about 200 MB); a bundle or image archive has a few thousand at most.
+pub(crate) const MAX_MEMBERS: usize = 1_000_000;
+
+/// Largest GNU long-name or pax extended header. The tar reader holds one in memory whole, so
+/// without a bound a small compressed bundle could expand into one huge name.
+pub(crate) const MAX_EXTENSION_HEADER: u64 = 1 << 20;
+
+/// A tar header block as the tar reader will read it, or `None` when the bytes at `pos` are
+/// not a header (end of archive, or a position this check cannot follow, like GNU sparse
+/// members; the tar reader then reports or handles it).
+fn header_at(span: &FileSpan, pos: u64) -> Option<tar::Header> {
+    let mut block = [0u8; 512];
+    if pos.checked_add(512)? > span.len {
+        return None;
+    }
+    span.file.read_exact_at(&mut block, span.start + pos).ok()?;
+    let header = tar::Header::from_byte_slice(&block).clone();
+    let stored = header.cksum().ok()?;
+    let computed: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    (stored == computed).then_some(header)
+}
+
+/// Refuses GNU long-name/long-link and pax extended headers over [`MAX_EXTENSION_HEADER`] in
+/// the header chain starting at `pos`, before the tar reader reads them into memory.
+fn check_extension_headers(span: &FileSpan, mut pos: u64, label: &str) -> Result<(), BundleError> {
+    // A member has at most a long name, a long link and a pax header in front of it.
+    for _ in 0..4 {
+        let Some(header) = header_at(span, pos) else {
+            return Ok(());
+        };
+        let ty = header.entry_type();
+        let what = if ty.is_gnu_longname() {
+            "GNU long name"
+        } else if ty.is_gnu_longlink() {
+            "GNU long link name"
+        } else if ty.is_pax_local_extensions() {
+            "pax extended header"
+        } else {
+            return Ok(());
+        };
+        let Ok(size) = header.entry_size() else {
+            return Ok(());
+        };
+        if size > MAX_EXTENSION_HEADER {
+            return Err(BundleError::Tar {
+                path: label.to_string(),
+                reason: format!(
+                    "the {what} at offset {pos} is {size} bytes, over the limit of {MAX_EXTENSION_HEADER}"
+                ),
+            });
+        }
+        pos = pos + 512 + size.div_ceil(512) * 512;
+    }
+    Ok(())
+}
+
 impl TarIndex {
     /// Walks the tar in `span` once. `label` names it in errors (`bundle.tar!images.tar`).
-    /// Duplicate non-directory members are an error.
+    /// Duplicate non-directory members are an error, and so are more than [`MAX_MEMBERS`]
+    /// members or an extension header over [`MAX_EXTENSION_HEADER`].
     pub(crate) fn build(span: FileSpan, label: String) -> Result<Self, BundleError> {
         let tar_err = |reason: String| BundleError::Tar {
             path: label.clone(),
@@ -182,11 +250,27 @@ impl TarIndex {
         let mut archive = tar::Archive::new(span.reader());
         let mut entries = Vec::new();
         let mut by_name = HashMap::new();
-        let iter = archive
+        let mut iter = archive
             .entries_with_seek()
             .map_err(|e| tar_err(e.to_string()))?;
-        for entry in iter {
+        // Where the next member's header chain starts.
+        let mut next_header = 0u64;
+        let mut members = 0usize;
+        loop {
+            check_extension_headers(&span, next_header, &label)?;
+            let Some(entry) = iter.next() else {
+                break;
+            };
             let entry = entry.map_err(|e| tar_err(e.to_string()))?;
+            members += 1;
+            if members > MAX_MEMBERS {
+                return Err(tar_err(format!(
+                    "more than {MAX_MEMBERS} members; kantup reads no archive that large"
+                )));
+            }
+            next_header = entry
+                .raw_file_position()
+                .saturating_add(entry.size().div_ceil(512) * 512);
             let raw = entry.path_bytes();
             let name = std::str::from_utf8(&raw).map_err(|_| BundleError::NonUtf8Name {
                 path: label.clone(),

@@ -98,11 +98,96 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+fn zstd(data: &[u8]) -> Vec<u8> {
+    // With the frame checksum, as `kantup bundle create` writes zstd bundles.
+    let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    e.include_checksum(true).unwrap();
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// The example bundle with `images.tar` replaced by `images`.
+fn with_image_archive(images: Vec<u8>) -> Vec<u8> {
+    let mut members = example_members();
+    members
+        .iter_mut()
+        .find(|(n, _)| n == "images.tar")
+        .unwrap()
+        .1 = images;
+    tar_of(&members)
+}
+
+const CONFIG: &[u8] =
+    br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+
+fn sha(data: &[u8]) -> String {
+    kantup_bundle::Digest::of(data).hex()
+}
+
+/// An OCI image layout tar holding one image whose manifest is `manifest` (a JSON value with
+/// `{config}` standing for the config descriptor), named in `index.json` with `media_type`.
+fn oci_archive(media_type: &str, manifest: serde_json::Value) -> Vec<u8> {
+    let config = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.config.v1+json",
+        "digest": format!("sha256:{}", sha(CONFIG)),
+        "size": CONFIG.len(),
+    });
+    let text = serde_json::to_string(&manifest)
+        .unwrap()
+        .replace("\"{config}\"", &config.to_string());
+    let manifest = text.into_bytes();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": media_type,
+            "digest": format!("sha256:{}", sha(&manifest)),
+            "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "reg.local/app:1"},
+        }],
+    });
+    tar_of(&[
+        (
+            "oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+        ),
+        ("index.json".into(), index.to_string().into_bytes()),
+        (format!("blobs/sha256/{}", sha(&manifest)), manifest),
+        (format!("blobs/sha256/{}", sha(CONFIG)), CONFIG.to_vec()),
+    ])
+}
+
+fn oci_manifest(media_type: &str) -> serde_json::Value {
+    serde_json::json!({"schemaVersion": 2, "mediaType": media_type, "config": "{config}", "layers": []})
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// A GNU long-name (`L`) or pax (`x`) header of `size` bytes in front of `hints.yaml`.
+fn with_extension_header(kind: tar::EntryType, size: usize) -> Vec<u8> {
+    let data = if kind == tar::EntryType::XHeader {
+        let mut record = format!("{} path=", size).into_bytes();
+        record.resize(size - 1, b'a');
+        record.push(b'\n');
+        record
+    } else {
+        vec![b'a'; size]
+    };
+    let mut out = raw_tar(&[Raw {
+        kind,
+        ..file("././@LongLink", &data)
+    }]);
+    out.truncate(out.len() - 1024);
+    out.extend(raw_tar(&[file("hints.yaml", b"[]")]));
+    out
+}
+
 /// Where a case fails.
 #[derive(Debug, Clone, Copy)]
 enum Stage {
     Open,
     Hints,
+    Chart,
     Images,
     Verify,
     Unpack,
@@ -124,6 +209,7 @@ fn fail_at(name: &str, path: &Path, stage: Stage, options: UnpackOptions) -> Bun
     let result = match stage {
         Stage::Open => panic!("{name}: open succeeded"),
         Stage::Hints => bundle.hints().map(|_| ()),
+        Stage::Chart => bundle.chart().map(|_| ()),
         Stage::Images => bundle.image_archive().map(|_| ()),
         Stage::Verify => bundle
             .verify(VerifyOptions { deep: true }, &mut |_| {})
@@ -154,13 +240,7 @@ fn malformed_corpus() {
     for b in &mut bad_gzip[mid..mid + 64] {
         *b ^= 0x5a;
     }
-    // With the frame checksum, as `kantup bundle create` writes zstd bundles.
-    let mut bad_zstd = {
-        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
-        e.include_checksum(true).unwrap();
-        e.write_all(&good).unwrap();
-        e.finish().unwrap()
-    };
+    let mut bad_zstd = zstd(&good);
     let mid = bad_zstd.len() / 2;
     for b in &mut bad_zstd[mid..mid + 64] {
         *b ^= 0x5a;
@@ -196,6 +276,47 @@ fn malformed_corpus() {
         })
         .collect();
     wrong_sum_members.push(("kantup-checksums.sha256".into(), sums.into_bytes()));
+    let truncated_gzip = {
+        let mut z = gzip(&good);
+        z.truncate(z.len() / 2);
+        z
+    };
+    let truncated_zstd = {
+        let mut z = zstd(&good);
+        z.truncate(z.len() / 2);
+        z
+    };
+    let zstd_trailing_garbage = {
+        let mut z = zstd(&good);
+        z.extend_from_slice(b"this is not a zstd frame");
+        z
+    };
+    let bad_checksum = {
+        let mut t = good.clone();
+        t[0] ^= 0x20; // the first member's name changes, its stored checksum does not
+        t
+    };
+    let garbage: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 251) as u8 + 1).collect();
+    let with_sums = |sums: &str| {
+        let mut m = example_members();
+        m.push(("kantup-checksums.sha256".into(), sums.as_bytes().to_vec()));
+        tar_of(&m)
+    };
+    let hints_bomb = {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let items = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        text
+    };
+    let huge_manifest = oci_archive(
+        OCI_MANIFEST,
+        serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": "{config}", "layers": [],
+            "annotations": {"padding": "x".repeat(5 << 20)},
+        }),
+    );
     let small_limit = UnpackOptions {
         max_member_size: 100_000,
         ..UnpackOptions::default()
@@ -406,14 +527,280 @@ fn malformed_corpus() {
             "over the limit of 100000",
             |e| matches!(e, BundleError::TooLarge { .. }),
         ),
+        (
+            "truncated gzip",
+            truncated_gzip,
+            Stage::Open,
+            UnpackOptions::default(),
+            "corrupt gzip stream",
+            |e| matches!(e, BundleError::Compression { format: "gzip", .. }),
+        ),
+        (
+            "truncated zstd",
+            truncated_zstd,
+            Stage::Open,
+            UnpackOptions::default(),
+            "corrupt zstd stream",
+            |e| matches!(e, BundleError::Compression { format: "zstd", .. }),
+        ),
+        (
+            "zstd with trailing garbage",
+            zstd_trailing_garbage,
+            Stage::Open,
+            UnpackOptions::default(),
+            "corrupt zstd stream",
+            |e| matches!(e, BundleError::Compression { format: "zstd", .. }),
+        ),
+        (
+            "plain garbage",
+            garbage.clone(),
+            Stage::Open,
+            UnpackOptions::default(),
+            "malformed tar",
+            |e| matches!(e, BundleError::Tar { .. }),
+        ),
+        (
+            "gzip of garbage",
+            gzip(&garbage),
+            Stage::Open,
+            UnpackOptions::default(),
+            "malformed tar",
+            |e| matches!(e, BundleError::Tar { .. }),
+        ),
+        (
+            "header checksum mismatch",
+            bad_checksum,
+            Stage::Open,
+            UnpackOptions::default(),
+            "checksum",
+            |e| matches!(e, BundleError::Tar { .. }),
+        ),
+        (
+            "GNU long name of 2 MiB",
+            gzip(&with_extension_header(tar::EntryType::GNULongName, 2 << 20)),
+            Stage::Open,
+            UnpackOptions::default(),
+            "the GNU long name at offset 0 is 2097152 bytes, over the limit of 1048576",
+            |e| matches!(e, BundleError::Tar { .. }),
+        ),
+        (
+            "pax header of 2 MiB",
+            with_extension_header(tar::EntryType::XHeader, 2 << 20),
+            Stage::Open,
+            UnpackOptions::default(),
+            "the pax extended header at offset 0 is 2097152 bytes, over the limit of 1048576",
+            |e| matches!(e, BundleError::Tar { .. }),
+        ),
+        (
+            "hints is a mapping",
+            replace_hints("images:\n- \"{{ .image }}\"\nextra: 1\n"),
+            Stage::Hints,
+            UnpackOptions::default(),
+            "hints.yaml: hints must be a YAML list of template strings, found a mapping with the keys \"images\", \"extra\"",
+            |e| matches!(e, BundleError::Hints { .. }),
+        ),
+        (
+            "hint item is a number",
+            replace_hints("- \"{{ .a }}\"\n- 42\n"),
+            Stage::Hints,
+            UnpackOptions::default(),
+            "found item 2 is a number",
+            |e| matches!(e, BundleError::Hints { .. }),
+        ),
+        (
+            "hint template not quoted",
+            replace_hints("- {{ .image.repository }}\n"),
+            Stage::Hints,
+            UnpackOptions::default(),
+            "a template must be quoted",
+            |e| matches!(e, BundleError::Hints { .. }),
+        ),
+        (
+            "hints not UTF-8",
+            {
+                let mut m = example_members();
+                m.iter_mut().find(|(n, _)| n == "hints.yaml").unwrap().1 = b"- \"\xff\"".to_vec();
+                tar_of(&m)
+            },
+            Stage::Hints,
+            UnpackOptions::default(),
+            "hints.yaml: hints are not valid YAML: not UTF-8",
+            |e| matches!(e, BundleError::Hints { .. }),
+        ),
+        (
+            "hints alias bomb",
+            replace_hints(&hints_bomb),
+            Stage::Hints,
+            UnpackOptions::default(),
+            "hints.yaml: hints are not valid YAML: repetition limit exceeded",
+            |e| matches!(e, BundleError::Hints { .. }),
+        ),
+        (
+            "hints nested 10000 deep",
+            replace_hints(&format!("- {}\n", "[".repeat(10_000))),
+            Stage::Hints,
+            UnpackOptions::default(),
+            "hints.yaml: hints are not valid YAML: recursion limit exceeded",
+            |e| matches!(e, BundleError::Hints { .. }),
+        ),
+        (
+            "chart without Chart.yaml",
+            {
+                let mut m = example_members();
+                m.retain(|(n, _)| !n.ends_with("Chart.yaml"));
+                tar_of(&m)
+            },
+            Stage::Chart,
+            UnpackOptions::default(),
+            "Chart.yaml",
+            |e| {
+                matches!(
+                    e,
+                    BundleError::Chart { .. } | BundleError::MissingMember { .. }
+                )
+            },
+        ),
+        (
+            "images.tar is not a tar",
+            with_image_archive(garbage.clone()),
+            Stage::Images,
+            UnpackOptions::default(),
+            "bundle.tar!images.tar: malformed tar",
+            |e| matches!(e, BundleError::Tar { .. }),
+        ),
+        (
+            "images.tar holds no image archive",
+            with_image_archive(tar_of(&[("README".into(), b"hi".to_vec())])),
+            Stage::Images,
+            UnpackOptions::default(),
+            "not an image archive: neither index.json (OCI layout) nor manifest.json",
+            |e| matches!(e, BundleError::ImageArchive { .. }),
+        ),
+        (
+            "manifest.json is not JSON",
+            with_images(|m| {
+                m.iter_mut().find(|(n, _)| n == "manifest.json").unwrap().1 =
+                    b"<html>oops</html>".to_vec()
+            }),
+            Stage::Images,
+            UnpackOptions::default(),
+            "images.tar!manifest.json: invalid JSON",
+            |e| matches!(e, BundleError::Document { .. }),
+        ),
+        (
+            "manifest.json is an object",
+            with_images(|m| {
+                m.iter_mut().find(|(n, _)| n == "manifest.json").unwrap().1 =
+                    br#"{"Config": "x"}"#.to_vec()
+            }),
+            Stage::Images,
+            UnpackOptions::default(),
+            "images.tar!manifest.json: invalid JSON: invalid type: map, expected a sequence",
+            |e| matches!(e, BundleError::Document { .. }),
+        ),
+        (
+            "image config is not JSON",
+            with_images(|m| {
+                let config: String = {
+                    let text = &m.iter().find(|(n, _)| n == "manifest.json").unwrap().1;
+                    let v: serde_json::Value = serde_json::from_slice(text).unwrap();
+                    v[0]["Config"].as_str().unwrap().to_string()
+                };
+                m.iter_mut().find(|(n, _)| *n == config).unwrap().1 = b"not json".to_vec();
+            }),
+            Stage::Images,
+            UnpackOptions::default(),
+            "invalid JSON: expected ident",
+            |e| matches!(e, BundleError::Document { .. }),
+        ),
+        (
+            "symlink loop in images.tar",
+            with_image_archive(raw_tar(&[
+                link("manifest.json", tar::EntryType::Symlink, "other.json"),
+                link("other.json", tar::EntryType::Symlink, "manifest.json"),
+            ])),
+            Stage::Images,
+            UnpackOptions::default(),
+            "too many levels of links",
+            |e| matches!(e, BundleError::ImageArchive { .. }),
+        ),
+        (
+            "OCI manifest over 4 MiB",
+            with_image_archive(huge_manifest),
+            Stage::Images,
+            UnpackOptions::default(),
+            "over the limit of 4194304",
+            |e| matches!(e, BundleError::TooLarge { .. }),
+        ),
+        (
+            "OCI descriptor with a non-manifest media type",
+            with_image_archive(oci_archive(
+                "text/html",
+                serde_json::json!({"schemaVersion": 2, "config": "{config}", "layers": []}),
+            )),
+            Stage::Images,
+            UnpackOptions::default(),
+            "media type \"text/html\" is not an image manifest or index",
+            |e| matches!(e, BundleError::ImageArchive { .. }),
+        ),
+        (
+            "OCI manifest of a layer media type",
+            with_image_archive(oci_archive(
+                "application/vnd.oci.image.layer.v1.tar",
+                oci_manifest("application/vnd.oci.image.layer.v1.tar"),
+            )),
+            Stage::Images,
+            UnpackOptions::default(),
+            "media type \"application/vnd.oci.image.layer.v1.tar\" is not an image manifest",
+            |e| matches!(e, BundleError::ImageArchive { .. }),
+        ),
+        (
+            "OCI descriptor and manifest disagree on the media type",
+            with_image_archive(oci_archive(OCI_MANIFEST, oci_manifest(DOCKER_MANIFEST))),
+            Stage::Images,
+            UnpackOptions::default(),
+            "the descriptor says media type \"application/vnd.oci.image.manifest.v1+json\" but the manifest says \"application/vnd.docker.distribution.manifest.v2+json\"",
+            |e| matches!(e, BundleError::ImageArchive { .. }),
+        ),
+        (
+            "checksum member malformed",
+            with_sums("not a checksum line\n"),
+            Stage::Verify,
+            UnpackOptions::default(),
+            "kantup-checksums.sha256: invalid sha256sum: line 1",
+            |e| matches!(e, BundleError::Document { .. }),
+        ),
+        (
+            "checksum member does not list every member",
+            with_sums(&format!("{}  nowhere.txt\n", "0".repeat(64))),
+            Stage::Verify,
+            UnpackOptions::default(),
+            "is not listed in kantup-checksums.sha256",
+            |e| {
+                matches!(
+                    e,
+                    BundleError::ImageArchive { .. } | BundleError::MissingMember { .. }
+                )
+            },
+        ),
     ];
-    assert!(cases.len() >= 15);
+    assert!(cases.len() >= 40, "{} cases", cases.len());
     let mut seen_messages = std::collections::HashSet::new();
     for (name, bytes, stage, options, want, check) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("bundle.tar");
         std::fs::write(&path, &bytes).unwrap();
         let err = fail_at(name, &path, stage, options);
+        // The failing step wrote nothing and left the bundle as it was.
+        let listing: Vec<String> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(listing, ["bundle.tar"], "{name}: wrote files");
+        assert!(
+            std::fs::read(&path).unwrap() == bytes,
+            "{name}: bundle changed"
+        );
         let msg = err.to_string();
         assert!(msg.contains(want), "{name}: message {msg:?} lacks {want:?}");
         assert!(check(&err), "{name}: wrong variant {err:?}");
@@ -466,4 +853,32 @@ fn unpack_failure_midway_leaves_nothing() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, vec![std::ffi::OsString::from("bundle.tar")]);
+}
+
+/// A bundle of 100,000 members (all but the example's own are empty files in the chart) is
+/// read, verified and unpacked correctly: the index holds each member once and nothing is
+/// read twice.
+#[test]
+fn hundred_thousand_members() {
+    let mut members = example_members();
+    for i in 0..100_000 {
+        members.push((format!("original-chart/files/f{i:06}"), Vec::new()));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bundle.tar");
+    std::fs::write(&path, tar_of(&members)).unwrap();
+    let bundle = Bundle::open(&path).unwrap();
+    assert_eq!(bundle.members().len(), members.len());
+    let report = bundle
+        .verify(VerifyOptions { deep: true }, &mut |_| {})
+        .unwrap();
+    assert_eq!(report.images, 2);
+    let chart = bundle.chart().unwrap();
+    assert_eq!(chart.name(), "testchart");
+    let out = tmp.path().join("out");
+    let unpacked = bundle
+        .unpack(&out, UnpackOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(unpacked.files, members.len());
+    assert!(out.join("original-chart/files/f099999").is_file());
 }

@@ -11,7 +11,7 @@
 use serde_json::{Map, Value};
 
 use crate::typing::typed_value;
-use crate::value::{Values, go_type_name};
+use crate::value::{MAX_DEPTH, Values, go_type_name};
 
 /// Largest list index Helm accepts (`strvals.MaxIndex`).
 pub const MAX_INDEX: i64 = 65536;
@@ -95,6 +95,7 @@ pub fn parse_into_as(
         kind,
         reader,
         helm,
+        depth: 0,
     };
     loop {
         match p.key(dest, 0) {
@@ -151,6 +152,9 @@ struct Parser<'r, 'a> {
     kind: SetKind,
     reader: Option<&'r mut FileReader<'a>>,
     helm: HelmVersion,
+    /// Open `key`/`list_item` calls: Helm bounds `a.b.c` nesting but not `a[0][0]...` or
+    /// `a[0].b[0]...`, which would otherwise recurse as deep as the expression is long.
+    depth: usize,
 }
 
 impl Parser<'_, '_> {
@@ -199,7 +203,28 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn key(&mut self, data: &mut Values, mut level: usize) -> Step<()> {
+    fn key(&mut self, data: &mut Values, level: usize) -> Step<()> {
+        self.nested(|p| p.key_inner(data, level))
+    }
+
+    fn list_item(&mut self, list: &mut Vec<Value>, i: i64, level: usize) -> Step<()> {
+        self.nested(|p| p.list_item_inner(list, i, level))
+    }
+
+    /// Runs one level of nesting, refusing more than [`MAX_DEPTH`].
+    fn nested(&mut self, step: impl FnOnce(&mut Self) -> Step<()>) -> Step<()> {
+        if self.depth >= MAX_DEPTH {
+            return err(format!(
+                "value nested deeper than {MAX_DEPTH} maps and lists (kantup's limit)"
+            ));
+        }
+        self.depth += 1;
+        let result = step(self);
+        self.depth -= 1;
+        result
+    }
+
+    fn key_inner(&mut self, data: &mut Values, mut level: usize) -> Step<()> {
         let stop: &[char] = if self.literal() {
             &['=', '[', '.']
         } else {
@@ -337,7 +362,7 @@ impl Parser<'_, '_> {
         go_atoi(&v).map_err(|e| Stop::Err(format!("error parsing index: {e}")))
     }
 
-    fn list_item(&mut self, list: &mut Vec<Value>, i: i64, level: usize) -> Step<()> {
+    fn list_item_inner(&mut self, list: &mut Vec<Value>, i: i64, level: usize) -> Step<()> {
         if i < 0 {
             return err(format!("negative {i} index not allowed"));
         }

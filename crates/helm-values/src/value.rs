@@ -11,6 +11,13 @@ use serde_json::{Map, Number, Value};
 /// A values tree: what Helm calls `map[string]interface{}`.
 pub type Values = Map<String, Value>;
 
+/// Deepest nesting of maps and lists kantup builds: in a values document and the values it
+/// expands to (aliases included), and in a `--set` expression. Helm's limit is 10000
+/// (go-yaml's parser, Go's JSON decoder); kantup stops at 256 (its YAML reader already stops
+/// flow collections at 255) so that every recursive pass over a values tree stays within a
+/// 2 MiB thread stack even unoptimized. Real values files nest a few dozen levels at most.
+pub const MAX_DEPTH: usize = 256;
+
 /// A float64 value as Helm holds numbers read from YAML or JSON. `None` for NaN and infinities,
 /// which Helm cannot carry through JSON either.
 pub fn float(f: f64) -> Option<Value> {

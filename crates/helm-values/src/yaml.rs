@@ -9,11 +9,12 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Value};
 
-use crate::value::{Values, float};
+use crate::value::{MAX_DEPTH, Values, float};
 
 /// A parsed YAML node with its position (char indices into the source).
 #[derive(Debug, Clone)]
@@ -33,27 +34,66 @@ pub(crate) enum Node {
         entries: Vec<(Node, Node)>,
         span: Span,
     },
+    /// A node with an anchor (`&name`), shared with the aliases that name it.
+    Anchored(Rc<Node>),
+    /// An alias (`*name`): the anchored node, shared rather than copied, so a document of
+    /// nested aliases costs what its text costs until it is expanded (with a budget).
+    Alias {
+        target: Rc<Node>,
+        span: Span,
+    },
 }
 
 #[allow(dead_code)]
 impl Node {
+    /// Where the node is written (for an alias: the `*name` itself).
     pub(crate) fn span(&self) -> Span {
         match self {
-            Node::Scalar { span, .. } | Node::Seq { span, .. } | Node::Map { span, .. } => *span,
+            Node::Scalar { span, .. }
+            | Node::Seq { span, .. }
+            | Node::Map { span, .. }
+            | Node::Alias { span, .. } => *span,
+            Node::Anchored(node) => node.span(),
+        }
+    }
+
+    /// The node itself, through its anchor or alias.
+    pub(crate) fn resolved(&self) -> &Node {
+        match self {
+            Node::Anchored(node) | Node::Alias { target: node, .. } => node.resolved(),
+            other => other,
+        }
+    }
+
+    /// The node without its anchor (an alias stays an alias).
+    fn unanchored(&self) -> &Node {
+        match self {
+            Node::Anchored(node) => node,
+            other => other,
         }
     }
 }
 
 /// Parses the first document of `text` into a node tree (`None` for an empty stream).
+/// Refuses nesting deeper than [`MAX_DEPTH`].
 pub(crate) fn parse_node(text: &str) -> Result<Option<Node>, String> {
     let mut parser = Parser::new_from_str(text);
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, Rc<Node>> = HashMap::new();
     // Open collections: (node under construction, anchor id, pending key for maps).
     let mut stack: Vec<(Node, usize, Option<Node>)> = Vec::new();
     let mut root: Option<Node> = None;
     while let Some(next) = parser.next_event() {
-        let (event, span) =
-            next.map_err(|e| format!("yaml: line {}: {}", e.marker().line(), e.info()))?;
+        let (event, span) = next.map_err(|e| {
+            if e.info() == "recursion limit exceeded" {
+                // The YAML reader counts flow levels in a byte.
+                format!(
+                    "yaml: line {}: flow collections ([...] and {{...}}) nested deeper than 255 (the YAML reader's limit; helm's is 10000)",
+                    e.marker().line()
+                )
+            } else {
+                format!("yaml: line {}: {}", e.marker().line(), e.info())
+            }
+        })?;
         let finished: Option<(Node, usize)> = match event {
             Event::StreamStart | Event::DocumentStart(_) | Event::Nothing => None,
             Event::DocumentEnd | Event::StreamEnd => {
@@ -81,46 +121,44 @@ pub(crate) fn parse_node(text: &str) -> Result<Option<Node>, String> {
                 ))
             }
             Event::Alias(id) => {
-                let node = anchors
+                let target = anchors
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| format!("yaml: line {}: unknown anchor", span.start.line()))?;
-                Some((node, 0))
+                Some((Node::Alias { target, span }, 0))
             }
-            Event::SequenceStart(anchor, _) => {
-                stack.push((
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(Some(span.start.line())));
+                }
+                let node = if matches!(event, Event::SequenceStart(..)) {
                     Node::Seq {
                         items: Vec::new(),
                         span,
-                    },
-                    anchor,
-                    None,
-                ));
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push((
+                    }
+                } else {
                     Node::Map {
                         entries: Vec::new(),
                         span,
-                    },
-                    anchor,
-                    None,
-                ));
+                    }
+                };
+                stack.push((node, anchor, None));
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (mut node, anchor, _) = stack.pop().ok_or("yaml: unbalanced collection")?;
                 match &mut node {
                     Node::Seq { span: s, .. } | Node::Map { span: s, .. } => s.end = span.end,
-                    Node::Scalar { .. } => {}
+                    _ => {}
                 }
                 Some((node, anchor))
             }
         };
-        if let Some((node, anchor)) = finished {
+        if let Some((mut node, anchor)) = finished {
             if anchor != 0 {
-                anchors.insert(anchor, node.clone());
+                let shared = Rc::new(node);
+                anchors.insert(anchor, shared.clone());
+                node = Node::Anchored(shared);
             }
             match stack.last_mut() {
                 None => root = Some(node),
@@ -129,11 +167,18 @@ pub(crate) fn parse_node(text: &str) -> Result<Option<Node>, String> {
                     None => *pending = Some(node),
                     Some(key) => entries.push((key, node)),
                 },
-                Some((Node::Scalar { .. }, _, _)) => unreachable!("scalars are never open"),
+                Some(_) => unreachable!("only sequences and maps are open"),
             }
         }
     }
     Ok(root)
+}
+
+fn too_deep(line: Option<usize>) -> String {
+    let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+    format!(
+        "yaml: {at}nested deeper than {MAX_DEPTH} maps and lists (kantup's limit; helm's is 10000)"
+    )
 }
 
 /// A scalar as go-yaml v2 resolves it.
@@ -349,7 +394,7 @@ fn go_special(f: f64) -> &'static str {
 fn key_string(node: &Node) -> Result<String, String> {
     let Node::Scalar {
         text, style, tag, ..
-    } = node
+    } = node.resolved()
     else {
         return Err("yaml: invalid map key: a collection cannot be a key".into());
     };
@@ -391,62 +436,171 @@ fn go_format_g32(f: f64) -> String {
     }
 }
 
-/// Converts a node tree to values as sigs.k8s.io/yaml would hand them to Helm.
-pub(crate) fn node_to_value(node: &Node) -> Result<Value, String> {
-    match node {
-        Node::Scalar {
-            text, style, tag, ..
-        } => scalar_value(text, *style, tag.as_deref()),
-        Node::Seq { items, .. } => items
-            .iter()
-            .map(node_to_value)
-            .collect::<Result<_, _>>()
-            .map(Value::Array),
-        Node::Map { entries, .. } => {
-            let mut map = Map::new();
-            for (k, v) in entries {
-                if let Node::Scalar {
-                    text,
-                    style: ScalarStyle::Plain,
-                    tag: None,
-                    ..
-                } = k
-                    && text == "<<"
-                {
-                    merge_into(&mut map, v)?;
-                    continue;
-                }
-                map.insert(key_string(k)?, node_to_value(v)?);
+/// go-yaml's alias budget (`allowedAliasRatio`, the fix for CVE-2019-11253): a decode may
+/// come from alias expansion for 99% of its nodes up to 400,000 decoded nodes, scaling down
+/// to 10% at 4,000,000.
+fn allowed_alias_ratio(decode_count: u64) -> f64 {
+    const LOW: u64 = 400_000;
+    const HIGH: u64 = 4_000_000;
+    if decode_count <= LOW {
+        0.99
+    } else if decode_count >= HIGH {
+        0.10
+    } else {
+        0.99 - 0.89 * ((decode_count - LOW) as f64 / (HIGH - LOW) as f64)
+    }
+}
+
+/// Turns a node tree into values as sigs.k8s.io/yaml hands them to Helm, counting nodes the
+/// way go-yaml v2's decoder does (every node decoded, keys included; an alias's target once
+/// per alias), so that a document Helm refuses for "excessive aliasing" (billion laughs) is
+/// refused here too, after a bounded amount of work.
+#[derive(Default)]
+struct Decoder {
+    decode_count: u64,
+    alias_count: u64,
+    alias_depth: u32,
+}
+
+const EXCESSIVE_ALIASING: &str = "yaml: document contains excessive aliasing";
+
+impl Decoder {
+    /// go-yaml's `unmarshal` bookkeeping for one node.
+    fn count(&mut self) -> Result<(), String> {
+        self.decode_count += 1;
+        if self.alias_depth > 0 {
+            self.alias_count += 1;
+        }
+        if self.alias_count > 100
+            && self.decode_count > 1000
+            && self.alias_count as f64 / self.decode_count as f64
+                > allowed_alias_ratio(self.decode_count)
+        {
+            return Err(EXCESSIVE_ALIASING.to_string());
+        }
+        Ok(())
+    }
+
+    /// The value of `node`, a collection `depth` levels down (the root map is at 1).
+    fn value(&mut self, node: &Node, depth: usize) -> Result<Value, String> {
+        let node = node.unanchored();
+        self.count()?;
+        match node {
+            Node::Alias { target, .. } => {
+                self.alias_depth += 1;
+                let value = self.value(target, depth);
+                self.alias_depth -= 1;
+                value
             }
-            Ok(Value::Object(map))
+            Node::Scalar {
+                text, style, tag, ..
+            } => scalar_value(text, *style, tag.as_deref()),
+            Node::Seq { items, .. } => {
+                if depth > MAX_DEPTH {
+                    return Err(too_deep(None));
+                }
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.value(item, depth + 1)?);
+                }
+                Ok(Value::Array(out))
+            }
+            Node::Map { entries, .. } => {
+                if depth > MAX_DEPTH {
+                    return Err(too_deep(None));
+                }
+                let mut map = Map::with_capacity(entries.len());
+                self.entries_into(&mut map, entries, depth)?;
+                Ok(Value::Object(map))
+            }
+            Node::Anchored(_) => unreachable!("unanchored above"),
+        }
+    }
+
+    /// Sets a map node's entries into `map` in order (later keys win), merging `<<` in place
+    /// as go-yaml v2 does.
+    fn entries_into(
+        &mut self,
+        map: &mut Values,
+        entries: &[(Node, Node)],
+        depth: usize,
+    ) -> Result<(), String> {
+        for (k, v) in entries {
+            if let Node::Scalar {
+                text,
+                style: ScalarStyle::Plain,
+                tag: None,
+                ..
+            } = k.unanchored()
+                && text == "<<"
+            {
+                self.merge(map, v, depth)?;
+                continue;
+            }
+            self.key(k)?;
+            let key = key_string(k)?;
+            let value = self.value(v, depth + 1)?;
+            map.insert(key, value);
+        }
+        Ok(())
+    }
+
+    /// Counts a key node (a collection key is refused by `key_string`).
+    fn key(&mut self, node: &Node) -> Result<(), String> {
+        self.count()?;
+        if let Node::Alias { .. } = node.unanchored() {
+            // The alias, then its target, as go-yaml decodes it.
+            self.alias_depth += 1;
+            let counted = self.count();
+            self.alias_depth -= 1;
+            counted?;
+        }
+        Ok(())
+    }
+
+    /// go-yaml v2's `<<` merge: a map (or an alias of one), or a list of them merged last to
+    /// first so that earlier ones win.
+    fn merge(&mut self, map: &mut Values, src: &Node, depth: usize) -> Result<(), String> {
+        const WANT_MAP: &str = "yaml: map merge requires map or sequence of maps as the value";
+        let is_map = |n: &Node| matches!(n.resolved(), Node::Map { .. });
+        match src.unanchored() {
+            Node::Map { .. } | Node::Alias { .. } if is_map(src) => self.merge_map(map, src, depth),
+            Node::Seq { items, .. } => {
+                for item in items.iter().rev() {
+                    if !is_map(item) {
+                        return Err(WANT_MAP.into());
+                    }
+                    self.merge_map(map, item, depth)?;
+                }
+                Ok(())
+            }
+            _ => Err(WANT_MAP.into()),
+        }
+    }
+
+    /// Decodes a map node (directly or through aliases) into `map`, counting as go-yaml does.
+    fn merge_map(&mut self, map: &mut Values, node: &Node, depth: usize) -> Result<(), String> {
+        let node = node.unanchored();
+        self.count()?;
+        match node {
+            Node::Alias { target, .. } => {
+                self.alias_depth += 1;
+                let merged = self.merge_map(map, target, depth);
+                self.alias_depth -= 1;
+                merged
+            }
+            Node::Map { entries, .. } => self.entries_into(map, entries, depth),
+            _ => unreachable!("checked to be a map"),
         }
     }
 }
 
-/// go-yaml v2's `<<` merge: a map, or a list of maps, whose keys are set in order.
-fn merge_into(map: &mut Values, src: &Node) -> Result<(), String> {
-    match src {
-        Node::Map { .. } => {
-            if let Value::Object(m) = node_to_value(src)? {
-                map.extend(m);
-            }
-            Ok(())
-        }
-        Node::Seq { items, .. } => {
-            for item in items.iter().rev() {
-                if !matches!(item, Node::Map { .. }) {
-                    return Err(
-                        "yaml: map merge requires map or sequence of maps as the value".into(),
-                    );
-                }
-                merge_into(map, item)?;
-            }
-            Ok(())
-        }
-        Node::Scalar { .. } => {
-            Err("yaml: map merge requires map or sequence of maps as the value".into())
-        }
-    }
+/// Converts a node tree to values as sigs.k8s.io/yaml would hand them to Helm.
+pub(crate) fn node_to_value(node: &Node) -> Result<Value, String> {
+    let mut decoder = Decoder::default();
+    // The document node counts once, as in go-yaml.
+    decoder.count()?;
+    decoder.value(node, 1)
 }
 
 /// Writes values as YAML that Helm reads back to the same values. Keys are sorted (as

@@ -34,11 +34,11 @@ pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, Stri
     let mut node = &root;
     for (i, seg) in path.iter().enumerate() {
         let shown = path[..=i].join(".");
-        match node {
+        match node.resolved() {
             Node::Map { entries, span } => {
-                let found = entries
-                    .iter()
-                    .find(|(k, _)| matches!(k, Node::Scalar { text, .. } if text == seg));
+                let found = entries.iter().find(
+                    |(k, _)| matches!(k.resolved(), Node::Scalar { text, .. } if text == seg),
+                );
                 match found {
                     Some((_, v)) => node = v,
                     None => {
@@ -111,7 +111,7 @@ pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, Stri
             _ => return Err(format!("{}: is not a map", path[..i].join("."))),
         }
     }
-    let Node::Scalar { style, span, .. } = node else {
+    let Node::Scalar { style, span, .. } = node.resolved() else {
         return Err(format!("{}: is not a scalar", path.join(".")));
     };
     // Like relok8s, the new scalar is plain when that reads back as the same string (`tag: ""`

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{
     ArchiveFormat, BlobInfo, Compression, ConfigSummary, Image, ImageArchive, ImageName, MAX_JSON,
-    Store, media_types,
+    MAX_MANIFEST, Store, media_types,
 };
 use crate::digest::Digest;
 use crate::error::BundleError;
@@ -123,6 +123,16 @@ pub(crate) fn read(store: Store) -> Result<ImageArchive, BundleError> {
             compression: Compression::None,
         };
         let manifest = ggcr_manifest(&config, &layers);
+        if manifest.len() as u64 > MAX_MANIFEST {
+            return Err(BundleError::archive(
+                &what,
+                format!(
+                    "its {} layers make a {} byte manifest, over the registry limit of {MAX_MANIFEST}",
+                    layers.len(),
+                    manifest.len()
+                ),
+            ));
+        }
         images.push(Image {
             references: entry
                 .repo_tags

@@ -59,6 +59,11 @@ pub mod media_types {
     pub fn is_index(media_type: &str) -> bool {
         media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
     }
+
+    /// Whether a media type is an image manifest kantup reads (OCI, Docker schema 2).
+    pub fn is_manifest(media_type: &str) -> bool {
+        media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
+    }
 }
 
 /// How a layer's bytes are compressed.
@@ -286,8 +291,12 @@ pub struct ImageArchive {
     pub(crate) blobs: HashMap<Digest, String>,
 }
 
-/// Largest JSON document (manifest, config, index) read into memory.
+/// Largest JSON document (config, `index.json`, `manifest.json`) read into memory.
 pub(crate) const MAX_JSON: u64 = 64 << 20;
+
+/// Largest image manifest or index: what the distribution registry accepts
+/// (`maxManifestBodySize`, 4 MiB), so a bigger one could never be pushed anyway.
+pub const MAX_MANIFEST: u64 = 4 << 20;
 
 impl ImageArchive {
     /// Opens an archive file (tar) or an OCI layout directory.
@@ -307,6 +316,10 @@ impl ImageArchive {
         } else if store.exists("manifest.json") {
             docker::read(store)
         } else {
+            // A member that is there but cannot be read (a link loop, a dangling link) says
+            // more than "not an image archive".
+            store.check_readable("index.json")?;
+            store.check_readable("manifest.json")?;
             Err(BundleError::archive(
                 store.label(),
                 "not an image archive: neither index.json (OCI layout) nor manifest.json (docker archive)",

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::docker::ManifestEntry;
 use super::{
     ArchiveFormat, BlobInfo, Compression, ConfigSummary, Image, ImageArchive, ImageIndex,
-    ImageName, MAX_JSON, Platform, Store, media_types,
+    ImageName, MAX_JSON, MAX_MANIFEST, Platform, Store, media_types,
 };
 use crate::digest::Digest;
 use crate::error::BundleError;
@@ -91,7 +91,7 @@ impl Reader<'_> {
                 format!("{what}: blob {path:?} is missing"),
             ));
         }
-        let bytes = self.store.read(&path, MAX_JSON)?;
+        let bytes = self.store.read(&path, MAX_MANIFEST)?;
         let actual = Digest::of(&bytes);
         if actual != digest {
             return Err(BundleError::DigestMismatch {
@@ -123,15 +123,32 @@ impl Reader<'_> {
         let (digest, bytes) = self.read_manifest(d, &what)?;
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| BundleError::json(format!("{}!{}", self.label, blob_path(&digest)), e))?;
+        let own_type = value.get("mediaType").and_then(|m| m.as_str());
+        if let Some(own) = own_type
+            && !d.media_type.is_empty()
+            && own != d.media_type
+        {
+            return Err(BundleError::archive(
+                &self.label,
+                format!(
+                    "{what}: the descriptor says media type {:?} but the manifest says {own:?}",
+                    d.media_type
+                ),
+            ));
+        }
         let media_type = if d.media_type.is_empty() {
-            value
-                .get("mediaType")
-                .and_then(|m| m.as_str())
-                .unwrap_or(media_types::OCI_MANIFEST)
-                .to_string()
+            own_type.unwrap_or(media_types::OCI_MANIFEST).to_string()
         } else {
             d.media_type.clone()
         };
+        if !media_types::is_index(&media_type) && !media_types::is_manifest(&media_type) {
+            return Err(BundleError::archive(
+                &self.label,
+                format!(
+                    "{what}: media type {media_type:?} is not an image manifest or index (OCI or Docker schema 2)"
+                ),
+            ));
+        }
         if media_types::is_index(&media_type) || value.get("manifests").is_some() {
             let index: IndexDoc = serde_json::from_value(value).map_err(|e| {
                 BundleError::json(format!("{}!{}", self.label, blob_path(&digest)), e)

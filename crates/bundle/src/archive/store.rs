@@ -45,6 +45,15 @@ impl Store {
         }
     }
 
+    /// For a tar member that is present, whether its links lead to a file; the error says why
+    /// not. Absent members and directory stores pass.
+    pub(crate) fn check_readable(&self, name: &str) -> Result<(), BundleError> {
+        match self {
+            Store::Tar(t) if t.get(name).is_some() => t.resolve(name).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) fn size(&self, name: &str) -> Result<u64, BundleError> {
         match self {
             Store::Tar(t) => Ok(t.resolve(name)?.size),
