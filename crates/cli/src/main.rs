@@ -4,6 +4,7 @@
 mod cmd;
 mod output;
 mod progress;
+mod sync_config;
 
 use clap::{CommandFactory, Parser, Subcommand};
 

@@ -93,7 +93,8 @@ pub struct ChartVersion {
     #[serde(flatten)]
     pub metadata: ChartMetadata,
     /// Where the chart archive can be downloaded; relative URLs are relative to the index.
-    #[serde(default)]
+    /// helm writes `urls: null` for a version without any.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub urls: Vec<String>,
     /// When this version was added to the index (RFC 3339), kept as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +196,10 @@ fn opt_string_or_number<'de, D: Deserializer<'de>>(
             "expected a string, found {other:?}"
         ))),
     }
+}
+
+fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Helm drops `null` items from an entry's version list when loading.
@@ -301,8 +306,17 @@ impl IndexFile {
                     tracing::warn!(
                         "{source_name}: skipping an invalid entry for chart {name:?} (no name or version)"
                     );
+                    return false;
                 }
-                valid
+                // helm's loadIndex skips a version that is not semver, too.
+                let semver = parse_version(&version.metadata.version).is_some();
+                if !semver {
+                    tracing::warn!(
+                        "{source_name}: skipping chart {name:?} version {:?}: not a semantic version",
+                        version.metadata.version
+                    );
+                }
+                semver
             });
             for version in versions.iter_mut() {
                 if version.metadata.api_version.is_empty() {

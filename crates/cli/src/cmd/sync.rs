@@ -19,10 +19,11 @@ use kantup_registry::{
     ClientOptions, Credentials, DockerConfig, ImageAction, ImagePush, ImageResult, PushEvent,
     PushOptions, RegistryClient, RelocationRule, TagPolicy, auth, push_images,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
 use crate::progress;
+use crate::sync_config::{AuthConfig, SyncConfig, TargetConfig};
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -59,75 +60,6 @@ pub struct SyncArgs {
     pub concurrency: usize,
 }
 
-/// charts-syncer's v1 config, the parts kantup uses; unknown fields are ignored.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SyncConfig {
-    #[serde(default)]
-    source: SourceConfig,
-    #[serde(default)]
-    target: TargetConfig,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SourceConfig {
-    intermediate_bundles_path: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TargetConfig {
-    container_registry: Option<String>,
-    #[serde(default)]
-    container_repository: String,
-    repo: Option<RepoConfig>,
-    containers: Option<ContainersConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RepoConfig {
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    url: String,
-    #[serde(default)]
-    path: Option<PathBuf>,
-    auth: Option<AuthConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct ContainersConfig {
-    auth: Option<AuthConfig>,
-}
-
-#[derive(Default, Deserialize)]
-struct AuthConfig {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    registry: Option<String>,
-}
-
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("registry", &self.registry)
-            .finish()
-    }
-}
-
-impl AuthConfig {
-    fn credentials(&self) -> Option<Credentials> {
-        (!self.username.is_empty()).then(|| Credentials::new(&self.username, &self.password))
-    }
-}
-
 /// Where images go.
 enum ImageTarget {
     Registry(Arc<RegistryClient>, RelocationRule),
@@ -161,10 +93,13 @@ struct SyncSummary {
 }
 
 pub async fn run(ctx: &Ctx, args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
-    let config: SyncConfig = serde_yaml::from_str(&text)
-        .with_context(|| format!("{}: not a charts-syncer config", args.config.display()))?;
+    let config = SyncConfig::load(&args.config)?;
+    for key in config.ignored_keys() {
+        tracing::warn!(
+            "{}: {key} is a charts-syncer setting kantup does not use; ignored",
+            args.config.display()
+        );
+    }
     let base = args.config.parent().unwrap_or(Path::new("."));
     let source = config
         .source
@@ -325,7 +260,7 @@ fn image_target(
     let client = RegistryClient::new(host, options)?;
     Ok(ImageTarget::Registry(
         Arc::new(client),
-        RelocationRule::new(host, target.container_repository.clone()),
+        RelocationRule::new(host, target.container_repository().to_string()),
     ))
 }
 
@@ -343,22 +278,20 @@ fn chart_target(
         .as_ref()
         .and_then(AuthConfig::credentials)
         .or_else(auth::target_repo_from_env);
-    Ok(Some(match repo.kind.to_ascii_uppercase().as_str() {
+    let url = repo.url();
+    Ok(Some(match repo.kind().as_str() {
         "OCI" => {
-            let (plain, rest) = if let Some(r) = repo.url.strip_prefix("http://") {
+            let (plain, rest) = if let Some(r) = url.strip_prefix("http://") {
                 (Some(true), r)
-            } else if let Some(r) = repo.url.strip_prefix("https://") {
+            } else if let Some(r) = url.strip_prefix("https://") {
                 (Some(false), r)
             } else {
-                (None, repo.url.strip_prefix("oci://").unwrap_or(&repo.url))
+                (None, url.strip_prefix("oci://").unwrap_or(url))
             };
             let rest = rest.trim_end_matches('/');
             let (host, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if host.is_empty() {
-                bail!(
-                    "target.repo.url {:?} must name a registry (oci://host/path)",
-                    repo.url
-                );
+                bail!("target.repo.url {url:?} must name a registry (oci://host/path)");
             }
             // Reuse the image registry's client (and its tokens) when it is the same host.
             if let ImageTarget::Registry(client, _) = images
@@ -387,14 +320,14 @@ fn chart_target(
             let dir = repo
                 .path
                 .clone()
-                .or_else(|| (!repo.url.is_empty()).then(|| PathBuf::from(&repo.url)))
+                .or_else(|| (!url.is_empty()).then(|| PathBuf::from(url)))
                 .context("target.repo.path is required for kind LOCAL")?;
             ChartTarget::Local {
                 dir: base.join(dir),
             }
         }
-        "HARBOR" => ChartTarget::http_repo(true, &repo.url, repo_credentials)?,
-        "CHARTMUSEUM" | "HELM" => ChartTarget::http_repo(false, &repo.url, repo_credentials)?,
+        "HARBOR" => ChartTarget::http_repo(true, url, repo_credentials)?,
+        "CHARTMUSEUM" | "HELM" => ChartTarget::http_repo(false, url, repo_credentials)?,
         other => {
             bail!("target.repo.kind {other:?} is not supported (OCI, LOCAL, HARBOR, CHARTMUSEUM)")
         }
@@ -681,7 +614,8 @@ fn print_table(summary: &SyncSummary) {
     );
     let nothing_new =
         summary.images_pushed + summary.images_overwritten + summary.charts_uploaded == 0;
-    if nothing_new && !summary.dry_run {
+    let failed = summary.images_failed + summary.charts_failed;
+    if nothing_new && failed == 0 && !summary.dry_run {
         println!("everything was already in place (all skipped)");
     }
 }

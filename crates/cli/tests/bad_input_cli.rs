@@ -1,0 +1,238 @@
+//! Bad input through the real binary: kubeconfigs naming files that are not there, charts-syncer
+//! configs with typos or wrong types, hostile values files and damaged bundles. Each must fail
+//! with exit code 1 and an error naming the file (and key), and write or change nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kantup_test_support::workspace_root;
+
+fn kantup(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kantup"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("KUBECONFIG")
+        .env("HOME", dir)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn example_bundle() -> PathBuf {
+    workspace_root().join("examples/bundles/testchart.bundle.tar")
+}
+
+/// Every file and directory under `dir`, relative, sorted.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs `args` in a scratch directory holding `files`; the command must fail with exit code 1,
+/// its stderr must contain every `want`, and the directory must be left exactly as it was.
+fn refused(files: &[(&str, &[u8])], args: &[&str], wants: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, bytes) in files {
+        let p = tmp.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let before = listing(tmp.path());
+    let out = kantup(tmp.path(), args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    for want in wants {
+        let want = want.replace("$DIR", &tmp.path().display().to_string());
+        assert!(
+            err.contains(&want),
+            "{args:?}: stderr lacks {want:?}:\n{err}"
+        );
+    }
+    assert_eq!(listing(tmp.path()), before, "{args:?} wrote files");
+    for (name, bytes) in files {
+        assert!(
+            std::fs::read(tmp.path().join(name)).unwrap() == *bytes,
+            "{name} changed"
+        );
+    }
+    err
+}
+
+fn kubeconfig(cluster: &str, user: &str) -> Vec<u8> {
+    format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:1\n{cluster}contexts:\n- name: c\n  context: {{cluster: k, user: u}}\nusers:\n- name: u\n  user:\n{user}"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn kubeconfig_naming_missing_files_is_refused_by_name() {
+    let crds = workspace_root().join("crates/k8s-apply/tests/fixtures/crds");
+    let bundle = crds.to_str().unwrap();
+    // The kubeconfig itself is missing.
+    refused(
+        &[],
+        &["crds", "apply", bundle, "--kubeconfig", "missing.yaml"],
+        &["missing.yaml"],
+    );
+    // Its client certificate, client key or CA file is missing.
+    for (name, cluster, user, missing) in [
+        (
+            "client certificate",
+            "",
+            "    client-certificate: /nonexistent/client.crt\n    client-key: /nonexistent/client.key\n",
+            "/nonexistent/client.crt",
+        ),
+        (
+            "certificate authority",
+            "    certificate-authority: /nonexistent/ca.crt\n",
+            "    token: abc\n",
+            "/nonexistent/ca.crt",
+        ),
+        (
+            "token file",
+            "",
+            "    tokenFile: /nonexistent/token\n",
+            "/nonexistent/token",
+        ),
+    ] {
+        let config = kubeconfig(cluster, user);
+        let err = refused(
+            &[("kubeconfig.yaml", &config)],
+            &["crds", "apply", bundle, "--kubeconfig", "kubeconfig.yaml"],
+            &[missing],
+        );
+        assert!(!err.contains("abc"), "{name}: the token leaked: {err}");
+    }
+}
+
+const LAUGHS: &str = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n";
+
+#[test]
+fn hostile_values_files_are_refused_by_name() {
+    refused(
+        &[("laughs.yaml", LAUGHS.as_bytes())],
+        &["values", "merge", "-f", "laughs.yaml"],
+        &["failed to parse laughs.yaml: yaml: document contains excessive aliasing"],
+    );
+    let deep = format!("a:\n{}x\n", "  - ".repeat(5_000));
+    refused(
+        &[("deep.yaml", deep.as_bytes())],
+        &["values", "merge", "-f", "deep.yaml"],
+        &["failed to parse deep.yaml: yaml: line 2: nested deeper than 256 maps and lists"],
+    );
+}
+
+/// A typo'd or mistyped key in charts-syncer's config stops `sync` before anything moves,
+/// naming the file and the key (charts-syncer refuses unknown keys too).
+#[test]
+fn sync_config_typos_and_wrong_types_are_refused_by_name() {
+    let bundle = std::fs::read(example_bundle()).unwrap();
+    for (config, wants) in [
+        (
+            "source:\n  intermediateBundlesPath: bundles\ntarget:\n  containerRegistry: oci-layout:images\n  containerRepositry: kant\n",
+            &[
+                "load-image.yaml: not a charts-syncer config",
+                "target: unknown field `containerRepositry`",
+            ][..],
+        ),
+        (
+            "source:\n  intermediateBundlesPath: bundles\ntarget:\n  containerRegistry: oci-layout:images\n  repo: {kind: LOCAL, pth: charts}\n",
+            &["load-image.yaml", "target.repo: unknown field `pth`"],
+        ),
+        (
+            "source:\n  intermediateBundlesPath: [bundles]\ntarget:\n  containerRegistry: oci-layout:images\n",
+            &[
+                "load-image.yaml",
+                "source.intermediateBundlesPath: invalid type: sequence",
+            ],
+        ),
+        (
+            "source:\n  intermediateBundlesPath: bundles\nsource:\n  intermediateBundlesPath: other\n",
+            &["load-image.yaml", "duplicate"],
+        ),
+    ] {
+        refused(
+            &[
+                ("load-image.yaml", config.as_bytes()),
+                ("bundles/kant.bundle.tar", &bundle),
+            ],
+            &["sync", "--config", "load-image.yaml"],
+            wants,
+        );
+    }
+}
+
+/// charts-syncer reads both protobuf spellings of a key; so does kantup, and keys it knows
+/// but does not use are named in a warning.
+#[test]
+fn sync_config_in_protobuf_field_names_works() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("bundles")).unwrap();
+    std::fs::copy(example_bundle(), tmp.path().join("bundles/kant.bundle.tar")).unwrap();
+    std::fs::write(
+        tmp.path().join("load-image.yaml"),
+        "source:\n  intermediate_bundles_path: bundles\ntarget:\n  container_registry: oci-layout:images\n  container_repository: kant\n  repo_name: myrepo\n  repo:\n    kind: LOCAL\n    path: charts\n",
+    )
+    .unwrap();
+    let out = kantup(tmp.path(), &["sync", "--config", "load-image.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("load-image.yaml: target.repoName is a charts-syncer setting kantup does not use; ignored"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(tmp.path().join("images/index.json").is_file());
+    assert!(tmp.path().join("charts/index.yaml").is_file());
+}
+
+/// Damaged bundles through the commands that write: nothing appears at the destination.
+#[test]
+fn damaged_bundles_write_nothing() {
+    let good = std::fs::read(example_bundle()).unwrap();
+    let truncated = &good[..good.len() / 2];
+    let corrupt_gzip = {
+        let mut z = {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(&good).unwrap();
+            e.finish().unwrap()
+        };
+        let mid = z.len() / 2;
+        for b in &mut z[mid..mid + 32] {
+            *b ^= 0x5a;
+        }
+        z
+    };
+    for (name, bytes, wants) in [
+        (
+            "truncated.tar",
+            truncated.to_vec(),
+            "malformed tar: truncated",
+        ),
+        ("corrupt.tar.gz", corrupt_gzip, "corrupt gzip stream"),
+    ] {
+        let files: &[(&str, &[u8])] = &[(name, &bytes)];
+        refused(files, &["bundle", "unpack", name, "out"], &[name, wants]);
+        refused(
+            files,
+            &["bundle", "export-images", name, "--oci-layout", "layout"],
+            &[name, wants],
+        );
+        refused(files, &["bundle", "verify", name], &[name, wants]);
+    }
+}
