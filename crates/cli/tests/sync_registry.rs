@@ -73,7 +73,7 @@ fn oci_config(root: &Path, bundles: &Path, registry: &str, chart_host: &str) -> 
         root,
         "load-image.yaml",
         &format!(
-            "source:\n  intermediateBundlesPath: {}\n  repo:\n    kind: LOCAL\n    path: /unused\ntarget:\n  containerRegistry: {registry}\n  containerRepository: kant/apps\n  repo:\n    kind: OCI\n    url: http://{chart_host}/charts\n  unknownField: tolerated\n",
+            "source:\n  intermediateBundlesPath: {}\n  repo:\n    kind: LOCAL\n    path: /unused\ntarget:\n  containerRegistry: {registry}\n  containerRepository: kant/apps\n  repo:\n    kind: OCI\n    url: http://{chart_host}/charts\n",
             bundles.display()
         ),
     )
