@@ -150,12 +150,12 @@ pub enum Error {
     },
 
     /// A release record could not be decoded.
-    #[error("{object}: cannot decode Helm release record: {reason}")]
+    #[error("{object}: cannot decode Helm release record: {source}")]
     ReleaseDecode {
         /// The storage object (`Secret kant-system/sh.helm.release.v1.kant.v3`).
         object: String,
         /// What failed.
-        reason: String,
+        source: crate::release::CodecError,
     },
 
     /// `HELM_DRIVER` names a storage backend we cannot read.

@@ -11,6 +11,8 @@
 //!
 //! Everything takes a [`kube::Client`], so tests can hand in a mocked service.
 
+#![warn(missing_docs)]
+
 mod access;
 mod backup;
 pub mod coalesce;

@@ -91,7 +91,7 @@ fn uncompressed_and_broken_records() {
         ),
     ];
     for (data, expected) in cases {
-        let err = decode_release(data.as_bytes()).unwrap_err();
+        let err = decode_release(data.as_bytes()).unwrap_err().to_string();
         assert!(err.contains(expected), "{data}: {err}");
     }
 }

@@ -7,6 +7,23 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::model::Release;
 
+/// Why a release record could not be decoded or encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The data is not base64.
+    #[error("release data is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The data has the gzip magic but is not valid gzip (or could not be compressed).
+    #[error("release data is not valid gzip: {0}")]
+    Gzip(#[source] std::io::Error),
+    /// The data inflates past the bound.
+    #[error("release data inflates past {0} bytes")]
+    TooLarge(u64),
+    /// The JSON does not parse as (or could not be written from) a release.
+    #[error("release JSON does not parse: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
 /// Release records are at most 1 MiB (the Secret/ConfigMap limit); anything that inflates past
 /// this is not a release record.
@@ -21,37 +38,35 @@ const MAX_DECODED: u64 = 128 * 1024 * 1024;
 /// let back = kantup_k8s_apply::release::decode_release(text.as_bytes()).unwrap();
 /// assert_eq!((back.name.as_str(), back.version), ("demo", 3));
 /// ```
-pub fn decode_release(data: &[u8]) -> Result<Release, String> {
+pub fn decode_release(data: &[u8]) -> Result<Release, CodecError> {
     let text: Vec<u8> = data
         .iter()
         .copied()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    let raw = STANDARD
-        .decode(&text)
-        .map_err(|e| format!("release data is not base64: {e}"))?;
+    let raw = STANDARD.decode(&text)?;
     let json = if raw.len() > 3 && raw[..3] == GZIP_MAGIC {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(raw.as_slice())
             .take(MAX_DECODED + 1)
             .read_to_end(&mut out)
-            .map_err(|e| format!("release data is not valid gzip: {e}"))?;
+            .map_err(CodecError::Gzip)?;
         if out.len() as u64 > MAX_DECODED {
-            return Err(format!("release data inflates past {MAX_DECODED} bytes"));
+            return Err(CodecError::TooLarge(MAX_DECODED));
         }
         out
     } else {
         raw
     };
-    serde_json::from_slice(&json).map_err(|e| format!("release JSON does not parse: {e}"))
+    Ok(serde_json::from_slice(&json)?)
 }
 
 /// Encodes a release the way Helm's `encodeRelease` does (JSON, gzip at best compression,
 /// standard base64). Useful for tests and tools that write fixtures.
-pub fn encode_release(release: &Release) -> Result<String, String> {
-    let json = serde_json::to_vec(release).map_err(|e| e.to_string())?;
+pub fn encode_release(release: &Release) -> Result<String, CodecError> {
+    let json = serde_json::to_vec(release)?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(&json).map_err(|e| e.to_string())?;
-    let bytes = gz.finish().map_err(|e| e.to_string())?;
+    gz.write_all(&json).map_err(CodecError::Gzip)?;
+    let bytes = gz.finish().map_err(CodecError::Gzip)?;
     Ok(STANDARD.encode(bytes))
 }

@@ -124,7 +124,7 @@ impl ReleaseStore {
             for (object_name, data) in items {
                 let object = format!("{} {}/{}", self.driver.kind(), self.namespace, object_name);
                 let release = decode_release(&data)
-                    .map_err(|reason| Error::ReleaseDecode { object, reason })?;
+                    .map_err(|source| Error::ReleaseDecode { object, source })?;
                 records.push(ReleaseRecord {
                     object_name,
                     revision: release.version,
