@@ -26,6 +26,7 @@ pub mod create;
 mod digest;
 mod error;
 pub mod hints;
+pub mod media_types;
 pub mod reference;
 pub mod signature;
 mod source;

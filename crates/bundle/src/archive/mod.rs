@@ -29,42 +29,8 @@ use crate::error::BundleError;
 use crate::reference::Reference;
 pub(crate) use store::Store;
 
-/// Media types used in manifests.
-pub mod media_types {
-    /// Docker schema 2 manifest.
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    /// Docker manifest list.
-    pub const DOCKER_MANIFEST_LIST: &str =
-        "application/vnd.docker.distribution.manifest.list.v2+json";
-    /// Docker image config.
-    pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-    /// Docker gzip layer.
-    pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-    /// Docker uncompressed layer.
-    pub const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-    /// OCI manifest.
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    /// OCI index.
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-    /// OCI config.
-    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-    /// OCI uncompressed layer.
-    pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-    /// OCI gzip layer.
-    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-    /// OCI zstd layer.
-    pub const OCI_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
-
-    /// Whether a media type is an index / manifest list.
-    pub fn is_index(media_type: &str) -> bool {
-        media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
-    }
-
-    /// Whether a media type is an image manifest kantup reads (OCI, Docker schema 2).
-    pub fn is_manifest(media_type: &str) -> bool {
-        media_type == OCI_MANIFEST || media_type == DOCKER_MANIFEST
-    }
-}
+/// Media types used in manifests (kept in [`crate::media_types`], the one place for all of them).
+pub use crate::media_types;
 
 /// How a layer's bytes are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

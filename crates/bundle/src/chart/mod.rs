@@ -3,6 +3,7 @@
 //! members, writing a directory, and packaging a `helm package`-compatible `.tgz`.
 
 mod helmignore;
+mod oci_tag;
 mod package;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use helmignore::HelmIgnore;
+pub use oci_tag::{oci_tag, version_from_oci_tag};
 pub use package::package;
 
 use crate::error::BundleError;
