@@ -8,17 +8,18 @@
 //!
 //! IMAGE picks the image by (part of) its name; the first image when omitted. The image lands
 //! at `REGISTRY/REPOSITORY_PREFIX/<last path segment>:<tag>`. Credentials come from
-//! `TARGET_CONTAINERS_AUTH_USERNAME`/`_PASSWORD` or the docker config; plain http is used for
-//! loopback and private addresses.
+//! `TARGET_CONTAINERS_AUTH_USERNAME`/`_PASSWORD` or the docker config (kantup's one resolver);
+//! `KANTUP_CA_FILE` names a CA to trust. HTTPS is tried first; a loopback or private address
+//! without TLS falls back to plain HTTP with a warning.
 
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use kantup_bundle::Bundle;
 use kantup_registry::bundle_source::plan_archive;
-use kantup_registry::{
-    ClientOptions, DockerConfig, PushOptions, RegistryClient, RelocationRule, auth, push_images,
-};
+use kantup_registry::credentials::{CredentialResolver, EnvPair};
+use kantup_registry::net::HttpOptions;
+use kantup_registry::{ClientOptions, PushOptions, RegistryClient, RelocationRule, push_images};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -40,13 +41,19 @@ async fn main() -> anyhow::Result<()> {
         .find(|p| p.source_name.contains(wanted))
         .with_context(|| format!("no image matching {wanted:?} in {bundle_path}"))?;
 
-    let credentials = match auth::target_containers_from_env() {
-        Some(c) => Some(c),
-        None => DockerConfig::load_default()?.credentials_for(registry)?,
-    };
+    let credentials = CredentialResolver::new()
+        .env(EnvPair::TARGET_CONTAINERS)
+        .docker_config()
+        .resolve(registry)?;
+    let http = HttpOptions::with_tls(
+        std::env::var_os("KANTUP_CA_FILE").map(Into::into),
+        false,
+        false,
+    );
     let client = RegistryClient::new(
         registry,
         ClientOptions {
+            http,
             credentials,
             ..ClientOptions::default()
         },

@@ -148,19 +148,24 @@ impl std::error::Error for ExitError {}
 
 /// Maps an error to its exit code: an [`ExitError`] anywhere in the chain decides; digest and
 /// size mismatches from the libraries are verification failures (3); "not found" from a chart
-/// repository is 4; everything else is 1.
+/// repository is 4; half a username/password pair is a usage error (2); everything else is 1.
 pub fn exit_for(error: &anyhow::Error) -> Exit {
-    use kantup_registry::chart_index::http::RepoError;
+    use kantup_registry::chart_repo::RepoError;
+    use kantup_registry::credentials::CredentialsError;
     for cause in error.chain() {
         if let Some(coded) = cause.downcast_ref::<ExitError>() {
             return coded.exit;
         }
         if let Some(repo) = cause.downcast_ref::<RepoError>() {
-            match repo {
-                RepoError::DigestMismatch { .. } => return Exit::VerificationFailed,
-                RepoError::NotFound { .. } => return Exit::NothingToDo,
-                _ => {}
+            if repo.is_verification_failure() {
+                return Exit::VerificationFailed;
             }
+            if repo.is_not_found() {
+                return Exit::NothingToDo;
+            }
+        }
+        if let Some(CredentialsError::Incomplete(_)) = cause.downcast_ref::<CredentialsError>() {
+            return Exit::Usage;
         }
         // Workflow errors wrap a signature failure transparently (no second line of output),
         // so it is looked for inside them too.
@@ -217,7 +222,7 @@ mod tests {
 
     use anyhow::Context;
     use kantup_bundle::BundleError;
-    use kantup_registry::chart_index::http::RepoError;
+    use kantup_registry::chart_repo::RepoError;
 
     use super::*;
 
@@ -236,7 +241,8 @@ mod tests {
             ),
             (
                 RepoError::DigestMismatch {
-                    url: "http://h/c.tgz".into(),
+                    source_name: "http://h/c.tgz".into(),
+                    what: "the index",
                     expected: "a".into(),
                     actual: "b".into(),
                 }
@@ -248,6 +254,7 @@ mod tests {
                     chart: "web".into(),
                     version: "1.0.0".into(),
                     repository: "http://h".into(),
+                    available: Vec::new(),
                 }
                 .into(),
                 Exit::NothingToDo,
@@ -265,6 +272,13 @@ mod tests {
             (
                 BundleError::Invalid("bad option".into()).into(),
                 Exit::Failure,
+            ),
+            (
+                anyhow::Error::from(kantup_registry::CredentialsError::Incomplete(
+                    "--username/--password".into(),
+                ))
+                .context("opening the repository"),
+                Exit::Usage,
             ),
         ];
         for (error, expected) in cases {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kantup_registry::{ClientOptions, Credentials, RegistryClient, sha256_digest};
+use kantup_registry::{ClientOptions, Credentials, HttpOptions, RegistryClient, sha256_digest};
 use kantup_test_support::registry_server::RegistryServer;
 
 fn helm(home: &Path, args: &[&str]) -> Output {
@@ -436,7 +436,7 @@ fn refuses_a_tampered_chart_layer_and_writes_nothing() {
     let client = RegistryClient::new(
         &registry.host(),
         ClientOptions {
-            plain_http: Some(true),
+            http: HttpOptions::with_tls(None, false, true),
             ..ClientOptions::default()
         },
     )
@@ -575,7 +575,7 @@ fn pulls_with_credentials_from_the_environment_or_docker_config() {
     let client = RegistryClient::new(
         &registry.host(),
         ClientOptions {
-            plain_http: Some(true),
+            http: HttpOptions::with_tls(None, false, true),
             credentials: Some(Credentials::new("chartuser", "s3cret-pass")),
             ..ClientOptions::default()
         },

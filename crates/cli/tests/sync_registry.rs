@@ -171,6 +171,12 @@ fn sync_to_registry_and_oci_chart_repo_then_everything_skips() {
         2,
         "{summary:#}"
     );
+    // The registry is plain HTTP on 127.0.0.1: HTTPS was tried first, and the fallback said so.
+    assert!(
+        text(&out.stderr).contains("does not speak TLS; using plain HTTP"),
+        "stderr: {}",
+        text(&out.stderr)
+    );
     assert_eq!(summary["images_pushed"], 14, "{summary:#}");
     assert_eq!(summary["charts_uploaded"], 2, "{summary:#}");
     assert!(summary["blobs_uploaded"].as_u64().unwrap() > 0);
@@ -306,7 +312,15 @@ fn sync_through_faulty_network_keeps_digests_and_resumes() {
         },
     );
     let config = oci_config(root.path(), &bundles, &dead.host(), &host);
-    let out = kantup(&["sync", "--config", config.to_str().unwrap(), "-o", "json"]);
+    // The fault proxy speaks plain HTTP only and never answers a TLS handshake.
+    let out = kantup(&[
+        "sync",
+        "--config",
+        config.to_str().unwrap(),
+        "--plain-http",
+        "-o",
+        "json",
+    ]);
     assert!(!out.status.success(), "an interrupted sync must fail");
     drop(dead);
     let stored_after_interrupt = registry.stored_blob_count();
@@ -323,7 +337,14 @@ fn sync_through_faulty_network_keeps_digests_and_resumes() {
         },
     );
     let config = oci_config(root.path(), &bundles, &flaky.host(), &host);
-    let out = kantup(&["sync", "--config", config.to_str().unwrap(), "-o", "json"]);
+    let out = kantup(&[
+        "sync",
+        "--config",
+        config.to_str().unwrap(),
+        "--plain-http",
+        "-o",
+        "json",
+    ]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     let total_blobs: u64 = summary["blobs_uploaded"].as_u64().unwrap()

@@ -8,17 +8,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::auth::Credentials;
+use kantup_bundle::chart::oci_tag;
+use kantup_bundle::media_types;
+
 use crate::chart_index::{IndexFile, sha256_file};
 use crate::client::{RegistryClient, sha256_digest};
+use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
-
-/// Helm's OCI config media type (the config blob is Chart.yaml as JSON).
-pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
-/// Helm's OCI chart layer media type.
-pub const HELM_CHART_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
-/// The OCI image manifest media type.
-pub const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+use crate::net::{HttpOptions, TlsError, same_host};
 
 /// A packaged chart (`<name>-<version>.tgz` bytes) and its `Chart.yaml`.
 #[derive(Debug, Clone)]
@@ -148,16 +145,18 @@ enum Existing {
 }
 
 impl ChartTarget {
-    /// A Harbor or ChartMuseum target with a default HTTP client.
+    /// A Harbor or ChartMuseum target at `url`, its HTTP client built from `http`;
+    /// `credentials` go only to `url`'s host.
     pub fn http_repo(
         kind_harbor: bool,
         url: &str,
+        http: &HttpOptions,
         credentials: Option<Credentials>,
     ) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .build()
-            .map_err(|e| RegistryError::Invalid(format!("building HTTP client: {e}")))?;
         let url = url.trim_end_matches('/').to_string();
+        let parsed = url::Url::parse(&url)
+            .map_err(|e| RegistryError::Invalid(format!("chart repository url {url:?}: {e}")))?;
+        let http = http.client_for(&authority(&parsed))?;
         Ok(if kind_harbor {
             ChartTarget::Harbor {
                 url,
@@ -237,7 +236,7 @@ impl ChartTarget {
                     http,
                 } => {
                     let api = harbor_api_url(url)?;
-                    post_multipart(http, &api, credentials.as_ref(), chart, false).await?
+                    post_multipart(http, url, &api, credentials.as_ref(), chart, false).await?
                 }
                 ChartTarget::ChartMuseum {
                     url,
@@ -245,7 +244,7 @@ impl ChartTarget {
                     http,
                 } => {
                     let api = format!("{url}/api/charts");
-                    post_multipart(http, &api, credentials.as_ref(), chart, force).await?
+                    post_multipart(http, url, &api, credentials.as_ref(), chart, force).await?
                 }
                 ChartTarget::Local { dir } => write_local(dir, chart)?,
             }
@@ -279,7 +278,7 @@ impl ChartTarget {
                     .as_array()
                     .and_then(|l| {
                         l.iter()
-                            .find(|d| d["mediaType"] == HELM_CHART_LAYER_MEDIA_TYPE)
+                            .find(|d| d["mediaType"] == media_types::HELM_CHART_CONTENT)
                     })
                     .and_then(|d| d["digest"].as_str());
                 Ok(if layer == Some(want.as_str()) {
@@ -299,15 +298,12 @@ impl ChartTarget {
                 http,
             } => {
                 let index_url = format!("{url}/index.yaml");
-                let mut rb = http.get(&index_url);
-                if let Some(c) = credentials {
-                    rb = rb.header(reqwest::header::AUTHORIZATION, c.basic_header());
-                }
-                let r = rb.send().await.map_err(|source| RegistryError::Transport {
-                    method: "GET".into(),
-                    url: index_url.clone(),
-                    source,
-                })?;
+                let rb =
+                    with_credentials(http.get(&index_url), url, &index_url, credentials.as_ref());
+                let r = rb
+                    .send()
+                    .await
+                    .map_err(|source| request_error("GET", &index_url, source))?;
                 if r.status() == reqwest::StatusCode::NOT_FOUND {
                     return Ok(Existing::Absent);
                 }
@@ -319,11 +315,10 @@ impl ChartTarget {
                         body: String::new(),
                     });
                 }
-                let text = r.text().await.map_err(|source| RegistryError::Transport {
-                    method: "GET".into(),
-                    url: index_url.clone(),
-                    source,
-                })?;
+                let text = r
+                    .text()
+                    .await
+                    .map_err(|source| request_error("GET", &index_url, source))?;
                 let index = IndexFile::from_yaml_named(&text, &index_url)
                     .map_err(|e| RegistryError::Invalid(e.to_string()))?;
                 Ok(index_state(&index, chart, &want))
@@ -384,9 +379,44 @@ fn decide(
     }
 }
 
-/// Helm's OCI tag for a chart version (`+` is not allowed in tags).
-pub fn oci_tag(version: &str) -> String {
-    version.replace('+', "_")
+fn authority(url: &url::Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Attaches the repository's credentials when `request_url` is on the repository's own host.
+fn with_credentials(
+    rb: reqwest::RequestBuilder,
+    repo_url: &str,
+    request_url: &str,
+    credentials: Option<&Credentials>,
+) -> reqwest::RequestBuilder {
+    let own = match (url::Url::parse(repo_url), url::Url::parse(request_url)) {
+        (Ok(repo), Ok(request)) => same_host(&repo, &request) && repo.scheme() == request.scheme(),
+        _ => false,
+    };
+    match credentials {
+        Some(c) if own => rb.header(reqwest::header::AUTHORIZATION, c.basic_header()),
+        _ => rb,
+    }
+}
+
+/// A request error: the TLS error naming the host when that is what it was.
+fn request_error(method: &str, url: &str, source: reqwest::Error) -> RegistryError {
+    let host = url::Url::parse(url)
+        .map(|u| authority(&u))
+        .unwrap_or_default();
+    match TlsError::from_request(&host, &source) {
+        Some(tls) => tls.into(),
+        None => RegistryError::Transport {
+            method: method.into(),
+            url: url.to_string(),
+            source,
+        },
+    }
 }
 
 /// `https://harbor/chartrepo/<project>` -> `https://harbor/api/chartrepo/<project>/charts`.
@@ -412,6 +442,7 @@ fn harbor_api_url(url: &str) -> Result<String> {
 
 async fn post_multipart(
     http: &reqwest::Client,
+    repo_url: &str,
     api: &str,
     credentials: Option<&Credentials>,
     chart: &PackagedChart,
@@ -427,15 +458,11 @@ async fn post_multipart(
     } else {
         api.to_string()
     };
-    let mut rb = http.post(&url).multipart(form);
-    if let Some(c) = credentials {
-        rb = rb.header(reqwest::header::AUTHORIZATION, c.basic_header());
-    }
-    let r = rb.send().await.map_err(|source| RegistryError::Transport {
-        method: "POST".into(),
-        url: url.clone(),
-        source,
-    })?;
+    let rb = with_credentials(http.post(&url).multipart(form), repo_url, &url, credentials);
+    let r = rb
+        .send()
+        .await
+        .map_err(|source| request_error("POST", &url, source))?;
     if !r.status().is_success() {
         let status = r.status().as_u16();
         let body = r.text().await.unwrap_or_default();
@@ -460,14 +487,14 @@ async fn push_oci(client: &RegistryClient, repo: &str, chart: &PackagedChart) ->
     let (layer_digest, _) = client.ensure_blob_bytes(repo, chart.tgz.clone()).await?;
     let manifest = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+        "mediaType": media_types::OCI_MANIFEST,
         "config": {
-            "mediaType": HELM_CONFIG_MEDIA_TYPE,
+            "mediaType": media_types::HELM_CONFIG,
             "digest": config_digest,
             "size": config_size,
         },
         "layers": [{
-            "mediaType": HELM_CHART_LAYER_MEDIA_TYPE,
+            "mediaType": media_types::HELM_CHART_CONTENT,
             "digest": layer_digest,
             "size": layer_size,
         }],
@@ -481,7 +508,7 @@ async fn push_oci(client: &RegistryClient, repo: &str, chart: &PackagedChart) ->
         .put_manifest(
             repo,
             &oci_tag(&chart.version),
-            OCI_MANIFEST_MEDIA_TYPE,
+            media_types::OCI_MANIFEST,
             bytes,
         )
         .await?;
@@ -537,11 +564,5 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(harbor_api_url(url).ok().as_deref(), want, "{url}");
         }
-    }
-
-    #[test]
-    fn oci_tags() {
-        assert_eq!(oci_tag("1.2.3+build.4"), "1.2.3_build.4");
-        assert_eq!(oci_tag("1.2.3-rc.1"), "1.2.3-rc.1");
     }
 }

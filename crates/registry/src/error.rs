@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::credentials::CredentialsError;
+use crate::net::{NetError, TlsError};
+
 /// Everything that can go wrong talking to a registry or a chart repository.
 ///
 /// Messages name the registry, repository, digest or file involved and never carry a
@@ -37,7 +40,7 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
-    /// A file (CA bundle, docker config, chart tgz, index.yaml) could not be read or written.
+    /// A file (chart tgz, index.yaml) could not be read or written.
     #[error("{}: {source}", .path.display())]
     File {
         path: PathBuf,
@@ -63,13 +66,15 @@ pub enum RegistryError {
         version: String,
         target: String,
     },
-    /// A credential helper (`docker-credential-<name>`) failed.
-    #[error("credential helper docker-credential-{helper} for {registry}: {reason}")]
-    CredentialHelper {
-        helper: String,
-        registry: String,
-        reason: String,
-    },
+    /// Credentials could not be resolved (docker config, credential helper, a half pair).
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The HTTP client could not be set up (CA file, proxy).
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// TLS failed: an untrusted certificate, or one side speaking plain HTTP.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// The retry budget ran out; the last error is attached.
     #[error("giving up after {attempts} attempts: {last}")]
     RetriesExhausted {

@@ -1,29 +1,40 @@
 //! kantup-registry: an OCI distribution client for pushing bundles into air-gapped
-//! registries, and chart repository targets.
+//! registries, chart repositories to read from, and chart targets to upload to.
 //!
-//! - [`RegistryClient`]: one registry host; scheme chosen like go-containerregistry
-//!   ([`scheme::default_scheme`]), custom CA, explicit insecure mode; anonymous, basic and
-//!   bearer-token auth ([`auth`]); retries with backoff on 5xx, 429 and dropped connections.
+//! - [`net::HttpOptions`]: the one set of HTTP settings (CA file, insecure mode, plain HTTP,
+//!   proxy, timeouts, user agent) every client here is built from; TLS failures become one
+//!   clear error naming the host ([`net::TlsError`]).
+//! - [`credentials::CredentialResolver`]: given credentials, then environment variables, then
+//!   docker's `config.json`; credentials go only to their own host.
+//! - [`RegistryClient`]: one registry host; HTTPS first, plain HTTP only with `--plain-http` or
+//!   for a local address without TLS ([`scheme`]); anonymous, basic and bearer-token auth;
+//!   retries with backoff on 5xx, 429 and dropped connections.
 //! - [`push_images`]: blobs first (HEAD, cross-repository mount, monolithic or chunked upload
 //!   streamed from a [`BlobSource`]), then the manifest, with bounded concurrency.
 //! - [`RelocationRule`]: the relok8s/charts-syncer target naming.
+//! - [`chart_repo::ChartRepository`]: list and pull (digest-verified) charts from HTTP(S)
+//!   repositories (Harbor, ChartMuseum, static), directories and `oci://` registries.
 //! - [`chart_target`]: Helm chart uploads to OCI, Harbor, ChartMuseum and local repositories.
+//! - [`chart_index`]: the `index.yaml` model, and building indexes like `helm repo index`.
 
-pub mod auth;
 pub mod bundle_source;
 pub mod chart_index;
+pub mod chart_repo;
 pub mod chart_target;
 pub mod client;
+pub mod credentials;
 pub mod error;
+pub mod net;
 pub mod push;
 pub mod relocate;
 pub mod scheme;
 
-pub use auth::{Credentials, DockerConfig};
 pub use client::{
     BlobOutcome, ClientOptions, ManifestInfo, RegistryClient, RetryPolicy, sha256_digest,
 };
+pub use credentials::{CredentialResolver, Credentials, CredentialsError, DockerConfig};
 pub use error::{RegistryError, Result};
+pub use net::{HttpOptions, TlsError};
 pub use push::{
     BlobRef, BlobSource, ImageAction, ImagePush, ImageResult, MemoryBlobs, Observer, PushEvent,
     PushOptions, PushReport, TagPolicy, plan, push_images,

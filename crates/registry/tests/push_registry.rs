@@ -256,6 +256,8 @@ async fn push_through_faulty_proxy_keeps_digests() {
     let dir = tempfile::tempdir().unwrap();
     let (archive, images) = generated(dir.path());
     let mut opts = options(None);
+    // The fault proxy speaks plain HTTP only and never answers a TLS handshake.
+    opts.http.plain_http = true;
     // A fault anywhere in a blob's session restarts that session; the fault budget is
     // bounded, so enough attempts always get through.
     opts.retry.max_attempts = 12;
@@ -286,6 +288,8 @@ async fn interrupted_push_resumes_with_only_missing_blobs() {
             },
         );
         let mut opts = options(None);
+        // The fault proxy speaks plain HTTP only and never answers a TLS handshake.
+        opts.http.plain_http = true;
         opts.retry.max_attempts = 2;
         let client = RegistryClient::new(&proxy.host(), opts).unwrap();
         let via_proxy = pushes(&archive, &proxy.host(), "resume");

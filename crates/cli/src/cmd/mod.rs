@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod cluster;
 pub mod completions;
 pub mod load;
+pub mod net_args;
 pub mod repo;
 pub mod rollback;
 pub mod sync;

@@ -15,12 +15,14 @@ use kantup_bundle::chart::Chart;
 use kantup_helm_values::relocate::{RelocationRules, relocate_chart_dir};
 use kantup_registry::bundle_source::plan_archive;
 use kantup_registry::chart_target::{ChartAction, ChartResult, ChartTarget, PackagedChart};
+use kantup_registry::credentials::{CredentialResolver, EnvPair};
 use kantup_registry::{
-    ClientOptions, Credentials, DockerConfig, ImageAction, ImagePush, ImageResult, PushEvent,
-    PushOptions, RegistryClient, RelocationRule, TagPolicy, auth, push_images,
+    ClientOptions, Credentials, ImageAction, ImagePush, ImageResult, PushEvent, PushOptions,
+    RegistryClient, RelocationRule, TagPolicy, push_images,
 };
 use serde::Serialize;
 
+use crate::cmd::net_args::TlsArgs;
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
 use crate::progress;
 use crate::sync_config::{AuthConfig, SyncConfig, TargetConfig};
@@ -38,16 +40,8 @@ pub struct SyncArgs {
     /// Write the images into this OCI image layout directory instead of a registry.
     #[arg(long, value_name = "DIR")]
     pub to_oci_layout: Option<PathBuf>,
-    /// Talk plain http to the container registry (default: only for loopback, private and
-    /// `.local` hosts).
-    #[arg(long)]
-    pub plain_http: bool,
-    /// Extra CA certificates (PEM) to trust for the registry.
-    #[arg(long, value_name = "FILE")]
-    pub ca_file: Option<PathBuf>,
-    /// Do not verify the registry's TLS certificate.
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Fail an image whose target tag already points at another digest (default: overwrite
     /// and report it).
     #[arg(long)]
@@ -125,6 +119,14 @@ pub async fn run(ctx: &Ctx, args: SyncArgs) -> anyhow::Result<ExitCode> {
     }
 
     let image_target = image_target(&config.target, &args, base)?;
+    if let ImageTarget::Registry(client, _) = &image_target {
+        // Settle the scheme and TLS trust once, up front: an untrusted certificate or a
+        // registry that is not there is one clear error, not one per image.
+        client
+            .base_url()
+            .await
+            .with_context(|| format!("connecting to the registry {}", client.host()))?;
+    }
     let chart_target = chart_target(&config.target, &args, base, &image_target)?;
     let push_options = PushOptions {
         blob_concurrency: args.concurrency.max(1),
@@ -204,16 +206,17 @@ fn find_bundles(source: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 fn client_options(args: &SyncArgs, credentials: Option<Credentials>) -> ClientOptions {
     ClientOptions {
-        plain_http: args.plain_http.then_some(true),
-        ca_file: args.ca_file.clone(),
-        insecure_skip_verify: args.insecure_skip_tls_verify,
+        http: args.tls.http_options(),
         credentials,
         ..ClientOptions::default()
     }
 }
 
-fn registry_credentials(target: &TargetConfig, host: &str) -> anyhow::Result<Option<Credentials>> {
-    if let Some(c) = target
+/// The container registry's credentials: `target.containers.auth` (when its `registry` is
+/// empty or this host), then charts-syncer's `TARGET_CONTAINERS_AUTH_*`, then docker's
+/// `config.json`.
+fn registry_resolver(target: &TargetConfig, host: &str) -> CredentialResolver {
+    let from_config = target
         .containers
         .as_ref()
         .and_then(|c| c.auth.as_ref())
@@ -222,14 +225,11 @@ fn registry_credentials(target: &TargetConfig, host: &str) -> anyhow::Result<Opt
                 .as_deref()
                 .is_none_or(|r| r.is_empty() || r == host)
         })
-        .and_then(AuthConfig::credentials)
-    {
-        return Ok(Some(c));
-    }
-    if let Some(c) = auth::target_containers_from_env() {
-        return Ok(Some(c));
-    }
-    Ok(DockerConfig::load_default()?.credentials_for(host)?)
+        .and_then(AuthConfig::credentials);
+    CredentialResolver::new()
+        .given_credentials("target.containers.auth", from_config)
+        .env(EnvPair::TARGET_CONTAINERS)
+        .docker_config()
 }
 
 fn image_target(
@@ -252,10 +252,10 @@ fn image_target(
         .trim_start_matches("https://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    let credentials = registry_credentials(target, host)?;
+    let credentials = registry_resolver(target, host).resolve(host)?;
     let mut options = client_options(args, credentials);
     if registry.starts_with("http://") {
-        options.plain_http = Some(true);
+        options.http.plain_http = true;
     }
     let client = RegistryClient::new(host, options)?;
     Ok(ImageTarget::Registry(
@@ -273,26 +273,27 @@ fn chart_target(
     let Some(repo) = &target.repo else {
         return Ok(None);
     };
-    let repo_credentials = repo
-        .auth
-        .as_ref()
-        .and_then(AuthConfig::credentials)
-        .or_else(auth::target_repo_from_env);
+    // `target.repo.auth`, then charts-syncer's `TARGET_REPO_AUTH_*`.
+    let repo_given = repo.auth.as_ref().and_then(AuthConfig::credentials);
+    let repo_resolver = CredentialResolver::new()
+        .given_credentials("target.repo.auth", repo_given)
+        .env(EnvPair::TARGET_REPO);
     let url = repo.url();
     Ok(Some(match repo.kind().as_str() {
         "OCI" => {
             let (plain, rest) = if let Some(r) = url.strip_prefix("http://") {
-                (Some(true), r)
+                (true, r)
             } else if let Some(r) = url.strip_prefix("https://") {
-                (Some(false), r)
+                (false, r)
             } else {
-                (None, url.strip_prefix("oci://").unwrap_or(url))
+                (false, url.strip_prefix("oci://").unwrap_or(url))
             };
             let rest = rest.trim_end_matches('/');
             let (host, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if host.is_empty() {
                 bail!("target.repo.url {url:?} must name a registry (oci://host/path)");
             }
+            let repo_credentials = repo_resolver.resolve(host)?;
             // Reuse the image registry's client (and its tokens) when it is the same host.
             if let ImageTarget::Registry(client, _) = images
                 && client.host() == host
@@ -305,12 +306,10 @@ fn chart_target(
             }
             let credentials = match repo_credentials {
                 Some(c) => Some(c),
-                None => registry_credentials(target, host)?,
+                None => registry_resolver(target, host).resolve(host)?,
             };
             let mut options = client_options(args, credentials);
-            if plain.is_some() {
-                options.plain_http = plain;
-            }
+            options.http.plain_http |= plain;
             ChartTarget::Oci {
                 client: Arc::new(RegistryClient::new(host, options)?),
                 repository_prefix: prefix.to_string(),
@@ -326,12 +325,26 @@ fn chart_target(
                 dir: base.join(dir),
             }
         }
-        "HARBOR" => ChartTarget::http_repo(true, url, repo_credentials)?,
-        "CHARTMUSEUM" | "HELM" => ChartTarget::http_repo(false, url, repo_credentials)?,
+        kind @ ("HARBOR" | "CHARTMUSEUM" | "HELM") => {
+            let host = url_authority(url);
+            ChartTarget::http_repo(
+                kind == "HARBOR",
+                url,
+                &args.tls.http_options(),
+                repo_resolver.resolve(&host)?,
+            )?
+        }
         other => {
             bail!("target.repo.kind {other:?} is not supported (OCI, LOCAL, HARBOR, CHARTMUSEUM)")
         }
     }))
+}
+
+/// `host[:port]` of a chart repository URL (for its credentials and messages).
+fn url_authority(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority).to_owned()
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,0 +1,287 @@
+//! Building an index like `helm repo index`: adding packaged charts (their `Chart.yaml` and
+//! digest), indexing a directory, merging indexes; and the file helpers that go with it.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::{ChartMetadata, ChartVersion, IndexError, IndexFile, now_rfc3339, parse_version};
+
+impl IndexFile {
+    /// Adds a version (helm's `MustAdd`): fills a missing chart `apiVersion` with `v1`, sets
+    /// `urls` to `filename` (joined onto `base_url` when given), `digest` and `created` now.
+    pub fn add(
+        &mut self,
+        mut metadata: ChartMetadata,
+        filename: &str,
+        base_url: Option<&str>,
+        digest: &str,
+    ) {
+        if metadata.api_version.is_empty() {
+            metadata.api_version = "v1".to_owned();
+        }
+        let url = match base_url.filter(|base| !base.is_empty()) {
+            Some(base) => {
+                let file = filename.rsplit('/').next().unwrap_or(filename);
+                join_url(base, file)
+            }
+            None => filename.to_owned(),
+        };
+        let version = ChartVersion {
+            metadata,
+            urls: vec![url],
+            created: Some(now_rfc3339()),
+            removed: false,
+            digest: Some(digest.to_owned()),
+            extra: BTreeMap::new(),
+        };
+        self.entries
+            .entry(version.metadata.name.clone())
+            .or_default()
+            .push(version);
+    }
+
+    /// Adds a packaged chart (`.tgz`): reads its `Chart.yaml`, digests the archive, and records
+    /// `url` (relative to the index, e.g. `web-1.0.0.tgz`) joined onto `base_url` when given.
+    pub fn add_chart_archive(
+        &mut self,
+        archive: &Path,
+        url: &str,
+        base_url: Option<&str>,
+    ) -> Result<(), IndexError> {
+        let metadata = read_chart_metadata(archive)?;
+        let digest = sha256_file(archive)?;
+        self.add(metadata, url, base_url, &digest);
+        Ok(())
+    }
+
+    /// Indexes a directory like `helm repo index DIR [--url URL]`: every `*.tgz` in `dir` and
+    /// one level below; archives that are not charts are skipped; entries sorted.
+    pub fn index_directory(dir: &Path, base_url: Option<&str>) -> Result<Self, IndexError> {
+        let mut index = Self::new();
+        let io = |source| IndexError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut top = Vec::new();
+        let mut nested = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let path = entry.path();
+            if path.is_dir() {
+                let Ok(children) = std::fs::read_dir(&path) else {
+                    continue;
+                };
+                for child in children.flatten() {
+                    let child = child.path();
+                    if is_tgz(&child) {
+                        nested.push(child);
+                    }
+                }
+            } else if is_tgz(&path) {
+                top.push(path);
+            }
+        }
+        top.sort();
+        nested.sort();
+        for archive in top.into_iter().chain(nested) {
+            let relative = archive.strip_prefix(dir).unwrap_or(&archive);
+            let parent = relative
+                .parent()
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            let file = relative
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let parent_url = match (base_url.filter(|b| !b.is_empty()), parent.is_empty()) {
+                (Some(base), true) => Some(base.to_owned()),
+                (Some(base), false) => Some(join_url(base, &parent)),
+                (None, true) => None,
+                (None, false) => Some(parent),
+            };
+            let metadata = match read_chart_metadata(&archive) {
+                Ok(metadata) => metadata,
+                Err(error) => {
+                    // helm: "Assume this is not a chart."
+                    tracing::debug!("skipping {}: {error}", archive.display());
+                    continue;
+                }
+            };
+            let digest = sha256_file(&archive)?;
+            index.add(metadata, &file, parent_url.as_deref(), &digest);
+        }
+        index.sort_entries();
+        Ok(index)
+    }
+
+    /// Merges `other` into this index like helm's `IndexFile.Merge`: versions this index already
+    /// has (same name and version) are kept as they are; the others are added. Sorts entries.
+    ///
+    /// `helm repo index --merge OLD DIR` merges OLD into the index built from DIR, so the freshly
+    /// indexed archives win over OLD's entries for the same name and version.
+    pub fn merge(&mut self, other: &IndexFile) {
+        for versions in other.entries.values() {
+            for version in versions {
+                if !self.has(&version.metadata.name, &version.metadata.version) {
+                    self.entries
+                        .entry(version.metadata.name.clone())
+                        .or_default()
+                        .push(version.clone());
+                }
+            }
+        }
+        self.sort_entries();
+    }
+}
+
+fn is_tgz(path: &Path) -> bool {
+    path.is_file() && path.extension().is_some_and(|ext| ext == "tgz")
+}
+
+/// Joins a path onto a URL the way helm's `urlutil.URLJoin` does for simple cases: one slash
+/// between the parts, query and fragment of the base dropped into place after the path.
+pub fn join_url(base: &str, path: &str) -> String {
+    let (base_no_query, query) = match base.find(['?', '#']) {
+        Some(at) => base.split_at(at),
+        None => (base, ""),
+    };
+    let path = path.trim_start_matches("./");
+    if base_no_query.is_empty() {
+        return format!("{path}{query}");
+    }
+    format!(
+        "{}/{}{query}",
+        base_no_query.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+/// Lowercase hex sha256 of a file's bytes (helm's `provenance.DigestFile`).
+pub fn sha256_file(path: &Path) -> Result<String, IndexError> {
+    let io = |source| IndexError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(io)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Reads `<top>/Chart.yaml` from a packaged chart and checks what helm checks before indexing
+/// (a name, and a version that is semver).
+pub fn read_chart_metadata(archive: &Path) -> Result<ChartMetadata, IndexError> {
+    let io = |source| IndexError::Io {
+        path: archive.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(archive).map_err(io)?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut chart_yaml = None;
+    for entry in tar.entries().map_err(io)? {
+        let mut entry = entry.map_err(io)?;
+        let path = entry.path().map_err(io)?.into_owned();
+        let parts: Vec<_> = path.components().collect();
+        if parts.len() == 2 && parts[1].as_os_str() == "Chart.yaml" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).map_err(io)?;
+            chart_yaml = Some(text);
+            break;
+        }
+    }
+    let text = chart_yaml.ok_or_else(|| IndexError::NotAChart(archive.to_owned()))?;
+    let metadata: ChartMetadata =
+        serde_yaml::from_str(&text).map_err(|error| IndexError::InvalidChart {
+            path: archive.to_owned(),
+            reason: error.to_string(),
+        })?;
+    if metadata.name.is_empty() {
+        return Err(IndexError::InvalidChart {
+            path: archive.to_owned(),
+            reason: "name is required".to_owned(),
+        });
+    }
+    if parse_version(&metadata.version).is_none() {
+        return Err(IndexError::InvalidChart {
+            path: archive.to_owned(),
+            reason: format!("version {:?} is not a semantic version", metadata.version),
+        });
+    }
+    Ok(metadata)
+}
+
+/// Writes `bytes` to a temporary file beside `path`, flushes it and renames it into place, so
+/// readers never see a half-written file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.kantup-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chart_index::tests::{entry, index_of, order};
+
+    #[test]
+    fn merge_keeps_existing_and_adds_missing() {
+        let mut ours = index_of(&["1.0.0", "1.1.0"]);
+        ours.entries.get_mut("web").unwrap()[0].digest = Some("ours".into());
+        let mut theirs = index_of(&["1.1.0", "0.9.0"]);
+        for e in theirs.entries.get_mut("web").unwrap() {
+            e.digest = Some("theirs".into());
+        }
+        let mut other_chart = entry("3.0.0");
+        other_chart.metadata.name = "db".into();
+        theirs.entries.insert("db".into(), vec![other_chart]);
+        ours.merge(&theirs);
+        assert_eq!(order(&ours), ["1.1.0", "1.0.0", "0.9.0"]);
+        assert_eq!(
+            ours.get("web", "1.1.0").unwrap().digest.as_deref(),
+            Some("ours")
+        );
+        assert_eq!(
+            ours.get("web", "0.9.0").unwrap().digest.as_deref(),
+            Some("theirs")
+        );
+        assert!(ours.has("db", "3.0.0"));
+    }
+
+    #[test]
+    fn join_url_table() {
+        let cases = [
+            ("", "a-1.0.0.tgz", "a-1.0.0.tgz"),
+            ("https://h/charts", "a.tgz", "https://h/charts/a.tgz"),
+            ("https://h/charts/", "a.tgz", "https://h/charts/a.tgz"),
+            ("https://h/c?x=1", "a.tgz", "https://h/c/a.tgz?x=1"),
+            ("sub", "a.tgz", "sub/a.tgz"),
+        ];
+        for (base, path, expected) in cases {
+            assert_eq!(
+                join_url(base, path),
+                expected,
+                "join_url({base:?}, {path:?})"
+            );
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! Manifests: HEAD, GET (bytes exactly as stored) and PUT by tag or digest, and tag listing.
+
+use std::sync::LazyLock;
+
+use bytes::Bytes;
+use kantup_bundle::media_types;
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode};
+
+use super::transport::{header_str, status_error};
+use super::{ManifestInfo, RegistryClient, repo_scope, sha256_digest};
+use crate::error::Result;
+
+/// The `Accept` header of manifest requests: every manifest media type kantup understands.
+pub fn manifest_accept() -> &'static str {
+    static ACCEPT_VALUE: LazyLock<String> = LazyLock::new(|| media_types::MANIFESTS.join(", "));
+    &ACCEPT_VALUE
+}
+
+impl RegistryClient {
+    /// HEADs a manifest by tag or digest; `None` when absent.
+    pub async fn head_manifest(&self, repo: &str, reference: &str) -> Result<Option<ManifestInfo>> {
+        let url = self
+            .url(&format!("/v2/{repo}/manifests/{reference}"))
+            .await?;
+        let scope = repo_scope(repo, false);
+        let r = self
+            .send_retrying(Method::HEAD, &url, &scope, &|| {
+                self.http.head(&url).header(ACCEPT, manifest_accept())
+            })
+            .await?;
+        match r.status() {
+            s if s.is_success() => Ok(Some(manifest_info(r.headers(), None))),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(status_error(&Method::HEAD, &url, r).await),
+        }
+    }
+
+    /// GETs a manifest: its bytes exactly as stored, and what the headers say.
+    pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Bytes, ManifestInfo)> {
+        let url = self
+            .url(&format!("/v2/{repo}/manifests/{reference}"))
+            .await?;
+        let scope = repo_scope(repo, false);
+        let r = self
+            .send_retrying(Method::GET, &url, &scope, &|| {
+                self.http.get(&url).header(ACCEPT, manifest_accept())
+            })
+            .await?;
+        if !r.status().is_success() {
+            return Err(status_error(&Method::GET, &url, r).await);
+        }
+        let headers = r.headers().clone();
+        let body = r
+            .bytes()
+            .await
+            .map_err(|source| self.request_error(&Method::GET, &url, source))?;
+        let computed = sha256_digest(&body);
+        let mut info = manifest_info(&headers, Some(&computed));
+        info.size = body.len() as u64;
+        Ok((body, info))
+    }
+
+    /// PUTs manifest bytes unchanged under `reference` (a tag or its digest); returns the
+    /// digest the registry reports.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        manifest: Bytes,
+    ) -> Result<String> {
+        let url = self
+            .url(&format!("/v2/{repo}/manifests/{reference}"))
+            .await?;
+        let scope = repo_scope(repo, true);
+        let r = self
+            .send_retrying(Method::PUT, &url, &scope, &|| {
+                self.http
+                    .put(&url)
+                    .header(CONTENT_TYPE, media_type)
+                    .body(manifest.clone())
+            })
+            .await?;
+        if !r.status().is_success() {
+            return Err(status_error(&Method::PUT, &url, r).await);
+        }
+        let computed = sha256_digest(&manifest);
+        Ok(header_str(r.headers(), "docker-content-digest").unwrap_or(computed))
+    }
+
+    /// Lists the tags of `repo` (following `Link` pagination, bounded).
+    pub async fn list_tags(&self, repo: &str) -> Result<Vec<String>> {
+        let scope = repo_scope(repo, false);
+        let mut tags = Vec::new();
+        let mut next = Some(format!("/v2/{repo}/tags/list?n=1000"));
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > 1000 {
+                break;
+            }
+            let url = self.url(&path).await?;
+            let r = self
+                .send_retrying(Method::GET, &url, &scope, &|| self.http.get(&url))
+                .await?;
+            if r.status() == StatusCode::NOT_FOUND {
+                return Ok(Vec::new());
+            }
+            if !r.status().is_success() {
+                return Err(status_error(&Method::GET, &url, r).await);
+            }
+            next = header_str(r.headers(), "link").and_then(|l| {
+                let start = l.find('<')? + 1;
+                let end = l.find('>')?;
+                Some(l[start..end].to_string())
+            });
+            #[derive(serde::Deserialize)]
+            struct TagList {
+                tags: Option<Vec<String>>,
+            }
+            let list: TagList = r
+                .json()
+                .await
+                .map_err(|source| self.request_error(&Method::GET, &url, source))?;
+            tags.extend(list.tags.unwrap_or_default());
+        }
+        Ok(tags)
+    }
+}
+
+fn manifest_info(headers: &HeaderMap, computed: Option<&str>) -> ManifestInfo {
+    ManifestInfo {
+        digest: header_str(headers, "docker-content-digest")
+            .or_else(|| computed.map(str::to_string))
+            .unwrap_or_default(),
+        media_type: header_str(headers, CONTENT_TYPE.as_str()).unwrap_or_default(),
+        size: header_str(headers, CONTENT_LENGTH.as_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+    }
+}

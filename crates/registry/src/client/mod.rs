@@ -1,0 +1,204 @@
+//! The OCI distribution HTTP client, one registry host per client:
+//! - [`transport`]: scheme choice (HTTPS first, the plain-HTTP fallback for local addresses),
+//!   sending with auth and retries, errors;
+//! - [`token`]: `WWW-Authenticate` challenges, basic auth and bearer tokens per scope;
+//! - [`blobs`]: blob existence, download, upload (monolithic or chunked) and mounts;
+//! - [`manifests`]: manifest HEAD/GET/PUT and tag listing.
+
+mod blobs;
+mod manifests;
+mod token;
+mod transport;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::credentials::Credentials;
+use crate::error::{RegistryError, Result};
+use crate::net::HttpOptions;
+use crate::scheme::Scheme;
+
+pub use manifests::manifest_accept;
+pub use token::Challenge;
+
+/// How often and how patiently to retry 5xx, 429 and dropped connections.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in total (first try included).
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled each time up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempt + 1` (attempt counts from 1).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Settings of a [`RegistryClient`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// TLS trust, plain HTTP, proxy, timeouts, user agent (shared with every other client).
+    pub http: HttpOptions,
+    /// Credentials for this registry host (basic auth, or for its token endpoint); `None` is
+    /// anonymous. Sent to no other host.
+    pub credentials: Option<Credentials>,
+    pub retry: RetryPolicy,
+    /// Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size.
+    pub chunk_size: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            http: HttpOptions::default(),
+            credentials: None,
+            retry: RetryPolicy::default(),
+            chunk_size: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a manifest HEAD/GET told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestInfo {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// How a blob ended up in the target repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobOutcome {
+    /// Already there (HEAD said so).
+    Existed,
+    /// Mounted from another repository of the same registry.
+    Mounted,
+    /// Uploaded; bytes sent.
+    Uploaded(u64),
+}
+
+/// A client for one registry host.
+///
+/// The scheme is settled on the first request: HTTPS, or plain HTTP with `--plain-http`, or
+/// after a failed TLS handshake with a loopback or private address (see [`crate::scheme`]).
+///
+/// ```no_run
+/// # async fn demo() -> kantup_registry::Result<()> {
+/// use kantup_registry::{ClientOptions, RegistryClient};
+/// let client = RegistryClient::new("127.0.0.1:5000", ClientOptions::default())?;
+/// let tags = client.list_tags("library/busybox").await?;
+/// # Ok(()) }
+/// ```
+pub struct RegistryClient {
+    host: String,
+    http: reqwest::Client,
+    /// `--plain-http`: no TLS attempt at all.
+    plain_http: bool,
+    /// Decided on first use (see [`transport`]).
+    scheme: tokio::sync::OnceCell<Scheme>,
+    credentials: Option<Credentials>,
+    /// Bearer tokens per scope string; never logged.
+    tokens: Mutex<HashMap<String, String>>,
+    /// The registry asked for basic auth.
+    use_basic: AtomicBool,
+    retry: RetryPolicy,
+    chunk_size: usize,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("host", &self.host)
+            .field("scheme", &self.scheme.get())
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Scopes a request needs, e.g. `repository:a/b:pull,push`.
+fn repo_scope(repo: &str, push: bool) -> String {
+    if push {
+        format!("repository:{repo}:pull,push")
+    } else {
+        format!("repository:{repo}:pull")
+    }
+}
+
+impl RegistryClient {
+    /// A client for `host` (`name[:port]`).
+    pub fn new(host: &str, options: ClientOptions) -> Result<Self> {
+        if host.is_empty() || host.contains('/') {
+            return Err(RegistryError::Invalid(format!(
+                "registry host {host:?} must be name[:port] without a path"
+            )));
+        }
+        let http = options.http.client_for(host)?;
+        Ok(Self {
+            host: host.to_string(),
+            http,
+            plain_http: options.http.plain_http,
+            scheme: tokio::sync::OnceCell::new(),
+            credentials: options.credentials,
+            tokens: Mutex::new(HashMap::new()),
+            use_basic: AtomicBool::new(false),
+            retry: options.retry,
+            chunk_size: options.chunk_size.max(1024),
+        })
+    }
+
+    /// The registry host this client talks to.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// `scheme://host`, settling the scheme first (see [`RegistryClient`]).
+    pub async fn base_url(&self) -> Result<String> {
+        Ok(format!("{}://{}", self.scheme().await?, self.host))
+    }
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256_digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        let got: Vec<_> = (1..=6).map(|a| p.backoff(a).as_millis()).collect();
+        assert_eq!(got, vec![100, 200, 400, 800, 1000, 1000]);
+    }
+
+    #[test]
+    fn rejects_host_with_path() {
+        let err = RegistryClient::new("reg.example/ns", ClientOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("reg.example/ns"), "{err}");
+    }
+}

@@ -1,0 +1,286 @@
+//! Sending requests to the registry: settling the scheme (HTTPS first; plain HTTP with
+//! `--plain-http` or after a failed TLS handshake with a local address), attaching auth only to
+//! the registry's own host, answering auth challenges, retrying, and turning failures into
+//! errors that name the request (and, for TLS, the host and what to do).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use url::Url;
+
+use super::RegistryClient;
+use crate::error::{RegistryError, Result};
+use crate::net::{TlsError, TlsProblem, same_host};
+use crate::scheme::{Scheme, may_fall_back_to_http};
+
+/// How long a local address gets to answer the TLS handshake before kantup tries plain HTTP
+/// (Go's `TLSHandshakeTimeout`); a server that waits for an HTTP request head never answers.
+const LOCAL_TLS_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl RegistryClient {
+    /// The scheme of this registry, settled once per client.
+    pub(super) async fn scheme(&self) -> Result<Scheme> {
+        self.scheme
+            .get_or_try_init(|| async {
+                if self.plain_http {
+                    self.probe_plain_http().await
+                } else {
+                    self.probe_scheme().await
+                }
+            })
+            .await
+            .copied()
+    }
+
+    /// `--plain-http`: `GET http://host/v2/` once (no credentials), so a registry that speaks
+    /// only TLS is one clear error up front (its answer to a HEAD has no body to tell by).
+    async fn probe_plain_http(&self) -> Result<Scheme> {
+        let url = format!("http://{}/v2/", self.host);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.http.get(&url).send().await {
+                Ok(response) if response.status() == StatusCode::BAD_REQUEST => {
+                    return match status_error(&Method::GET, &url, response).await {
+                        tls @ RegistryError::Tls(_) => Err(tls),
+                        _ => Ok(Scheme::Http),
+                    };
+                }
+                Ok(_) => return Ok(Scheme::Http),
+                Err(source) => self.request_error(&Method::GET, &url, source),
+            };
+            if !error.is_retryable() || attempt >= self.retry.max_attempts {
+                return Err(error);
+            }
+            let delay = self.retry.backoff(attempt);
+            tracing::debug!("retrying {url} in {delay:?}: {error}");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// `GET https://host/v2/` (any HTTP answer, 401 included, means TLS works). A local
+    /// address whose server does not speak TLS falls back to plain HTTP with a warning; an
+    /// untrusted certificate is an error, never a fallback.
+    async fn probe_scheme(&self) -> Result<Scheme> {
+        let url = format!("https://{}/v2/", self.host);
+        let local = may_fall_back_to_http(&self.host);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = self.http.get(&url).send();
+            let sent = if local {
+                match tokio::time::timeout(LOCAL_TLS_PROBE_TIMEOUT, request).await {
+                    Ok(sent) => sent,
+                    Err(_) => {
+                        self.warn_plain_http("gave no TLS answer within 10s");
+                        return Ok(Scheme::Http);
+                    }
+                }
+            } else {
+                request.await
+            };
+            let error = match sent {
+                Ok(_) => return Ok(Scheme::Https),
+                Err(error) => error,
+            };
+            match TlsError::from_request(&self.host, &error) {
+                Some(TlsError {
+                    problem: TlsProblem::NotTls,
+                    ..
+                }) if local => {
+                    self.warn_plain_http("does not speak TLS");
+                    return Ok(Scheme::Http);
+                }
+                Some(tls) => return Err(tls.into()),
+                None => {}
+            }
+            let error = RegistryError::Transport {
+                method: "GET".into(),
+                url: url.clone(),
+                source: error,
+            };
+            if !error.is_retryable() || attempt >= self.retry.max_attempts {
+                return Err(error);
+            }
+            let delay = self.retry.backoff(attempt);
+            tracing::debug!("retrying {url} in {delay:?}: {error}");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn warn_plain_http(&self, why: &str) {
+        tracing::warn!(
+            "{} {why}; using plain HTTP because it is a loopback or private address (pass --plain-http to skip the TLS attempt, or give it TLS)",
+            self.host
+        );
+    }
+
+    /// `scheme://host` + `path`.
+    pub(super) async fn url(&self, path: &str) -> Result<String> {
+        Ok(format!("{}://{}{}", self.scheme().await?, self.host, path))
+    }
+
+    /// Whether `url` points at this registry's own host and port: only those requests get
+    /// credentials or tokens.
+    fn is_own_host(&self, url: &str) -> bool {
+        let own = self.scheme.get().copied().unwrap_or(if self.plain_http {
+            Scheme::Http
+        } else {
+            Scheme::Https
+        });
+        match (
+            Url::parse(url),
+            Url::parse(&format!("{own}://{}/", self.host)),
+        ) {
+            (Ok(target), Ok(own)) => same_host(&target, &own),
+            _ => false,
+        }
+    }
+
+    fn authorize(&self, rb: RequestBuilder, url: &str, scope: &str) -> RequestBuilder {
+        if !self.is_own_host(url) {
+            return rb;
+        }
+        if let Some(token) = self.tokens.lock().expect("token cache").get(scope) {
+            return rb.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if self.use_basic.load(Ordering::Relaxed)
+            && let Some(c) = &self.credentials
+        {
+            return rb.header(AUTHORIZATION, c.basic_header());
+        }
+        rb
+    }
+
+    /// A request that failed before an answer: a TLS error naming the host when that is what
+    /// it was, else a transport error naming the request.
+    pub(super) fn request_error(
+        &self,
+        method: &Method,
+        url: &str,
+        source: reqwest::Error,
+    ) -> RegistryError {
+        let host = Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(port) => format!("{h}:{port}"),
+                    None => h.to_owned(),
+                })
+            })
+            .unwrap_or_else(|| self.host.clone());
+        match TlsError::from_request(&host, &source) {
+            Some(tls) => tls.into(),
+            None => RegistryError::Transport {
+                method: method.to_string(),
+                url: url.to_string(),
+                source,
+            },
+        }
+    }
+
+    /// Sends once (plus one re-send after an auth challenge). No retry on 5xx.
+    pub(super) async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        scope: &str,
+        make: &(dyn Fn() -> RequestBuilder + Sync),
+    ) -> Result<Response> {
+        let mut challenged = false;
+        loop {
+            let response = self
+                .authorize(make(), url, scope)
+                .send()
+                .await
+                .map_err(|source| self.request_error(method, url, source))?;
+            if response.status() == StatusCode::UNAUTHORIZED && !challenged {
+                challenged = true;
+                self.handle_challenge(&response, scope).await?;
+                continue;
+            }
+            if response.status() == StatusCode::UNAUTHORIZED {
+                return Err(RegistryError::Unauthorized {
+                    registry: self.host.clone(),
+                    reason: format!("credentials rejected: {method} {url} answered 401"),
+                });
+            }
+            return Ok(response);
+        }
+    }
+
+    /// Sends with retries on transport errors, 5xx and 429 (honouring `Retry-After`).
+    /// Only for idempotent requests.
+    pub(super) async fn send_retrying(
+        &self,
+        method: Method,
+        url: &str,
+        scope: &str,
+        make: &(dyn Fn() -> RequestBuilder + Sync),
+    ) -> Result<Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.send_once(&method, url, scope, make).await;
+            let (error, retry_after) = match result {
+                Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
+                    let retry_after = retry_after(r.headers());
+                    (status_error(&method, url, r).await, retry_after)
+                }
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_retryable() => (e, None),
+                Err(e) => return Err(e),
+            };
+            if attempt >= self.retry.max_attempts {
+                return Err(RegistryError::RetriesExhausted {
+                    attempts: attempt,
+                    last: Box::new(error),
+                });
+            }
+            let delay = retry_after
+                .unwrap_or_else(|| self.retry.backoff(attempt))
+                .min(self.retry.max_delay.max(Duration::from_secs(1)) * 6);
+            tracing::debug!("retrying {method} {url} in {delay:?}: {error}");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = header_str(headers, "retry-after")?;
+    // Seconds only; HTTP dates fall back to exponential backoff.
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The error for an answer the operation cannot accept. A TLS-only server's answer to plain
+/// HTTP (`--plain-http` against a TLS registry) becomes the TLS error that says so.
+pub(super) async fn status_error(method: &Method, url: &str, response: Response) -> RegistryError {
+    let status = response.status().as_u16();
+    let host = response
+        .url()
+        .host_str()
+        .map(|h| match response.url().port() {
+            Some(port) => format!("{h}:{port}"),
+            None => h.to_owned(),
+        })
+        .unwrap_or_default();
+    let body = response.text().await.unwrap_or_default();
+    if let Some(tls) = TlsError::from_plain_http_answer(&host, status, &body) {
+        return tls.into();
+    }
+    RegistryError::Status {
+        method: method.to_string(),
+        url: url.to_string(),
+        status,
+        body,
+    }
+}
