@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use kantup_bundle::Bundle;
 use kantup_test_support::registry_server::nginx::Nginx;
 use kantup_test_support::registry_server::tls::TestCa;
-use kantup_test_support::registry_server::{RegistryAuth, RegistryServer};
+use kantup_test_support::registry_server::{RegistryAuth, RegistryServer, TLS_TEST_NAME};
 use kantup_test_support::{helm3, helm4, require_tool, workspace_root};
 use serde_json::Value;
 
@@ -59,6 +59,40 @@ fn helm(binary: &Path, home: &Path, args: &[&str]) -> String {
     run(
         binary,
         args,
+        &[
+            ("HELM_CONFIG_HOME", &home.join("config")),
+            ("HELM_CACHE_HOME", &home.join("cache")),
+            ("HELM_DATA_HOME", &home.join("data")),
+            ("HELM_REGISTRY_CONFIG", &home.join("registry.json")),
+            ("HELM_REPOSITORY_CONFIG", &home.join("repositories.yaml")),
+        ],
+    )
+}
+
+/// helm talks plain HTTP to `localhost` and loopback IPs whatever its flags (containerd's
+/// `MatchLocalhost` rule), so for TLS it is given [`TLS_TEST_NAME`], mapped to 127.0.0.1 in a
+/// private `/etc/hosts` bind-mounted in a mount namespace of its own (the machine's file is
+/// untouched). Returns its stdout.
+fn helm_over_tls(binary: &Path, home: &Path, args: &[&str]) -> String {
+    let hosts = home.join("hosts");
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1 localhost\n127.0.0.1 {TLS_TEST_NAME}\n"),
+    )
+    .unwrap();
+    let mut full = vec![
+        "--mount",
+        "sh",
+        "-c",
+        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+        path(&hosts),
+        path(binary),
+    ];
+    full.extend_from_slice(args);
+    run(
+        &require_tool("unshare"),
+        &full,
         &[
             ("HELM_CONFIG_HOME", &home.join("config")),
             ("HELM_CACHE_HOME", &home.join("cache")),
@@ -187,16 +221,18 @@ fn sync_over_tls_trusts_ca_file_only_and_says_what_is_wrong() {
         assert_eq!(&sha256(&raw.stdout), digest, "{target}");
     }
 
-    // helm 3.17 and 4.1 pull the chart kantup pushed, over TLS with --ca-file.
+    // helm 3.17 and 4.1 pull the chart kantup pushed, over TLS with --ca-file (through a
+    // name helm does not take for loopback: see `helm_over_tls`).
+    let helm_host = format!("{TLS_TEST_NAME}:{}", registry.port());
     for (n, binary) in [helm3(), helm4()].iter().enumerate() {
         let work = root.path().join(format!("helm{n}"));
         std::fs::create_dir_all(&work).unwrap();
-        helm(
+        helm_over_tls(
             binary,
             &work,
             &[
                 "pull",
-                &format!("oci://{host}/charts/testchart"),
+                &format!("oci://{helm_host}/charts/testchart"),
                 "--version",
                 "0.1.0",
                 "--ca-file",
@@ -280,17 +316,19 @@ fn oci_charts_helm_pushed_over_tls_are_listed_and_pulled_with_ca_file() {
     let ca = registry.ca_file().unwrap();
     let temp = tempfile::tempdir().unwrap();
     let home = temp.path().join("home");
-    // helm 3.17 pushes one version, helm 4.1 another, both over TLS with --ca-file.
+    // helm 3.17 pushes one version, helm 4.1 another, both over TLS with --ca-file (through a
+    // name helm does not take for loopback: see `helm_over_tls`).
+    let helm_host = format!("{TLS_TEST_NAME}:{}", registry.port());
     let mut archives = Vec::new();
     for (binary, version) in [(helm3(), "1.0.0"), (helm4(), "1.1.0")] {
         let tgz = package_web(&binary, &home, temp.path(), version);
-        helm(
+        helm_over_tls(
             &binary,
             &home,
             &[
                 "push",
                 path(&tgz),
-                &format!("oci://{host}/charts"),
+                &format!("oci://{helm_host}/charts"),
                 "--ca-file",
                 path(&ca),
             ],
@@ -460,6 +498,7 @@ fn https_chart_repository_with_a_private_ca_and_basic_auth() {
             ],
         );
         let helm_dest = temp.path().join(format!("helm-out-{n}"));
+        std::fs::create_dir_all(&helm_dest).unwrap();
         helm(
             binary,
             &helm_home,

@@ -36,6 +36,12 @@ pub enum RegistryAuth {
     },
 }
 
+/// A DNS name the TLS registry's certificate also carries, for clients that must not see a
+/// loopback name: helm talks plain HTTP to `localhost` and loopback IPs whatever its flags, so
+/// tests run it with this name mapped to 127.0.0.1 in a private `/etc/hosts` (a mount
+/// namespace of its own).
+pub const TLS_TEST_NAME: &str = "kantup-registry.test";
+
 /// A running registry; dropped = killed.
 pub struct RegistryServer {
     child: Child,
@@ -82,8 +88,8 @@ impl RegistryServer {
         Self::start_configured(auth, false)
     }
 
-    /// A registry serving TLS only, with a certificate for `127.0.0.1` and `localhost` signed
-    /// by a fresh test CA ([`RegistryServer::ca_file`]).
+    /// A registry serving TLS only, with a certificate for `127.0.0.1`, `localhost` and
+    /// [`TLS_TEST_NAME`] signed by a fresh test CA ([`RegistryServer::ca_file`]).
     pub fn start_tls(auth: RegistryAuth) -> Self {
         Self::start_configured(auth, true)
     }
@@ -104,7 +110,10 @@ impl RegistryServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let (ca, tls_yaml) = if tls {
             let ca = TestCa::create(&dir.path().join("ca"), "kantup test registry CA");
-            let cert = ca.issue(&dir.path().join("server"), &["127.0.0.1", "localhost"]);
+            let cert = ca.issue(
+                &dir.path().join("server"),
+                &["127.0.0.1", "localhost", TLS_TEST_NAME],
+            );
             let yaml = format!(
                 "  tls:\n    certificate: {}\n    key: {}\n",
                 cert.cert.display(),
