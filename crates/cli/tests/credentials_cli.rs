@@ -169,6 +169,9 @@ fn assert_no_secret(what: &str, output: &Output, user: &str, password: &str) {
     }
 }
 
+/// One kantup run to search: what it is, its arguments, its environment, whether it succeeds.
+type Run<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, bool);
+
 #[test]
 fn passwords_and_tokens_appear_in_no_output() {
     const USER: &str = "robot";
@@ -197,7 +200,7 @@ fn passwords_and_tokens_appear_in_no_output() {
     ];
     let config = path(&config);
 
-    let runs: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, bool)> = vec![
+    let runs: Vec<Run> = vec![
         (
             "sync -vvv",
             vec!["sync", "--config", config, "-vvv"],
@@ -232,7 +235,7 @@ fn passwords_and_tokens_appear_in_no_output() {
         ("KANTUP_REPO_USERNAME", USER),
         ("KANTUP_REPO_PASSWORD", PASSWORD),
     ];
-    let repo_runs: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, bool)> = vec![
+    let repo_runs: Vec<Run> = vec![
         (
             "repo versions -o json -vvv",
             vec!["repo", "versions", &oci, "-o", "json", "-vvv"],
