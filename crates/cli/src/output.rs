@@ -82,11 +82,27 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 /// Prints an error and its causes on stderr, one per line.
+/// A cause whose text the line before already says is not repeated: workflow errors show
+/// their inner error's message and keep it as their source, so exit codes can be read from it.
 pub fn print_error(error: &anyhow::Error) {
-    eprintln!("error: {error}");
-    for cause in error.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+    for line in error_lines(error) {
+        eprintln!("{line}");
     }
+}
+
+/// The lines [`print_error`] prints.
+fn error_lines(error: &anyhow::Error) -> Vec<String> {
+    let mut last = error.to_string();
+    let mut lines = vec![format!("error: {last}")];
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if last.contains(&text) {
+            continue;
+        }
+        lines.push(format!("  caused by: {text}"));
+        last = text;
+    }
+    lines
 }
 
 /// The exit codes every command uses (also listed in `kantup --help`).
@@ -167,22 +183,7 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
         if let Some(CredentialsError::Incomplete(_)) = cause.downcast_ref::<CredentialsError>() {
             return Exit::Usage;
         }
-        // Workflow errors wrap a signature failure transparently (no second line of output),
-        // so it is looked for inside them too.
-        let signature = cause
-            .downcast_ref::<kantup_bundle::signature::SignatureError>()
-            .or_else(
-                || match cause.downcast_ref::<kantup::ops::upgrade::UpgradeError>() {
-                    Some(kantup::ops::upgrade::UpgradeError::Signature(inner)) => Some(inner),
-                    _ => None,
-                },
-            )
-            .or_else(
-                || match cause.downcast_ref::<kantup::ops::load::LoadError>() {
-                    Some(kantup::ops::load::LoadError::Signature(inner)) => Some(inner),
-                    _ => None,
-                },
-            );
+        let signature = cause.downcast_ref::<kantup_bundle::signature::SignatureError>();
         if let Some(signature) = signature
             && !matches!(
                 signature,
@@ -207,6 +208,25 @@ pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cause_the_line_before_already_says_is_not_repeated() {
+        use anyhow::Context;
+        let inner = std::io::Error::other("disk on fire");
+        let wrapped: anyhow::Error = kantup::ops::load::LoadError::Spawn {
+            command: "ctr images import".into(),
+            source: inner,
+        }
+        .into();
+        let lines = super::error_lines(&wrapped.context("loading images"));
+        assert_eq!(
+            lines,
+            [
+                "error: loading images",
+                "  caused by: cannot run `ctr images import`: disk on fire",
+            ]
+        );
+    }
+
     #[test]
     fn human_bytes_table() {
         for (bytes, text) in [

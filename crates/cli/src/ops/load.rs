@@ -105,7 +105,7 @@ pub enum LoadError {
     #[error("--retag {0:?}: expected REGISTRY[/REPO] such as reg.local:5000/kant")]
     BadRetag(String),
     /// The input's signature did not verify (or there is none); nothing was loaded.
-    #[error(transparent)]
+    #[error("{0}")]
     Signature(#[from] kantup_bundle::signature::SignatureError),
     /// The input could not be read.
     #[error("{}: not a readable bundle or image archive: {source}", path.display())]

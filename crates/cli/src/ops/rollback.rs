@@ -86,10 +86,10 @@ impl RollbackOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum RollbackError {
     /// The Kubernetes API, a snapshot file or a CRD restore failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Kube(#[from] kantup_k8s_apply::Error),
     /// helm could not be run, or failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Helm(#[from] HelmError),
     /// There is no earlier revision to return to.
     #[error(

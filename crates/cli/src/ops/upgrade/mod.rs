@@ -73,13 +73,13 @@ pub enum UpgradeError {
         source: kantup_bundle::BundleError,
     },
     /// Reading the chart failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Bundle(#[from] kantup_bundle::BundleError),
     /// Computing values failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Values(#[from] kantup_helm_values::Error),
     /// A Kubernetes API request, the kubeconfig, or a CRD apply failed.
-    #[error(transparent)]
+    #[error("{0}")]
     Kube(#[from] kantup_k8s_apply::Error),
     /// `--image-registry` is not a host.
     #[error("--image-registry {0:?} is not a registry host")]
@@ -96,13 +96,13 @@ pub enum UpgradeError {
         source: std::io::Error,
     },
     /// The source's signature did not verify (or there is none); nothing was changed.
-    #[error(transparent)]
+    #[error("{0}")]
     Signature(#[from] kantup_bundle::signature::SignatureError),
     /// A signature was asked for a source that is not one file.
     #[error("{}: --verify-key needs a bundle or chart archive file, not a directory", .0.display())]
     SignatureNeedsFile(PathBuf),
     /// helm could not be run (before anything changed).
-    #[error(transparent)]
+    #[error("{0}")]
     Helm(#[from] HelmError),
     /// A pre-flight check failed; nothing was changed.
     #[error(
