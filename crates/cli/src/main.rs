@@ -51,6 +51,7 @@ enum Command {
     Preflight(cmd::cluster::PreflightArgs),
     /// Upgrade a release from a bundle or chart: verify, pre-flight, back up values, apply
     /// CRDs, compute values, `helm upgrade`, check the new revision (`--plan` changes nothing).
+    #[command(disable_version_flag = true)]
     Upgrade(Box<cmd::upgrade::UpgradeArgs>),
     /// Roll a release back (`helm rollback`) and put its CRDs back as that revision had them,
     /// from the snapshots `kantup upgrade` writes; refuses to drop a stored CRD version.

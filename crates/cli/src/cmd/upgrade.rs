@@ -9,20 +9,36 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::Args;
 use kantup::ops::duration::parse_duration;
-use kantup::ops::upgrade::{self, UpgradeOptions, UpgradePlan, UpgradeSummary, ValueInputs};
+use kantup::ops::upgrade::{
+    self, ChartSource, RepositoryChart, UpgradeOptions, UpgradePlan, UpgradeSummary, ValueInputs,
+};
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::ConflictPolicy;
 use kantup_k8s_apply::release::StorageDriver;
 use serde_json::Value;
 
-use crate::output::{Ctx, OutputFormat};
+use crate::output::{Ctx, Exit, ExitError, OutputFormat};
 use crate::progress::BarProgress;
 
 /// Upgrade a Helm release from an offline bundle, a chart directory or a chart archive.
 #[derive(Debug, Args)]
 pub struct UpgradeArgs {
-    /// A bundle (`kant.bundle.tar`, plain, gzip or zstd), a chart directory or a chart `.tgz`.
-    pub source: PathBuf,
+    /// A bundle (`kant.bundle.tar`, plain, gzip or zstd), a chart directory, a chart `.tgz`,
+    /// or a chart repository (`https://harbor/chartrepo/kant`, `oci://reg/charts`, a directory
+    /// with an index.yaml) with `--chart`.
+    pub source: String,
+    /// The chart in the repository SOURCE (for `oci://host/path/CHART` the last segment when
+    /// omitted).
+    #[arg(long)]
+    pub chart: Option<String>,
+    /// The chart version to pull from the repository (exact); the newest stable one when
+    /// omitted.
+    #[arg(long, requires = "chart")]
+    pub version: Option<String>,
+    #[command(flatten)]
+    pub credentials: crate::cmd::net_args::CredentialArgs,
+    #[command(flatten)]
+    pub tls: crate::cmd::net_args::TlsArgs,
     /// The release to upgrade (installed when it does not exist, as `helm upgrade --install`).
     #[arg(long)]
     pub release: String,
@@ -107,9 +123,51 @@ pub struct UpgradeArgs {
 }
 
 impl UpgradeArgs {
+    /// SOURCE as a path, or as a repository when `--chart` is given or SOURCE is a URL.
+    fn chart_source(&self) -> anyhow::Result<ChartSource> {
+        let is_url = ["oci://", "http://", "https://"]
+            .iter()
+            .any(|scheme| self.source.starts_with(scheme));
+        if self.chart.is_none() && !is_url {
+            return Ok(ChartSource::Path(PathBuf::from(&self.source)));
+        }
+        let chart = match (&self.chart, self.source.strip_prefix("oci://")) {
+            (Some(chart), _) => chart.clone(),
+            (None, Some(reference)) => reference
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .filter(|name| !name.contains(':') && reference.contains('/'))
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    ExitError::new(
+                        Exit::Usage,
+                        format!("{}: name the chart with --chart", self.source),
+                    )
+                })?,
+            (None, None) => {
+                return Err(ExitError::new(
+                    Exit::Usage,
+                    format!(
+                        "{} is a chart repository: name the chart with --chart",
+                        self.source
+                    ),
+                )
+                .into());
+            }
+        };
+        Ok(ChartSource::Repository(RepositoryChart {
+            location: self.source.clone(),
+            chart,
+            version: self.version.clone(),
+            http: self.tls.http_options(),
+            credentials: self.credentials.resolver()?,
+        }))
+    }
+
     fn options(&self) -> anyhow::Result<UpgradeOptions> {
         Ok(UpgradeOptions {
-            source: self.source.clone(),
+            source: self.chart_source()?,
             release: self.release.clone(),
             namespace: self.namespace.clone(),
             image_registry: self.image_registry.clone(),

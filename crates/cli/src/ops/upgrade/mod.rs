@@ -43,6 +43,7 @@ use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus, ReleaseStore, Stor
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use source::{ChartSource, RepositoryChart};
 pub use values::{ValueChange, ValueInputs, compute_values, diff_values, looks_secret};
 
 use crate::ops::helm::{Helm, HelmCommand, HelmError, UpgradeRequest};
@@ -98,9 +99,14 @@ pub enum UpgradeError {
     /// The source's signature did not verify (or there is none); nothing was changed.
     #[error("{0}")]
     Signature(#[from] kantup_bundle::signature::SignatureError),
+    /// Pulling the chart from its repository failed (not found, digest mismatch, ...).
+    #[error("{0}")]
+    Repository(#[from] kantup_registry::chart_repo::RepoError),
     /// A signature was asked for a source that is not one file.
-    #[error("{}: --verify-key needs a bundle or chart archive file, not a directory", .0.display())]
-    SignatureNeedsFile(PathBuf),
+    #[error(
+        "{0}: --verify-key needs a bundle or chart archive file (not a directory or repository)"
+    )]
+    SignatureNeedsFile(String),
     /// helm could not be run (before anything changed).
     #[error("{0}")]
     Helm(#[from] HelmError),
@@ -162,8 +168,8 @@ pub enum UpgradeError {
 /// `kantup upgrade`.
 #[derive(Debug, Clone)]
 pub struct UpgradeOptions {
-    /// A bundle (plain, gzip or zstd), a chart directory or a chart `.tgz`.
-    pub source: PathBuf,
+    /// A bundle, a chart directory, a chart `.tgz`, or a chart in a repository.
+    pub source: ChartSource,
     /// The release.
     pub release: String,
     /// The release's namespace.
@@ -209,7 +215,7 @@ impl UpgradeOptions {
     /// `helm` from `PATH`, backups in the current directory, kubectl's cluster resolution,
     /// the secret driver, install when missing, CRD conflicts taken over, a 5 minute timeout.
     pub fn new(
-        source: impl Into<PathBuf>,
+        source: impl Into<ChartSource>,
         release: impl Into<String>,
         namespace: impl Into<String>,
     ) -> Self {
@@ -360,16 +366,15 @@ pub async fn plan(
     progress: &dyn Progress,
 ) -> Result<PreparedUpgrade, UpgradeError> {
     if let Some(key) = &options.verify_key {
-        if options.source.is_dir() {
-            return Err(UpgradeError::SignatureNeedsFile(options.source.clone()));
+        let ChartSource::Path(path) = &options.source else {
+            return Err(UpgradeError::SignatureNeedsFile(options.source.to_string()));
+        };
+        if path.is_dir() {
+            return Err(UpgradeError::SignatureNeedsFile(path.display().to_string()));
         }
-        kantup_bundle::signature::verify_bundle_file(
-            &options.source,
-            key,
-            options.signature.as_deref(),
-        )?;
+        kantup_bundle::signature::verify_bundle_file(path, key, options.signature.as_deref())?;
     }
-    let chart = source::resolve_path(&options.source, options.skip_verify, progress)?;
+    let chart = source::resolve(&options.source, options.skip_verify, progress).await?;
     let client = options.cluster.client().await?;
     let helm = Helm::detect(&options.helm, &options.cluster, options.driver)?;
 
@@ -492,7 +497,10 @@ pub async fn plan(
     let plan = UpgradePlan {
         release: options.release.clone(),
         namespace: options.namespace.clone(),
-        source: options.source.display().to_string(),
+        source: chart
+            .pulled_from
+            .clone()
+            .unwrap_or_else(|| options.source.to_string()),
         source_kind: chart.kind.to_string(),
         chart: chart.chart.name().to_string(),
         chart_version: chart.chart.metadata.version.to_string(),

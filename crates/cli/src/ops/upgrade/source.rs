@@ -1,14 +1,106 @@
 //! Where the chart of an upgrade comes from: a bundle (verified, its chart written to a scratch
 //! directory for helm), a chart directory or a chart archive (loaded, and so validated, then
-//! handed to helm as it is).
+//! handed to helm as it is), or a chart repository (pulled and digest-checked as
+//! `kantup repo pull` does, then handed to helm as the archive).
 
 use std::path::{Path, PathBuf};
 
 use kantup_bundle::chart::Chart;
 use kantup_bundle::{Bundle, VerifyOptions};
+use kantup_registry::chart_repo::ChartRepository;
+use kantup_registry::credentials::CredentialResolver;
+use kantup_registry::net::HttpOptions;
 
 use super::UpgradeError;
 use crate::ops::progress::Progress;
+
+/// Where the chart of an upgrade comes from.
+#[derive(Debug, Clone)]
+pub enum ChartSource {
+    /// A bundle (plain, gzip or zstd), a chart directory or a chart `.tgz`.
+    Path(PathBuf),
+    /// A chart in a repository (the seed's "upgrade via Helm repo").
+    Repository(RepositoryChart),
+}
+
+impl From<PathBuf> for ChartSource {
+    fn from(path: PathBuf) -> Self {
+        ChartSource::Path(path)
+    }
+}
+
+impl From<&str> for ChartSource {
+    fn from(path: &str) -> Self {
+        ChartSource::Path(PathBuf::from(path))
+    }
+}
+
+impl std::fmt::Display for ChartSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChartSource::Path(path) => write!(f, "{}", path.display()),
+            ChartSource::Repository(r) => write!(
+                f,
+                "{} chart {} {}",
+                r.location,
+                r.chart,
+                r.version.as_deref().unwrap_or("(newest stable)")
+            ),
+        }
+    }
+}
+
+/// A chart in a repository: Harbor (`https://host/chartrepo/<project>`), ChartMuseum, any HTTP
+/// server with an `index.yaml`, a directory, or an OCI registry (`oci://host/path`).
+#[derive(Debug, Clone)]
+pub struct RepositoryChart {
+    /// The repository location.
+    pub location: String,
+    /// The chart name.
+    pub chart: String,
+    /// The exact version; the newest stable one when `None`.
+    pub version: Option<String>,
+    /// TLS and proxy settings.
+    pub http: HttpOptions,
+    /// Credentials, sent only to the repository's own host.
+    pub credentials: CredentialResolver,
+}
+
+/// Resolves any source.
+pub(crate) async fn resolve(
+    source: &ChartSource,
+    skip_verify: bool,
+    progress: &dyn Progress,
+) -> Result<ResolvedChart, UpgradeError> {
+    match source {
+        ChartSource::Path(path) => resolve_path(path, skip_verify, progress),
+        ChartSource::Repository(repository) => resolve_repository(repository).await,
+    }
+}
+
+/// Pulls the chart (digest-checked against the index or the OCI manifest), writes the archive
+/// to a scratch directory for helm and loads it.
+async fn resolve_repository(source: &RepositoryChart) -> Result<ResolvedChart, UpgradeError> {
+    let repository = ChartRepository::open(&source.location, &source.http, &source.credentials)?;
+    let pulled = repository
+        .pull(&source.chart, source.version.as_deref())
+        .await?;
+    let scratch = tempfile::tempdir().map_err(|source| UpgradeError::Io {
+        action: "create a scratch directory in",
+        path: std::env::temp_dir(),
+        source,
+    })?;
+    let archive = pulled.write_to(scratch.path())?;
+    let chart = Chart::load_tgz_bytes(&pulled.source, &pulled.bytes)?;
+    tracing::info!(source = %pulled.source, digest = %pulled.digest, "chart pulled");
+    Ok(ResolvedChart {
+        chart,
+        helm_path: archive,
+        kind: "chart repository",
+        pulled_from: Some(format!("{} ({})", pulled.source, pulled.digest)),
+        _scratch: Some(scratch),
+    })
+}
 
 /// The chart an upgrade installs, and the path helm gets.
 pub(crate) struct ResolvedChart {
@@ -17,13 +109,15 @@ pub(crate) struct ResolvedChart {
     pub helm_path: PathBuf,
     /// What the source was, for the plan.
     pub kind: &'static str,
+    /// For a pulled chart: where from, and its digest.
+    pub pulled_from: Option<String>,
     /// Keeps a bundle's chart directory alive until helm has run.
     pub _scratch: Option<tempfile::TempDir>,
 }
 
 /// Opens and checks `path`: a bundle is verified (unless `skip_verify`) and its chart written
 /// to a scratch directory; a chart directory or archive is loaded as it is.
-pub(crate) fn resolve_path(
+fn resolve_path(
     path: &Path,
     skip_verify: bool,
     progress: &dyn Progress,
@@ -34,6 +128,7 @@ pub(crate) fn resolve_path(
             chart,
             helm_path: path.to_path_buf(),
             kind: "chart directory",
+            pulled_from: None,
             _scratch: None,
         });
     }
@@ -66,6 +161,7 @@ pub(crate) fn resolve_path(
                 chart,
                 helm_path: dir,
                 kind: "bundle",
+                pulled_from: None,
                 _scratch: Some(scratch),
             })
         }
@@ -78,6 +174,7 @@ pub(crate) fn resolve_path(
                 chart,
                 helm_path: path.to_path_buf(),
                 kind: "chart archive",
+                pulled_from: None,
                 _scratch: None,
             })
         }
