@@ -156,13 +156,13 @@ impl UpgradeArgs {
                 .into());
             }
         };
-        Ok(ChartSource::Repository(RepositoryChart {
+        Ok(ChartSource::Repository(Box::new(RepositoryChart {
             location: self.source.clone(),
             chart,
             version: self.version.clone(),
             http: self.tls.http_options(),
             credentials: self.credentials.resolver()?,
-        }))
+        })))
     }
 
     fn options(&self) -> anyhow::Result<UpgradeOptions> {

@@ -20,7 +20,7 @@ pub enum ChartSource {
     /// A bundle (plain, gzip or zstd), a chart directory or a chart `.tgz`.
     Path(PathBuf),
     /// A chart in a repository (the seed's "upgrade via Helm repo").
-    Repository(RepositoryChart),
+    Repository(Box<RepositoryChart>),
 }
 
 impl From<PathBuf> for ChartSource {
