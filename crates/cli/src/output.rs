@@ -210,7 +210,6 @@ pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
 mod tests {
     #[test]
     fn a_cause_the_line_before_already_says_is_not_repeated() {
-        use anyhow::Context;
         let inner = std::io::Error::other("disk on fire");
         let wrapped: anyhow::Error = kantup::ops::load::LoadError::Spawn {
             command: "ctr images import".into(),

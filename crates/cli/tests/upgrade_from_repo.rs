@@ -23,7 +23,7 @@ fn helm_package(cluster: &KubeCluster, chart: &Path, destination: &Path) -> std:
             destination.to_str().unwrap(),
         ],
     );
-    let name = std::fs::read_dir(destination)
+    std::fs::read_dir(destination)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
@@ -32,8 +32,7 @@ fn helm_package(cluster: &KubeCluster, chart: &Path, destination: &Path) -> std:
                 .to_string_lossy()
                 .contains(chart.file_name().unwrap().to_string_lossy().as_ref())
         })
-        .unwrap();
-    name
+        .unwrap()
 }
 
 fn release_chart_version(cluster: &KubeCluster, ns: &str) -> (u64, String) {
