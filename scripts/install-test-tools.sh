@@ -15,7 +15,7 @@ mkdir -p "$tools"
 
 need_apt=()
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman containerd:containerd \
-            htpasswd:apache2-utils openssl:openssl zstd:zstd unzip:unzip groff:groff-base docker:docker.io \
+            htpasswd:apache2-utils openssl:openssl zstd:zstd unzip:unzip groff:groff-base dockerd:docker.io \
             etcd:etcd-server xz:xz-utils curl:curl nginx:nginx; do
   bin="${pair%%:*}"; pkg="${pair##*:}"
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")

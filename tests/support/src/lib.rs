@@ -9,6 +9,7 @@ pub mod fault_proxy;
 pub mod image_gen;
 pub mod kube_cluster;
 pub mod registry_server;
+pub mod runtimes;
 pub mod token_issuer;
 pub mod tools;
 
