@@ -35,6 +35,18 @@ impl From<&str> for ChartSource {
     }
 }
 
+impl From<&String> for ChartSource {
+    fn from(path: &String) -> Self {
+        ChartSource::Path(PathBuf::from(path))
+    }
+}
+
+impl From<String> for ChartSource {
+    fn from(path: String) -> Self {
+        ChartSource::Path(PathBuf::from(path))
+    }
+}
+
 impl std::fmt::Display for ChartSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
