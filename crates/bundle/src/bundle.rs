@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::archive::{Compression, ImageArchive, Store};
 use crate::chart::{Chart, clean_relative};
+use crate::differential::{BASE_MEMBER, BaseRecord};
 use crate::error::BundleError;
 use crate::hints::{ImagePattern, parse_hints};
 use crate::source::{EntryKind, FileSpan, TarIndex};
@@ -219,7 +220,21 @@ impl Bundle {
         }
         let span = self.index.member_span(IMAGES_MEMBER)?;
         let inner = TarIndex::build(span, format!("{}!{IMAGES_MEMBER}", self.index.label))?;
-        ImageArchive::from_store(Store::Tar(inner)).map(Some)
+        let omitted = self
+            .base()?
+            .map(|record| record.omitted_digests())
+            .unwrap_or_default();
+        ImageArchive::from_store_omitting(Store::Tar(inner), &omitted).map(Some)
+    }
+
+    /// For a differential bundle (made with `create --base`), its base and the blobs it left
+    /// out; `None` for a complete bundle.
+    pub fn base(&self) -> Result<Option<BaseRecord>, BundleError> {
+        if !self.has_member(BASE_MEMBER) {
+            return Ok(None);
+        }
+        let bytes = self.read_small(BASE_MEMBER)?;
+        BaseRecord::parse(&bytes, &format!("{}!{BASE_MEMBER}", self.index.label)).map(Some)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Creating bundles: the relok8s layout (`hints.yaml` first, `original-chart/`, `images.tar`)
 //! plus `kantup-checksums.sha256`, byte-for-byte reproducible.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::archive::{Compression, ImageArchive, oci_layout};
 use crate::bundle::{CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
 use crate::chart::Chart;
+use crate::differential::{BASE_MEMBER, BaseContent, BaseRecord};
 use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::hints::parse_hints;
@@ -29,6 +31,9 @@ pub struct CreateOptions {
     pub output: PathBuf,
     /// Outer compression (`None` for a plain tar, as relok8s writes).
     pub compression: Compression,
+    /// A base bundle: when set, the bundle is differential and leaves out the layer blobs
+    /// the base holds (see [`crate::differential`]).
+    pub base: Option<PathBuf>,
 }
 
 /// What [`create`] wrote.
@@ -46,6 +51,9 @@ pub struct CreateReport {
     pub size: u64,
     /// Digest of the written file.
     pub digest: Digest,
+    /// For a differential bundle: its base and the blobs left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseRecord>,
 }
 
 fn load_chart(path: &Path) -> Result<Chart, BundleError> {
@@ -74,6 +82,20 @@ pub fn create(
         .as_ref()
         .map(ImageArchive::open)
         .transpose()?;
+    let base_record = match (&options.base, &archive) {
+        (Some(base), Some(archive)) => Some(BaseContent::read(base)?.record_for(archive)),
+        (Some(base), None) => {
+            return Err(BundleError::archive(
+                base.display().to_string(),
+                "a differential bundle needs images: --base without --images",
+            ));
+        }
+        (None, _) => None,
+    };
+    let omit: HashSet<Digest> = base_record
+        .as_ref()
+        .map(BaseRecord::omitted_digests)
+        .unwrap_or_default();
     let parent = match options.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -83,10 +105,11 @@ pub fn create(
         Some(a) => {
             let images: Vec<_> = a.images().iter().collect();
             let file = tempfile::tempfile_in(&parent).map_err(|e| BundleError::io(&parent, e))?;
-            let w = oci_layout::write_archive_tar(
+            let w = oci_layout::write_archive_tar_omitting(
                 io::BufWriter::new(file),
                 a,
                 &images,
+                &omit,
                 &mut *progress,
             )?;
             let mut file = w
@@ -147,6 +170,16 @@ pub fn create(
         )
         .map_err(io_err)?;
     }
+    if let Some(record) = &base_record {
+        let json = serde_json::to_vec_pretty(record).expect("base record serializes");
+        add(
+            &mut tar,
+            BASE_MEMBER,
+            json.len() as u64,
+            &mut json.as_slice(),
+        )
+        .map_err(io_err)?;
+    }
     if let Some(mut file) = images_tmp {
         let size = file.metadata().map_err(io_err)?.len();
         add(&mut tar, IMAGES_MEMBER, size, &mut file).map_err(io_err)?;
@@ -169,5 +202,6 @@ pub fn create(
         images: archive.as_ref().map_or(0, |a| a.images().len()),
         size,
         digest,
+        base: base_record,
     })
 }

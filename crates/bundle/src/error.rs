@@ -50,6 +50,16 @@ pub enum BundleError {
         /// The name with invalid bytes replaced.
         name_lossy: String,
     },
+    /// A blob a differential bundle left out (its base holds it) was asked for.
+    #[error(
+        "{path}: blob {digest} is not in this differential bundle (its base bundle holds it); it must already be in the target"
+    )]
+    BlobOmitted {
+        /// The archive.
+        path: String,
+        /// The blob.
+        digest: Digest,
+    },
     /// A member appears twice.
     #[error("{path}: duplicate member {member:?}")]
     DuplicateMember {

@@ -23,6 +23,7 @@ pub mod archive;
 mod bundle;
 pub mod chart;
 pub mod create;
+pub mod differential;
 mod digest;
 mod error;
 pub mod hints;

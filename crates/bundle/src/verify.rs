@@ -36,6 +36,10 @@ pub struct VerifyReport {
     pub chart: Option<String>,
     /// Number of hint patterns.
     pub hints: usize,
+    /// For a differential bundle: its base and the blobs it needs from there (not checked
+    /// here: they are not in the bundle).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<crate::differential::BaseRecord>,
 }
 
 /// Parses `sha256sum` output: `<64 hex>  <name>` per line.
@@ -204,7 +208,7 @@ pub fn verify_archive(
         let blobs = std::iter::once(("config", &image.config))
             .chain(image.layers.iter().map(|l| ("layer", l)));
         for (kind, blob) in blobs {
-            if !seen.insert(blob.digest) {
+            if !seen.insert(blob.digest) || archive.is_omitted(&blob.digest) {
                 continue;
             }
             let digest = blob.digest;
@@ -269,7 +273,10 @@ fn check_diff_ids(
                 actual: layer.digest,
             });
         }
-        if options.deep && layer.compression != Compression::None {
+        if options.deep
+            && layer.compression != Compression::None
+            && !archive.is_omitted(&layer.digest)
+        {
             let what = format!(
                 "{}: layer {} of image {}",
                 archive.label(),
@@ -342,6 +349,7 @@ impl Bundle {
             report.checksummed_members = jobs.len();
             report.bytes += run_jobs(jobs, progress)?;
         }
+        report.base = self.base()?;
         report.hints = self.hints()?.len();
         report.chart = Some(self.chart()?.name().to_string());
         if let Some(archive) = self.image_archive()? {

@@ -35,6 +35,7 @@ fn options(
         images,
         output: dir.join(output),
         compression,
+        base: None,
     }
 }
 
@@ -103,6 +104,7 @@ fn charts_only_bundle_from_tgz() {
         images: None,
         output: tmp.path().join("wp.tar"),
         compression: Compression::None,
+        base: None,
     };
     create(&opts, &mut |_| {}).unwrap();
     let bundle = Bundle::open(&opts.output).unwrap();

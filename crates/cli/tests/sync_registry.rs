@@ -54,6 +54,7 @@ fn bundle_dir(root: &Path, images: usize) -> PathBuf {
             images: Some(inputs.layout),
             output: dir.join("genchart_0.1.0-rc.1.bundle.tar"),
             compression: Compression::None,
+            base: None,
         },
         &mut |_| {},
     )

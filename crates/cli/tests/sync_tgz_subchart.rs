@@ -92,6 +92,7 @@ fn umbrella_bundle(root: &Path) -> (PathBuf, GenBundleInputs) {
             images: Some(inputs.layout.clone()),
             output: bundles.join("umbrella_1.0.0.bundle.tar"),
             compression: Compression::None,
+            base: None,
         },
         &mut |_| {},
     )

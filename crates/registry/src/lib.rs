@@ -17,6 +17,7 @@
 //! - [`chart_target`]: Helm chart uploads to OCI, Harbor, ChartMuseum and local repositories.
 //! - [`chart_index`]: the `index.yaml` model, and building indexes like `helm repo index`.
 
+pub mod base_blobs;
 pub mod bundle_source;
 pub mod chart_index;
 pub mod chart_repo;

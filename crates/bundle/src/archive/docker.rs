@@ -154,6 +154,7 @@ pub(crate) fn read(store: Store) -> Result<ImageArchive, BundleError> {
         images,
         indexes: Vec::new(),
         blobs,
+        omitted: Default::default(),
     })
 }
 

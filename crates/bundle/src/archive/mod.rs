@@ -18,7 +18,7 @@ mod oci;
 pub mod oci_layout;
 mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -255,6 +255,8 @@ pub struct ImageArchive {
     pub(crate) indexes: Vec<ImageIndex>,
     /// Where each blob lives (member name in the store).
     pub(crate) blobs: HashMap<Digest, String>,
+    /// Layer blobs a differential bundle left out (see [`crate::differential`]).
+    pub(crate) omitted: HashSet<Digest>,
 }
 
 /// Largest JSON document (config, `index.json`, `manifest.json`) read into memory.
@@ -277,8 +279,18 @@ impl ImageArchive {
     }
 
     pub(crate) fn from_store(store: Store) -> Result<ImageArchive, BundleError> {
+        Self::from_store_omitting(store, &HashSet::new())
+    }
+
+    /// Like [`from_store`](Self::from_store) for a differential bundle's archive: layer blobs
+    /// in `omitted` may be absent (OCI layouts only: kantup writes differential archives as
+    /// OCI layouts).
+    pub(crate) fn from_store_omitting(
+        store: Store,
+        omitted: &HashSet<Digest>,
+    ) -> Result<ImageArchive, BundleError> {
         if store.exists("index.json") {
-            oci::read(store)
+            oci::read(store, omitted)
         } else if store.exists("manifest.json") {
             docker::read(store)
         } else {
@@ -318,6 +330,19 @@ impl ImageArchive {
         self.blobs.contains_key(digest)
     }
 
+    /// Layer blobs the images name that this archive does not hold because it belongs to a
+    /// differential bundle (empty otherwise), sorted. They must already be where the images go.
+    pub fn omitted_blobs(&self) -> Vec<Digest> {
+        let mut v: Vec<Digest> = self.omitted.iter().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Whether `digest` is a blob left out of this (differential) archive.
+    pub fn is_omitted(&self, digest: &Digest) -> bool {
+        self.omitted.contains(digest)
+    }
+
     /// Every blob digest the archive holds, config and layers (not manifests), sorted.
     pub fn blob_digests(&self) -> Vec<Digest> {
         let mut v: Vec<Digest> = self.blobs.keys().copied().collect();
@@ -336,6 +361,12 @@ impl ImageArchive {
         }
         if let Some(index) = self.indexes.iter().find(|i| &i.digest == digest) {
             return Ok(Box::new(std::io::Cursor::new(index.manifest.clone())));
+        }
+        if self.omitted.contains(digest) {
+            return Err(BundleError::BlobOmitted {
+                path: self.store.label(),
+                digest: *digest,
+            });
         }
         Err(BundleError::BlobNotFound {
             path: self.store.label(),

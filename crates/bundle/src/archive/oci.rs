@@ -1,7 +1,7 @@
 //! OCI image layout reading (`oci-layout`, `index.json`, `blobs/sha256/...`), as a directory or
 //! a tar, including Docker 25+ `docker save` output and nested / multi-platform indexes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
@@ -61,6 +61,10 @@ struct Reader<'a> {
     blobs: HashMap<Digest, String>,
     /// config digest -> RepoTags from a Docker 25+ `manifest.json`.
     repo_tags: HashMap<Digest, Vec<String>>,
+    /// Layers a differential bundle declares left out: absent is fine for these.
+    may_omit: &'a HashSet<Digest>,
+    /// Those of `may_omit` the images name and the layout does not hold.
+    omitted: HashSet<Digest>,
 }
 
 fn names_from(annotations: &Option<BTreeMap<String, String>>) -> Vec<ImageName> {
@@ -185,6 +189,17 @@ impl Reader<'_> {
         for (i, l) in doc.layers.iter().flatten().enumerate() {
             let ld = self.parse_digest(&l.digest, &format!("{what} layer {}", i + 1))?;
             let path = blob_path(&ld);
+            if self.may_omit.contains(&ld) && !self.store.exists(&path) {
+                self.omitted.insert(ld);
+                layers.push(BlobInfo {
+                    digest: ld,
+                    size: l.size,
+                    media_type: l.media_type.clone(),
+                    diff_id: diff_ids.get(i).copied(),
+                    compression: Compression::from_media_type(&l.media_type),
+                });
+                continue;
+            }
             if !self.store.exists(&path) {
                 return Err(BundleError::archive(
                     &self.label,
@@ -228,7 +243,7 @@ impl Reader<'_> {
     }
 }
 
-pub(crate) fn read(store: Store) -> Result<ImageArchive, BundleError> {
+pub(crate) fn read(store: Store, may_omit: &HashSet<Digest>) -> Result<ImageArchive, BundleError> {
     let label = store.label();
     let raw = store.read("index.json", MAX_JSON)?;
     let index: IndexDoc = serde_json::from_slice(&raw)
@@ -251,6 +266,8 @@ pub(crate) fn read(store: Store) -> Result<ImageArchive, BundleError> {
         indexes: Vec::new(),
         blobs: HashMap::new(),
         repo_tags,
+        may_omit,
+        omitted: HashSet::new(),
     };
     for d in &index.manifests {
         reader.visit(d, Vec::new(), 0)?;
@@ -271,12 +288,13 @@ pub(crate) fn read(store: Store) -> Result<ImageArchive, BundleError> {
             images.push(image);
         }
     }
-    let (indexes, blobs) = (reader.indexes, reader.blobs);
+    let (indexes, blobs, omitted) = (reader.indexes, reader.blobs, reader.omitted);
     Ok(ImageArchive {
         store,
         format: ArchiveFormat::OciLayout,
         images,
         indexes,
         blobs,
+        omitted,
     })
 }

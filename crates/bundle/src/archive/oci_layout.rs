@@ -6,7 +6,7 @@
 //! Manifests are written byte for byte as the source archive gives them, so digests survive.
 //! Every blob is hashed while it is copied and a mismatch fails the write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -217,6 +217,18 @@ pub fn write_archive_tar<W: Write>(
     out: W,
     archive: &ImageArchive,
     images: &[&Image],
+    progress: impl FnMut(u64),
+) -> Result<W, BundleError> {
+    write_archive_tar_omitting(out, archive, images, &HashSet::new(), progress)
+}
+
+/// [`write_archive_tar`] leaving out the blobs in `omit` (a differential bundle's archive:
+/// manifests still name them, see [`crate::differential`]).
+pub fn write_archive_tar_omitting<W: Write>(
+    out: W,
+    archive: &ImageArchive,
+    images: &[&Image],
+    omit: &HashSet<Digest>,
     mut progress: impl FnMut(u64),
 ) -> Result<W, BundleError> {
     let label = "image archive being written".to_string();
@@ -237,7 +249,7 @@ pub fn write_archive_tar<W: Write>(
     let mut docker_manifest = Vec::new();
     for image in images {
         for blob in std::iter::once(&image.config).chain(&image.layers) {
-            if written.insert(blob.digest, ()).is_some() {
+            if written.insert(blob.digest, ()).is_some() || omit.contains(&blob.digest) {
                 continue;
             }
             let reader = archive.open_blob(&blob.digest)?;

@@ -140,6 +140,10 @@ pub struct CreateArgs {
     /// Outer compression.
     #[arg(long, value_enum, default_value_t = CompressionArg::Auto)]
     pub compression: CompressionArg,
+    /// Make a differential bundle: leave out the layers that this older bundle holds. It can
+    /// only be synced to a registry that already has the base's images.
+    #[arg(long, value_name = "OLD_BUNDLE")]
+    pub base: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +183,9 @@ struct InspectOutput {
     chart: ChartOutput,
     hints: Vec<kantup_bundle::hints::ImagePattern>,
     images: Vec<Image>,
+    /// For a differential bundle: its base and the layers it leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base: Option<kantup_bundle::differential::BaseRecord>,
 }
 
 #[derive(Serialize)]
@@ -218,6 +225,7 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
         },
         hints,
         images: archive.map(|a| a.images().to_vec()).unwrap_or_default(),
+        base: bundle.base()?,
     };
     if ctx.output == OutputFormat::Json {
         ctx.print_json(&info)?;
@@ -248,6 +256,18 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
             .map(|v| format!(", appVersion {v}"))
             .unwrap_or_default()
     );
+    if let Some(base) = &info.base {
+        let _ = writeln!(
+            text,
+            "Base:        {} ({} {}, {}): differential, {} layers ({}) left out",
+            base.base.file,
+            base.base.chart,
+            base.base.chart_version,
+            base.base.digest,
+            base.omitted.len(),
+            crate::output::human_bytes(base.omitted_bytes())
+        );
+    }
     for s in &info.chart.subcharts {
         let _ = writeln!(text, "  subchart   {s}");
     }
@@ -311,11 +331,23 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
         if image.layers.is_empty() {
             let _ = writeln!(text, "    layers    none");
         }
+        let omitted: std::collections::HashSet<_> = info
+            .base
+            .iter()
+            .flat_map(|b| b.omitted.iter().map(|o| o.digest))
+            .collect();
         for l in &image.layers {
             let _ = writeln!(
                 text,
-                "    layer     {} ({} bytes, {:?})",
-                l.digest, l.size, l.compression
+                "    layer     {} ({} bytes, {:?}){}",
+                l.digest,
+                l.size,
+                l.compression,
+                if omitted.contains(&l.digest) {
+                    ", in the base"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -344,13 +376,13 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }))?;
     } else if !ctx.quiet {
         println!(
-            "OK {}: chart {}, {} hints, {} images, {} blobs ({} bytes) verified, {} member checksums{}",
+            "OK {}: chart {}, {} hints, {} images, {} blobs ({}) verified, {} member checksums{}",
             args.bundle.display(),
             report.chart.as_deref().unwrap_or("-"),
             report.hints,
             report.images,
             report.blobs,
-            report.bytes,
+            crate::output::human_bytes(report.bytes),
             report.checksummed_members,
             if args.deep {
                 format!(", {} layer diff IDs", report.diff_ids_checked)
@@ -358,6 +390,17 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
+        if let Some(base) = &report.base {
+            println!(
+                "Differential: needs {} layers ({}) from base {} ({} {}, {}) already in the target registry",
+                base.omitted.len(),
+                crate::output::human_bytes(base.omitted_bytes()),
+                base.base.file,
+                base.base.chart,
+                base.base.chart_version,
+                base.base.digest
+            );
+        }
         if let Some(key) = &args.key {
             println!("OK signature verified with {}", key.display());
         }
@@ -566,6 +609,7 @@ fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
             images: args.images,
             output: args.file,
             compression,
+            base: args.base,
         },
         &mut |n| bar.inc(n),
     );
@@ -575,14 +619,25 @@ fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
         ctx.print_json(&report)?;
     } else if !ctx.quiet {
         println!(
-            "Created {} ({} bytes, {}): chart {}, {} hints, {} images",
+            "Created {} ({}, {}): chart {}, {} hints, {} images",
             report.output.display(),
-            report.size,
+            crate::output::human_bytes(report.size),
             report.digest,
             report.chart,
             report.hints,
             report.images
         );
+        if let Some(base) = &report.base {
+            println!(
+                "Differential against {} ({} {}, {}): {} layers ({}) left out",
+                base.base.file,
+                base.base.chart,
+                base.base.chart_version,
+                base.base.digest,
+                base.omitted.len(),
+                crate::output::human_bytes(base.omitted_bytes())
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

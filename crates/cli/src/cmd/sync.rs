@@ -387,6 +387,9 @@ async fn sync_bundle(
         (_, None) => {}
         (ImageTarget::Registry(client, rule), Some(archive)) => {
             let pushes = plan_archive(archive.clone(), rule)?;
+            if let Some(record) = bundle.base()? {
+                require_base_blobs(client, rule, &pushes, &record, path, args.dry_run).await?;
+            }
             if args.dry_run {
                 let actions = kantup_registry::plan(client, &pushes).await?;
                 for (push, action) in pushes.iter().zip(actions) {
@@ -413,6 +416,26 @@ async fn sync_bundle(
             }
         }
         (ImageTarget::Layout(dir), Some(archive)) => {
+            let missing: Vec<String> = archive
+                .omitted_blobs()
+                .iter()
+                .filter(|d| {
+                    !dir.join("blobs")
+                        .join(d.algorithm())
+                        .join(d.hex())
+                        .is_file()
+                })
+                .map(ToString::to_string)
+                .collect();
+            if !missing.is_empty() {
+                anyhow::bail!(
+                    "{} is a differential bundle: {} layer(s) it leaves out are not in the OCI layout {}: {}; write the base bundle's images there first, or use the full bundle",
+                    path.display(),
+                    missing.len(),
+                    dir.display(),
+                    missing.join(", ")
+                );
+            }
             let images: Vec<_> = archive.images().iter().collect();
             for image in &images {
                 out.images.push(ImageResult {
@@ -482,6 +505,53 @@ async fn sync_bundle(
         }
     }
     Ok(out)
+}
+
+/// A differential bundle is pushed only when the target registry already holds every layer
+/// it leaves out (mounting from the base's repositories where needed); checked before any
+/// push, so a refusal changes nothing.
+async fn require_base_blobs(
+    client: &RegistryClient,
+    rule: &RelocationRule,
+    pushes: &[ImagePush],
+    record: &kantup_bundle::differential::BaseRecord,
+    path: &Path,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use kantup_registry::base_blobs::{base_repositories, ensure_base_blobs};
+    let omitted: std::collections::HashSet<String> = record
+        .omitted
+        .iter()
+        .map(|b| b.digest.to_string())
+        .collect();
+    let from = base_repositories(record, rule);
+    let check = ensure_base_blobs(client, pushes, &omitted, &from, !dry_run).await?;
+    if check.missing.is_empty() {
+        tracing::info!(
+            "{}: differential bundle; {} left-out layer(s) already in {}, {} mounted from the base's repositories",
+            path.display(),
+            check.present,
+            client.host(),
+            check.mounted
+        );
+        return Ok(());
+    }
+    let list: Vec<String> = check
+        .missing
+        .iter()
+        .map(|m| format!("{} needs {} in {}", m.image, m.digest, m.repository))
+        .collect();
+    anyhow::bail!(
+        "{} is a differential bundle against {} ({} {}, {}); {} of the layers it leaves out are not in {}: {}. Sync the base bundle to this registry first, or use the full bundle. Nothing was pushed.",
+        path.display(),
+        record.base.file,
+        record.base.chart,
+        record.base.chart_version,
+        record.base.digest,
+        check.missing.len(),
+        client.host(),
+        list.join("; ")
+    )
 }
 
 fn count_action(summary: &mut SyncSummary, action: &ImageAction, failed: bool) {

@@ -125,6 +125,19 @@ pub enum LoadError {
     /// The archive holds no image.
     #[error("{}: the image archive holds no images", .0.display())]
     NoImages(PathBuf),
+    /// A differential bundle leaves out layers a container runtime would need.
+    #[error(
+        "{}: a differential bundle (against {base}) cannot be loaded into a container runtime: it leaves out {omitted} layer(s) its base holds; load the full bundle, or sync this one to a registry that holds the base's images",
+        path.display()
+    )]
+    Differential {
+        /// The input.
+        path: PathBuf,
+        /// The base bundle's file name and chart version.
+        base: String,
+        /// Number of layers left out.
+        omitted: usize,
+    },
     /// The runtime CLI could not be started.
     #[error("cannot run `{command}`: {source}{}", if source.kind() == std::io::ErrorKind::NotFound { " (is it installed and on PATH? see --runtime-bin)" } else { "" })]
     Spawn {
@@ -296,6 +309,16 @@ fn open_input(path: &Path) -> Result<(Feed, Vec<ImageName>), LoadError> {
         source,
     };
     let bundle = Bundle::open(path).map_err(open_error)?;
+    if let Some(record) = bundle.base().map_err(open_error)? {
+        return Err(LoadError::Differential {
+            path: path.to_path_buf(),
+            base: format!(
+                "{}, {} {}",
+                record.base.file, record.base.chart, record.base.chart_version
+            ),
+            omitted: record.omitted.len(),
+        });
+    }
     if bundle.has_member(IMAGES_MEMBER) {
         let archive = bundle
             .image_archive()
