@@ -34,6 +34,17 @@ pub struct BaseBundle {
     pub images: Vec<String>,
 }
 
+impl std::fmt::Display for BaseBundle {
+    /// `kant-0.4.0.bundle.tar (kant 0.4.0, sha256:...)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} {}, {})",
+            self.file, self.chart, self.chart_version, self.digest
+        )
+    }
+}
+
 /// One layer blob a differential bundle leaves out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OmittedBlob {

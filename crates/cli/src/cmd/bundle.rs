@@ -259,11 +259,8 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
     if let Some(base) = &info.base {
         let _ = writeln!(
             text,
-            "Base:        {} ({} {}, {}): differential, {} layers ({}) left out",
-            base.base.file,
-            base.base.chart,
-            base.base.chart_version,
-            base.base.digest,
+            "Base:        {}: differential, {} layers ({}) left out",
+            base.base,
             base.omitted.len(),
             crate::output::human_bytes(base.omitted_bytes())
         );
@@ -392,13 +389,10 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(base) = &report.base {
             println!(
-                "Differential: needs {} layers ({}) from base {} ({} {}, {}) already in the target registry",
+                "Differential: needs {} layers ({}) from base {} already in the target registry",
                 base.omitted.len(),
                 crate::output::human_bytes(base.omitted_bytes()),
-                base.base.file,
-                base.base.chart,
-                base.base.chart_version,
-                base.base.digest
+                base.base
             );
         }
         if let Some(key) = &args.key {
@@ -629,11 +623,8 @@ fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
         );
         if let Some(base) = &report.base {
             println!(
-                "Differential against {} ({} {}, {}): {} layers ({}) left out",
-                base.base.file,
-                base.base.chart,
-                base.base.chart_version,
-                base.base.digest,
+                "Differential against {}: {} layers ({}) left out",
+                base.base,
                 base.omitted.len(),
                 crate::output::human_bytes(base.omitted_bytes())
             );

@@ -542,12 +542,9 @@ async fn require_base_blobs(
         .map(|m| format!("{} needs {} in {}", m.image, m.digest, m.repository))
         .collect();
     anyhow::bail!(
-        "{} is a differential bundle against {} ({} {}, {}); {} of the layers it leaves out are not in {}: {}. Sync the base bundle to this registry first, or use the full bundle. Nothing was pushed.",
+        "{} is a differential bundle against {}; {} of the layers it leaves out are not in {}: {}. Sync the base bundle to this registry first, or use the full bundle. Nothing was pushed.",
         path.display(),
-        record.base.file,
-        record.base.chart,
-        record.base.chart_version,
-        record.base.digest,
+        record.base,
         check.missing.len(),
         client.host(),
         list.join("; ")

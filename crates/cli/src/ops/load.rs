@@ -133,7 +133,7 @@ pub enum LoadError {
     Differential {
         /// The input.
         path: PathBuf,
-        /// The base bundle's file name and chart version.
+        /// The base bundle: file name, chart, version, digest.
         base: String,
         /// Number of layers left out.
         omitted: usize,
@@ -312,10 +312,7 @@ fn open_input(path: &Path) -> Result<(Feed, Vec<ImageName>), LoadError> {
     if let Some(record) = bundle.base().map_err(open_error)? {
         return Err(LoadError::Differential {
             path: path.to_path_buf(),
-            base: format!(
-                "{}, {} {}",
-                record.base.file, record.base.chart, record.base.chart_version
-            ),
+            base: record.base.to_string(),
             omitted: record.omitted.len(),
         });
     }
