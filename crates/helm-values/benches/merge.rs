@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kantup_helm_values::chart::Chart;
-use kantup_helm_values::merge::{ValueOptions, render_values};
+use kantup_helm_values::merge::{ValueOptions, render_owned_values_as};
+use kantup_helm_values::strvals::HelmVersion;
 use kantup_helm_values::value::to_go_json;
 
 const RUNS: u32 = 5;
@@ -88,7 +89,7 @@ fn main() {
         let start = Instant::now();
         let user = options.merge_values().unwrap();
         let c = Chart::load(&chart).unwrap();
-        let v = render_values(&c, &user).unwrap();
+        let v = render_owned_values_as(&c, user, HelmVersion::V3).unwrap();
         kantup_json = to_go_json(&serde_json::Value::Object(v));
         kantup = kantup.min(start.elapsed());
     }

@@ -18,7 +18,28 @@ const GLOBAL_KEY: &str = "global";
 
 /// Helm's `CoalesceValues(chart, vals)`: the values a chart is rendered with.
 pub fn coalesce_values(chart: &Chart, vals: &Values, helm: HelmVersion) -> crate::Result<Values> {
-    run_pass(Co { merge: false, helm }, chart, vals)
+    run_pass(Co { merge: false, helm }, chart, table_from(vals))
+}
+
+/// [`coalesce_values`] taking the values over: nothing of them is copied (for big values,
+/// that is most of the work).
+///
+/// ```
+/// use kantup_helm_values::{chart::Chart, coalesce::coalesce_owned_values, strvals::HelmVersion};
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("Chart.yaml"), "apiVersion: v2\nname: c\nversion: 1.0.0\n").unwrap();
+/// std::fs::write(dir.path().join("values.yaml"), "a: 1\nb: {c: 2}\n").unwrap();
+/// let chart = Chart::load(dir.path()).unwrap();
+/// let user = kantup_helm_values::yaml::parse_values("b: {d: 3}\n", "user.yaml").unwrap();
+/// let values = coalesce_owned_values(&chart, user, HelmVersion::V3).unwrap();
+/// assert_eq!(serde_json::Value::Object(values), serde_json::json!({"a": 1.0, "b": {"c": 2.0, "d": 3.0}}));
+/// ```
+pub fn coalesce_owned_values(
+    chart: &Chart,
+    vals: Values,
+    helm: HelmVersion,
+) -> crate::Result<Values> {
+    run_pass(Co { merge: false, helm }, chart, table_from_owned(vals))
 }
 
 /// Helm's `MergeValues(chart, vals)`: like [`coalesce_values`] but user nulls are kept.
@@ -27,7 +48,7 @@ pub fn merge_values_with_chart(
     vals: &Values,
     helm: HelmVersion,
 ) -> crate::Result<Values> {
-    run_pass(Co { merge: true, helm }, chart, vals)
+    run_pass(Co { merge: true, helm }, chart, table_from(vals))
 }
 
 /// One coalescing pass: merging (keep nulls) or coalescing, as a given Helm version does it.
@@ -38,6 +59,11 @@ pub fn merge_values_with_chart(
 /// objects in the parent and in the subchart. Whatever the subchart's own globals then add to
 /// them (a key the parent lacks, a `null` the parent's coalescing already deleted) also shows in
 /// the parent's `.Values.global`, and in every later subchart's copy.
+///
+/// Tables are opened lazily: a map of the inputs stays as it is there ([`Shared::Ref`],
+/// [`Shared::Own`]) until the pass looks into it, so a pass costs what the chart's defaults
+/// touch, not the size of the user's values (which are moved into the result when they were
+/// handed over, copied once when they were lent).
 #[derive(Clone, Copy)]
 struct Co {
     merge: bool,
@@ -45,28 +71,29 @@ struct Co {
 }
 
 impl Co {
-    fn coalesce(self, chart: &Chart, dest: &Table) -> crate::Result<()> {
+    fn coalesce<'a>(self, chart: &'a Chart, dest: &Table<'a>) -> crate::Result<()> {
         self.coalesce_chart_values(chart, dest);
         self.coalesce_deps(chart, dest)
     }
 
-    fn coalesce_deps(self, chart: &Chart, dest: &Table) -> crate::Result<()> {
+    fn coalesce_deps<'a>(self, chart: &'a Chart, dest: &Table<'a>) -> crate::Result<()> {
         for sub in &chart.dependencies {
             let name = sub.name.as_str();
-            let existing = dest.borrow().get(name).cloned();
-            let dv = match existing {
-                None => {
+            let dv = match find(dest, name) {
+                Found::Missing => {
                     let t = new_table();
                     dest.borrow_mut()
                         .insert(name.to_string(), Shared::Table(t.clone()));
                     t
                 }
-                Some(Shared::Table(t)) => t,
-                Some(Shared::Plain(v)) => {
+                Found::Table(t) => t,
+                Found::Null | Found::Other => {
+                    let map = dest.borrow();
+                    let v = map[name].value().expect("not a table");
                     return Err(crate::Error::Coalesce(format!(
                         "type mismatch on {name}: %!t({}={})",
-                        crate::value::go_type_name(&v),
-                        crate::value::to_go_json(&v)
+                        crate::value::go_type_name(v),
+                        crate::value::to_go_json(v)
                     )));
                 }
             };
@@ -79,40 +106,40 @@ impl Co {
     /// Helm's `coalesceGlobals`: the parent's `global` into the child's, the parent winning on
     /// conflicts, maps merged. Each parent table is copied one level deep only (Go's `copyMap`);
     /// the tables below it stay shared with the parent.
-    fn coalesce_globals(dest: &Table, src: &Table) {
-        let dg = match dest.borrow().get(GLOBAL_KEY) {
-            None => new_table(),
-            Some(Shared::Table(t)) => t.clone(),
-            Some(Shared::Plain(_)) => return, // "skipping globals because destination global is not a table"
+    fn coalesce_globals<'a>(dest: &Table<'a>, src: &Table<'a>) {
+        let dg = match find(dest, GLOBAL_KEY) {
+            Found::Missing => new_table(),
+            Found::Table(t) => t,
+            Found::Null | Found::Other => return, // "skipping globals because destination global is not a table"
         };
-        let sg = match src.borrow().get(GLOBAL_KEY) {
-            None => new_table(),
-            Some(Shared::Table(t)) => t.clone(),
-            Some(Shared::Plain(_)) => return,
+        let sg = match find(src, GLOBAL_KEY) {
+            Found::Missing => new_table(),
+            Found::Table(t) => t,
+            Found::Null | Found::Other => return,
         };
         let keys: Vec<String> = sg.borrow().keys().cloned().collect();
         for key in keys {
-            let Some(val) = sg.borrow().get(&key).cloned() else {
+            let Some(val) = entry(&sg, &key) else {
                 continue;
             };
-            let current = dg.borrow().get(&key).cloned();
+            let current = find(&dg, &key);
             match val {
                 Shared::Table(parent_table) => {
-                    let vv: Table = Rc::new(RefCell::new(parent_table.borrow().clone()));
+                    let vv: Table = Rc::new(RefCell::new(shallow_copy(&parent_table)));
                     match current {
-                        None => {
+                        Found::Missing => {
                             dg.borrow_mut().insert(key, Shared::Table(vv));
                         }
-                        Some(Shared::Table(child_table)) => {
+                        Found::Table(child_table) => {
                             // The parent's table wins: the child's merged under it (nulls kept).
                             coalesce_shared(&vv, &child_table, true, HelmVersion::V3);
                             dg.borrow_mut().insert(key, Shared::Table(vv));
                         }
-                        Some(Shared::Plain(_)) => {} // "cannot merge map onto non-map"
+                        Found::Null | Found::Other => {} // "cannot merge map onto non-map"
                     }
                 }
                 plain => {
-                    if !matches!(current, Some(Shared::Table(_))) {
+                    if !matches!(current, Found::Table(_)) {
                         dg.borrow_mut().insert(key, plain);
                     } // else "key is table. Skipping"
                 }
@@ -123,118 +150,201 @@ impl Co {
     }
 
     /// Fills `v` with the chart's defaults where the user gave nothing.
-    fn coalesce_chart_values(self, chart: &Chart, v: &Table) {
-        // A fresh copy of the defaults each time (Helm's `copystructure.Copy(c.Values)`).
+    fn coalesce_chart_values<'a>(self, chart: &'a Chart, v: &Table<'a>) {
+        // Defaults go in as references to the chart's values, a fresh copy each time they are
+        // opened (Helm's `copystructure.Copy(c.Values)`).
         for (key, default) in &chart.values {
-            let current = v.borrow().get(key).cloned();
-            match current {
-                Some(Shared::Plain(Value::Null)) if !self.merge => {
+            match find(v, key) {
+                Found::Null if !self.merge => {
                     v.borrow_mut().shift_remove(key);
                 }
-                Some(Shared::Table(dest)) => {
+                Found::Table(dest) => {
                     if let Value::Object(src) = default {
                         let merge = self.merge || chart.dependencies.iter().any(|d| &d.name == key);
-                        coalesce_shared(&dest, &Shared::table_from(src), merge, self.helm);
+                        coalesce_shared(&dest, &table_from(src), merge, self.helm);
                     }
                 }
-                Some(_) => {}
-                None => {
-                    v.borrow_mut()
-                        .insert(key.clone(), Shared::from_value(default));
+                Found::Missing => {
+                    v.borrow_mut().insert(key.clone(), Shared::Ref(default));
                 }
+                Found::Null | Found::Other => {}
             }
         }
     }
 }
 
 /// A table as a Go `map[string]interface{}`: a reference, possibly held in several places.
-type Table = Rc<RefCell<IndexMap<String, Shared>>>;
+type Table<'a> = Rc<RefCell<IndexMap<String, Shared<'a>>>>;
 
-/// A value during coalescing: tables are shared references; lists and scalars are never
-/// modified in place by coalescing, so they stay plain values.
-#[derive(Clone)]
-enum Shared {
-    Table(Table),
-    Plain(Value),
+/// A value during coalescing. Not `Clone`: [`entry`] hands out a table's entries the way Go
+/// would, tables by reference and other values by copy.
+enum Shared<'a> {
+    /// A table the pass has opened: a reference, shared where Go shares the map.
+    Table(Table<'a>),
+    /// A value of lent inputs (the chart's defaults, values passed by reference).
+    Ref(&'a Value),
+    /// A value of inputs handed over.
+    Own(Value),
 }
 
-fn new_table() -> Table {
-    Rc::new(RefCell::new(IndexMap::new()))
-}
-
-impl Shared {
-    /// A deep, unshared copy of `v`.
-    fn from_value(v: &Value) -> Shared {
-        match v {
-            Value::Object(m) => Shared::Table(Shared::table_from(m)),
-            other => Shared::Plain(other.clone()),
+impl Shared<'_> {
+    fn value(&self) -> Option<&Value> {
+        match self {
+            Shared::Table(_) => None,
+            Shared::Ref(v) => Some(v),
+            Shared::Own(v) => Some(v),
         }
     }
 
-    fn table_from(m: &Values) -> Table {
-        Rc::new(RefCell::new(
-            m.iter()
-                .map(|(k, v)| (k.clone(), Shared::from_value(v)))
-                .collect(),
-        ))
-    }
-
-    /// The values as they are now, every reference read out.
-    fn to_values(t: &Table) -> Values {
-        t.borrow()
-            .iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Shared::Table(t) => Value::Object(Shared::to_values(t)),
-                    Shared::Plain(v) => v.clone(),
-                };
-                (k.clone(), v)
-            })
-            .collect()
+    fn is_null(&self) -> bool {
+        matches!(self.value(), Some(Value::Null))
     }
 }
 
-/// Runs one pass over a shared copy of `vals` and reads the result out.
-fn run_pass(co: Co, chart: &Chart, vals: &Values) -> crate::Result<Values> {
-    let dest = Shared::table_from(vals);
+fn new_table<'a>() -> Table<'a> {
+    Rc::new(RefCell::new(IndexMap::new()))
+}
+
+/// A new table holding `m`'s entries, its own maps not opened yet.
+fn table_from<'a>(m: &'a Values) -> Table<'a> {
+    Rc::new(RefCell::new(
+        m.iter().map(|(k, v)| (k.clone(), Shared::Ref(v))).collect(),
+    ))
+}
+
+/// [`table_from`] for values handed over: moved, not copied.
+fn table_from_owned<'a>(m: Values) -> Table<'a> {
+    Rc::new(RefCell::new(
+        m.into_iter().map(|(k, v)| (k, Shared::Own(v))).collect(),
+    ))
+}
+
+/// The table in `slot`, opened in place if it was not yet (a map of the inputs nobody looked
+/// into); `None` when it holds no map.
+fn open<'a>(slot: &mut Shared<'a>) -> Option<Table<'a>> {
+    let table = match slot {
+        Shared::Table(t) => return Some(t.clone()),
+        Shared::Ref(Value::Object(m)) => table_from(m),
+        Shared::Own(Value::Object(m)) => table_from_owned(std::mem::take(m)),
+        _ => return None,
+    };
+    *slot = Shared::Table(table.clone());
+    Some(table)
+}
+
+/// What `t[key]` holds, looked at without copying it (a map is opened in place).
+enum Found<'a> {
+    Missing,
+    Table(Table<'a>),
+    Null,
+    Other,
+}
+
+fn find<'a>(t: &Table<'a>, key: &str) -> Found<'a> {
+    let mut map = t.borrow_mut();
+    let Some(slot) = map.get_mut(key) else {
+        return Found::Missing;
+    };
+    match open(slot) {
+        Some(table) => Found::Table(table),
+        None if slot.is_null() => Found::Null,
+        None => Found::Other,
+    }
+}
+
+/// `t[key]` as Go hands it out: a map opened in place and returned by reference (so changing
+/// or sharing it is changing or sharing `t`'s), anything else a copy (lists and scalars are
+/// never changed in place).
+fn entry<'a>(t: &Table<'a>, key: &str) -> Option<Shared<'a>> {
+    let mut map = t.borrow_mut();
+    let slot = map.get_mut(key)?;
+    Some(share(slot))
+}
+
+fn share<'a>(slot: &mut Shared<'a>) -> Shared<'a> {
+    if let Some(table) = open(slot) {
+        return Shared::Table(table);
+    }
+    match slot {
+        Shared::Ref(v) => Shared::Ref(v),
+        Shared::Own(v) => Shared::Own(v.clone()),
+        Shared::Table(_) => unreachable!("opened above"),
+    }
+}
+
+/// Go's `copyMap` of a table: a new table with the same entries, tables by reference.
+fn shallow_copy<'a>(t: &Table<'a>) -> IndexMap<String, Shared<'a>> {
+    t.borrow_mut()
+        .iter_mut()
+        .map(|(k, slot)| (k.clone(), share(slot)))
+        .collect()
+}
+
+/// The values as they are now, every reference read out: moved where nothing else holds
+/// them, copied where something does.
+fn into_values(t: Table<'_>) -> Values {
+    match Rc::try_unwrap(t) {
+        Ok(cell) => cell
+            .into_inner()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Shared::Table(t) => Value::Object(into_values(t)),
+                    Shared::Ref(v) => v.clone(),
+                    Shared::Own(v) => v,
+                };
+                (k, v)
+            })
+            .collect(),
+        Err(shared) => shared
+            .borrow()
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Shared::Table(t) => Value::Object(into_values(t.clone())),
+                    Shared::Ref(v) => (*v).clone(),
+                    Shared::Own(v) => v.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    }
+}
+
+/// Runs one pass over `dest` (the values given) and reads the result out.
+fn run_pass<'a>(co: Co, chart: &'a Chart, dest: Table<'a>) -> crate::Result<Values> {
     co.coalesce(chart, &dest)?;
-    Ok(Shared::to_values(&dest))
+    Ok(into_values(dest))
 }
 
 /// [`coalesce_tables`] on shared tables: `dst` gets what it lacks from `src`, in place, and
 /// tables inserted from `src` are inserted by reference (as Go does).
-fn coalesce_shared(dst: &Table, src: &Table, merge: bool, helm: HelmVersion) {
+fn coalesce_shared<'a>(dst: &Table<'a>, src: &Table<'a>, merge: bool, helm: HelmVersion) {
     if Rc::ptr_eq(dst, src) {
         // Go iterating a map while deleting from it: only the nulls go, when coalescing.
         if !merge && helm == HelmVersion::V3 {
-            dst.borrow_mut()
-                .retain(|_, v| !matches!(v, Shared::Plain(Value::Null)));
+            dst.borrow_mut().retain(|_, v| !v.is_null());
         }
         return;
     }
     let keys: Vec<String> = src.borrow().keys().cloned().collect();
     for key in keys {
-        let Some(val) = src.borrow().get(&key).cloned() else {
-            continue;
-        };
-        let current = dst.borrow().get(&key).cloned();
-        match current {
-            Some(Shared::Plain(Value::Null))
-                if !merge
-                    && (helm == HelmVersion::V3 || !matches!(val, Shared::Plain(Value::Null))) =>
+        let val = find(src, &key);
+        match (find(dst, &key), val) {
+            (_, Found::Missing) => {}
+            (Found::Null, val)
+                if !merge && (helm == HelmVersion::V3 || !matches!(val, Found::Null)) =>
             {
                 dst.borrow_mut().shift_remove(&key);
             }
-            None => {
-                dst.borrow_mut().insert(key, val);
-            }
-            Some(Shared::Table(dm)) => {
-                // A table over a non-table is skipped ("cannot overwrite table with non table").
-                if let Shared::Table(sm) = val {
-                    coalesce_shared(&dm, &sm, merge, helm);
+            (Found::Missing, _) => {
+                if let Some(val) = entry(src, &key) {
+                    dst.borrow_mut().insert(key, val);
                 }
             }
-            Some(Shared::Plain(_)) => {}
+            // A table over a non-table is skipped ("cannot overwrite table with non table").
+            (Found::Table(dm), Found::Table(sm)) => coalesce_shared(&dm, &sm, merge, helm),
+            _ => {}
         }
     }
 }

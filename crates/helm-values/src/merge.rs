@@ -121,3 +121,19 @@ pub fn render_values_as(chart: &Chart, user: &Values, helm: HelmVersion) -> Resu
     let processed = crate::deps::process_dependencies(chart, user, helm)?;
     crate::coalesce::coalesce_values(&processed, user, helm)
 }
+
+/// [`render_values_as`] taking the user's values over: they become the result without being
+/// copied, which for big values files is most of the work.
+///
+/// ```no_run
+/// use kantup_helm_values::{chart::Chart, merge::{render_owned_values_as, ValueOptions}};
+/// use kantup_helm_values::strvals::HelmVersion;
+/// let chart = Chart::load("mychart").unwrap();
+/// let user = ValueOptions { values: vec!["replicas=3".into()], ..Default::default() }
+///     .merge_values().unwrap();
+/// let values = render_owned_values_as(&chart, user, HelmVersion::V3).unwrap();
+/// ```
+pub fn render_owned_values_as(chart: &Chart, user: Values, helm: HelmVersion) -> Result<Values> {
+    let processed = crate::deps::process_dependencies(chart, &user, helm)?;
+    crate::coalesce::coalesce_owned_values(&processed, user, helm)
+}

@@ -6,6 +6,8 @@
 //! for big numbers (`--set n=9007199254740993` keeps all digits, the same number from a file
 //! does not) and for how `toJson` prints them.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Number, Value};
 
 /// A values tree: what Helm calls `map[string]interface{}`.
@@ -76,7 +78,7 @@ fn write_go_json(out: &mut String, v: &Value) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&go_number(n)),
+        Value::Number(n) => write_go_number(out, n),
         Value::String(s) => write_go_string(out, s),
         Value::Array(items) => {
             out.push('[');
@@ -90,7 +92,7 @@ fn write_go_json(out: &mut String, v: &Value) {
         }
         Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            keys.sort_unstable();
             out.push('{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
@@ -107,50 +109,98 @@ fn write_go_json(out: &mut String, v: &Value) {
 
 /// Formats a number as Go's encoding/json does.
 pub fn go_number(n: &Number) -> String {
-    if let Some(i) = n.as_i64().filter(|_| !n.is_f64()) {
-        return i.to_string();
+    let mut out = String::new();
+    write_go_number(&mut out, n);
+    out
+}
+
+fn write_go_number(out: &mut String, n: &Number) {
+    if !n.is_f64() {
+        if let Some(i) = n.as_i64() {
+            let _ = write!(out, "{i}");
+            return;
+        }
+        if let Some(u) = n.as_u64() {
+            let _ = write!(out, "{u}");
+            return;
+        }
     }
-    if let Some(u) = n.as_u64().filter(|_| !n.is_f64()) {
-        return u.to_string();
-    }
-    let f = n.as_f64().unwrap_or(0.0);
-    go_float(f)
+    write_go_float(out, n.as_f64().unwrap_or(0.0));
 }
 
 /// Go's `json.Marshal` for a float64.
 pub fn go_float(f: f64) -> String {
+    let mut out = String::new();
+    write_go_float(&mut out, f);
+    out
+}
+
+fn write_go_float(out: &mut String, f: f64) {
     let abs = f.abs();
     if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         // Rust: "1e21", "1.5e-7"; Go: "1e+21", "1.5e-07" cleaned to "1.5e-7".
-        let s = format!("{f:e}");
-        match s.split_once('e') {
-            Some((mant, exp)) if !exp.starts_with('-') => format!("{mant}e+{exp}"),
-            _ => s,
+        let start = out.len();
+        let _ = write!(out, "{f:e}");
+        if let Some(e) = out[start..].find('e')
+            && !out[start + e + 1..].starts_with('-')
+        {
+            out.insert(start + e + 1, '+');
         }
     } else {
-        let s = format!("{f}");
-        if s == "-0" { "-0".into() } else { s }
+        // Rust prints integral floats without a fraction ("3", "-0"), as Go does.
+        let _ = write!(out, "{f}");
     }
 }
 
+/// Go's JSON string: `"`, `\\` and control characters escaped, and `<`, `>`, `&`, U+2028 and
+/// U+2029 as `\u` escapes (Go's HTML-safe default). Runs of other characters are copied whole.
 fn write_go_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let escape: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            b'<' => Some("\\u003c"),
+            b'>' => Some("\\u003e"),
+            b'&' => Some("\\u0026"),
+            0xe2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
+                Some(if bytes[i + 2] == 0xa8 {
+                    "\\u2028"
+                } else {
+                    "\\u2029"
+                })
             }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+            b if b < 0x20 => {
+                out.push_str(&s[run..i]);
+                let _ = write!(out, "\\u{b:04x}");
+                i += 1;
+                run = i;
+                continue;
+            }
+            _ => None,
+        };
+        match escape {
+            Some(e) => {
+                out.push_str(&s[run..i]);
+                out.push_str(e);
+                i += if b == 0xe2 { 3 } else { 1 };
+                run = i;
+            }
+            None => i += 1,
         }
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 

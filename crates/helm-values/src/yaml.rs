@@ -16,6 +16,8 @@ use serde_json::{Map, Value};
 
 use crate::value::{MAX_DEPTH, Values, float};
 
+mod fast;
+
 /// A parsed YAML node with its position (char indices into the source).
 #[derive(Debug, Clone)]
 #[allow(dead_code)] // spans are used by relocation
@@ -335,21 +337,27 @@ fn go_parse_float(s: &str) -> Option<f64> {
 /// assert_eq!(serde_json::Value::Object(v), serde_json::json!({"a": true, "b": 31.0, "c": null}));
 /// ```
 pub fn parse_values(text: &str, origin: &str) -> crate::Result<Values> {
-    let yaml_err = |message: String| crate::Error::Yaml {
+    if let Some(values) = fast::read(text) {
+        return Ok(values);
+    }
+    read_general(text).map_err(|message| crate::Error::Yaml {
         origin: origin.to_string(),
         message,
-    };
-    let Some(node) = parse_node(text).map_err(yaml_err)? else {
+    })
+}
+
+/// [`parse_values`] through the general reader: saphyr's events, a node tree, decoding.
+fn read_general(text: &str) -> Result<Values, String> {
+    let Some(node) = parse_node(text)? else {
         return Ok(Map::new());
     };
-    let value = node_to_value(&node).map_err(yaml_err)?;
-    match value {
+    match node_to_value(&node)? {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Map::new()),
-        other => Err(yaml_err(format!(
+        other => Err(format!(
             "error unmarshaling JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
             json_kind(&other)
-        ))),
+        )),
     }
 }
 
@@ -364,13 +372,17 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 fn scalar_value(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<Value, String> {
-    let resolved = match (style, tag) {
-        (_, Some("!!str")) => Resolved::Str(text.to_string()),
-        (ScalarStyle::Plain, _) => resolve_plain(text),
-        (_, Some(t)) if t.starts_with("!!") && t != "!!binary" => resolve_plain(text),
-        _ => Resolved::Str(text.to_string()),
-    };
-    Ok(match resolved {
+    match (style, tag) {
+        (_, Some("!!str")) => Ok(Value::String(text.to_string())),
+        (ScalarStyle::Plain, _) => plain_value(text),
+        (_, Some(t)) if t.starts_with("!!") && t != "!!binary" => plain_value(text),
+        _ => Ok(Value::String(text.to_string())),
+    }
+}
+
+/// The value of a plain scalar (or one tagged with a YAML type) as Helm reads it.
+fn plain_value(text: &str) -> Result<Value, String> {
+    Ok(match resolve_plain(text) {
         Resolved::Null => Value::Null,
         Resolved::Bool(b) => Value::Bool(b),
         Resolved::Int(i) => float(i as f64).expect("finite"),
@@ -398,12 +410,16 @@ fn key_string(node: &Node) -> Result<String, String> {
     else {
         return Err("yaml: invalid map key: a collection cannot be a key".into());
     };
-    let resolved = match (style, tag.as_deref()) {
-        (_, Some("!!str")) => Resolved::Str(text.clone()),
-        (ScalarStyle::Plain, _) => resolve_plain(text),
-        _ => Resolved::Str(text.clone()),
-    };
-    Ok(match resolved {
+    match (style, tag.as_deref()) {
+        (_, Some("!!str")) => Ok(text.clone()),
+        (ScalarStyle::Plain, _) => plain_key(text),
+        _ => Ok(text.clone()),
+    }
+}
+
+/// A plain scalar as a map key: the string sigs.k8s.io/yaml makes of what go-yaml resolved.
+fn plain_key(text: &str) -> Result<String, String> {
+    Ok(match resolve_plain(text) {
         Resolved::Str(s) => s,
         Resolved::Int(i) => i.to_string(),
         Resolved::Bool(b) => b.to_string(),

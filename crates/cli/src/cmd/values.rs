@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use kantup_helm_values::chart::Chart;
 use kantup_helm_values::diff::{diff, to_text};
-use kantup_helm_values::merge::{ValueOptions, render_values_as};
+use kantup_helm_values::merge::{ValueOptions, render_owned_values_as};
 use kantup_helm_values::relocate::{RelocationRules, relocate_chart_dir};
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_helm_values::value::to_go_json;
@@ -127,7 +127,7 @@ fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
     let result = match &args.chart {
         Some(path) => {
             let chart = Chart::load(path)?;
-            render_values_as(&chart, &user, helm)?
+            render_owned_values_as(&chart, user, helm)?
         }
         None => user,
     };

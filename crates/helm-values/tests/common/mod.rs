@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kantup_helm_values::chart::Chart;
-use kantup_helm_values::merge::{ValueOptions, render_values_as};
+use kantup_helm_values::merge::{ValueOptions, render_owned_values_as, render_values_as};
 use kantup_helm_values::strvals::{HelmVersion, SetKind};
 use kantup_helm_values::value::to_go_json;
 use kantup_helm_values::yaml::{lossy_in_file, to_yaml};
@@ -124,12 +124,18 @@ pub fn helm_values(helm: &Path, chart: &Path, inputs: &Inputs) -> Result<String,
     Ok(json[0].to_string())
 }
 
-/// kantup's user values and rendered values (Go JSON), or its error.
+/// kantup's user values and rendered values (Go JSON), or its error. The values are rendered
+/// both ways (lent, and handed over as `kantup values merge` does), which must agree.
 pub fn kantup_values(chart: &Path, inputs: &Inputs) -> Result<(Value, String), String> {
     let user = inputs.options().merge_values().map_err(|e| e.to_string())?;
     let chart = Chart::load(chart).map_err(|e| e.to_string())?;
-    let rendered = render_values_as(&chart, &user, inputs.helm).map_err(|e| e.to_string())?;
-    Ok((Value::Object(user), to_go_json(&Value::Object(rendered))))
+    let rendered = render_values_as(&chart, &user, inputs.helm).map_err(|e| e.to_string());
+    let owned =
+        render_owned_values_as(&chart, user.clone(), inputs.helm).map_err(|e| e.to_string());
+    let rendered = rendered.map(|r| to_go_json(&Value::Object(r)));
+    let owned = owned.map(|r| to_go_json(&Value::Object(r)));
+    assert_eq!(rendered, owned, "rendering lent and owned values differ");
+    Ok((Value::Object(user), rendered?))
 }
 
 /// Outcome of one differential comparison.
