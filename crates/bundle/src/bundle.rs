@@ -25,6 +25,73 @@ pub const CHECKSUMS_MEMBER: &str = "kantup-checksums.sha256";
 /// Largest hints/checksum document read into memory.
 const MAX_SMALL: u64 = 16 << 20;
 
+/// The environment variable that sets [`OpenOptions::max_expanded_size`] for
+/// [`Bundle::open`] (`kantup --max-expanded-size` sets it too).
+pub const MAX_EXPANDED_SIZE_ENV: &str = "KANTUP_MAX_EXPANDED_SIZE";
+
+/// By default a gzip or zstd bundle may expand to this many times its compressed size...
+pub const DEFAULT_EXPANSION_RATIO: u64 = 100;
+/// ...and always to at least this much (1 GiB).
+pub const MIN_DEFAULT_EXPANSION: u64 = 1 << 30;
+
+/// How [`Bundle::open_with`] opens a bundle.
+///
+/// A gzip or zstd bundle is decompressed to a temporary file before it is read, so a small
+/// file that expands enormously (a decompression bomb) could fill the disk. It is refused as
+/// soon as it expands past a limit: [`max_expanded_size`](Self::max_expanded_size) when set,
+/// else [`DEFAULT_EXPANSION_RATIO`] (100) times the compressed size but at least
+/// [`MIN_DEFAULT_EXPANSION`] (1 GiB). Real bundles hold compressed image layers and expand
+/// little; one that legitimately expands more needs a higher limit.
+///
+/// ```
+/// use kantup_bundle::OpenOptions;
+/// let options = OpenOptions { max_expanded_size: Some(OpenOptions::parse_size("8GiB").unwrap()) };
+/// assert_eq!(options.expansion_limit(1 << 20), 8 << 30);
+/// assert_eq!(OpenOptions::default().expansion_limit(1 << 20), 1 << 30);
+/// assert_eq!(OpenOptions::default().expansion_limit(100 << 20), 10_000 << 20);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// The most a gzip or zstd bundle may expand to, in bytes; `None` for the default limit.
+    pub max_expanded_size: Option<u64>,
+}
+
+impl OpenOptions {
+    /// The options [`Bundle::open`] uses: the default, or the limit in
+    /// `KANTUP_MAX_EXPANDED_SIZE` ([`MAX_EXPANDED_SIZE_ENV`]) when it is set.
+    pub fn from_env() -> Result<OpenOptions, BundleError> {
+        let max_expanded_size = match std::env::var(MAX_EXPANDED_SIZE_ENV) {
+            Ok(text) => Some(Self::parse_size(&text).map_err(|reason| {
+                BundleError::Invalid(format!("{MAX_EXPANDED_SIZE_ENV}={text:?}: {reason}"))
+            })?),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(BundleError::Invalid(format!(
+                    "{MAX_EXPANDED_SIZE_ENV} is not UTF-8"
+                )));
+            }
+        };
+        Ok(OpenOptions { max_expanded_size })
+    }
+
+    /// A size as people write it: bytes (`1073741824`) or with a unit (`8GiB`, `500 MB`).
+    pub fn parse_size(text: &str) -> Result<u64, String> {
+        text.trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|size| size.as_u64())
+            .map_err(|e| format!("not a size ({e}); write e.g. 8GiB or 500MB"))
+    }
+
+    /// The most a bundle of `compressed` bytes may expand to.
+    pub fn expansion_limit(&self, compressed: u64) -> u64 {
+        self.max_expanded_size.unwrap_or_else(|| {
+            compressed
+                .saturating_mul(DEFAULT_EXPANSION_RATIO)
+                .max(MIN_DEFAULT_EXPANSION)
+        })
+    }
+}
+
 /// A member of the bundle tar.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberInfo {
@@ -40,8 +107,10 @@ pub struct MemberInfo {
 ///
 /// A plain tar is indexed once and members are then read in place by offset (even
 /// `images.tar`, which is never extracted). A gzip or zstd bundle is decompressed in one
-/// streaming pass into an anonymous temporary file (deleted when the `Bundle` drops), then
-/// treated the same way; memory use does not grow with bundle size.
+/// streaming pass into an anonymous temporary file (deleted when the `Bundle` drops, and never
+/// visible in the temporary directory), then treated the same way; memory use does not grow
+/// with bundle size, and the temporary file never grows past the expansion limit
+/// ([`OpenOptions`]).
 ///
 /// ```
 /// # let root = kantup_test_support::workspace_root();
@@ -58,8 +127,23 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Opens and indexes a bundle file. Compression is detected from magic bytes.
+    /// Opens and indexes a bundle file. Compression is detected from magic bytes. A gzip or
+    /// zstd bundle may expand to the default limit, or to `KANTUP_MAX_EXPANDED_SIZE`
+    /// ([`OpenOptions::from_env`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Bundle, BundleError> {
+        Self::open_with(path, &OpenOptions::from_env()?)
+    }
+
+    /// [`Bundle::open`] with explicit options.
+    ///
+    /// ```
+    /// # let root = kantup_test_support::workspace_root();
+    /// use kantup_bundle::{Bundle, OpenOptions};
+    /// let options = OpenOptions { max_expanded_size: Some(64 << 20) };
+    /// let bundle = Bundle::open_with(root.join("examples/bundles/testchart.bundle.tar"), &options)?;
+    /// # Ok::<(), kantup_bundle::BundleError>(())
+    /// ```
+    pub fn open_with(path: impl AsRef<Path>, options: &OpenOptions) -> Result<Bundle, BundleError> {
         let path = path.as_ref();
         let label = path.display().to_string();
         let span = FileSpan::open(path)?;
@@ -74,12 +158,18 @@ impl Bundle {
             .read_to_end(&mut head)
             .map_err(|e| BundleError::io(path, e))?;
         let compression = Compression::sniff(&head);
+        let limit = ExpansionLimit {
+            bytes: options.expansion_limit(span.len),
+            compressed: span.len,
+            configured: options.max_expanded_size.is_some(),
+        };
         let span = match compression {
             Compression::None => span,
             Compression::Gzip => spool(
                 path,
                 "gzip",
                 flate2::read::MultiGzDecoder::new(std::io::BufReader::new(span.reader())),
+                limit,
             )?,
             Compression::Zstd => {
                 let decoder = zstd::stream::read::Decoder::new(span.reader()).map_err(|e| {
@@ -89,7 +179,7 @@ impl Bundle {
                         reason: e.to_string(),
                     }
                 })?;
-                spool(path, "zstd", decoder)?
+                spool(path, "zstd", decoder, limit)?
             }
         };
         let index = TarIndex::build(span, label)?;
@@ -238,29 +328,50 @@ impl Bundle {
     }
 }
 
-/// Decompresses `reader` into an anonymous temporary file.
+/// How far a bundle may expand, and why.
+#[derive(Debug, Clone, Copy)]
+struct ExpansionLimit {
+    bytes: u64,
+    compressed: u64,
+    configured: bool,
+}
+
+/// Decompresses `reader` into an anonymous temporary file, refusing (and so removing the file)
+/// as soon as it expands past `limit`: the file never holds more than `limit` bytes plus one
+/// buffer.
 fn spool(
     path: &Path,
     format: &'static str,
-    mut reader: impl Read,
+    reader: impl Read,
+    limit: ExpansionLimit,
 ) -> Result<FileSpan, BundleError> {
     let file = tempfile::tempfile().map_err(|e| BundleError::io(std::env::temp_dir(), e))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    std::io::copy(&mut reader, &mut out).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::Other
-            || e.kind() == std::io::ErrorKind::InvalidInput
-            || e.kind() == std::io::ErrorKind::InvalidData
-            || e.kind() == std::io::ErrorKind::UnexpectedEof
-        {
-            BundleError::Compression {
-                path: path.display().to_string(),
-                format,
-                reason: e.to_string(),
+    let expanded = std::io::copy(&mut reader.take(limit.bytes.saturating_add(1)), &mut out)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::Other
+                || e.kind() == std::io::ErrorKind::InvalidInput
+                || e.kind() == std::io::ErrorKind::InvalidData
+                || e.kind() == std::io::ErrorKind::UnexpectedEof
+            {
+                BundleError::Compression {
+                    path: path.display().to_string(),
+                    format,
+                    reason: e.to_string(),
+                }
+            } else {
+                BundleError::io(path, e)
             }
-        } else {
-            BundleError::io(path, e)
-        }
-    })?;
+        })?;
+    if expanded > limit.bytes {
+        return Err(BundleError::ExpansionLimit {
+            path: path.to_path_buf(),
+            format,
+            limit: limit.bytes,
+            compressed: limit.compressed,
+            configured: limit.configured,
+        });
+    }
     out.flush().map_err(|e| BundleError::io(path, e))?;
     let file = out
         .into_inner()

@@ -161,9 +161,32 @@ pub enum BundleError {
         /// Actual size.
         actual: u64,
     },
+    /// A gzip or zstd bundle expands past the limit set for it (a decompression bomb, or a
+    /// bundle that needs a higher limit): refused before the temporary file grows further.
+    #[error("{path}: the {format} stream expands past {}, {}; a decompression bomb? If it is a real bundle, raise the limit (kantup: --max-expanded-size SIZE or KANTUP_MAX_EXPANDED_SIZE=SIZE)",
+        human(*limit),
+        if *configured { "the limit set for it".to_string() } else { format!("the default limit ({} times its compressed size of {}, at least {})", crate::bundle::DEFAULT_EXPANSION_RATIO, human(*compressed), human(crate::bundle::MIN_DEFAULT_EXPANSION)) })]
+    ExpansionLimit {
+        /// The bundle.
+        path: PathBuf,
+        /// `gzip` or `zstd`.
+        format: &'static str,
+        /// The limit, in bytes.
+        limit: u64,
+        /// The bundle's (compressed) size.
+        compressed: u64,
+        /// Whether the limit was set ([`crate::OpenOptions::max_expanded_size`]) rather than
+        /// the default.
+        configured: bool,
+    },
     /// Bad input given by the caller (a path, an option).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// A byte count in binary units (`1.0 GiB`).
+fn human(bytes: u64) -> String {
+    bytesize::ByteSize(bytes).display().iec().to_string()
 }
 
 impl BundleError {

@@ -6,6 +6,10 @@
 //! ([`chart::Chart`], [`hints::ImagePattern`], [`archive::ImageArchive`]), verifies it,
 //! unpacks it safely and creates it reproducibly.
 //!
+//! Bad input fails with an error naming the file and member, before anything is written; a
+//! gzip or zstd bundle that expands past its limit (a decompression bomb) is refused as it
+//! expands, see [`OpenOptions`].
+//!
 //! ```
 //! # let root = kantup_test_support::workspace_root();
 //! use kantup_bundle::Bundle;
@@ -35,7 +39,10 @@ mod unpack;
 mod verify;
 mod write;
 
-pub use bundle::{Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER, MemberInfo};
+pub use bundle::{
+    Bundle, CHART_DIR, CHECKSUMS_MEMBER, DEFAULT_EXPANSION_RATIO, HINTS_MEMBER, IMAGES_MEMBER,
+    MAX_EXPANDED_SIZE_ENV, MIN_DEFAULT_EXPANSION, MemberInfo, OpenOptions,
+};
 pub use digest::{Digest, DigestParseError, DigestReader, DigestWriter};
 pub use error::BundleError;
 pub use unpack::{UnpackOptions, UnpackReport};

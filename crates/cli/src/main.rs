@@ -29,6 +29,17 @@ struct Cli {
     /// Only errors; no progress bars.
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
+    /// Largest size a gzip or zstd bundle may expand to while it is read (e.g. 8GiB): a
+    /// bundle past it is refused as a decompression bomb. Default: 100 times the bundle's
+    /// size, at least 1 GiB.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SIZE",
+        env = kantup_bundle::MAX_EXPANDED_SIZE_ENV,
+        value_parser = parse_expanded_size
+    )]
+    max_expanded_size: Option<u64>,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,8 +80,25 @@ enum Command {
     Man(cmd::completions::ManArgs),
 }
 
+/// `--max-expanded-size`: clap names only the flag in its error, also when the value came from
+/// the environment variable, so the message names both.
+fn parse_expanded_size(text: &str) -> Result<u64, String> {
+    kantup_bundle::OpenOptions::parse_size(text).map_err(|e| {
+        format!(
+            "{e} (set by --max-expanded-size or {})",
+            kantup_bundle::MAX_EXPANDED_SIZE_ENV
+        )
+    })
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Some(size) = cli.max_expanded_size {
+        // Every `Bundle::open`, in the commands and in the `kantup::ops` workflows, reads the
+        // limit from the environment; the flag is its command-line form, checked above.
+        // SAFETY: no other thread exists yet (logging and the runtime start below).
+        unsafe { std::env::set_var(kantup_bundle::MAX_EXPANDED_SIZE_ENV, size.to_string()) };
+    }
     let ctx = Ctx::new(cli.output, cli.verbose, cli.quiet);
     ctx.init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()

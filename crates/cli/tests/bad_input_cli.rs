@@ -236,3 +236,108 @@ fn damaged_bundles_write_nothing() {
         refused(files, &["bundle", "verify", name], &[name, wants]);
     }
 }
+
+/// A tar of one `size`-byte member of zeros, gzip- or zstd-compressed (streamed: a few KiB).
+fn zero_bomb(zstd: bool, size: u64) -> Vec<u8> {
+    use std::io::Read;
+    fn tar_of_zeros<W: std::io::Write>(out: W, size: u64) -> W {
+        let mut builder = tar::Builder::new(out);
+        let mut header = tar::Header::new_gnu();
+        header.set_path("images.tar").unwrap();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append(&header, std::io::repeat(0).take(size))
+            .unwrap();
+        builder.into_inner().unwrap()
+    }
+    if zstd {
+        let encoder = zstd::stream::write::Encoder::new(Vec::new(), 19).unwrap();
+        tar_of_zeros(encoder, size).finish().unwrap()
+    } else {
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        tar_of_zeros(encoder, size).finish().unwrap()
+    }
+}
+
+/// Decompression bombs through the real binary, with its temporary directory pointed at a
+/// directory of the test: refused as they expand past `--max-expanded-size` (or
+/// `KANTUP_MAX_EXPANDED_SIZE`, which also reaches the `kantup::ops` workflows), naming the
+/// bundle and the limit, leaving nothing in the temporary directory; a higher limit lets the
+/// same file through; a size that is not one is a usage error.
+#[test]
+fn decompression_bombs_are_refused_before_the_disk_fills() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("tmp");
+    std::fs::create_dir(&spool).unwrap();
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kantup"));
+        cmd.args(args)
+            .current_dir(tmp.path())
+            .env("TMPDIR", &spool)
+            .env_remove("KANTUP_MAX_EXPANDED_SIZE");
+        if let Some(size) = env {
+            cmd.env("KANTUP_MAX_EXPANDED_SIZE", size);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            listing(&spool).is_empty(),
+            "{args:?} left {:?}",
+            listing(&spool)
+        );
+        out
+    };
+    for (name, zstd) in [("bomb.tar.gz", false), ("bomb.tar.zst", true)] {
+        let bytes = zero_bomb(zstd, 64 << 20);
+        assert!(bytes.len() < 80 << 10, "{name}: {} bytes", bytes.len());
+        std::fs::write(tmp.path().join(name), &bytes).unwrap();
+        let format = if zstd { "zstd" } else { "gzip" };
+        let want =
+            format!("{name}: the {format} stream expands past 8.0 MiB, the limit set for it");
+        for (args, env) in [
+            (
+                vec!["bundle", "inspect", name, "--max-expanded-size", "8MiB"],
+                None,
+            ),
+            (vec!["bundle", "verify", name], Some("8MiB")),
+            (
+                vec!["bundle", "unpack", name, "out", "--max-expanded-size=8 MiB"],
+                None,
+            ),
+            // Through kantup::ops, which opens bundles with Bundle::open: the variable.
+            (vec!["bundle", "diff", name, name], Some("8388608")),
+        ] {
+            let out = run(&args, env);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains(&want), "{args:?}: {err}");
+            assert!(err.contains("--max-expanded-size"), "{args:?}: {err}");
+            assert!(!tmp.path().join("out").exists(), "{args:?} wrote out/");
+        }
+        // Under a limit above its 64 MiB it opens (and fails later: it is no bundle).
+        let out = run(
+            &["bundle", "inspect", name, "--max-expanded-size", "1GiB"],
+            None,
+        );
+        assert!(!stderr(&out).contains("expands past"), "{}", stderr(&out));
+    }
+    let out = run(
+        &[
+            "bundle",
+            "inspect",
+            "bomb.tar.gz",
+            "--max-expanded-size",
+            "lots",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run(&["bundle", "inspect", "bomb.tar.gz"], Some("lots"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("KANTUP_MAX_EXPANDED_SIZE"),
+        "{}",
+        stderr(&out)
+    );
+}
