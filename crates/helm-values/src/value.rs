@@ -152,6 +152,24 @@ fn write_go_float(out: &mut String, f: f64) {
     }
 }
 
+/// Bytes [`write_go_string`] must look at: control characters, `"`, `\\`, `<`, `>`, `&`, and
+/// 0xE2 (the first byte of U+2028 and U+2029).
+const GO_JSON_SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[0xe2] = true;
+    table
+};
+
 /// Go's JSON string: `"`, `\\` and control characters escaped, and `<`, `>`, `&`, U+2028 and
 /// U+2029 as `\u` escapes (Go's HTML-safe default). Runs of other characters are copied whole.
 fn write_go_string(out: &mut String, s: &str) {
@@ -161,44 +179,41 @@ fn write_go_string(out: &mut String, s: &str) {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        let escape: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0x08 => Some("\\b"),
-            0x0c => Some("\\f"),
-            b'<' => Some("\\u003c"),
-            b'>' => Some("\\u003e"),
-            b'&' => Some("\\u0026"),
-            0xe2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
-            {
-                Some(if bytes[i + 2] == 0xa8 {
-                    "\\u2028"
-                } else {
-                    "\\u2029"
-                })
-            }
-            b if b < 0x20 => {
+        if !GO_JSON_SPECIAL[b as usize] {
+            i += 1;
+            continue;
+        }
+        let (escape, len): (&str, usize) = match b {
+            b'"' => ("\\\"", 1),
+            b'\\' => ("\\\\", 1),
+            b'\n' => ("\\n", 1),
+            b'\r' => ("\\r", 1),
+            b'\t' => ("\\t", 1),
+            0x08 => ("\\b", 1),
+            0x0c => ("\\f", 1),
+            b'<' => ("\\u003c", 1),
+            b'>' => ("\\u003e", 1),
+            b'&' => ("\\u0026", 1),
+            0xe2 => match (bytes.get(i + 1), bytes.get(i + 2)) {
+                (Some(0x80), Some(0xa8)) => ("\\u2028", 3),
+                (Some(0x80), Some(0xa9)) => ("\\u2029", 3),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            },
+            _ => {
                 out.push_str(&s[run..i]);
                 let _ = write!(out, "\\u{b:04x}");
                 i += 1;
                 run = i;
                 continue;
             }
-            _ => None,
         };
-        match escape {
-            Some(e) => {
-                out.push_str(&s[run..i]);
-                out.push_str(e);
-                i += if b == 0xe2 { 3 } else { 1 };
-                run = i;
-            }
-            None => i += 1,
-        }
+        out.push_str(&s[run..i]);
+        out.push_str(escape);
+        i += len;
+        run = i;
     }
     out.push_str(&s[run..]);
     out.push('"');

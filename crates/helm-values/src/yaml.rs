@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::rc::Rc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
@@ -17,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::value::{MAX_DEPTH, Values, float};
 
 mod fast;
+mod split;
 
 /// A parsed YAML node with its position (char indices into the source).
 #[derive(Debug, Clone)]
@@ -190,11 +192,21 @@ pub(crate) enum Resolved {
     Bool(bool),
     Int(i128),
     Float(f64),
-    Str(String),
+    /// The text itself, a string.
+    Str,
 }
 
 /// go-yaml v2's `resolve` for a plain (untagged, unquoted) scalar.
 pub(crate) fn resolve_plain(s: &str) -> Resolved {
+    // Every word below and every number starts with one of these (most keys and strings do not).
+    let first = s.as_bytes().first().copied().unwrap_or(b'~');
+    if !matches!(
+        first,
+        b'y' | b'Y' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'o' | b'O'
+    ) && !matches!(first, b'~' | b'.' | b'+' | b'-' | b'0'..=b'9')
+    {
+        return Resolved::Str;
+    }
     match s {
         "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
             return Resolved::Bool(true);
@@ -210,16 +222,19 @@ pub(crate) fn resolve_plain(s: &str) -> Resolved {
         "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
         _ => {}
     }
-    let first = s.as_bytes()[0];
     if first == b'.' {
         if let Some(f) = go_parse_float(s) {
             return Resolved::Float(f);
         }
     } else if first.is_ascii_digit() || first == b'+' || first == b'-' {
         if looks_like_timestamp(s) {
-            return Resolved::Str(s.to_string());
+            return Resolved::Str;
         }
-        let plain: String = s.chars().filter(|&c| c != '_').collect();
+        let plain: Cow<'_, str> = if s.contains('_') {
+            Cow::Owned(s.chars().filter(|&c| c != '_').collect())
+        } else {
+            Cow::Borrowed(s)
+        };
         if let Some(i) = go_parse_int_base0(&plain) {
             return Resolved::Int(i);
         }
@@ -229,7 +244,7 @@ pub(crate) fn resolve_plain(s: &str) -> Resolved {
             return Resolved::Float(f);
         }
     }
-    Resolved::Str(s.to_string())
+    Resolved::Str
 }
 
 /// go-yaml v2 only tries timestamps for strings starting `YYYY-`; they stay strings when
@@ -248,17 +263,12 @@ fn go_parse_int_base0(s: &str) -> Option<i128> {
         b'-' => (true, &s[1..]),
         _ => (false, s),
     };
-    let lower = body.to_ascii_lowercase();
-    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
-        (16, d)
-    } else if let Some(d) = lower.strip_prefix("0o") {
-        (8, d)
-    } else if let Some(d) = lower.strip_prefix("0b") {
-        (2, d)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (8, &lower[1..])
-    } else {
-        (10, lower.as_str())
+    let (radix, digits) = match body.as_bytes() {
+        [b'0', b'x' | b'X', ..] => (16, &body[2..]),
+        [b'0', b'o' | b'O', ..] => (8, &body[2..]),
+        [b'0', b'b' | b'B', ..] => (2, &body[2..]),
+        [b'0', _, ..] => (8, &body[1..]),
+        _ => (10, body),
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
@@ -337,7 +347,9 @@ fn go_parse_float(s: &str) -> Option<f64> {
 /// assert_eq!(serde_json::Value::Object(v), serde_json::json!({"a": true, "b": 31.0, "c": null}));
 /// ```
 pub fn parse_values(text: &str, origin: &str) -> crate::Result<Values> {
-    if let Some(values) = fast::read(text) {
+    // Entry by entry first: an anchor or a block scalar then costs the general reader only
+    // the top-level entries holding one.
+    if let Some(values) = split::read(text).or_else(|| fast::read(text)) {
         return Ok(values);
     }
     read_general(text).map_err(|message| crate::Error::Yaml {
@@ -348,12 +360,22 @@ pub fn parse_values(text: &str, origin: &str) -> crate::Result<Values> {
 
 /// [`parse_values`] through the general reader: saphyr's events, a node tree, decoding.
 fn read_general(text: &str) -> Result<Values, String> {
+    read_general_counting(text).map(|(values, _)| values)
+}
+
+/// [`read_general`], also giving how many nodes were decoded through aliases.
+fn read_general_counting(text: &str) -> Result<(Values, u64), String> {
     let Some(node) = parse_node(text)? else {
-        return Ok(Map::new());
+        return Ok((Map::new(), 0));
     };
-    match node_to_value(&node)? {
-        Value::Object(m) => Ok(m),
-        Value::Null => Ok(Map::new()),
+    let mut decoder = Decoder::default();
+    // The document node counts once, as in go-yaml.
+    decoder.count()?;
+    let value = decoder.value(&node, 1)?;
+    let aliased = decoder.alias_count;
+    match value {
+        Value::Object(m) => Ok((m, aliased)),
+        Value::Null => Ok((Map::new(), aliased)),
         other => Err(format!(
             "error unmarshaling JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
             json_kind(&other)
@@ -389,7 +411,7 @@ fn plain_value(text: &str) -> Result<Value, String> {
         Resolved::Float(f) => {
             float(f).ok_or_else(|| format!("json: unsupported value: {}", go_special(f)))?
         }
-        Resolved::Str(s) => Value::String(s),
+        Resolved::Str => Value::String(text.to_string()),
     })
 }
 
@@ -420,7 +442,7 @@ fn key_string(node: &Node) -> Result<String, String> {
 /// A plain scalar as a map key: the string sigs.k8s.io/yaml makes of what go-yaml resolved.
 fn plain_key(text: &str) -> Result<String, String> {
     Ok(match resolve_plain(text) {
-        Resolved::Str(s) => s,
+        Resolved::Str => text.to_string(),
         Resolved::Int(i) => i.to_string(),
         Resolved::Bool(b) => b.to_string(),
         Resolved::Float(f) if f.is_nan() => ".nan".into(),
@@ -611,14 +633,6 @@ impl Decoder {
     }
 }
 
-/// Converts a node tree to values as sigs.k8s.io/yaml would hand them to Helm.
-pub(crate) fn node_to_value(node: &Node) -> Result<Value, String> {
-    let mut decoder = Decoder::default();
-    // The document node counts once, as in go-yaml.
-    decoder.count()?;
-    decoder.value(node, 1)
-}
-
 /// Writes values as YAML that Helm reads back to the same values. Keys are sorted (as
 /// `helm get values` writes them); strings that YAML 1.1 would read as something else, or that
 /// need escapes, are double-quoted.
@@ -634,7 +648,7 @@ pub fn to_yaml(v: &Value) -> String {
         Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
         Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
         other => {
-            out.push_str(&scalar_text(other));
+            write_scalar(&mut out, other);
             out.push('\n');
         }
     }
@@ -652,7 +666,7 @@ fn write_map(out: &mut String, m: &Values, ind: usize) {
         if i > 0 {
             indent(out, ind);
         }
-        out.push_str(&yaml_string(k));
+        write_yaml_string(out, k);
         out.push(':');
         write_child(out, &m[k], ind + 2, false);
     }
@@ -688,28 +702,28 @@ fn write_child(out: &mut String, v: &Value, ind: usize, in_seq: bool) {
         }
         other => {
             out.push(' ');
-            out.push_str(&scalar_text(other));
+            write_scalar(out, other);
             out.push('\n');
         }
     }
 }
 
-fn scalar_text(v: &Value) -> String {
+fn write_scalar(out: &mut String, v: &Value) {
     match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => {
             if n.is_f64() {
                 // Debug keeps a fraction or exponent, so the number reads back as a float
                 // ("-0.0" stays negative zero, 1e21 stays 1e21).
-                format!("{:?}", n.as_f64().unwrap_or(0.0))
+                let _ = write!(out, "{:?}", n.as_f64().unwrap_or(0.0));
             } else {
-                n.to_string()
+                let _ = write!(out, "{n}");
             }
         }
-        Value::String(s) => yaml_string(s),
-        Value::Array(_) => "[]".into(),
-        Value::Object(_) => "{}".into(),
+        Value::String(s) => write_yaml_string(out, s),
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
     }
 }
 
@@ -750,31 +764,37 @@ pub fn lossy_in_file(v: &Value) -> Vec<String> {
 
 /// A string as a YAML scalar: plain when that is unambiguous, else double-quoted.
 pub(crate) fn yaml_string(s: &str) -> String {
+    let mut out = String::new();
+    write_yaml_string(&mut out, s);
+    out
+}
+
+fn write_yaml_string(out: &mut String, s: &str) {
     if is_safe_plain(s) {
-        return s.to_string();
+        out.push_str(s);
+    } else {
+        write_double_quoted(out, s);
     }
-    double_quoted(s)
 }
 
 fn is_safe_plain(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    let Some(&first) = s.as_bytes().first() else {
         return false;
     };
-    if !(first.is_ascii_alphanumeric() || first == '_' || first == '/') {
+    if !(first.is_ascii_alphanumeric() || first == b'_' || first == b'/') {
         return false;
     }
     if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
     {
         return false;
     }
-    matches!(resolve_plain(s), Resolved::Str(_)) && !looks_like_timestamp(s)
+    matches!(resolve_plain(s), Resolved::Str) && !looks_like_timestamp(s)
 }
 
-/// YAML double-quoted scalar; escapes everything YAML would not read back verbatim.
-pub(crate) fn double_quoted(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+/// A YAML double-quoted scalar; escapes everything YAML would not read back verbatim.
+fn write_double_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -784,12 +804,15 @@ pub(crate) fn double_quoted(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             c if is_yaml_printable(c) => out.push(c),
-            c if (c as u32) <= 0xFFFF => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push_str(&format!("\\U{:08X}", c as u32)),
+            c if (c as u32) <= 0xFFFF => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08X}", c as u32);
+            }
         }
     }
     out.push('"');
-    out
 }
 
 fn is_yaml_printable(c: char) -> bool {

@@ -60,25 +60,39 @@ pub(super) fn read(text: &str) -> Option<Values> {
 /// separator, byte-order mark or noncharacter U+FFFE/U+FFFF. (`bytes` is valid UTF-8, so
 /// these byte patterns are exactly those characters.)
 fn plain_characters(bytes: &[u8]) -> bool {
-    let mut i = 0;
-    while i < bytes.len() {
+    const CHUNK: usize = 64;
+    for (n, chunk) in bytes.chunks(CHUNK).enumerate() {
+        // Printable ASCII and line feeds only? (A branchless fold, which the compiler
+        // vectorizes; most chunks of most files are.)
+        let other = chunk.iter().fold(false, |acc, &b| {
+            acc | ((b < 0x20) & (b != b'\n')) | (b >= 0x7f)
+        });
+        if other && !plain_characters_in(bytes, n * CHUNK..n * CHUNK + chunk.len()) {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`plain_characters`] for the characters starting in `range` of `bytes`.
+fn plain_characters_in(bytes: &[u8], range: std::ops::Range<usize>) -> bool {
+    let next = |i: usize| bytes.get(i).copied().unwrap_or(0);
+    for i in range {
         let b = bytes[i];
-        if b < 0x80 {
-            if (b < 0x20 && b != b'\n') || b == 0x7f {
-                return false;
+        let bad = match b {
+            b'\n' | 0x20..=0x7e => false,
+            0..=0x1f | 0x7f => true,
+            0xc2 => (0x80..=0x9f).contains(&next(i + 1)),
+            0xe2 => next(i + 1) == 0x80 && matches!(next(i + 2), 0xa8 | 0xa9),
+            0xef => {
+                (next(i + 1) == 0xbb && next(i + 2) == 0xbf)
+                    || (next(i + 1) == 0xbf && matches!(next(i + 2), 0xbe | 0xbf))
             }
-            i += 1;
-            continue;
+            _ => false,
+        };
+        if bad {
+            return false;
         }
-        let next = |k: usize| bytes.get(i + k).copied().unwrap_or(0);
-        match b {
-            0xc2 if (0x80..=0x9f).contains(&next(1)) => return false,
-            0xe2 if next(1) == 0x80 && matches!(next(2), 0xa8 | 0xa9) => return false,
-            0xef if next(1) == 0xbb && next(2) == 0xbf => return false,
-            0xef if next(1) == 0xbf && matches!(next(2), 0xbe | 0xbf) => return false,
-            _ => {}
-        }
-        i += 1;
     }
     true
 }
@@ -1156,6 +1170,26 @@ tolerations:
             "a:\n  b: 1\n c: 2\n",
         ] {
             assert!(read(text).is_none(), "{text:?}");
+        }
+    }
+
+    /// Characters the fast path declines are found wherever they are, also across the
+    /// 64-byte chunks it checks at once; other non-ASCII characters are read.
+    #[test]
+    fn unusual_characters_are_found_anywhere() {
+        for at in 50..140 {
+            let pad = "x".repeat(at);
+            for (c, read_fast) in [
+                ("\u{2028}", false),
+                ("\u{feff}", false),
+                ("\u{85}", false),
+                ("\t", false),
+                ("é", true),
+                ("日", true),
+            ] {
+                let text = format!("k: {pad}{c}y\n");
+                assert_eq!(read(&text).is_some(), read_fast, "{c:?} at {at}");
+            }
         }
     }
 }
