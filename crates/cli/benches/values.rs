@@ -77,8 +77,7 @@ component{i}:
         }
         let _ = write!(
             s,
-            "\
-  tolerations: [{{key: dedicated, operator: Equal, value: platform, effect: NoSchedule}}]
+            "  tolerations: [{{key: dedicated, operator: Equal, value: platform, effect: NoSchedule}}]
   nodeSelector: {{kubernetes.io/os: linux}}
   livenessProbe: {{httpGet: {{path: /healthz, port: http}}, initialDelaySeconds: 10, periodSeconds: 15}}
   config: |
