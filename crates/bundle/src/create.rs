@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::archive::{Compression, ImageArchive, oci_layout};
+use crate::atomic::{Access, AtomicFile};
 use crate::bundle::{CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
 use crate::chart::Chart;
 use crate::differential::{BASE_MEMBER, BaseContent, BaseRecord};
@@ -56,21 +57,13 @@ pub struct CreateReport {
     pub base: Option<BaseRecord>,
 }
 
-fn load_chart(path: &Path) -> Result<Chart, BundleError> {
-    if path.is_dir() {
-        Chart::load_dir(path)
-    } else {
-        Chart::load_tgz(path)
-    }
-}
-
 /// Writes a bundle. The output appears only when complete (written to a temporary file in
 /// the same directory, then renamed). Same inputs give the same bytes.
 pub fn create(
     options: &CreateOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CreateReport, BundleError> {
-    let chart = load_chart(&options.chart)?;
+    let chart = Chart::load(&options.chart)?;
     let hints_text =
         fs::read_to_string(&options.hints).map_err(|e| BundleError::io(&options.hints, e))?;
     let hints = parse_hints(&hints_text).map_err(|source| BundleError::Hints {
@@ -120,22 +113,18 @@ pub fn create(
         }
         None => None,
     };
-    let out = tempfile::Builder::new()
-        .prefix(".kantup-create-")
-        .tempfile_in(&parent)
-        .map_err(|e| BundleError::io(&parent, e))?;
+    let out = AtomicFile::create(&options.output, Access::Normal)?;
     let label = options.output.display().to_string();
     let io_err = |e: io::Error| BundleError::io(&label, e);
     let writer: Box<dyn Write> = match options.compression {
-        Compression::None => Box::new(io::BufWriter::new(out.as_file())),
+        Compression::None => Box::new(io::BufWriter::new(out.file())),
         Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
-            io::BufWriter::new(out.as_file()),
+            io::BufWriter::new(out.file()),
             flate2::Compression::default(),
         )),
         Compression::Zstd => {
-            let mut encoder =
-                zstd::stream::write::Encoder::new(io::BufWriter::new(out.as_file()), 3)
-                    .map_err(io_err)?;
+            let mut encoder = zstd::stream::write::Encoder::new(io::BufWriter::new(out.file()), 3)
+                .map_err(io_err)?;
             // A frame checksum makes corruption of stored (incompressible) blocks detectable.
             encoder.include_checksum(true).map_err(io_err)?;
             Box::new(encoder.auto_finish())
@@ -192,9 +181,8 @@ pub fn create(
     w.flush().map_err(io_err)?;
     drop(w);
     let (digest, size) =
-        Digest::of_reader(fs::File::open(out.path()).map_err(io_err)?).map_err(io_err)?;
-    out.persist(&options.output)
-        .map_err(|e| BundleError::io(&options.output, e.error))?;
+        Digest::of_reader(fs::File::open(out.temp_path()).map_err(io_err)?).map_err(io_err)?;
+    out.commit()?;
     Ok(CreateReport {
         output: options.output.clone(),
         chart: chart.name().to_string(),

@@ -9,6 +9,9 @@ use crate::hints::HintsError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BundleError {
+    /// A file could not be written whole (see [`crate::atomic`]).
+    #[error(transparent)]
+    Write(#[from] crate::atomic::WriteError),
     /// An I/O error on a named file.
     #[error("{path}: {source}")]
     Io {

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod atomic;
 mod bundle;
 pub mod chart;
 pub mod create;
@@ -33,6 +34,7 @@ mod error;
 pub mod hints;
 pub mod media_types;
 pub mod reference;
+pub mod relocation;
 pub mod signature;
 mod source;
 mod unpack;

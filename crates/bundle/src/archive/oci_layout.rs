@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::oci::{CONTAINERD_NAME, REF_NAME, blob_path};
 use super::{BlobInfo, Image, ImageArchive, ImageName, media_types};
+use crate::atomic::{self, Access, AtomicFile};
 use crate::digest::{Digest, DigestReader, DigestWriter};
 use crate::error::BundleError;
 use crate::write::deterministic_header;
@@ -77,6 +78,8 @@ fn copy_verified(
     io::copy(&mut reader.take(blob.size + 1), &mut w)
         .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
     let (_, digest, size) = w.finish();
+    out.flush()
+        .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
     check_copied_blob(archive, image, blob, digest, size)?;
     Ok(size)
 }
@@ -135,25 +138,15 @@ pub fn write_images(
     let mut report = LayoutReport::default();
     let put = |path: PathBuf,
                report: &mut LayoutReport,
-               write: &mut dyn FnMut(&mut fs::File) -> Result<u64, BundleError>|
+               write: &mut dyn FnMut(&mut dyn Write) -> Result<u64, BundleError>|
      -> Result<u64, BundleError> {
         if path.exists() {
             report.blobs_present += 1;
             return Ok(0);
         }
-        let tmp = path.with_extension("partial");
-        let mut f = fs::File::create(&tmp).map_err(|e| BundleError::io(&tmp, e))?;
-        let n = match write(&mut f).and_then(|n| {
-            f.sync_all().map_err(|e| BundleError::io(&tmp, e))?;
-            Ok(n)
-        }) {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        fs::rename(&tmp, &path).map_err(|e| BundleError::io(&path, e))?;
+        let mut file = AtomicFile::create(&path, Access::Normal)?;
+        let n = write(&mut file)?;
+        file.commit()?;
         report.blobs_written += 1;
         report.bytes_written += n;
         Ok(n)
@@ -203,10 +196,10 @@ pub fn write_images(
         }
         manifests.push(entry);
     }
-    let tmp = index_path.with_extension("json.partial");
-    fs::write(&tmp, serde_json::to_vec_pretty(&index).expect("json"))
-        .map_err(|e| BundleError::io(&tmp, e))?;
-    fs::rename(&tmp, &index_path).map_err(|e| BundleError::io(&index_path, e))?;
+    atomic::write(
+        &index_path,
+        &serde_json::to_vec_pretty(&index).expect("json"),
+    )?;
     Ok(report)
 }
 

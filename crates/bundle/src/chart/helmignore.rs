@@ -3,6 +3,16 @@
 //! root, a pattern without `/` matches the base name, `**` is rejected. Helm always adds
 //! `templates/.?*`.
 
+/// A `.helmignore` rule Helm would refuse too.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rule {rule:?}: {reason}")]
+pub struct HelmIgnoreError {
+    /// The rule, as written.
+    pub rule: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
 /// A parsed `.helmignore`.
 #[derive(Debug, Clone, Default)]
 pub struct HelmIgnore {
@@ -33,7 +43,7 @@ impl HelmIgnore {
     }
 
     /// Parses `.helmignore` text on top of [`defaults`](Self::defaults).
-    pub fn parse(text: &str) -> Result<HelmIgnore, String> {
+    pub fn parse(text: &str) -> Result<HelmIgnore, HelmIgnoreError> {
         let mut r = HelmIgnore::defaults();
         for line in text.lines() {
             r.add(line)?;
@@ -41,18 +51,20 @@ impl HelmIgnore {
         Ok(r)
     }
 
-    fn add(&mut self, line: &str) -> Result<(), String> {
+    fn add(&mut self, line: &str) -> Result<(), HelmIgnoreError> {
         let mut rule = line.trim();
         if rule.is_empty() || rule.starts_with('#') {
             return Ok(());
         }
+        let refuse = |reason| HelmIgnoreError {
+            rule: rule.to_string(),
+            reason,
+        };
         if rule.contains("**") {
-            return Err(format!(
-                "rule {rule:?}: double-star (**) syntax is not supported"
-            ));
+            return Err(refuse("double-star (**) syntax is not supported"));
         }
         if glob_match(rule, "abc").is_err() {
-            return Err(format!("rule {rule:?}: bad glob pattern"));
+            return Err(refuse("bad glob pattern"));
         }
         let negate = rule.starts_with('!');
         if negate {
@@ -291,6 +303,7 @@ mod tests {
         assert!(
             HelmIgnore::parse("a/**/b")
                 .unwrap_err()
+                .to_string()
                 .contains("double-star")
         );
     }

@@ -1,18 +1,20 @@
-//! The Helm chart model: `Chart.yaml`, `values.yaml`, `crds/`, subcharts (directories or
-//! `.tgz` under `charts/`), `.helmignore`; loading from a directory, a `.tgz` or bundle
-//! members, writing a directory, and packaging a `helm package`-compatible `.tgz`.
+//! The Helm chart model, and the only reader of chart files and archives in kantup:
+//! `Chart.yaml`, `values.yaml`, `crds/`, subcharts (directories or `.tgz` under `charts/`, as
+//! Helm's loader finds them), `.helmignore`; loading from a directory, a `.tgz` or bundle
+//! members (size and path checks), writing a directory, and packaging a `helm
+//! package`-compatible `.tgz` ([`Chart::package`]). Other crates build their views from it:
+//! `kantup-helm-values` (values), `kantup-registry` (index entries, uploads).
 
 mod helmignore;
+mod load;
 mod oci_tag;
 mod package;
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use helmignore::HelmIgnore;
+pub use helmignore::{HelmIgnore, HelmIgnoreError};
 pub use oci_tag::{oci_tag, version_from_oci_tag};
 pub use package::package;
 
@@ -101,6 +103,9 @@ fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
 
 /// A loaded chart: its files (all of them, subcharts included, `/`-separated paths relative
 /// to the chart root), the parsed metadata and values, and the parsed subcharts.
+///
+/// The files are the truth: [`Chart::from_files`] derives everything else from them, so a
+/// changed chart is made by changing its files and reading them again.
 #[derive(Debug, Clone)]
 pub struct Chart {
     /// `Chart.yaml`.
@@ -109,8 +114,30 @@ pub struct Chart {
     pub values: serde_yaml::Value,
     /// Every file of the chart tree, sorted by path.
     pub files: BTreeMap<String, Vec<u8>>,
-    /// Subcharts found under `charts/` (directories and `.tgz`), sorted by path.
+    /// Subcharts found under `charts/` (archives first, then directories, each sorted by path),
+    /// as Helm's loader finds them: entries whose name starts with `.` or `_` are not
+    /// subcharts, nor are directories without a `Chart.yaml`.
     pub subcharts: Vec<Chart>,
+    /// Where this chart sits in its parent (`None` for a top-level chart).
+    pub path_in_parent: Option<SubchartPath>,
+}
+
+/// Where a subchart sits in its parent chart, relative to the parent's root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubchartPath {
+    /// A directory: `charts/<dir>`.
+    Directory(String),
+    /// A chart archive: `charts/<file>.tgz`.
+    Archive(String),
+}
+
+impl SubchartPath {
+    /// The path, relative to the parent chart's root.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SubchartPath::Directory(p) | SubchartPath::Archive(p) => p,
+        }
+    }
 }
 
 fn chart_err(path: &str, reason: impl Into<String>) -> BundleError {
@@ -134,6 +161,20 @@ pub(crate) fn clean_relative(path: &str) -> Result<Option<String>, String> {
         }
     }
     Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
+/// Parses `values.yaml`. Helm reads a repeated key as the last one written, where serde_yaml
+/// refuses it: a document serde_yaml refuses is read again with repeated keys allowed (last
+/// one wins), so every chart Helm loads loads here too; other errors stay errors.
+fn parse_values_yaml(bytes: &[u8]) -> Result<serde_yaml::Value, serde_yaml::Error> {
+    serde_yaml::from_slice(bytes).or_else(|strict| {
+        // serde_json's map keeps the last of repeated keys.
+        let lenient: Result<serde_json::Value, _> = serde_yaml::from_slice(bytes);
+        lenient
+            .ok()
+            .and_then(|json| serde_yaml::to_value(json).ok())
+            .ok_or(strict)
+    })
 }
 
 impl Chart {
@@ -180,7 +221,7 @@ impl Chart {
         }
         let values = match files.get("values.yaml") {
             Some(v) => {
-                let parsed: serde_yaml::Value = serde_yaml::from_slice(v)
+                let parsed = parse_values_yaml(v)
                     .map_err(|e| chart_err(label, format!("values.yaml: {e}")))?;
                 match parsed {
                     serde_yaml::Value::Null => serde_yaml::Value::Mapping(Default::default()),
@@ -190,32 +231,37 @@ impl Chart {
             }
             None => serde_yaml::Value::Mapping(Default::default()),
         };
-        // Subcharts: `charts/<dir>/...` and `charts/<file>.tgz`.
-        let mut dirs: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+        // Subcharts: `charts/<file>.tgz` and `charts/<dir>/...` (Helm's loader: names starting
+        // with `.` or `_` are not subcharts).
+        let mut dirs: BTreeMap<&str, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
         let mut subcharts = Vec::new();
         for (path, bytes) in &files {
             let Some(rest) = path.strip_prefix("charts/") else {
                 continue;
             };
+            if rest.starts_with(['.', '_']) {
+                continue;
+            }
             match rest.split_once('/') {
                 Some((dir, inner)) => {
-                    dirs.entry(dir.to_string())
+                    dirs.entry(dir)
                         .or_default()
                         .insert(inner.to_string(), bytes.clone());
                 }
                 None if rest.ends_with(".tgz") => {
-                    let sub_label = format!("{label}/charts/{rest}");
-                    subcharts.push(Chart::load_tgz_bytes(&sub_label, bytes)?);
+                    let mut sub = Chart::load_tgz_bytes(&format!("{label}/{path}"), bytes)?;
+                    sub.path_in_parent = Some(SubchartPath::Archive(path.clone()));
+                    subcharts.push(sub);
                 }
                 None => {}
             }
         }
         for (dir, sub_files) in dirs {
             if sub_files.contains_key("Chart.yaml") {
-                subcharts.push(Chart::from_files(
-                    &format!("{label}/charts/{dir}"),
-                    sub_files,
-                )?);
+                let path = format!("charts/{dir}");
+                let mut sub = Chart::from_files(&format!("{label}/{path}"), sub_files)?;
+                sub.path_in_parent = Some(SubchartPath::Directory(path));
+                subcharts.push(sub);
             }
         }
         Ok(Chart {
@@ -223,12 +269,18 @@ impl Chart {
             values,
             files,
             subcharts,
+            path_in_parent: None,
         })
     }
 
     /// The chart name.
     pub fn name(&self) -> &str {
         &self.metadata.name
+    }
+
+    /// The chart version (`version` of `Chart.yaml`).
+    pub fn version(&self) -> &semver::Version {
+        &self.metadata.version
     }
 
     /// `<name>-<version>.tgz`, the file name `helm package` gives the chart.
@@ -280,148 +332,33 @@ impl Chart {
             path.pop();
         }
     }
-
-    /// Loads a chart directory, applying `.helmignore` as `helm package` does.
-    pub fn load_dir(dir: impl AsRef<Path>) -> Result<Chart, BundleError> {
-        let dir = dir.as_ref();
-        let label = dir.display().to_string();
-        let ignore = match std::fs::read_to_string(dir.join(".helmignore")) {
-            Ok(text) => HelmIgnore::parse(&text)
-                .map_err(|e| chart_err(&label, format!(".helmignore: {e}")))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HelmIgnore::defaults(),
-            Err(e) => return Err(BundleError::io(dir.join(".helmignore"), e)),
-        };
-        let mut files = BTreeMap::new();
-        let mut total = 0u64;
-        walk(dir, dir, &ignore, &mut files, &mut total, &label)?;
-        Chart::from_files(&label, files)
-    }
-
-    /// Loads a chart archive (`.tgz`) from a file.
-    pub fn load_tgz(path: impl AsRef<Path>) -> Result<Chart, BundleError> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| BundleError::io(path, e))?;
-        Chart::load_tgz_bytes(&path.display().to_string(), &bytes)
-    }
-
-    /// Loads a chart archive from memory. Entries must sit under one top directory, which is
-    /// stripped; unsafe paths and links are refused.
-    pub fn load_tgz_bytes(label: &str, bytes: &[u8]) -> Result<Chart, BundleError> {
-        let gz = flate2::read::GzDecoder::new(bytes);
-        let mut archive = tar::Archive::new(gz);
-        let mut files = BTreeMap::new();
-        let mut total = 0u64;
-        let entries = archive
-            .entries()
-            .map_err(|e| chart_err(label, format!("not a gzip tar: {e}")))?;
-        for entry in entries {
-            let mut entry =
-                entry.map_err(|e| chart_err(label, format!("not a valid gzip tar: {e}")))?;
-            let raw = entry.path_bytes().into_owned();
-            let name = std::str::from_utf8(&raw).map_err(|_| {
-                chart_err(
-                    label,
-                    format!("non-UTF-8 member name {:?}", String::from_utf8_lossy(&raw)),
-                )
-            })?;
-            let ty = entry.header().entry_type();
-            if ty.is_dir() || ty.is_pax_global_extensions() {
-                continue;
-            }
-            if !ty.is_file() {
-                return Err(chart_err(
-                    label,
-                    format!("member {name:?} is not a regular file"),
-                ));
-            }
-            let clean = clean_relative(name).map_err(|e| chart_err(label, e))?;
-            let Some(clean) = clean else { continue };
-            // Strip the chart's top directory.
-            let Some((_, inner)) = clean.split_once('/') else {
-                return Err(chart_err(
-                    label,
-                    format!("member {name:?} is not inside the chart's directory"),
-                ));
-            };
-            total += entry.size();
-            if total > MAX_CHART_SIZE {
-                return Err(chart_err(
-                    label,
-                    format!("chart is larger than {MAX_CHART_SIZE} bytes uncompressed"),
-                ));
-            }
-            let mut data = Vec::with_capacity(entry.size() as usize);
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| chart_err(label, format!("{name}: {e}")))?;
-            if files.insert(inner.to_string(), data).is_some() {
-                return Err(chart_err(label, format!("duplicate member {name:?}")));
-            }
-        }
-        Chart::from_files(label, files)
-    }
-
-    /// Writes the chart's files under `dir` (created if needed).
-    pub fn write_dir(&self, dir: impl AsRef<Path>) -> Result<(), BundleError> {
-        let dir = dir.as_ref();
-        for (path, bytes) in &self.files {
-            let clean = clean_relative(path)
-                .map_err(|e| chart_err(self.name(), e))?
-                .ok_or_else(|| chart_err(self.name(), "empty file path"))?;
-            let target = dir.join(&clean);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| BundleError::io(parent, e))?;
-            }
-            std::fs::write(&target, bytes).map_err(|e| BundleError::io(&target, e))?;
-        }
-        Ok(())
-    }
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    ignore: &HelmIgnore,
-    files: &mut BTreeMap<String, Vec<u8>>,
-    total: &mut u64,
-    label: &str,
-) -> Result<(), BundleError> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| BundleError::io(dir, e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| BundleError::io(dir, e))?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let rel = path
-            .strip_prefix(root)
-            .expect("walk stays under root")
-            .to_str()
-            .ok_or_else(|| chart_err(label, format!("non-UTF-8 file name {}", path.display())))?
-            .replace('\\', "/");
-        // Follow symlinks as Helm does, but only to files and directories.
-        let meta = std::fs::metadata(&path).map_err(|e| BundleError::io(&path, e))?;
-        if ignore.ignored(&rel, meta.is_dir()) {
-            continue;
-        }
-        if meta.is_dir() {
-            walk(root, &path, ignore, files, total, label)?;
-        } else if meta.is_file() {
-            *total += meta.len();
-            if *total > MAX_CHART_SIZE {
-                return Err(chart_err(
-                    label,
-                    format!("chart is larger than {MAX_CHART_SIZE} bytes"),
-                ));
-            }
-            let bytes = std::fs::read(&path).map_err(|e| BundleError::io(&path, e))?;
-            files.insert(rel, bytes);
-        } else {
-            return Err(chart_err(
-                label,
-                format!("{rel}: not a regular file or directory"),
-            ));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(values: &str) -> Result<Chart, BundleError> {
+        let files = BTreeMap::from([
+            (
+                "Chart.yaml".to_string(),
+                b"apiVersion: v2\nname: c\nversion: 0.1.0\n".to_vec(),
+            ),
+            ("values.yaml".to_string(), values.as_bytes().to_vec()),
+        ]);
+        Chart::from_files("c", files)
     }
-    Ok(())
+
+    #[test]
+    fn repeated_values_keys_read_as_helm_reads_them() {
+        let c = chart("a:\n  l: 1\n  l: 2\nb: x\n").unwrap();
+        assert_eq!(c.values["a"]["l"].as_u64(), Some(2));
+        assert_eq!(c.values["b"].as_str(), Some("x"));
+    }
+
+    #[test]
+    fn values_that_are_not_yaml_are_refused() {
+        let err = chart("a: [1\n").unwrap_err().to_string();
+        assert!(err.contains("values.yaml"), "{err}");
+    }
 }

@@ -1,0 +1,209 @@
+//! Files that appear whole or not at all: written to a temporary file in the target's
+//! directory, flushed to disk, renamed over the target, and the directory flushed too. A
+//! crash or an error leaves the old file (or none), never a partial one; the temporary file is
+//! removed on failure. The one way kantup writes a file others read (bundles, signatures,
+//! values backups, chart archives, repository indexes, OCI layout blobs and indexes).
+//!
+//! ```
+//! # let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("index.yaml");
+//! kantup_bundle::atomic::write(&path, b"apiVersion: v1\n")?;
+//! assert_eq!(std::fs::read(&path)?, b"apiVersion: v1\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// A step of an atomic write failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}: {source}", path.display())]
+pub struct WriteError {
+    /// What was being done (`create a temporary file beside`, `write`, `rename into place`).
+    pub action: &'static str,
+    /// The file being written (its final path).
+    pub path: PathBuf,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Who may read the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// The process's usual permissions (umask applied), as `File::create` gives.
+    #[default]
+    Normal,
+    /// Owner only (mode 0600 on Unix): for files that may hold secrets, such as values.
+    Private,
+}
+
+/// A file being written: write through [`AtomicFile::file`], then [`AtomicFile::commit`].
+/// Dropped without a commit, it leaves nothing behind.
+#[derive(Debug)]
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    path: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (the temporary file is created beside it).
+    pub fn create(path: impl Into<PathBuf>, access: Access) -> Result<Self, WriteError> {
+        let path = path.into();
+        let dir = parent_dir(&path);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let prefix = format!(".{name}.kantup-");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Created with these bits, less the umask: as `File::create` does for `Normal`.
+            let mode = match access {
+                Access::Normal => 0o666,
+                Access::Private => 0o600,
+            };
+            builder.permissions(std::fs::Permissions::from_mode(mode));
+        }
+        let temp = builder.tempfile_in(&dir).map_err(|source| WriteError {
+            action: "create a temporary file beside",
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self { temp, path })
+    }
+
+    /// The temporary file, to write into (and read back before the commit).
+    pub fn file(&self) -> &File {
+        self.temp.as_file()
+    }
+
+    /// Where the temporary file is.
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Flushes the file to disk, renames it over the final path and flushes the directory.
+    pub fn commit(self) -> Result<(), WriteError> {
+        let fail = |action| {
+            let path = self.path.clone();
+            move |source| WriteError {
+                action,
+                path,
+                source,
+            }
+        };
+        self.temp.as_file().sync_all().map_err(fail("fsync"))?;
+        let dir = parent_dir(&self.path);
+        let path = self.path.clone();
+        self.temp
+            .persist(&path)
+            .map_err(|e| e.error)
+            .map_err(fail("rename into place"))?;
+        #[cfg(unix)]
+        if let Ok(d) = File::open(&dir) {
+            // Makes the rename durable; a failure here does not undo a complete file.
+            let _ = d.sync_all();
+        }
+        #[cfg(not(unix))]
+        let _ = dir;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.temp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+/// Writes `bytes` to `path` atomically, with normal permissions.
+pub fn write(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_with(path, bytes, Access::Normal)
+}
+
+/// Writes `bytes` to `path` atomically, readable as `access` says.
+pub fn write_with(path: &Path, bytes: &[u8], access: Access) -> Result<(), WriteError> {
+    let mut file = AtomicFile::create(path, access)?;
+    file.write_all(bytes).map_err(|source| WriteError {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    file.commit()
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_files_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.yaml");
+        std::fs::write(&path, "old\n").unwrap();
+        write(&path, b"new\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a.yaml"]);
+    }
+
+    #[test]
+    fn an_uncommitted_file_leaves_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tar");
+        std::fs::write(&path, "old").unwrap();
+        let mut file = AtomicFile::create(&path, Access::Normal).unwrap();
+        file.write_all(b"half").unwrap();
+        drop(file);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn access_sets_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("bak.yaml");
+        write_with(&private, b"secret: x\n", Access::Private).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&private), 0o600);
+        let normal = dir.path().join("index.yaml");
+        write(&normal, b"x").unwrap();
+        let created = dir.path().join("created");
+        std::fs::write(&created, b"x").unwrap();
+        assert_eq!(mode(&normal), mode(&created));
+    }
+
+    #[test]
+    fn a_missing_directory_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no/such/dir/a.yaml");
+        let err = write(&path, b"x").unwrap_err().to_string();
+        assert!(err.contains("no/such/dir/a.yaml"), "{err}");
+    }
+}
