@@ -1,17 +1,17 @@
-//! The parts of a Helm chart that values depend on: name, version, default values,
-//! `dependencies` metadata and subcharts. Loads a chart directory or a `.tgz` archive.
-//!
-//! Kept in one module so it can later be backed by `kantup_bundle::chart::Chart`.
+//! A chart as values computation sees it: name, version, default values (read as Helm reads
+//! them), `dependencies` metadata and subcharts. A view of [`kantup_bundle::chart::Chart`],
+//! which does all the reading of chart files and archives (size and path checks included);
+//! this module only interprets what it read.
 
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::value::Values;
 use crate::yaml::parse_values;
 use crate::{Error, Result};
+
+use kantup_bundle::chart::Chart as ChartFiles;
 
 /// A chart as values computation sees it.
 #[derive(Debug, Clone, Default)]
@@ -50,195 +50,70 @@ pub struct Dependency {
 impl Chart {
     /// Loads a chart directory, or a `.tgz` chart archive.
     ///
-    /// ```no_run
-    /// let chart = kantup_helm_values::chart::Chart::load("charts/wordpress").unwrap();
-    /// println!("{} has {} subcharts", chart.name, chart.dependencies.len());
+    /// ```
+    /// # let fixtures = kantup_test_support::relok8s_fixtures();
+    /// let chart = kantup_helm_values::chart::Chart::load(fixtures.join("wordpress-11.0.4.tgz"))?;
+    /// assert_eq!(chart.name, "wordpress");
+    /// assert!(chart.dependencies.iter().any(|d| d.name == "mariadb"));
+    /// # Ok::<(), kantup_helm_values::Error>(())
     /// ```
     pub fn load(path: impl AsRef<Path>) -> Result<Chart> {
         let path = path.as_ref();
-        if path.is_dir() {
-            let files = read_dir_files(path)?;
-            Chart::from_files(&files, &path.display().to_string())
-        } else {
-            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            Chart::from_archive(&bytes, &path.display().to_string())
-        }
+        let files = ChartFiles::load(path)?;
+        view(&files, &path.display().to_string())
     }
 
-    /// Loads a chart from a gzipped tar archive (`helm package` output).
-    pub fn from_archive(bytes: &[u8], origin: &str) -> Result<Chart> {
-        let chart_err = |message: String| Error::Chart {
-            chart: origin.to_string(),
-            message,
-        };
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-        let mut files = BTreeMap::new();
-        let entries = archive.entries().map_err(|e| chart_err(e.to_string()))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| chart_err(e.to_string()))?;
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let path = entry.path().map_err(|e| chart_err(e.to_string()))?;
-            let path = path.to_string_lossy().replace('\\', "/");
-            // Drop the top-level "<chart>/" directory.
-            let Some((_, rest)) = path.split_once('/') else {
-                continue;
-            };
-            let rest = rest.to_string();
-            let mut data = Vec::new();
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| chart_err(format!("{rest}: {e}")))?;
-            files.insert(rest, data);
-        }
-        Chart::from_files(&files, origin)
+    /// The values view of a chart already read.
+    pub fn from_chart(chart: &ChartFiles) -> Result<Chart> {
+        view(chart, chart.name())
     }
+}
 
-    /// Loads a chart from its files (paths relative to the chart root, `/`-separated).
-    pub fn from_files(files: &BTreeMap<String, Vec<u8>>, origin: &str) -> Result<Chart> {
-        let chart_err = |message: String| Error::Chart {
-            chart: origin.to_string(),
-            message,
-        };
-        let text = |name: &str| -> Result<Option<String>> {
-            match files.get(name) {
-                None => Ok(None),
-                Some(b) => String::from_utf8(b.clone())
-                    .map(Some)
-                    .map_err(|_| chart_err(format!("{name} is not UTF-8"))),
-            }
-        };
-        let meta_text =
-            text("Chart.yaml")?.ok_or_else(|| chart_err("Chart.yaml file is missing".into()))?;
-        let meta = parse_values(&meta_text, &format!("{origin}/Chart.yaml"))?;
-        let name = meta
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| chart_err("Chart.yaml: field `name` is required".into()))?
-            .to_string();
-        let version = match meta.get("version") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => crate::value::go_number(n),
-            _ => String::new(),
-        };
-        let mut metadata_dependencies = Vec::new();
-        if let Some(Value::Array(deps)) = meta.get("dependencies") {
-            for (i, d) in deps.iter().enumerate() {
-                let Value::Object(d) = d else {
-                    return Err(chart_err(format!(
-                        "Chart.yaml: dependencies[{i}] is not a map"
-                    )));
-                };
-                let s = |k: &str| d.get(k).and_then(Value::as_str).map(str::to_string);
-                metadata_dependencies.push(Dependency {
-                    name: s("name").ok_or_else(|| {
-                        chart_err(format!("Chart.yaml: dependencies[{i}].name is required"))
-                    })?,
-                    version: s("version").unwrap_or_default(),
-                    alias: s("alias").filter(|a| !a.is_empty()),
-                    condition: s("condition"),
-                    tags: match d.get("tags") {
-                        Some(Value::Array(t)) => t
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect(),
-                        _ => Vec::new(),
-                    },
-                    import_values: match d.get("import-values") {
-                        Some(Value::Array(v)) => v.clone(),
-                        _ => Vec::new(),
-                    },
-                    enabled: true,
-                });
-            }
+/// Interprets `chart` (whose source `origin` names in errors) and its subcharts.
+fn view(chart: &ChartFiles, origin: &str) -> Result<Chart> {
+    let values = match chart.files.get("values.yaml") {
+        Some(bytes) => {
+            let text = std::str::from_utf8(bytes).map_err(|_| Error::Chart {
+                chart: origin.to_string(),
+                message: "values.yaml is not UTF-8".into(),
+            })?;
+            parse_values(text, &format!("{origin}/values.yaml"))?
         }
-        let values = match text("values.yaml")? {
-            Some(t) => parse_values(&t, &format!("{origin}/values.yaml"))?,
-            None => Values::new(),
-        };
-        // Subcharts: charts/<dir>/... and charts/<file>.tgz, skipping names starting . or _.
-        let mut sub_dirs: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
-        let mut dependencies = Vec::new();
-        for (path, data) in files {
-            let Some(rest) = path.strip_prefix("charts/") else {
-                continue;
-            };
-            if rest.starts_with(['.', '_']) {
-                continue;
-            }
-            match rest.split_once('/') {
-                Some((dir, inner)) => {
-                    sub_dirs
-                        .entry(dir.to_string())
-                        .or_default()
-                        .insert(inner.to_string(), data.clone());
-                }
-                None if rest.ends_with(".tgz") || rest.ends_with(".tar.gz") => {
-                    dependencies.push(Chart::from_archive(
-                        data,
-                        &format!("{origin}/charts/{rest}"),
-                    )?);
-                }
-                None => {}
-            }
-        }
-        for (dir, sub_files) in sub_dirs {
-            if !sub_files.contains_key("Chart.yaml") {
-                continue;
-            }
-            dependencies.push(Chart::from_files(
-                &sub_files,
-                &format!("{origin}/charts/{dir}"),
-            )?);
-        }
-        Ok(Chart {
-            name,
-            version,
-            values,
-            metadata_dependencies,
-            dependencies,
+        None => Values::new(),
+    };
+    let metadata_dependencies = chart
+        .metadata
+        .dependencies
+        .iter()
+        .map(|d| Dependency {
+            name: d.name.clone(),
+            version: d.version.clone().unwrap_or_default(),
+            alias: d.alias.clone().filter(|a| !a.is_empty()),
+            condition: d.condition.clone(),
+            tags: d.tags.clone(),
+            import_values: match d.extra.get("import-values") {
+                Some(serde_yaml::Value::Sequence(entries)) => entries
+                    .iter()
+                    .filter_map(|e| serde_json::to_value(e).ok())
+                    .collect(),
+                _ => Vec::new(),
+            },
+            enabled: true,
         })
-    }
-}
-
-fn read_dir_files(root: &Path) -> Result<BTreeMap<String, Vec<u8>>> {
-    let mut out = BTreeMap::new();
-    let mut stack: Vec<PathBuf> = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            // Only what values need: metadata, values and subcharts.
-            let wanted = rel == "Chart.yaml"
-                || rel == "values.yaml"
-                || rel == "charts"
-                || rel.starts_with("charts/");
-            if !wanted {
-                continue;
-            }
-            let ft = entry.file_type().map_err(|e| Error::io(&path, e))?;
-            if ft.is_dir() {
-                stack.push(path);
-            } else if ft.is_file() && is_values_relevant(&rel) {
-                let data = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-                out.insert(rel, data);
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn is_values_relevant(rel: &str) -> bool {
-    let file = rel.rsplit('/').next().unwrap_or(rel);
-    matches!(file, "Chart.yaml" | "values.yaml")
-        || file.ends_with(".tgz")
-        || file.ends_with(".tar.gz")
+        .collect();
+    let dependencies = chart
+        .subcharts
+        .iter()
+        .map(|sub| {
+            let at = sub.path_in_parent.as_ref().map_or("charts", |p| p.as_str());
+            view(sub, &format!("{origin}/{at}"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Chart {
+        name: chart.name().to_string(),
+        version: chart.version().to_string(),
+        values,
+        metadata_dependencies,
+        dependencies,
+    })
 }

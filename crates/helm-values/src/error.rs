@@ -32,6 +32,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A chart could not be read (not a chart, unsafe paths, too large, ...); names the chart
+    /// and the file.
+    #[error(transparent)]
+    ChartFiles(#[from] kantup_bundle::BundleError),
     /// A chart is malformed (missing Chart.yaml, bad dependency, ...).
     #[error("chart {chart}: {message}")]
     Chart {

@@ -5,6 +5,35 @@ use saphyr_parser::ScalarStyle;
 
 use crate::yaml::{Node, parse_node, yaml_string};
 
+/// Why a value could not be set; names the values path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    /// The document is not YAML.
+    #[error("{0}")]
+    Yaml(String),
+    /// A segment on the way holds something other than a map.
+    #[error("{path}: is not a map")]
+    NotAMap {
+        /// The values path up to that segment.
+        path: String,
+    },
+    /// The path ends at a list or map.
+    #[error("{path}: is not a scalar")]
+    NotAScalar {
+        /// The values path.
+        path: String,
+    },
+    /// The text around the value is not laid out as its parse says (a flow map without its
+    /// closing brace, a quoted scalar without its quotes).
+    #[error("{path}: {reason}")]
+    Layout {
+        /// The values path.
+        path: String,
+        /// What could not be found.
+        reason: &'static str,
+    },
+}
+
 /// Sets the scalar at `path` (map keys) to the string `value`; creates missing keys. Returns the
 /// new text, or an error naming the path when a segment holds a list or a scalar.
 ///
@@ -13,7 +42,7 @@ use crate::yaml::{Node, parse_node, yaml_string};
 /// let out = kantup_helm_values::yaml_edit::set_scalar(text, &["image", "repository"], "r/x/b").unwrap();
 /// assert_eq!(out, "# c\nimage:\n  repository: r/x/b # keep\n  tag: \"1\"\n");
 /// ```
-pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, String> {
+pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, EditError> {
     let chars: Vec<char> = text.chars().collect();
     let byte_at = |ci: usize| -> usize {
         chars[..ci.min(chars.len())]
@@ -21,7 +50,7 @@ pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, Stri
             .map(|c| c.len_utf8())
             .sum()
     };
-    let root = parse_node(text)?;
+    let root = parse_node(text).map_err(EditError::Yaml)?;
     let Some(root) = root else {
         // Empty document: write the whole chain.
         let mut out = text.to_string();
@@ -71,8 +100,9 @@ pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, Stri
                             let close = (0..=close)
                                 .rev()
                                 .find(|&c| chars.get(c) == Some(&'}'))
-                                .ok_or_else(|| {
-                                    format!("{shown}: cannot find the end of the flow map")
+                                .ok_or_else(|| EditError::Layout {
+                                    path: shown.clone(),
+                                    reason: "cannot find the end of the flow map",
                                 })?;
                             let mut out = text.to_string();
                             out.insert_str(
@@ -108,11 +138,17 @@ pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, Stri
                 }
                 return Ok(out);
             }
-            _ => return Err(format!("{}: is not a map", path[..i].join("."))),
+            _ => {
+                return Err(EditError::NotAMap {
+                    path: path[..i].join("."),
+                });
+            }
         }
     }
     let Node::Scalar { style, span, .. } = node.resolved() else {
-        return Err(format!("{}: is not a scalar", path.join(".")));
+        return Err(EditError::NotAScalar {
+            path: path.join("."),
+        });
     };
     // Like relok8s, the new scalar is plain when that reads back as the same string (`tag: ""`
     // becomes `tag: updated-tag`), double-quoted otherwise.
@@ -125,6 +161,10 @@ pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, Stri
         return Ok(out);
     }
     // For quoted scalars find the quotes themselves (spans may stop short or run on).
+    let layout = |reason| EditError::Layout {
+        path: path.join("."),
+        reason,
+    };
     if matches!(style, ScalarStyle::DoubleQuoted | ScalarStyle::SingleQuoted) {
         let q = if *style == ScalarStyle::DoubleQuoted {
             '"'
@@ -135,12 +175,12 @@ pub fn set_scalar(text: &str, path: &[&str], value: &str) -> Result<String, Stri
             s = (0..s)
                 .rev()
                 .find(|&i| chars[i] == q)
-                .ok_or("cannot find the opening quote")?;
+                .ok_or_else(|| layout("cannot find the opening quote"))?;
         }
         let mut i = s + 1;
         loop {
             match chars.get(i) {
-                None => return Err("unterminated quoted scalar".into()),
+                None => return Err(layout("unterminated quoted scalar")),
                 Some('\\') if q == '"' => i += 2,
                 Some(&c) if c == q && q == '\'' && chars.get(i + 1) == Some(&'\'') => i += 2,
                 Some(&c) if c == q => break,
@@ -282,12 +322,14 @@ mod tests {
         assert!(
             set_scalar("a: [1]\n", &["a", "b"], "x")
                 .unwrap_err()
+                .to_string()
                 .contains("a")
         );
         assert!(set_scalar("a: 1\n", &["a", "b"], "x").is_err());
         assert!(
             set_scalar("a: {b: {c: 1}}\n", &["a", "b"], "x")
                 .unwrap_err()
+                .to_string()
                 .contains("a.b")
         );
     }

@@ -125,8 +125,7 @@ fn enabled_subcharts(
         chart: chart.name().to_string(),
         source,
     };
-    let as_values_chart =
-        ValuesChart::from_files(&chart.files, chart.name()).map_err(values_error)?;
+    let as_values_chart = ValuesChart::from_chart(chart).map_err(values_error)?;
     let processed = kantup_helm_values::deps::process_dependencies(&as_values_chart, values, helm)
         .map_err(values_error)?;
     let mut out = Vec::new();
