@@ -1,69 +1,81 @@
 //! Uploading a packaged Helm chart to its target: an OCI registry (Helm's media types), a
 //! Harbor or ChartMuseum chart repository, or a local repository directory with `index.yaml`.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Serialize;
 
-use kantup_bundle::chart::oci_tag;
+use kantup_bundle::Digest;
+use kantup_bundle::chart::{Chart, oci_tag};
 use kantup_bundle::media_types;
 
-use crate::chart_index::{IndexFile, sha256_file};
-use crate::client::{RegistryClient, sha256_digest};
+use crate::chart_index::{ChartMetadata, IndexFile, chart_metadata, sha256_file};
+use crate::client::RegistryClient;
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
 use crate::net::{HttpOptions, TlsError, same_host};
 
-/// A packaged chart (`<name>-<version>.tgz` bytes) and its `Chart.yaml`.
+/// A packaged chart (`<name>-<version>.tgz` bytes) and its `Chart.yaml`, made from a
+/// [`Chart`] in memory: the archive is built once and never read back.
 #[derive(Debug, Clone)]
 pub struct PackagedChart {
+    /// The chart name.
     pub name: String,
+    /// The chart version.
     pub version: String,
     /// Chart.yaml as JSON (the OCI config blob).
     pub metadata: serde_json::Value,
+    /// The archive.
     pub tgz: Bytes,
+    digest: Digest,
+    index_metadata: ChartMetadata,
 }
 
 impl PackagedChart {
-    /// Reads `<top>/Chart.yaml` out of the tgz.
+    /// Packages `chart` ([`Chart::package`]).
+    ///
+    /// ```
+    /// # let fixtures = kantup_test_support::relok8s_fixtures();
+    /// use kantup_registry::chart_target::PackagedChart;
+    /// let chart = kantup_bundle::chart::Chart::load(fixtures.join("testchart"))?;
+    /// let packaged = PackagedChart::new(&chart)?;
+    /// assert_eq!(packaged.file_name(), "testchart-0.1.0.tgz");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(chart: &Chart) -> Result<Self> {
+        let tgz = chart.package().map_err(invalid_chart)?;
+        Self::of(chart, Bytes::from(tgz))
+    }
+
+    /// A chart archive made elsewhere, read (and checked) as a [`Chart`].
     pub fn from_tgz(tgz: impl Into<Bytes>) -> Result<Self> {
         let tgz = tgz.into();
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..]));
-        let bad = |reason: String| RegistryError::Invalid(format!("chart package: {reason}"));
-        let mut chart_yaml = None;
-        for entry in archive.entries().map_err(|e| bad(e.to_string()))? {
-            let mut entry = entry.map_err(|e| bad(e.to_string()))?;
-            let path = entry.path().map_err(|e| bad(e.to_string()))?.into_owned();
-            let parts: Vec<_> = path.components().collect();
-            if parts.len() == 2 && parts[1].as_os_str() == "Chart.yaml" {
-                let mut text = String::new();
-                entry
-                    .read_to_string(&mut text)
-                    .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-                chart_yaml = Some(text);
-                break;
-            }
-        }
-        let text = chart_yaml.ok_or_else(|| bad("no <chart>/Chart.yaml inside".into()))?;
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|e| bad(format!("Chart.yaml: {e}")))?;
-        let metadata: serde_json::Value =
-            serde_json::to_value(&yaml).map_err(|e| bad(format!("Chart.yaml: {e}")))?;
-        let field = |k: &str| match metadata.get(k) {
-            Some(serde_json::Value::String(s)) => Some(s.clone()),
-            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-            _ => None,
+        let chart = Chart::load_tgz_bytes("chart package", &tgz).map_err(invalid_chart)?;
+        Self::of(&chart, tgz)
+    }
+
+    fn of(chart: &Chart, tgz: Bytes) -> Result<Self> {
+        let bad = |reason: String| {
+            RegistryError::Invalid(format!("chart {}: Chart.yaml: {reason}", chart.name()))
         };
-        let name = field("name").ok_or_else(|| bad("Chart.yaml has no name".into()))?;
-        let version = field("version").ok_or_else(|| bad("Chart.yaml has no version".into()))?;
+        let raw = chart
+            .files
+            .get("Chart.yaml")
+            .ok_or_else(|| bad("missing".into()))?;
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_slice(raw).map_err(|e| bad(e.to_string()))?;
+        let metadata = serde_json::to_value(&yaml).map_err(|e| bad(e.to_string()))?;
+        let index_metadata =
+            chart_metadata(chart).map_err(|e| RegistryError::Invalid(e.to_string()))?;
         Ok(Self {
-            name,
-            version,
+            name: chart.name().to_owned(),
+            version: chart.version().to_string(),
             metadata,
+            digest: Digest::of(&tgz),
             tgz,
+            index_metadata,
         })
     }
 
@@ -72,10 +84,14 @@ impl PackagedChart {
         format!("{}-{}.tgz", self.name, self.version)
     }
 
-    /// `sha256:<hex>` of the tgz.
-    pub fn digest(&self) -> String {
-        sha256_digest(&self.tgz)
+    /// The sha256 digest of the archive.
+    pub fn digest(&self) -> Digest {
+        self.digest
     }
+}
+
+fn invalid_chart(error: kantup_bundle::BundleError) -> RegistryError {
+    RegistryError::Invalid(error.to_string())
 }
 
 /// Where charts go.
@@ -132,9 +148,13 @@ impl std::fmt::Display for ChartAction {
 /// The outcome of a chart upload.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChartResult {
+    /// `<name>-<version>`.
     pub chart: String,
+    /// Where it is ([`ChartTarget::location`]).
     pub location: String,
-    pub digest: String,
+    /// The sha256 digest of the archive.
+    pub digest: Digest,
+    /// What happened.
     pub action: ChartAction,
 }
 
@@ -258,7 +278,7 @@ impl ChartTarget {
     }
 
     async fn existing(&self, chart: &PackagedChart) -> Result<Existing> {
-        let want = chart.digest();
+        let want = chart.digest().to_string();
         match self {
             ChartTarget::Oci {
                 client,
@@ -522,7 +542,10 @@ fn write_local(dir: &Path, chart: &PackagedChart) -> Result<()> {
     };
     std::fs::create_dir_all(dir).map_err(file_err(dir))?;
     let file = dir.join(chart.file_name());
-    crate::chart_index::write_atomically(&file, &chart.tgz).map_err(file_err(&file))?;
+    kantup_bundle::atomic::write(&file, &chart.tgz).map_err(|e| RegistryError::File {
+        path: e.path,
+        source: e.source,
+    })?;
     let index_path = dir.join("index.yaml");
     let mut index = if index_path.is_file() {
         IndexFile::load(&index_path).map_err(|e| RegistryError::Invalid(e.to_string()))?
@@ -534,9 +557,12 @@ fn write_local(dir: &Path, chart: &PackagedChart) -> Result<()> {
     if let Some(versions) = index.entries.get_mut(&chart.name) {
         versions.retain(|v| v.metadata.version != chart.version);
     }
-    index
-        .add_chart_archive(&file, &chart.file_name(), None)
-        .map_err(|e| RegistryError::Invalid(e.to_string()))?;
+    index.add(
+        chart.index_metadata.clone(),
+        &chart.file_name(),
+        None,
+        &chart.digest.hex(),
+    );
     index.sort_entries();
     index
         .write(&index_path)

@@ -2,12 +2,12 @@
 //! digest), indexing a directory, merging indexes; and the file helpers that go with it.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
+use kantup_bundle::chart::Chart;
 use sha2::{Digest, Sha256};
 
-use super::{ChartMetadata, ChartVersion, IndexError, IndexFile, now_rfc3339, parse_version};
+use super::{ChartMetadata, ChartVersion, IndexError, IndexFile, now_rfc3339};
 
 impl IndexFile {
     /// Adds a version (helm's `MustAdd`): fills a missing chart `apiVersion` with `v1`, sets
@@ -54,6 +54,20 @@ impl IndexFile {
         let metadata = read_chart_metadata(archive)?;
         let digest = sha256_file(archive)?;
         self.add(metadata, url, base_url, &digest);
+        Ok(())
+    }
+
+    /// Adds a chart already in memory, packaged as the archive whose sha256 is `digest`: the
+    /// same entry [`IndexFile::add_chart_archive`] makes for that archive.
+    pub fn add_chart(
+        &mut self,
+        chart: &Chart,
+        digest: &kantup_bundle::Digest,
+        url: &str,
+        base_url: Option<&str>,
+    ) -> Result<(), IndexError> {
+        let metadata = chart_metadata(chart)?;
+        self.add(metadata, url, base_url, &digest.hex());
         Ok(())
     }
 
@@ -171,71 +185,39 @@ pub fn sha256_file(path: &Path) -> Result<String, IndexError> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Reads `<top>/Chart.yaml` from a packaged chart and checks what helm checks before indexing
-/// (a name, and a version that is semver).
+/// Reads a packaged chart (through [`Chart`], the one chart reader, with its size and path
+/// checks) and returns the metadata helm copies into an index entry; the chart must have a
+/// name and a semantic version, as helm checks before indexing.
 pub fn read_chart_metadata(archive: &Path) -> Result<ChartMetadata, IndexError> {
-    let io = |source| IndexError::Io {
+    let chart = Chart::load_tgz(archive).map_err(|source| IndexError::Chart {
         path: archive.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(archive).map_err(io)?;
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut chart_yaml = None;
-    for entry in tar.entries().map_err(io)? {
-        let mut entry = entry.map_err(io)?;
-        let path = entry.path().map_err(io)?.into_owned();
-        let parts: Vec<_> = path.components().collect();
-        if parts.len() == 2 && parts[1].as_os_str() == "Chart.yaml" {
-            let mut text = String::new();
-            entry.read_to_string(&mut text).map_err(io)?;
-            chart_yaml = Some(text);
-            break;
-        }
-    }
-    let text = chart_yaml.ok_or_else(|| IndexError::NotAChart(archive.to_owned()))?;
-    let metadata: ChartMetadata =
-        serde_yaml::from_str(&text).map_err(|error| IndexError::InvalidChart {
+        source: Box::new(source),
+    })?;
+    chart_metadata(&chart).map_err(|error| match error {
+        IndexError::InvalidChart { reason, .. } => IndexError::InvalidChart {
             path: archive.to_owned(),
-            reason: error.to_string(),
-        })?;
-    if metadata.name.is_empty() {
-        return Err(IndexError::InvalidChart {
-            path: archive.to_owned(),
-            reason: "name is required".to_owned(),
-        });
-    }
-    if parse_version(&metadata.version).is_none() {
-        return Err(IndexError::InvalidChart {
-            path: archive.to_owned(),
-            reason: format!("version {:?} is not a semantic version", metadata.version),
-        });
-    }
-    Ok(metadata)
+            reason,
+        },
+        other => other,
+    })
 }
 
-/// Writes `bytes` to a temporary file beside `path`, flushes it and renames it into place, so
-/// readers never see a half-written file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.kantup-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
+/// The index metadata of a loaded chart: its `Chart.yaml` as the index model reads it.
+pub fn chart_metadata(chart: &Chart) -> Result<ChartMetadata, IndexError> {
+    let invalid = |reason: String| IndexError::InvalidChart {
+        path: chart.archive_name().into(),
+        reason,
+    };
+    let raw = chart
+        .files
+        .get("Chart.yaml")
+        .ok_or_else(|| invalid("no Chart.yaml".to_owned()))?;
+    let mut metadata: ChartMetadata =
+        serde_yaml::from_slice(raw).map_err(|e| invalid(e.to_string()))?;
+    // The chart model has checked both; the index keeps them as text.
+    metadata.name = chart.name().to_owned();
+    metadata.version = chart.version().to_string();
+    Ok(metadata)
 }
 
 #[cfg(test)]

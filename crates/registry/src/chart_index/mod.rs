@@ -21,7 +21,7 @@
 
 mod build;
 
-pub use build::{join_url, read_chart_metadata, sha256_file, write_atomically};
+pub use build::{chart_metadata, join_url, read_chart_metadata, sha256_file};
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -52,12 +52,27 @@ pub enum IndexError {
         #[source]
         source: std::io::Error,
     },
-    /// A chart archive has no `Chart.yaml` in its top directory.
-    #[error("{0}: not a chart archive (no <chart>/Chart.yaml inside)")]
-    NotAChart(PathBuf),
+    /// A chart archive could not be read as a chart (not a gzip tar, no `Chart.yaml`, an
+    /// unsafe path, ...).
+    #[error("{}: not a chart archive: {source}", path.display())]
+    Chart {
+        /// The archive.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<kantup_bundle::BundleError>,
+    },
     /// `Chart.yaml` inside a chart archive is not valid.
-    #[error("{path}: invalid Chart.yaml: {reason}")]
-    InvalidChart { path: PathBuf, reason: String },
+    #[error("{}: invalid Chart.yaml: {reason}", path.display())]
+    InvalidChart {
+        /// The archive.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file could not be written whole.
+    #[error(transparent)]
+    WriteFile(#[from] kantup_bundle::atomic::WriteError),
     /// Serialising the index failed.
     #[error("cannot write the chart repository index: {0}")]
     Write(#[source] serde_yaml::Error),
@@ -345,10 +360,7 @@ impl IndexFile {
     /// Writes the index to `path` atomically (a temporary file in the same directory, renamed).
     pub fn write(&self, path: &Path) -> Result<(), IndexError> {
         let text = self.to_yaml()?;
-        write_atomically(path, text.as_bytes()).map_err(|source| IndexError::Io {
-            path: path.to_owned(),
-            source,
-        })
+        Ok(kantup_bundle::atomic::write(path, text.as_bytes())?)
     }
 
     /// Sorts every entry newest first; non-semver versions last.

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::chart_index::{IndexError, parse_version, write_atomically};
+use crate::chart_index::{IndexError, parse_version};
 use crate::credentials::{CredentialResolver, CredentialsError};
 use crate::error::RegistryError;
 use crate::net::{HttpOptions, NetError, TlsError};
@@ -114,6 +114,9 @@ pub enum RepoError {
         expected: String,
         actual: String,
     },
+    /// A file could not be written whole; nothing partial is left.
+    #[error(transparent)]
+    WriteFile(#[from] kantup_bundle::atomic::WriteError),
     /// Reading or writing a file failed.
     #[error("{}: {source}", .path.display())]
     Io {
@@ -209,10 +212,7 @@ impl PulledChart {
             source,
         })?;
         let path = dir.join(&self.file_name);
-        write_atomically(&path, &self.bytes).map_err(|source| RepoError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        kantup_bundle::atomic::write(&path, &self.bytes)?;
         Ok(path)
     }
 }
