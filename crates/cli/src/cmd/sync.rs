@@ -12,7 +12,7 @@ use clap::Args;
 use kantup_bundle::Bundle;
 use kantup_bundle::archive::ImageArchive;
 use kantup_bundle::chart::Chart;
-use kantup_helm_values::relocate::{RelocationRules, relocate_chart_dir};
+use kantup_helm_values::relocate::relocate_chart;
 use kantup_registry::bundle_source::plan_archive;
 use kantup_registry::chart_target::{ChartAction, ChartResult, ChartTarget, PackagedChart};
 use kantup_registry::credentials::{CredentialResolver, EnvPair};
@@ -376,9 +376,8 @@ async fn sync_bundle(
                 relocate_values(&bundle, &mut chart, rule, archive.as_deref())
                     .with_context(|| format!("relocating the image values of {chart_name}"))?;
             }
-            prepare_for_offline(&mut chart)?;
-            let tgz = kantup_bundle::chart::package(&chart)?;
-            Some(PackagedChart::from_tgz(tgz)?)
+            chart.detach_dependencies()?;
+            Some(PackagedChart::new(&chart)?)
         }
     };
 
@@ -589,9 +588,9 @@ async fn push_with_progress(
     report
 }
 
-/// Rewrites the chart's image values to the relocated names through the bundle's hints
-/// (helm-values edits the values files in a scratch copy of the chart, keeping comments).
-/// Hints without a tag are pinned to the digest of the bundle's image.
+/// Rewrites the chart's image values to the relocated names through the bundle's hints, in
+/// memory (helm-values edits the values files surgically, keeping comments). Hints without a
+/// tag are pinned to the digest of the bundle's image.
 fn relocate_values(
     bundle: &Bundle,
     chart: &mut Chart,
@@ -605,58 +604,12 @@ fn relocate_values(
     let mut digests = HashMap::new();
     for image in archive.map(|a| a.images()).unwrap_or_default() {
         for reference in image.references.iter().filter_map(|r| r.reference()) {
-            digests.insert(reference.to_string(), image.manifest_digest.to_string());
+            digests.insert(reference.clone(), image.manifest_digest);
         }
     }
-    let scratch = tempfile::tempdir().context("creating a scratch directory")?;
-    let dir = scratch.path().join(chart.name());
-    chart.write_dir(&dir)?;
-    let rules = RelocationRules {
-        registry: Some(rule.registry.clone()),
-        repository_prefix: Some(rule.repository_prefix.clone()),
-    };
-    let report = relocate_chart_dir(&dir, &hints, &rules, &digests)?;
+    let report = relocate_chart(chart, &hints, &rule.into(), &digests)?;
     for image in &report.images {
         tracing::info!("values: {} -> {}", image.original, image.relocated);
-    }
-    *chart = Chart::load_dir(&dir)?;
-    Ok(())
-}
-
-/// What charts-syncer does before uploading: drop `Chart.lock` and blank each dependency's
-/// `repository` (conditions, aliases and tags stay), since the subcharts travel inside.
-fn prepare_for_offline(chart: &mut Chart) -> anyhow::Result<()> {
-    chart.files.remove("Chart.lock");
-    let Some(raw) = chart.files.get("Chart.yaml") else {
-        bail!("chart has no Chart.yaml");
-    };
-    let mut doc: serde_yaml::Value = serde_yaml::from_slice(raw).context("Chart.yaml")?;
-    let mut changed = false;
-    if let Some(deps) = doc
-        .get_mut("dependencies")
-        .and_then(|d| d.as_sequence_mut())
-    {
-        for dep in deps {
-            if let Some(map) = dep.as_mapping_mut()
-                && map
-                    .get("repository")
-                    .is_some_and(|r| r.as_str() != Some(""))
-            {
-                map.insert("repository".into(), "".into());
-                changed = true;
-            }
-        }
-    }
-    if changed {
-        chart.files.insert(
-            "Chart.yaml".into(),
-            serde_yaml::to_string(&doc)?.into_bytes(),
-        );
-    }
-    for dep in &mut chart.metadata.dependencies {
-        if dep.repository.is_some() {
-            dep.repository = Some(String::new());
-        }
     }
     Ok(())
 }
