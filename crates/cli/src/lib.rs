@@ -3,6 +3,8 @@
 //! binds flags to these options, prints the results and picks the exit code.
 //!
 //! - [`ops::upgrade`]: install or upgrade a release from a bundle or chart (plan, then execute).
+//! - [`ops::sync`]: charts-syncer's job for offline bundles: push the images, relocate the
+//!   chart's values, upload the chart.
 //! - [`ops::bundle_diff`]: what changes between two bundles (images, blobs to send, chart, CRDs,
 //!   default values).
 //! - [`ops::rollback`]: `helm rollback` with the CRDs put back as the target revision had them.

@@ -4,7 +4,6 @@
 mod cmd;
 mod output;
 mod progress;
-mod sync_config;
 
 use clap::{CommandFactory, Parser, Subcommand};
 

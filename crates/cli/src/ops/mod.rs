@@ -6,4 +6,5 @@ pub mod helm;
 pub mod load;
 pub mod progress;
 pub mod rollback;
+pub mod sync;
 pub mod upgrade;

@@ -11,8 +11,30 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::Deserialize;
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a charts-syncer config (an unknown or repeated key, a wrong type).
+    #[error("{}: not a charts-syncer config (charts-syncer refuses unknown keys too)", path.display())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, naming the key and its line.
+        #[source]
+        source: serde_yaml::Error,
+    },
+}
 
 /// A value kantup accepts because charts-syncer's schema has it, but does not use.
 type Unused = Option<serde_yaml::Value>;
@@ -21,8 +43,10 @@ type Unused = Option<serde_yaml::Value>;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncConfig {
+    /// Where the bundles are.
     #[serde(default)]
     pub source: SourceConfig,
+    /// Where images and charts go.
     #[serde(default)]
     pub target: TargetConfig,
     charts: Unused,
@@ -39,9 +63,11 @@ pub struct SyncConfig {
     containers: Unused,
 }
 
+/// `source`: the bundles.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SourceConfig {
+    /// A bundle file, or a directory of bundles (relative to the config's directory).
     #[serde(alias = "intermediate_bundles_path")]
     pub intermediate_bundles_path: Option<PathBuf>,
     repo: Unused,
@@ -50,14 +76,18 @@ pub struct SourceConfig {
     ignore_trusted_repos: Unused,
 }
 
+/// `target`: the registry and the chart repository.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TargetConfig {
+    /// The registry host (`http://` or `https://` allowed), or `oci-layout:DIR`.
     #[serde(alias = "container_registry")]
     pub container_registry: Option<String>,
     #[serde(alias = "container_repository", default)]
     container_repository: Option<String>,
+    /// The chart repository.
     pub repo: Option<RepoConfig>,
+    /// The registry's credentials.
     pub containers: Option<ContainersConfig>,
     #[serde(alias = "intermediate_bundles_path")]
     intermediate_bundles_path: Unused,
@@ -80,12 +110,15 @@ impl TargetConfig {
     }
 }
 
+/// `target.repo`: the chart repository.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepoConfig {
     kind: Option<RepoKind>,
     url: Option<String>,
+    /// The directory of a `LOCAL` repository.
     pub path: Option<PathBuf>,
+    /// The repository's credentials.
     pub auth: Option<AuthConfig>,
     #[serde(alias = "charts_index")]
     charts_index: Unused,
@@ -152,19 +185,23 @@ fn describe(value: &serde_yaml::Value) -> &'static str {
     }
 }
 
+/// `target.containers`: the registry's credentials.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainersConfig {
+    /// Username and password.
     pub auth: Option<AuthConfig>,
     url: Unused,
     kind: Unused,
 }
 
+/// An `auth` section; its password is never printed (not even by `Debug`).
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
     username: Option<String>,
     password: Option<String>,
+    /// The host these credentials are for (empty: the target registry).
     pub registry: Option<String>,
 }
 
@@ -194,14 +231,14 @@ impl AuthConfig {
 impl SyncConfig {
     /// Reads and checks `path`. Errors name the file and, for an unknown or misplaced key,
     /// the key and its line.
-    pub fn load(path: &Path) -> anyhow::Result<SyncConfig> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::parse(&text).with_context(|| {
-            format!(
-                "{}: not a charts-syncer config (charts-syncer refuses unknown keys too)",
-                path.display()
-            )
+    pub fn load(path: &Path) -> Result<SyncConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|source| ConfigError::Invalid {
+            path: path.to_owned(),
+            source,
         })
     }
 
