@@ -1,6 +1,6 @@
 //! Signed bundles, offline, with openssl as the oracle both ways: what `openssl dgst -sha256
 //! -sign` writes (DER) and what cosign writes (base64 of the DER) verify with kantup; what
-//! `kantup bundle sign` writes verifies with `openssl dgst -verify`. `load` and `upgrade` with
+//! `kantup bundle sign` writes verifies with `openssl dgst -verify`. `load`, `upgrade` and `sync` with
 //! `--verify-key` refuse an unsigned, tampered or wrongly signed bundle before anything else.
 
 mod common;
@@ -351,4 +351,68 @@ fn a_signed_bundle_upgrades_with_verify_key() {
     );
     let all = common::ok(out, "signed upgrade");
     assert!(all.contains("revision 1 -> 2"), "{all}");
+}
+
+/// `sync --verify-key` checks every bundle of the source before any push: one wrongly signed
+/// bundle among two stops the sync with exit code 3 and the registry untouched; signed with
+/// the right key, both sync.
+#[test]
+fn sync_refuses_a_badly_signed_bundle_before_any_push() {
+    use kantup_test_support::registry_server::RegistryServer;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys(dir.path());
+    let bundles = dir.path().join("bundles");
+    std::fs::create_dir_all(&bundles).unwrap();
+    let first = bundles.join("testchart.bundle.tar");
+    std::fs::copy(
+        kantup_test_support::workspace_root().join("examples/bundles/testchart.bundle.tar"),
+        &first,
+    )
+    .unwrap();
+    let second = KantChart::v040("sig4.kant.test").bundle(&bundles);
+    for bundle in [&first, &second] {
+        let signed = kantup(&["bundle", "sign", s(bundle), "--key", s(&keys.sec1)]);
+        assert!(signed.status.success(), "{}", text(&signed));
+    }
+    // The second bundle changes after signing: one byte of padding at its end.
+    let mut bytes = std::fs::read(&second).unwrap();
+    let original = bytes.clone();
+    *bytes.last_mut().unwrap() ^= 1;
+    std::fs::write(&second, &bytes).unwrap();
+
+    let registry = RegistryServer::start();
+    let config = dir.path().join("load-image.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "source:\n  intermediateBundlesPath: {}\ntarget:\n  containerRegistry: {}\n  containerRepository: kant/apps\n",
+            bundles.display(),
+            registry.host()
+        ),
+    )
+    .unwrap();
+    let sync = |key: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_kantup"))
+            .args(["sync", "--config", s(&config), "--verify-key", s(key)])
+            .env("DOCKER_CONFIG", "/nonexistent-kantup-docker-config")
+            .output()
+            .unwrap()
+    };
+    let refused = sync(&keys.public);
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    assert!(
+        text(&refused).contains(s(&second)),
+        "names the bundle: {}",
+        text(&refused)
+    );
+    assert_eq!(registry.stored_blob_count(), 0, "nothing may be pushed");
+
+    std::fs::write(&second, &original).unwrap();
+    let wrong_key = sync(&keys.other_public);
+    assert_eq!(wrong_key.status.code(), Some(3), "{}", text(&wrong_key));
+    assert_eq!(registry.stored_blob_count(), 0, "nothing may be pushed");
+
+    let synced = sync(&keys.public);
+    assert!(synced.status.success(), "{}", text(&synced));
+    assert!(registry.stored_blob_count() > 0);
 }

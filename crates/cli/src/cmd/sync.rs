@@ -37,6 +37,8 @@ pub struct SyncArgs {
     /// Blob transfers in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    #[command(flatten)]
+    pub signature: crate::cmd::bundle::SignatureArgs,
 }
 
 impl SyncArgs {
@@ -49,6 +51,8 @@ impl SyncArgs {
             no_overwrite: self.no_overwrite,
             force: self.force,
             concurrency: self.concurrency,
+            verify_key: self.signature.verify_key.clone(),
+            signature: self.signature.signature.clone(),
         }
     }
 }

@@ -60,6 +60,11 @@ pub struct SyncOptions {
     pub force: bool,
     /// Blob transfers in flight at once (at least 1).
     pub concurrency: usize,
+    /// Refuse every bundle whose detached signature does not verify with this public key
+    /// (PEM); all are checked before anything is pushed.
+    pub verify_key: Option<PathBuf>,
+    /// The signature file when the source is one bundle (default: `<bundle>.sig` beside each).
+    pub signature: Option<PathBuf>,
 }
 
 impl SyncOptions {
@@ -73,6 +78,8 @@ impl SyncOptions {
             no_overwrite: false,
             force: false,
             concurrency: 4,
+            verify_key: None,
+            signature: None,
         }
     }
 }
@@ -86,6 +93,20 @@ pub enum SyncError {
     /// The config file cannot be used.
     #[error("{0}")]
     Config(#[from] ConfigError),
+    /// A bundle's signature did not verify (or there is none); nothing was pushed.
+    #[error("{0}")]
+    Signature(#[from] kantup_bundle::signature::SignatureError),
+    /// `signature` names one file but the source holds several bundles.
+    #[error(
+        "--signature names one signature file but {} holds {count} bundles; leave it out to use <bundle>.sig beside each",
+        directory.display()
+    )]
+    OneSignatureManyBundles {
+        /// The bundles' directory.
+        directory: PathBuf,
+        /// How many bundles it holds.
+        count: usize,
+    },
     /// The config names no bundles.
     #[error(
         "{}: source.intermediateBundlesPath is required (a bundle file or a directory of bundles)",
@@ -269,6 +290,23 @@ pub async fn sync(
     let bundles = find_bundles(&source)?;
     if bundles.is_empty() {
         return Err(SyncError::NoBundles(source));
+    }
+    if let Some(key) = &options.verify_key {
+        if options.signature.is_some() && bundles.len() > 1 {
+            return Err(SyncError::OneSignatureManyBundles {
+                directory: source,
+                count: bundles.len(),
+            });
+        }
+        // Every bundle before any push: a bad one stops the sync with nothing changed.
+        for bundle in &bundles {
+            kantup_bundle::signature::verify_bundle_file(
+                bundle,
+                key,
+                options.signature.as_deref(),
+            )?;
+            tracing::info!(bundle = %bundle.display(), key = %key.display(), "signature verified");
+        }
     }
 
     let image_target = targets::image_target(&config.target, options, base)?;
