@@ -88,6 +88,19 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// A deleted CRD was still there (terminating) when the wait ended.
+    #[error(
+        "CustomResourceDefinition {name} is still terminating {timeout:?} after its deletion (finalizers: {finalizers})"
+    )]
+    CrdNotDeleted {
+        /// The CRD name.
+        name: String,
+        /// Its finalizers at the end of the wait.
+        finalizers: String,
+        /// How long we waited.
+        timeout: Duration,
+    },
+
     /// The API server would refuse CRDs (its answer to a dry-run apply); nothing was applied.
     #[error(
         "the API server refuses {} CustomResourceDefinition(s); nothing was applied: {}",

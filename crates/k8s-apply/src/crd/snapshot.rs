@@ -208,12 +208,36 @@ pub async fn custom_objects_exist(client: &kube::Client, name: &str) -> Result<O
     Ok(Some(!page.items.is_empty()))
 }
 
+/// How long [`delete_crd`] waits for a deleted CRD to be gone.
+pub const CRD_DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Deletes the CRD `name` (and with it every object of it: callers check
-/// [`custom_objects_exist`] first).
+/// [`custom_objects_exist`] first) and waits until it is gone, as `kubectl delete` does: the
+/// server only removes it once its cleanup finalizer has run, so without the wait the caller
+/// would return while the CRD is still listed (terminating).
 pub async fn delete_crd(client: &kube::Client, name: &str) -> Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.delete(name, &DeleteParams::default())
         .await
         .map_err(|e| Error::api(format!("delete CustomResourceDefinition {name}"), e))?;
-    Ok(())
+    let started = std::time::Instant::now();
+    let mut delay = std::time::Duration::from_millis(50);
+    loop {
+        let Some(crd) = crds
+            .get_opt(name)
+            .await
+            .map_err(|e| Error::api(format!("get CustomResourceDefinition {name}"), e))?
+        else {
+            return Ok(());
+        };
+        if started.elapsed() >= CRD_DELETE_TIMEOUT {
+            return Err(Error::CrdNotDeleted {
+                name: name.to_string(),
+                finalizers: crd.metadata.finalizers.unwrap_or_default().join(", "),
+                timeout: CRD_DELETE_TIMEOUT,
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(std::time::Duration::from_secs(1));
+    }
 }
