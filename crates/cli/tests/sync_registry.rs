@@ -310,6 +310,7 @@ fn sync_through_faulty_network_keeps_digests_and_resumes() {
             fault_percent: 0,
             max_faults: 0,
             fail_after_requests: Some(50),
+            ..FaultConfig::default()
         },
     );
     let config = oci_config(root.path(), &bundles, &dead.host(), &host);
@@ -335,6 +336,7 @@ fn sync_through_faulty_network_keeps_digests_and_resumes() {
             fault_percent: 10,
             max_faults: 20,
             fail_after_requests: None,
+            ..FaultConfig::default()
         },
     );
     let config = oci_config(root.path(), &bundles, &flaky.host(), &host);

@@ -103,7 +103,7 @@ pub async fn ensure_base_blobs(
                     }
                     // The registry would not mount it (it offered an upload, which the bundle
                     // cannot feed): try the next repository, else report it missing.
-                    Ok(BlobOutcome::Uploaded(_)) | Err(_) => {}
+                    Ok(BlobOutcome::Uploaded(_) | BlobOutcome::Resumed { .. }) | Err(_) => {}
                 }
             }
             if found {

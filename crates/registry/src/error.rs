@@ -75,6 +75,27 @@ pub enum RegistryError {
     /// TLS failed: an untrusted certificate, or one side speaking plain HTTP.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The registry lost or moved an upload session (404, 416 on a chunk): the upload goes on
+    /// from where the registry stands, or starts over.
+    #[error("upload session lost: {0}")]
+    UploadSessionLost(Box<RegistryError>),
+    /// The server answered an API request with an HTML page: a web server, login page or
+    /// proxy, not the registry API.
+    #[error(
+        "{method} {url}: HTTP {status} with an HTML page, not a registry API answer (is this a registry, or a login page or proxy in front of it?)"
+    )]
+    NotARegistry {
+        method: String,
+        url: String,
+        status: u16,
+    },
+    /// The registry's answer contradicts itself or the request (a size, digest or media type
+    /// that is not what it says or what was asked for); nothing was used.
+    #[error("{what}: {reason}")]
+    BadAnswer { what: String, reason: String },
+    /// Not attempted: the registry had stopped answering earlier in the same run.
+    #[error("not attempted: {registry} stopped answering ({reason})")]
+    NotAttempted { registry: String, reason: String },
     /// The retry budget ran out; the last error is attached.
     #[error("giving up after {attempts} attempts: {last}")]
     RetriesExhausted {
@@ -106,6 +127,7 @@ impl RegistryError {
                     || source.is_decode()
             }
             RegistryError::Status { status, .. } => *status == 429 || *status >= 500,
+            RegistryError::UploadSessionLost(_) => true,
             _ => false,
         }
     }

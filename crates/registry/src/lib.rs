@@ -10,7 +10,9 @@
 //!   for a local address without TLS ([`scheme`]); anonymous, basic and bearer-token auth;
 //!   retries with backoff on 5xx, 429 and dropped connections.
 //! - [`push_images`]: blobs first (HEAD, cross-repository mount, monolithic or chunked upload
-//!   streamed from a [`BlobSource`]), then the manifest, with bounded concurrency.
+//!   streamed from a [`BlobSource`]), then the manifest, with bounded concurrency; uploads
+//!   continue where the registry stands after a failure, also in the next run
+//!   ([`UploadSessions`], [`client::upload`]).
 //! - [`RelocationRule`]: the relok8s/charts-syncer target naming.
 //! - [`chart_repo::ChartRepository`]: list and pull (digest-verified) charts from HTTP(S)
 //!   repositories (Harbor, ChartMuseum, static), directories and `oci://` registries.
@@ -29,9 +31,11 @@ pub mod net;
 pub mod push;
 pub mod relocate;
 pub mod scheme;
+pub mod upload_sessions;
 
 pub use client::{
-    BlobOutcome, ClientOptions, ManifestInfo, RegistryClient, RetryPolicy, sha256_digest,
+    BlobOutcome, ClientOptions, DEFAULT_CHUNK_SIZE, ManifestInfo, RegistryClient, RetryPolicy,
+    sha256_digest,
 };
 pub use credentials::{CredentialResolver, Credentials, CredentialsError, DockerConfig};
 pub use error::{RegistryError, Result};
@@ -41,3 +45,4 @@ pub use push::{
     PushOptions, PushReport, TagPolicy, plan, push_images,
 };
 pub use relocate::RelocationRule;
+pub use upload_sessions::UploadSessions;

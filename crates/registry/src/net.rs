@@ -210,21 +210,54 @@ pub fn same_host(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// `url` with any user-info replaced, for messages.
+/// Query parameters shown as they are in messages; every other parameter's value is a
+/// possible secret (docker-registry's signed upload `_state`, presigned storage URLs).
+const PUBLIC_QUERY_KEYS: &[&str] = &["digest", "mount", "from", "n", "last"];
+
+/// `url` for messages: user-info replaced by `redacted`, and the value of every query
+/// parameter but `digest`, `mount`, `from`, `n` and `last` replaced by `<redacted>`.
 pub fn redact_url(url: &str) -> String {
     match Url::parse(url) {
-        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
-            let _ = parsed.set_username("redacted");
-            let _ = parsed.set_password(None);
+        Ok(mut parsed) => {
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                let _ = parsed.set_username("redacted");
+                let _ = parsed.set_password(None);
+            }
+            if parsed.query().is_some() {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let shown = if PUBLIC_QUERY_KEYS.contains(&k.as_ref()) {
+                            v.into_owned()
+                        } else {
+                            "<redacted>".to_owned()
+                        };
+                        (k.into_owned(), shown)
+                    })
+                    .collect();
+                let mut query = String::new();
+                for (k, v) in pairs {
+                    if !query.is_empty() {
+                        query.push('&');
+                    }
+                    query.push_str(&k);
+                    query.push('=');
+                    query.push_str(&v);
+                }
+                // Built by hand: `set_query` would percent-encode the marker.
+                return format!("{}?{query}", &parsed[..url::Position::AfterPath]);
+            }
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => match (url.find("://"), url.rfind('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => {
-                format!("{}://redacted@{}", &url[..scheme_end], &url[at + 1..])
+        Err(_) => {
+            let url = url.split_once('?').map_or(url, |(base, _)| base);
+            match (url.find("://"), url.rfind('@')) {
+                (Some(scheme_end), Some(at)) if at > scheme_end => {
+                    format!("{}://redacted@{}", &url[..scheme_end], &url[at + 1..])
+                }
+                _ => url.to_owned(),
             }
-            _ => url.to_owned(),
-        },
+        }
     }
 }
 
@@ -322,6 +355,18 @@ mod tests {
             ("http://u:p@proxy:3128", "http://redacted@proxy:3128/"),
             ("http://proxy:3128", "http://proxy:3128/"),
             ("http://u:secret@[bad", "http://redacted@[bad"),
+            (
+                "https://reg/v2/a/blobs/uploads/u?_state=s3cr3t&digest=sha256:ab",
+                "https://reg/v2/a/blobs/uploads/u?_state=<redacted>&digest=sha256:ab",
+            ),
+            (
+                "https://store/b?X-Amz-Signature=s3cr3t",
+                "https://store/b?X-Amz-Signature=<redacted>",
+            ),
+            (
+                "https://reg/v2/a/tags/list?n=1000",
+                "https://reg/v2/a/tags/list?n=1000",
+            ),
         ];
         for (given, shown) in cases {
             assert_eq!(redact_url(given), shown, "{given}");

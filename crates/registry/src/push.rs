@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -170,8 +170,13 @@ pub struct PushReport {
     pub blobs_mounted: u64,
     /// Blobs already present.
     pub blobs_skipped: u64,
-    /// Bytes sent for blobs.
+    /// Bytes sent for blobs in this run.
     pub bytes_uploaded: u64,
+    /// Blobs whose upload continued a session an interrupted attempt or run left (counted in
+    /// `blobs_uploaded` too).
+    pub blobs_resumed: u64,
+    /// Bytes those sessions already held, not sent again.
+    pub bytes_resumed: u64,
     /// Manifests PUT.
     pub manifests_pushed: u64,
 }
@@ -219,6 +224,8 @@ struct Counters {
     mounted: AtomicU64,
     skipped: AtomicU64,
     bytes: AtomicU64,
+    resumed: AtomicU64,
+    bytes_resumed: AtomicU64,
     manifests: AtomicU64,
 }
 
@@ -233,9 +240,32 @@ struct Run<'a> {
     done: Mutex<HashMap<RepoBlob, Arc<OnceCell<()>>>>,
     counters: Counters,
     observer: Option<Observer>,
+    /// Set once the registry stopped answering (retries ran out on a dropped connection,
+    /// 5xx or 429): work not yet started is not attempted, and says why.
+    gave_up: OnceLock<String>,
 }
 
 impl Run<'_> {
+    /// Notes an error that means the registry is down, not just this blob or image failing.
+    fn note(&self, error: &RegistryError) {
+        if let RegistryError::RetriesExhausted { last, .. } = error
+            && last.is_retryable()
+        {
+            let _ = self.gave_up.set(error_chain(error));
+        }
+    }
+
+    /// The error for work not started after the registry stopped answering.
+    fn check_gave_up(&self) -> Result<()> {
+        match self.gave_up.get() {
+            Some(why) => Err(RegistryError::NotAttempted {
+                registry: self.client.host().to_string(),
+                reason: why.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     fn emit(&self, event: PushEvent) {
         if let Some(o) = &self.observer {
             o(event);
@@ -248,6 +278,14 @@ impl Run<'_> {
             BlobOutcome::Mounted => self.counters.mounted.fetch_add(1, Ordering::Relaxed),
             BlobOutcome::Uploaded(n) => {
                 self.counters.bytes.fetch_add(n, Ordering::Relaxed);
+                self.counters.uploaded.fetch_add(1, Ordering::Relaxed)
+            }
+            BlobOutcome::Resumed { sent, from } => {
+                self.counters.bytes.fetch_add(sent, Ordering::Relaxed);
+                self.counters.resumed.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .bytes_resumed
+                    .fetch_add(from, Ordering::Relaxed);
                 self.counters.uploaded.fetch_add(1, Ordering::Relaxed)
             }
         };
@@ -302,6 +340,7 @@ impl Run<'_> {
         mount_from: Option<&str>,
     ) -> Result<()> {
         let _permit = self.blob_slots.acquire().await.expect("semaphore open");
+        self.check_gave_up()?;
         let source = image.source.clone();
         let digest = blob.digest.clone();
         let open = move || source.open_blob(&digest);
@@ -315,7 +354,8 @@ impl Run<'_> {
                 &open,
                 &|n| self.emit(PushEvent::Bytes(n)),
             )
-            .await?;
+            .await
+            .inspect_err(|e| self.note(e))?;
         self.record(&blob.digest, outcome);
         Ok(())
     }
@@ -329,9 +369,13 @@ impl Run<'_> {
             action: ImageAction::Push,
             error: None,
         };
-        match self.push_inner(image, policy, &mut result).await {
-            Ok(()) => {}
-            Err(e) => result.error = Some(error_chain(&e)),
+        let pushed = match self.check_gave_up() {
+            Ok(()) => self.push_inner(image, policy, &mut result).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = pushed {
+            self.note(&e);
+            result.error = Some(error_chain(&e));
         }
         self.emit(PushEvent::ImageDone {
             target,
@@ -402,8 +446,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// Pushes `images` into `client`'s registry. Every image is attempted; failures are in the
-/// report (see [`PushReport::failures`]), and a failed image's manifest is never pushed.
+/// Pushes `images` into `client`'s registry. Every image is attempted until the registry stops
+/// answering (retries ran out on dropped connections, 5xx or 429): images not started by then
+/// fail at once with [`RegistryError::NotAttempted`] instead of each waiting out its own
+/// retries. Failures are in the report (see [`PushReport::failures`]), and a failed image's
+/// manifest is never pushed.
 ///
 /// ```no_run
 /// # async fn demo(images: Vec<kantup_registry::ImagePush>) -> kantup_registry::Result<()> {
@@ -426,6 +473,7 @@ pub async fn push_images(
         done: Mutex::new(HashMap::new()),
         counters: Counters::default(),
         observer,
+        gave_up: OnceLock::new(),
     };
     let policy = options.tag_policy;
     let mut indexed: Vec<(usize, ImageResult)> = futures::stream::iter(images.iter().enumerate())
@@ -444,6 +492,8 @@ pub async fn push_images(
         blobs_mounted: c.mounted.load(Ordering::Relaxed),
         blobs_skipped: c.skipped.load(Ordering::Relaxed),
         bytes_uploaded: c.bytes.load(Ordering::Relaxed),
+        blobs_resumed: c.resumed.load(Ordering::Relaxed),
+        bytes_resumed: c.bytes_resumed.load(Ordering::Relaxed),
         manifests_pushed: c.manifests.load(Ordering::Relaxed),
     }
 }

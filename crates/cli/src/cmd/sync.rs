@@ -37,6 +37,10 @@ pub struct SyncArgs {
     /// Blob transfers in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Where half-done blob uploads are remembered, so an interrupted sync continues where
+    /// the registry stands (default: $XDG_CACHE_HOME/kantup/uploads).
+    #[arg(long, value_name = "DIR", env = "KANTUP_UPLOAD_CACHE")]
+    pub upload_cache: Option<PathBuf>,
     #[command(flatten)]
     pub signature: crate::cmd::bundle::SignatureArgs,
 }
@@ -51,6 +55,7 @@ impl SyncArgs {
             no_overwrite: self.no_overwrite,
             force: self.force,
             concurrency: self.concurrency,
+            upload_cache: self.upload_cache.clone(),
             verify_key: self.signature.verify_key.clone(),
             signature: self.signature.signature.clone(),
         }
@@ -115,6 +120,13 @@ fn print_table(summary: &SyncReport) {
         summary.blobs_mounted,
         summary.blobs_skipped,
     );
+    if summary.blobs_resumed > 0 {
+        println!(
+            "resumed: {} blob upload(s) continued where an interrupted run left them ({} not sent again)",
+            summary.blobs_resumed,
+            crate::output::human_bytes(summary.bytes_resumed)
+        );
+    }
     if summary.nothing_new() && summary.failed() == 0 && !summary.dry_run {
         println!("everything was already in place (all skipped)");
     }

@@ -3,13 +3,14 @@
 use std::sync::LazyLock;
 
 use bytes::Bytes;
+use kantup_bundle::archive::MAX_MANIFEST;
 use kantup_bundle::media_types;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 
 use super::transport::{header_str, status_error};
 use super::{ManifestInfo, RegistryClient, repo_scope, sha256_digest};
-use crate::error::Result;
+use crate::error::{RegistryError, Result};
 
 /// The `Accept` header of manifest requests: every manifest media type kantup understands.
 pub fn manifest_accept() -> &'static str {
@@ -36,7 +37,11 @@ impl RegistryClient {
         }
     }
 
-    /// GETs a manifest: its bytes exactly as stored, and what the headers say.
+    /// GETs a manifest: its bytes exactly as stored, and what the headers say. The answer is
+    /// refused ([`RegistryError::BadAnswer`]) when it is larger than
+    /// [`MAX_MANIFEST`](kantup_bundle::archive::MAX_MANIFEST) (nothing past the limit is read),
+    /// when its media type is not one of the manifest types asked for or disagrees with the
+    /// manifest's own `mediaType`, or when the digest the registry names is not the bytes'.
     pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Bytes, ManifestInfo)> {
         let url = self
             .url(&format!("/v2/{repo}/manifests/{reference}"))
@@ -51,13 +56,66 @@ impl RegistryClient {
             return Err(status_error(&Method::GET, &url, r).await);
         }
         let headers = r.headers().clone();
-        let body = r
-            .bytes()
+        let what = format!("manifest {}/{repo}:{reference}", self.host);
+        let bad = |reason: String| RegistryError::BadAnswer {
+            what: what.clone(),
+            reason,
+        };
+        let limit = MAX_MANIFEST;
+        if let Some(claimed) = r.content_length()
+            && claimed > limit
+        {
+            return Err(bad(format!(
+                "the registry sends {claimed} bytes, more than the {limit}-byte limit of a manifest"
+            )));
+        }
+        let mut r = r;
+        let mut body = Vec::new();
+        while let Some(chunk) = r
+            .chunk()
             .await
-            .map_err(|source| self.request_error(&Method::GET, &url, source))?;
+            .map_err(|source| self.request_error(&Method::GET, &url, source))?
+        {
+            if body.len() as u64 + chunk.len() as u64 > limit {
+                return Err(bad(format!(
+                    "more than the {limit}-byte limit of a manifest"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = Bytes::from(body);
         let computed = sha256_digest(&body);
         let mut info = manifest_info(&headers, Some(&computed));
         info.size = body.len() as u64;
+        if info.digest != computed {
+            return Err(bad(format!(
+                "the registry names digest {}, the {} bytes it sent hash to {computed}",
+                info.digest, info.size
+            )));
+        }
+        let media_type = info.media_type.split(';').next().unwrap_or_default().trim();
+        if !media_types::MANIFESTS.contains(&media_type) {
+            return Err(bad(format!(
+                "media type {:?}, not one of the manifest types asked for ({})",
+                info.media_type,
+                manifest_accept()
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Declared {
+            #[serde(rename = "mediaType")]
+            media_type: Option<String>,
+        }
+        if let Ok(Declared {
+            media_type: Some(declared),
+        }) = serde_json::from_slice::<Declared>(&body)
+            && declared != media_type
+        {
+            return Err(bad(format!(
+                "served as {media_type:?} but the manifest says mediaType {declared:?}"
+            )));
+        }
+        info.media_type = media_type.to_string();
         Ok((body, info))
     }
 

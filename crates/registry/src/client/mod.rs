@@ -2,13 +2,15 @@
 //! - [`transport`]: scheme choice (HTTPS first, the plain-HTTP fallback for local addresses),
 //!   sending with auth and retries, errors;
 //! - [`token`]: `WWW-Authenticate` challenges, basic auth and bearer tokens per scope;
-//! - [`blobs`]: blob existence, download, upload (monolithic or chunked) and mounts;
+//! - [`blobs`]: blob existence, download, upload sessions and mounts;
+//! - [`upload`]: streamed, chunked uploads that continue where the registry stands;
 //! - [`manifests`]: manifest HEAD/GET/PUT and tag listing.
 
 mod blobs;
 mod manifests;
 mod token;
 mod transport;
+pub mod upload;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,6 +23,7 @@ use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
 use crate::net::HttpOptions;
 use crate::scheme::Scheme;
+use crate::upload_sessions::UploadSessions;
 
 pub use manifests::manifest_accept;
 pub use token::Challenge;
@@ -51,6 +54,19 @@ impl RetryPolicy {
         let factor = 1u32 << attempt.saturating_sub(1).min(16);
         self.base_delay.saturating_mul(factor).min(self.max_delay)
     }
+
+    /// Delay before attempt `attempt + 1`: what the server asked for (`Retry-After`), capped
+    /// at [`RetryPolicy::MAX_RETRY_AFTER`], else [`RetryPolicy::backoff`].
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(asked) => asked.min(Self::MAX_RETRY_AFTER),
+            None => self.backoff(attempt),
+        }
+    }
+
+    /// The longest `Retry-After` obeyed: a registry asking for an hour gets a minute, and the
+    /// retry budget stays bounded.
+    pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 }
 
 /// Settings of a [`RegistryClient`].
@@ -62,8 +78,12 @@ pub struct ClientOptions {
     /// anonymous. Sent to no other host.
     pub credentials: Option<Credentials>,
     pub retry: RetryPolicy,
-    /// Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size.
+    /// Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size (the
+    /// most an interruption can cost; memory does not grow with it, bodies are streamed).
     pub chunk_size: usize,
+    /// Where upload sessions are saved so an interrupted push continues on the next run;
+    /// `None` keeps them in memory only (a failed attempt still continues in-process).
+    pub upload_sessions: Option<UploadSessions>,
 }
 
 impl Default for ClientOptions {
@@ -72,10 +92,14 @@ impl Default for ClientOptions {
             http: HttpOptions::default(),
             credentials: None,
             retry: RetryPolicy::default(),
-            chunk_size: 8 * 1024 * 1024,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            upload_sessions: None,
         }
     }
 }
+
+/// The default [`ClientOptions::chunk_size`].
+pub const DEFAULT_CHUNK_SIZE: usize = 64 << 20;
 
 /// What a manifest HEAD/GET told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +118,9 @@ pub enum BlobOutcome {
     Mounted,
     /// Uploaded; bytes sent.
     Uploaded(u64),
+    /// Uploaded by continuing a session an earlier, interrupted attempt left: `from` bytes
+    /// were already in the registry, `sent` were sent now.
+    Resumed { sent: u64, from: u64 },
 }
 
 /// A client for one registry host.
@@ -122,6 +149,11 @@ pub struct RegistryClient {
     use_basic: AtomicBool,
     retry: RetryPolicy,
     chunk_size: usize,
+    upload_sessions: Option<UploadSessions>,
+    /// The registry refused a PATCH: every blob goes in one PUT.
+    chunked_refused: AtomicBool,
+    /// Saving a session failed once (warned once).
+    session_save_warned: AtomicBool,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -162,6 +194,9 @@ impl RegistryClient {
             use_basic: AtomicBool::new(false),
             retry: options.retry,
             chunk_size: options.chunk_size.max(1024),
+            upload_sessions: options.upload_sessions,
+            chunked_refused: AtomicBool::new(false),
+            session_save_warned: AtomicBool::new(false),
         })
     }
 
@@ -194,6 +229,15 @@ mod tests {
         };
         let got: Vec<_> = (1..=6).map(|a| p.backoff(a).as_millis()).collect();
         assert_eq!(got, vec![100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(3600))),
+            RetryPolicy::MAX_RETRY_AFTER
+        );
+        assert_eq!(p.delay(2, None), Duration::from_millis(200));
     }
 
     #[test]

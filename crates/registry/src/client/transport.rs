@@ -12,7 +12,7 @@ use url::Url;
 
 use super::RegistryClient;
 use crate::error::{RegistryError, Result};
-use crate::net::{TlsError, TlsProblem, same_host};
+use crate::net::{TlsError, TlsProblem, redact_url, same_host};
 use crate::scheme::{Scheme, may_fall_back_to_http};
 
 /// How long a local address gets to answer the TLS handshake before kantup tries plain HTTP
@@ -99,7 +99,7 @@ impl RegistryClient {
             let error = RegistryError::Transport {
                 method: "GET".into(),
                 url: url.clone(),
-                source: error,
+                source: error.without_url(),
             };
             if !error.is_retryable() || attempt >= self.retry.max_attempts {
                 return Err(error);
@@ -124,7 +124,7 @@ impl RegistryClient {
 
     /// Whether `url` points at this registry's own host and port: only those requests get
     /// credentials or tokens.
-    fn is_own_host(&self, url: &str) -> bool {
+    pub(super) fn is_own_host(&self, url: &str) -> bool {
         let own = self.scheme.get().copied().unwrap_or(if self.plain_http {
             Scheme::Http
         } else {
@@ -139,7 +139,7 @@ impl RegistryClient {
         }
     }
 
-    fn authorize(&self, rb: RequestBuilder, url: &str, scope: &str) -> RequestBuilder {
+    pub(super) fn authorize(&self, rb: RequestBuilder, url: &str, scope: &str) -> RequestBuilder {
         if !self.is_own_host(url) {
             return rb;
         }
@@ -173,10 +173,11 @@ impl RegistryClient {
             .unwrap_or_else(|| self.host.clone());
         match TlsError::from_request(&host, &source) {
             Some(tls) => tls.into(),
+            // The URL is in the message once, redacted; reqwest's own copy is dropped.
             None => RegistryError::Transport {
                 method: method.to_string(),
-                url: url.to_string(),
-                source,
+                url: redact_url(url),
+                source: source.without_url(),
             },
         }
     }
@@ -204,10 +205,13 @@ impl RegistryClient {
             if response.status() == StatusCode::UNAUTHORIZED {
                 return Err(RegistryError::Unauthorized {
                     registry: self.host.clone(),
-                    reason: format!("credentials rejected: {method} {url} answered 401"),
+                    reason: format!(
+                        "credentials rejected: {method} {} answered 401",
+                        redact_url(url)
+                    ),
                 });
             }
-            return Ok(response);
+            return self.not_html(method, url, response);
         }
     }
 
@@ -239,12 +243,65 @@ impl RegistryClient {
                     last: Box::new(error),
                 });
             }
-            let delay = retry_after
-                .unwrap_or_else(|| self.retry.backoff(attempt))
-                .min(self.retry.max_delay.max(Duration::from_secs(1)) * 6);
-            tracing::debug!("retrying {method} {url} in {delay:?}: {error}");
+            let delay = self.retry.delay(attempt, retry_after);
+            tracing::debug!(
+                "retrying {method} {} in {delay:?}: {error}",
+                redact_url(url)
+            );
             tokio::time::sleep(delay).await;
         }
+    }
+}
+
+impl RegistryClient {
+    /// A successful answer of the registry's own host that is an HTML page is no registry API
+    /// answer (a web server or login page answering 200 to everything would otherwise look like
+    /// "blob present", "manifest stored"). Blob bytes that storage elsewhere serves are not
+    /// judged (they are checked by digest).
+    pub(super) fn not_html(
+        &self,
+        method: &Method,
+        url: &str,
+        response: Response,
+    ) -> Result<Response> {
+        if response.status().is_success()
+            && is_html(response.headers())
+            && self.is_own_host(response.url().as_str())
+        {
+            return Err(RegistryError::NotARegistry {
+                method: method.to_string(),
+                url: redact_url(url),
+                status: response.status().as_u16(),
+            });
+        }
+        Ok(response)
+    }
+}
+
+fn is_html(headers: &HeaderMap) -> bool {
+    header_str(headers, "content-type").is_some_and(|t| {
+        let t = t.trim().to_ascii_lowercase();
+        t.starts_with("text/html") || t.starts_with("application/xhtml")
+    })
+}
+
+/// ` ("Title")` of an HTML page, or nothing.
+fn html_title(body: &str) -> String {
+    let lower = body.to_ascii_lowercase();
+    let Some(start) = lower.find("<title>").map(|i| i + "<title>".len()) else {
+        return String::new();
+    };
+    let end = lower[start..]
+        .find("</title>")
+        .map_or(body.len(), |i| start + i);
+    let title: String = body[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    if title.is_empty() {
+        String::new()
+    } else {
+        format!(" ({:?})", title.chars().take(120).collect::<String>())
     }
 }
 
@@ -255,10 +312,22 @@ pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `Retry-After` as a delay: delta-seconds, or an HTTP date (IMF-fixdate, RFC 2822 form)
+/// measured from now.
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = header_str(headers, "retry-after")?;
-    // Seconds only; HTTP dates fall back to exponential backoff.
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after(&header_str(headers, "retry-after")?, jiff::Timestamp::now())
+}
+
+fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = jiff::fmt::rfc2822::DateTimeParser::new()
+        .parse_timestamp(value)
+        .ok()?;
+    let wait = at.duration_since(now);
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
 /// The error for an answer the operation cannot accept. A TLS-only server's answer to plain
@@ -273,14 +342,55 @@ pub(super) async fn status_error(method: &Method, url: &str, response: Response)
             None => h.to_owned(),
         })
         .unwrap_or_default();
-    let body = response.text().await.unwrap_or_default();
+    let html = is_html(response.headers());
+    let mut body = response.text().await.unwrap_or_default();
     if let Some(tls) = TlsError::from_plain_http_answer(&host, status, &body) {
         return tls.into();
     }
+    if html {
+        // An error page (a proxy's 502, a login page): its title says more than its markup.
+        body = format!(
+            "an HTML page{}, not a registry API answer",
+            html_title(&body)
+        );
+    }
     RegistryError::Status {
         method: method.to_string(),
-        url: url.to_string(),
+        url: redact_url(url),
         status,
         body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_titles() {
+        assert_eq!(
+            html_title("<html><head><TITLE>502 Bad\n Gateway</TITLE></head>"),
+            " (\"502 Bad Gateway\")"
+        );
+        assert_eq!(html_title("<html><body>hi</body></html>"), "");
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now: jiff::Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
+        let cases = [
+            ("3", Some(Duration::from_secs(3))),
+            (" 0 ", Some(Duration::ZERO)),
+            (
+                "Fri, 02 Jan 2026 03:04:15 GMT",
+                Some(Duration::from_secs(10)),
+            ),
+            ("Fri, 02 Jan 2026 03:00:00 GMT", Some(Duration::ZERO)),
+            ("soon", None),
+            ("-1", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse_retry_after(value, now), want, "{value:?}");
+        }
     }
 }

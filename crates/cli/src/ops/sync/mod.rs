@@ -60,6 +60,9 @@ pub struct SyncOptions {
     pub force: bool,
     /// Blob transfers in flight at once (at least 1).
     pub concurrency: usize,
+    /// Where half-done blob uploads are remembered, so an interrupted sync continues where the
+    /// registry stands (`None`: `$XDG_CACHE_HOME/kantup/uploads`).
+    pub upload_cache: Option<PathBuf>,
     /// Refuse every bundle whose detached signature does not verify with this public key
     /// (PEM); all are checked before anything is pushed.
     pub verify_key: Option<PathBuf>,
@@ -78,6 +81,7 @@ impl SyncOptions {
             no_overwrite: false,
             force: false,
             concurrency: 4,
+            upload_cache: None,
             verify_key: None,
             signature: None,
         }
@@ -250,6 +254,10 @@ pub struct SyncReport {
     pub blobs_skipped: u64,
     /// Bytes sent.
     pub bytes_uploaded: u64,
+    /// Blob uploads continued where an interrupted run left them.
+    pub blobs_resumed: u64,
+    /// Bytes those continued uploads did not send again.
+    pub bytes_resumed: u64,
 }
 
 impl SyncReport {
@@ -453,6 +461,8 @@ impl BundleSync<'_> {
                     summary.blobs_mounted += report.blobs_mounted;
                     summary.blobs_skipped += report.blobs_skipped;
                     summary.bytes_uploaded += report.bytes_uploaded;
+                    summary.blobs_resumed += report.blobs_resumed;
+                    summary.bytes_resumed += report.bytes_resumed;
                     for image in &report.images {
                         count_action(summary, &image.action, image.error.is_some());
                     }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use kantup_registry::chart_target::ChartTarget;
 use kantup_registry::credentials::{CredentialResolver, EnvPair};
-use kantup_registry::{ClientOptions, Credentials, RegistryClient, RelocationRule};
+use kantup_registry::{
+    ClientOptions, Credentials, RegistryClient, RelocationRule, UploadSessions,
+};
 
 use super::config::{AuthConfig, TargetConfig};
 use super::{SyncError, SyncOptions};
@@ -24,6 +26,11 @@ fn client_options(options: &SyncOptions, credentials: Option<Credentials>) -> Cl
     ClientOptions {
         http: options.http.clone(),
         credentials,
+        upload_sessions: options
+            .upload_cache
+            .clone()
+            .or_else(UploadSessions::default_dir)
+            .map(UploadSessions::new),
         ..ClientOptions::default()
     }
 }
