@@ -155,6 +155,8 @@ pub struct FaultProxy {
     port: u16,
     stop: Arc<AtomicBool>,
     down: Arc<AtomicBool>,
+    /// `stall_after_body_bytes`, `u64::MAX` for none.
+    stall_after: Arc<AtomicU64>,
     stats: Arc<FaultStats>,
     thread: Option<JoinHandle<()>>,
 }
@@ -219,7 +221,7 @@ struct Shared {
     upstream: String,
     stats: Arc<FaultStats>,
     decider: Mutex<Decider>,
-    stall_after: Option<u64>,
+    stall_after: Arc<AtomicU64>,
     tamper: Option<Tamper>,
     stop: Arc<AtomicBool>,
 }
@@ -242,10 +244,13 @@ impl FaultProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let down = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(FaultStats::default());
+        let stall_after = Arc::new(AtomicU64::new(
+            config.stall_after_body_bytes.unwrap_or(u64::MAX),
+        ));
         let shared = Arc::new(Shared {
             upstream: upstream.to_string(),
             stats: stats.clone(),
-            stall_after: config.stall_after_body_bytes,
+            stall_after: stall_after.clone(),
             decider: Mutex::new(Decider {
                 state: config.seed.max(1),
                 config,
@@ -284,6 +289,7 @@ impl FaultProxy {
             port,
             stop,
             down,
+            stall_after,
             stats,
             thread: Some(thread),
         }
@@ -296,6 +302,13 @@ impl FaultProxy {
 
     pub fn stats(&self) -> &FaultStats {
         &self.stats
+    }
+
+    /// Changes [`FaultConfig::stall_after_body_bytes`] for the requests that come next
+    /// (`None`: the network flows again; requests already held stay held).
+    pub fn set_stall_after(&self, body_bytes: Option<u64>) {
+        self.stall_after
+            .store(body_bytes.unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// While set, every new connection is closed at once (a registry that is down).
@@ -420,10 +433,7 @@ fn handle(mut client: TcpStream, shared: &Shared) -> std::io::Result<()> {
     let request = request_head(&head);
     stats.requests.fetch_add(1, Ordering::Relaxed);
 
-    if want > 0
-        && let Some(limit) = shared.stall_after
-        && stats.body_bytes() >= limit
-    {
+    if want > 0 && stats.body_bytes() >= shared.stall_after.load(Ordering::Relaxed) {
         // A network that hangs: the request goes nowhere and nothing comes back.
         stats.stalled.fetch_add(1, Ordering::Relaxed);
         let mut sink = std::io::sink();
