@@ -335,3 +335,70 @@ fn registry_that_stays_down_exits_1_naming_what_is_in_and_what_is_not() {
         }
     }
 }
+
+/// Killed while a chunk is on the wire: docker-registry keeps the part of the chunk that
+/// arrived, which no longer matches the offset signed into the session URL kantup holds, and
+/// refuses the session (`BLOB_UPLOAD_INVALID`). The next run sees that, starts the blob over,
+/// and the result is still digest-exact with no session left behind.
+#[test]
+fn sync_killed_while_a_chunk_is_on_the_wire_starts_that_blob_over() {
+    let registry = RegistryServer::start();
+    let host = registry.host();
+    let root = tempfile::tempdir().unwrap();
+    let (bundles, images) = bundle(
+        root.path(),
+        GenSpec {
+            images: 1,
+            base_layers: 1,
+            base_layer_size: 200 << 20,
+            own_layer_size: 64 * 1024,
+            ..GenSpec::default()
+        },
+    );
+    let big = images[0].layers[0].clone();
+    let cache = root.path().join("upload-sessions");
+    let proxy = FaultProxy::start(&host, FaultConfig::clean());
+    let path = config(root.path(), &bundles, &proxy.host());
+    let args = [
+        "sync",
+        "--config",
+        path.to_str().unwrap(),
+        "--plain-http",
+        "--upload-cache",
+        cache.to_str().unwrap(),
+    ];
+    let mut child = kantup_command(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // 100 MiB in: the second 64 MiB chunk is on its way.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while proxy.stats().body_bytes() < 100 << 20 {
+        assert!(child.try_wait().unwrap().is_none(), "kantup ended early");
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let first_run = proxy.stats().body_bytes();
+    assert!(first_run < big.size, "first run: {first_run}");
+
+    let out = kantup(&[&args[..], &["-o", "json"]].concat());
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let second_run = proxy.stats().body_bytes() - first_run;
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!(
+        "blob {} bytes; first run sent {first_run}, second run {second_run}; summary {summary}",
+        big.size
+    );
+    assert_eq!(summary["images_pushed"], 1, "{summary:#}");
+    assert_eq!(summary["blobs_resumed"], 0, "{summary:#}");
+    assert_eq!(
+        summary["bytes_uploaded"].as_u64().unwrap() + summary["bytes_resumed"].as_u64().unwrap(),
+        big.size,
+        "{summary:#}"
+    );
+    assert!(saved_sessions(&cache).is_empty());
+    check_image(&host, &images[0]);
+}
