@@ -111,6 +111,7 @@ fn manifest_tamper(
 fn refused_pull(root: &Path, proxy: &FaultProxy, want: &str) {
     let (out, written) = pull(root, proxy);
     let stderr = text(&out.stderr);
+    eprintln!("repo pull: {stderr}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(want), "want {want:?} in:\n{stderr}");
     assert!(written.is_empty(), "nothing written: {written:?}");
@@ -179,7 +180,16 @@ fn pull_refuses_bad_manifest_answers_and_writes_nothing() {
     refused_pull(
         root.path(),
         &short,
-        &format!("GET http://{}{MANIFEST_PATH}: ", short.host()),
+        &format!(
+            "GET http://{}{MANIFEST_PATH}: error decoding response body",
+            short.host()
+        ),
+    );
+    let (out, _) = pull(root.path(), &short);
+    assert!(
+        text(&out.stderr).contains("end of file before message length reached"),
+        "{}",
+        text(&out.stderr)
     );
 
     // A login page answering 200.
