@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use kantup_registry::chart_target::ChartTarget;
 use kantup_registry::credentials::{CredentialResolver, EnvPair};
-use kantup_registry::{
-    ClientOptions, Credentials, RegistryClient, RelocationRule, UploadSessions,
-};
+use kantup_registry::{ClientOptions, Credentials, RegistryClient, RelocationRule, UploadSessions};
 
 use super::config::{AuthConfig, TargetConfig};
 use super::{SyncError, SyncOptions};
