@@ -181,6 +181,8 @@ fn upgrade_from_a_chart_repository_directory_and_refuse_a_tampered_chart() {
     );
     cluster.helm(&helm, &["repo", "index", repo.to_str().unwrap()]);
 
+    // Backups go to the test's own directory, never to the working directory (the crate's).
+    let backups = dir.path().join("backups");
     let upgrade = |extra: &[&str]| {
         let mut args = vec![
             "upgrade",
@@ -194,6 +196,8 @@ fn upgrade_from_a_chart_repository_directory_and_refuse_a_tampered_chart() {
             "--yes",
             "--helm",
             helm.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
         kantup(cluster.kubeconfig(), dir.path(), &args)
@@ -225,5 +229,13 @@ fn upgrade_from_a_chart_repository_directory_and_refuse_a_tampered_chart() {
     assert_eq!(
         release_chart_version(cluster, &ns),
         (2, "kant-0.5.0".into())
+    );
+    let written: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        written.iter().any(|name| name.ends_with(".values.yaml")),
+        "{written:?}"
     );
 }
