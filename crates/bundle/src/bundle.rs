@@ -75,11 +75,11 @@ impl OpenOptions {
     }
 
     /// A size as people write it: bytes (`1073741824`) or with a unit (`8GiB`, `500 MB`).
-    pub fn parse_size(text: &str) -> Result<u64, String> {
+    pub fn parse_size(text: &str) -> Result<u64, SizeParseError> {
         text.trim()
             .parse::<bytesize::ByteSize>()
             .map(|size| size.as_u64())
-            .map_err(|e| format!("not a size ({e}); write e.g. 8GiB or 500MB"))
+            .map_err(|reason| SizeParseError { reason })
     }
 
     /// The most a bundle of `compressed` bytes may expand to.
@@ -90,6 +90,14 @@ impl OpenOptions {
                 .max(MIN_DEFAULT_EXPANSION)
         })
     }
+}
+
+/// Why a text is not a size ([`OpenOptions::parse_size`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a size ({reason}); write e.g. 8GiB or 500MB")]
+pub struct SizeParseError {
+    /// What the size parser said.
+    pub reason: String,
 }
 
 /// A member of the bundle tar.

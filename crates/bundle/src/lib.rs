@@ -43,7 +43,7 @@ mod write;
 
 pub use bundle::{
     Bundle, CHART_DIR, CHECKSUMS_MEMBER, DEFAULT_EXPANSION_RATIO, HINTS_MEMBER, IMAGES_MEMBER,
-    MAX_EXPANDED_SIZE_ENV, MIN_DEFAULT_EXPANSION, MemberInfo, OpenOptions,
+    MAX_EXPANDED_SIZE_ENV, MIN_DEFAULT_EXPANSION, MemberInfo, OpenOptions, SizeParseError,
 };
 pub use digest::{Digest, DigestParseError, DigestReader, DigestWriter};
 pub use error::BundleError;

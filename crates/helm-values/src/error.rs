@@ -6,14 +6,15 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A `--set`-family expression could not be parsed; the message is Helm's.
-    #[error("failed parsing {flag} data {expr:?}: {message}")]
+    #[error("failed parsing {flag} data {expr:?}: {source}")]
     Strvals {
         /// Which flag (`--set`, `--set-string`, ...).
         flag: &'static str,
         /// The whole expression as given.
         expr: String,
         /// What Helm would say, quoting the offending part.
-        message: String,
+        #[source]
+        source: crate::strvals::SetError,
     },
     /// A values document is not valid YAML, or is not a map, as Helm reads it.
     #[error("failed to parse {origin}: {message}")]

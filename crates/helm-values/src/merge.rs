@@ -69,19 +69,17 @@ impl ValueOptions {
 /// Applies one `--set`-family expression to `base`. `--set-file` paths are read from disk.
 pub fn apply_set(base: &mut Values, expr: &str, kind: SetKind, helm: HelmVersion) -> Result<()> {
     let result = if kind == SetKind::SetFile {
-        let mut reader = |path: &str| -> std::result::Result<Value, String> {
-            std::fs::read(path)
-                .map(|b| Value::String(String::from_utf8_lossy(&b).into_owned()))
-                .map_err(|e| format!("open {path}: {e}"))
+        let mut reader = |path: &str| -> std::io::Result<Value> {
+            std::fs::read(path).map(|b| Value::String(String::from_utf8_lossy(&b).into_owned()))
         };
         parse_into_as(expr, kind, base, Some(&mut reader), helm)
     } else {
         parse_into_as(expr, kind, base, None, helm)
     };
-    result.map_err(|message| Error::Strvals {
+    result.map_err(|source| Error::Strvals {
         flag: kind.flag(),
         expr: expr.to_string(),
-        message,
+        source,
     })
 }
 

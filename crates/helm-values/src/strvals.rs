@@ -60,10 +60,31 @@ impl SetKind {
 }
 
 /// Reads a `--set-file` path into the value it stands for.
-pub type FileReader<'a> = dyn FnMut(&str) -> Result<Value, String> + 'a;
+pub type FileReader<'a> = dyn FnMut(&str) -> std::io::Result<Value> + 'a;
 
-/// Parses `expr` into `dest` as Helm's `strvals.ParseInto` family does. The error string is
-/// Helm's message (without its "failed parsing --set data" prefix).
+/// Why a `--set`-family expression was refused. Each message is Helm's own text (without its
+/// "failed parsing --set data" prefix), so kantup and helm say the same.
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    /// The expression breaks Helm's grammar or one of its limits (index, nesting, ...).
+    #[error("{0}")]
+    Syntax(String),
+    /// A `--set-file` value could not be read.
+    #[error("open {path}: {source}")]
+    ReadFile {
+        /// The path the expression gave.
+        path: String,
+        /// Why reading it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `--set-file` expression was parsed without a [`FileReader`].
+    #[error("no reader for --set-file value {0:?}")]
+    NoFileReader(String),
+}
+
+/// Parses `expr` into `dest` as Helm's `strvals.ParseInto` family does. The error's message
+/// is Helm's (without its "failed parsing --set data" prefix).
 ///
 /// ```
 /// use kantup_helm_values::strvals::{parse_into, SetKind};
@@ -77,7 +98,7 @@ pub fn parse_into(
     kind: SetKind,
     dest: &mut Values,
     reader: Option<&mut FileReader<'_>>,
-) -> Result<(), String> {
+) -> Result<(), SetError> {
     parse_into_as(expr, kind, dest, reader, HelmVersion::V3)
 }
 
@@ -88,7 +109,7 @@ pub fn parse_into_as(
     dest: &mut Values,
     reader: Option<&mut FileReader<'_>>,
     helm: HelmVersion,
-) -> Result<(), String> {
+) -> Result<(), SetError> {
     let mut p = Parser {
         sc: expr.chars().collect(),
         pos: 0,
@@ -107,7 +128,7 @@ pub fn parse_into_as(
 }
 
 /// Parses `expr` into a new map (Helm's `strvals.Parse`, `ParseString`, ...).
-pub fn parse(expr: &str, kind: SetKind) -> Result<Values, String> {
+pub fn parse(expr: &str, kind: SetKind) -> Result<Values, SetError> {
     let mut v = Map::new();
     parse_into(expr, kind, &mut v, None)?;
     Ok(v)
@@ -116,26 +137,32 @@ pub fn parse(expr: &str, kind: SetKind) -> Result<Values, String> {
 /// Why parsing stopped: end of input (Go's io.EOF) or a real error.
 enum Stop {
     Eof,
-    Err(String),
+    Err(SetError),
 }
 
 impl From<String> for Stop {
     fn from(s: String) -> Self {
-        Stop::Err(s)
+        Stop::Err(SetError::Syntax(s))
+    }
+}
+
+impl From<SetError> for Stop {
+    fn from(e: SetError) -> Self {
+        Stop::Err(e)
     }
 }
 
 type Step<T> = Result<T, Stop>;
 
 fn err<T>(msg: impl Into<String>) -> Step<T> {
-    Err(Stop::Err(msg.into()))
+    Err(Stop::Err(SetError::Syntax(msg.into())))
 }
 
 fn panic_msg(got: &Value, want: &str) -> Stop {
-    Stop::Err(format!(
+    Stop::Err(SetError::Syntax(format!(
         "unable to parse key: interface conversion: interface {{}} is {}, not {want}",
         go_type_name(got)
-    ))
+    )))
 }
 
 const MAP_T: &str = "map[string]interface {}";
@@ -191,14 +218,17 @@ impl Parser<'_, '_> {
         }
     }
 
-    fn convert(&mut self, raw: &str) -> Result<Value, String> {
+    fn convert(&mut self, raw: &str) -> Result<Value, SetError> {
         match self.kind {
             SetKind::Set => Ok(typed_value(raw, false)),
             SetKind::SetString | SetKind::SetLiteral => Ok(typed_value(raw, true)),
             SetKind::SetJson => Ok(typed_value(raw, false)),
             SetKind::SetFile => match self.reader.as_mut() {
-                Some(read) => read(raw),
-                None => Err(format!("no reader for --set-file value {}", q(raw))),
+                Some(read) => read(raw).map_err(|source| SetError::ReadFile {
+                    path: raw.to_string(),
+                    source,
+                }),
+                None => Err(SetError::NoFileReader(raw.to_string())),
             },
         }
     }
@@ -314,7 +344,7 @@ impl Parser<'_, '_> {
                     set(data, k, v);
                     Ok(())
                 }
-                Err(ListErr::Err(e)) => err(e),
+                Err(ListErr::Err(e)) => Err(Stop::Err(e)),
             },
         }
     }
@@ -359,7 +389,7 @@ impl Parser<'_, '_> {
                 HelmVersion::V4 => Err(Stop::Eof),
             };
         }
-        go_atoi(&v).map_err(|e| Stop::Err(format!("error parsing index: {e}")))
+        go_atoi(&v).map_err(|e| Stop::from(format!("error parsing index: {e}")))
     }
 
     fn list_item_inner(&mut self, list: &mut Vec<Value>, i: i64, level: usize) -> Step<()> {
@@ -394,7 +424,7 @@ impl Parser<'_, '_> {
                         let v = self.convert(&rs)?;
                         set_index(list, i, v)
                     }
-                    Err(ListErr::Err(e)) => err(e),
+                    Err(ListErr::Err(e)) => Err(Stop::Err(e)),
                 },
             },
             Some('[') => {
@@ -452,7 +482,11 @@ impl Parser<'_, '_> {
         loop {
             let (rs, last) = self.runes_until(&[',', '}']);
             match last {
-                None => return Err(ListErr::Err("list must terminate with '}'".into())),
+                None => {
+                    return Err(ListErr::Err(SetError::Syntax(
+                        "list must terminate with '}'".into(),
+                    )));
+                }
                 Some('}') => {
                     if let Some(r) = self.read()
                         && r != ','
@@ -475,7 +509,7 @@ impl Parser<'_, '_> {
 enum ListErr {
     Eof,
     NotList,
-    Err(String),
+    Err(SetError),
 }
 
 fn set(data: &mut Values, key: &str, val: Value) {

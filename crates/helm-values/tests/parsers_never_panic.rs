@@ -43,7 +43,7 @@ proptest! {
     ) {
         let helm = if v4 { HelmVersion::V4 } else { HelmVersion::V3 };
         let mut dest = serde_json::Map::new();
-        let mut reader = |path: &str| -> Result<Value, String> { Ok(Value::String(path.to_string())) };
+        let mut reader = |path: &str| -> std::io::Result<Value> { Ok(Value::String(path.to_string())) };
         let _ = parse_into_as(&expr, KINDS[kind], &mut dest, Some(&mut reader), helm);
         // A second expression on top of whatever the first one built.
         let _ = parse_into_as(&expr, SetKind::Set, &mut dest, None, helm);
@@ -74,7 +74,8 @@ fn deeply_nested_set_expressions_are_refused() {
         let err = parse_into_as(&expr, SetKind::Set, &mut dest, None, HelmVersion::V3)
             .expect_err("refused");
         assert!(
-            err.contains("nested deeper than 256 maps and lists"),
+            err.to_string()
+                .contains("nested deeper than 256 maps and lists"),
             "{err}"
         );
     }
