@@ -1,15 +1,14 @@
 //! `kantup repo versions` and `kantup repo pull`: read Helm chart repositories through
 //! [`kantup_registry::chart_repo::ChartRepository`] (Harbor `https://host/chartrepo/<project>`,
 //! ChartMuseum, any HTTP server with an `index.yaml`, a local directory, `oci://` registries).
-//! This module binds flags, prints, and picks exit codes.
+//! The work is [`kantup::ops::repo`]; this module binds flags, prints, and picks exit codes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use kantup_registry::chart_index::parse_version;
-use kantup_registry::chart_repo::{ChartRepository, ChartVersionInfo};
-use serde::Serialize;
+use kantup::ops::repo::{self, PullOptions, RepoOpError, VersionsOptions};
+use kantup_registry::chart_repo::ChartVersionInfo;
 
 use crate::cmd::net_args::{CredentialArgs, TlsArgs};
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
@@ -73,54 +72,27 @@ pub async fn run(ctx: &Ctx, command: RepoCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn open(
-    repository: &str,
-    credentials: &CredentialArgs,
-    tls: &TlsArgs,
-) -> anyhow::Result<ChartRepository> {
-    Ok(ChartRepository::open(
-        repository,
-        &tls.http_options(),
-        &credentials.resolver()?,
-    )?)
+/// The exit code of each refusal; a repository error keeps its own (3 on a digest mismatch,
+/// 4 when not found, see [`crate::output::exit_for`]).
+fn exit_error(error: RepoOpError) -> anyhow::Error {
+    let exit = match &error {
+        RepoOpError::NotSemver { .. } => Exit::Usage,
+        RepoOpError::NoVersions { .. } => Exit::NothingToDo,
+        RepoOpError::Repository(_) => return error.into(),
+    };
+    ExitError::new(exit, error.to_string()).into()
 }
 
 async fn versions(ctx: &Ctx, args: VersionsArgs) -> anyhow::Result<ExitCode> {
-    let repo = open(&args.repository, &args.credentials, &args.tls)?;
-    let charts = match &args.chart {
-        Some(chart) => vec![chart.clone()],
-        None => repo.chart_names().await?,
+    let options = VersionsOptions {
+        repository: args.repository,
+        chart: args.chart,
+        latest: args.latest,
+        devel: args.devel,
+        http: args.tls.http_options(),
+        credentials: args.credentials.resolver()?,
     };
-    let mut rows: Vec<ChartVersionInfo> = Vec::new();
-    for chart in &charts {
-        // helm's search filter: stable SemVer, or any SemVer with --devel.
-        let shown = repo
-            .versions(chart)
-            .await?
-            .into_iter()
-            .filter(|v| args.devel || v.is_stable());
-        if args.latest {
-            rows.extend(shown.take(1));
-        } else {
-            rows.extend(shown);
-        }
-    }
-    if rows.is_empty() {
-        let what = match &args.chart {
-            Some(chart) => format!("no versions of chart {chart:?}"),
-            None => "no chart versions".to_owned(),
-        };
-        let hint = if args.devel {
-            ""
-        } else {
-            " (pre-releases need --devel)"
-        };
-        return Err(ExitError::new(
-            Exit::NothingToDo,
-            format!("{what} in {}{hint}", repo.location()),
-        )
-        .into());
-    }
+    let rows = repo::versions(&options).await.map_err(exit_error)?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&rows)?,
         OutputFormat::Table => print_table(&rows),
@@ -165,48 +137,18 @@ fn print_table(rows: &[ChartVersionInfo]) {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct PullReport {
-    chart: String,
-    version: String,
-    path: PathBuf,
-    source: String,
-    sha256: String,
-    verified: bool,
-}
-
 async fn pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<ExitCode> {
     let oci = args.repository.starts_with("oci://");
-    if let Some(version) = &args.version
-        && oci
-        && parse_version(version).is_none()
-    {
-        return Err(ExitError::new(
-            Exit::Usage,
-            format!("--version {version:?} is not a semantic version (helm charts are versioned by semver)"),
-        )
-        .into());
-    }
-    let repo = open(&args.repository, &args.credentials, &args.tls)?;
-    let version = match (&args.version, args.devel) {
-        (Some(version), _) => Some(version.clone()),
-        (None, true) => Some(repo.latest(&args.chart, true).await?.version),
-        (None, false) => None,
+    let options = PullOptions {
+        repository: args.repository,
+        chart: args.chart,
+        version: args.version,
+        devel: args.devel,
+        destination: args.destination,
+        http: args.tls.http_options(),
+        credentials: args.credentials.resolver()?,
     };
-    let pulled = repo.pull(&args.chart, version.as_deref()).await?;
-    let path = pulled.write_to(&args.destination)?;
-    let report = PullReport {
-        chart: pulled.name,
-        version: pulled.version,
-        path,
-        source: pulled.source,
-        sha256: pulled
-            .digest
-            .strip_prefix("sha256:")
-            .unwrap_or(&pulled.digest)
-            .to_owned(),
-        verified: pulled.verified,
-    };
+    let report = repo::pull(&options).await.map_err(exit_error)?;
     let check = match (oci, report.verified) {
         (true, _) => "sha256 verified against the OCI layer digest",
         (false, true) => "sha256 verified against the index",

@@ -5,6 +5,7 @@ pub mod duration;
 pub mod helm;
 pub mod load;
 pub mod progress;
+pub mod repo;
 pub mod rollback;
 pub mod sync;
 pub mod upgrade;
