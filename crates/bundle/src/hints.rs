@@ -268,15 +268,20 @@ pub trait ValuesTree {
     fn scalar_at(&self, path: &[String]) -> Lookup;
 }
 
+/// Follows `path` from `root`, one `child` lookup a segment; `None` when a segment is absent.
+fn descend<'a, T>(
+    root: &'a T,
+    path: &[String],
+    child: impl Fn(&'a T, &str) -> Option<&'a T>,
+) -> Option<&'a T> {
+    path.iter().try_fold(root, |node, seg| child(node, seg))
+}
+
 impl ValuesTree for serde_json::Value {
     fn scalar_at(&self, path: &[String]) -> Lookup {
-        let mut node = self;
-        for seg in path {
-            match node.get(seg.as_str()) {
-                Some(next) => node = next,
-                None => return Lookup::Missing,
-            }
-        }
+        let Some(node) = descend(self, path, |node, key| node.get(key)) else {
+            return Lookup::Missing;
+        };
         match node {
             serde_json::Value::Null => Lookup::Missing,
             serde_json::Value::String(s) => Lookup::Found(s.clone()),
@@ -289,13 +294,9 @@ impl ValuesTree for serde_json::Value {
 
 impl ValuesTree for serde_yaml::Value {
     fn scalar_at(&self, path: &[String]) -> Lookup {
-        let mut node = self;
-        for seg in path {
-            match node.get(seg.as_str()) {
-                Some(next) => node = next,
-                None => return Lookup::Missing,
-            }
-        }
+        let Some(node) = descend(self, path, |node, key| node.get(key)) else {
+            return Lookup::Missing;
+        };
         match node {
             serde_yaml::Value::Null => Lookup::Missing,
             serde_yaml::Value::String(s) => Lookup::Found(s.clone()),

@@ -67,6 +67,23 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
+/// One map key or list index of both sides: compared further when both have it, else added or
+/// removed.
+fn walk_entry(path: String, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<Change>) {
+    match (old, new) {
+        (Some(x), Some(y)) => walk(path, x, y, out),
+        (Some(x), None) => out.push(Change::Removed {
+            path,
+            old: x.clone(),
+        }),
+        (None, Some(y)) => out.push(Change::Added {
+            path,
+            new: y.clone(),
+        }),
+        (None, None) => {}
+    }
+}
+
 fn walk(path: String, old: &Value, new: &Value, out: &mut Vec<Change>) {
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
@@ -74,36 +91,12 @@ fn walk(path: String, old: &Value, new: &Value, out: &mut Vec<Change>) {
             keys.sort();
             keys.dedup();
             for k in keys {
-                let p = join(&path, k);
-                match (a.get(k), b.get(k)) {
-                    (Some(x), Some(y)) => walk(p, x, y, out),
-                    (Some(x), None) => out.push(Change::Removed {
-                        path: p,
-                        old: x.clone(),
-                    }),
-                    (None, Some(y)) => out.push(Change::Added {
-                        path: p,
-                        new: y.clone(),
-                    }),
-                    (None, None) => {}
-                }
+                walk_entry(join(&path, k), a.get(k), b.get(k), out);
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for i in 0..a.len().max(b.len()) {
-                let p = format!("{path}[{i}]");
-                match (a.get(i), b.get(i)) {
-                    (Some(x), Some(y)) => walk(p, x, y, out),
-                    (Some(x), None) => out.push(Change::Removed {
-                        path: p,
-                        old: x.clone(),
-                    }),
-                    (None, Some(y)) => out.push(Change::Added {
-                        path: p,
-                        new: y.clone(),
-                    }),
-                    (None, None) => {}
-                }
+                walk_entry(format!("{path}[{i}]"), a.get(i), b.get(i), out);
             }
         }
         (a, b) => {

@@ -42,6 +42,36 @@ impl ClusterArgs {
     }
 }
 
+/// How the commands that run helm (`upgrade`, `rollback`) reach the cluster and the release
+/// records: the same kubeconfig, context and storage driver helm is given.
+#[derive(Debug, Args)]
+pub struct HelmClusterArgs {
+    /// Path to the kubeconfig file (as kubectl's `--kubeconfig`).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Helm's storage driver (`secret` or `configmap`), as `HELM_DRIVER`.
+    #[arg(long, env = "HELM_DRIVER")]
+    pub helm_driver: Option<String>,
+}
+
+impl HelmClusterArgs {
+    /// The cluster, as kubectl would reach it with these flags.
+    pub fn access(&self) -> ClusterAccess {
+        ClusterAccess {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    /// Where helm keeps the release records.
+    pub fn driver(&self) -> kantup_k8s_apply::Result<StorageDriver> {
+        StorageDriver::from_helm_driver(self.helm_driver.as_deref())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CrdsCommand {
     /// Server-side apply a chart's CRDs (Helm never upgrades them) and wait until served.

@@ -9,9 +9,8 @@ use anyhow::bail;
 use clap::Args;
 use kantup::ops::duration::parse_duration;
 use kantup::ops::rollback::{self, RollbackOptions, RollbackPlan, RollbackSummary};
-use kantup_k8s_apply::ClusterAccess;
-use kantup_k8s_apply::release::StorageDriver;
 
+use crate::cmd::cluster::HelmClusterArgs;
 use crate::output::{Ctx, OutputFormat};
 
 /// Roll a release back with `helm rollback` and put its CRDs back as they were.
@@ -41,15 +40,8 @@ pub struct RollbackArgs {
     /// The helm binary to run.
     #[arg(long, default_value = "helm", env = "KANTUP_HELM")]
     pub helm: PathBuf,
-    /// Path to the kubeconfig file (as kubectl's `--kubeconfig`).
-    #[arg(long, env = "KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Helm's storage driver (`secret` or `configmap`), as `HELM_DRIVER`.
-    #[arg(long, env = "HELM_DRIVER")]
-    pub helm_driver: Option<String>,
+    #[command(flatten)]
+    pub cluster: HelmClusterArgs,
     /// Passed to `helm rollback --timeout`, and the CRD wait timeout.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -65,11 +57,8 @@ pub async fn run(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<ExitCode> {
         to_revision: args.to_revision,
         backup_dir: args.backup_dir.clone(),
         helm: args.helm.clone(),
-        cluster: ClusterAccess {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-        },
-        driver: StorageDriver::from_helm_driver(args.helm_driver.as_deref())?,
+        cluster: args.cluster.access(),
+        driver: args.cluster.driver()?,
         timeout: args.timeout,
         wait: args.wait,
         skip_crds: args.skip_crds,

@@ -12,11 +12,10 @@ use kantup::ops::duration::parse_duration;
 use kantup::ops::upgrade::{
     self, ChartSource, RepositoryChart, UpgradeOptions, UpgradePlan, UpgradeSummary, ValueInputs,
 };
-use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::ConflictPolicy;
-use kantup_k8s_apply::release::StorageDriver;
 use serde_json::Value;
 
+use crate::cmd::cluster::HelmClusterArgs;
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
 use crate::progress::BarProgress;
 
@@ -78,15 +77,8 @@ pub struct UpgradeArgs {
     /// Where the values backup and the computed values file are written.
     #[arg(long, default_value = ".")]
     pub backup_dir: PathBuf,
-    /// Path to the kubeconfig file (as kubectl's `--kubeconfig`).
-    #[arg(long, env = "KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Helm's storage driver (`secret` or `configmap`), as `HELM_DRIVER`.
-    #[arg(long, env = "HELM_DRIVER")]
-    pub helm_driver: Option<String>,
+    #[command(flatten)]
+    pub cluster: HelmClusterArgs,
     /// Accept a chart version lower than the deployed one.
     #[arg(long)]
     pub allow_downgrade: bool,
@@ -181,11 +173,8 @@ impl UpgradeArgs {
             },
             helm: self.helm.clone(),
             backup_dir: self.backup_dir.clone(),
-            cluster: ClusterAccess {
-                kubeconfig: self.kubeconfig.clone(),
-                context: self.context.clone(),
-            },
-            driver: StorageDriver::from_helm_driver(self.helm_driver.as_deref())?,
+            cluster: self.cluster.access(),
+            driver: self.cluster.driver()?,
             allow_downgrade: self.allow_downgrade,
             install: !self.no_install,
             create_namespace: self.create_namespace,

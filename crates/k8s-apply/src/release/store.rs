@@ -144,51 +144,54 @@ impl ReleaseStore {
         &self,
         params: &ListParams,
     ) -> Result<(Vec<(String, Vec<u8>)>, Option<String>)> {
-        let action = || {
-            format!(
+        match self.driver {
+            StorageDriver::Secret => {
+                self.list_records(params, |s: Secret| {
+                    if s.type_.as_deref() != Some(RELEASE_SECRET_TYPE) {
+                        return None;
+                    }
+                    let name = s.metadata.name?;
+                    let data = s.data?.remove("release")?.0;
+                    Some((name, data))
+                })
+                .await
+            }
+            StorageDriver::ConfigMap => {
+                self.list_records(params, |c: ConfigMap| {
+                    let name = c.metadata.name?;
+                    let data = c.data?.remove("release")?.into_bytes();
+                    Some((name, data))
+                })
+                .await
+            }
+        }
+    }
+
+    /// One page of the driver's objects, each turned into (object name, `release` data) by
+    /// `record` (`None` skips it), and the token of the next page.
+    async fn list_records<K>(
+        &self,
+        params: &ListParams,
+        record: impl Fn(K) -> Option<(String, Vec<u8>)>,
+    ) -> Result<(Vec<(String, Vec<u8>)>, Option<String>)>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
+        let list = api.list(params).await.map_err(|e| {
+            let action = format!(
                 "list {}s labelled {} in namespace {}",
                 self.driver.kind(),
                 params.label_selector.as_deref().unwrap_or(""),
                 self.namespace
-            )
-        };
-        match self.driver {
-            StorageDriver::Secret => {
-                let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-                let list = api
-                    .list(params)
-                    .await
-                    .map_err(|e| Error::api(action(), e))?;
-                let items = list
-                    .items
-                    .into_iter()
-                    .filter(|s| s.type_.as_deref() == Some(RELEASE_SECRET_TYPE))
-                    .filter_map(|s| {
-                        let name = s.metadata.name?;
-                        let data = s.data?.remove("release")?.0;
-                        Some((name, data))
-                    })
-                    .collect();
-                Ok((items, list.metadata.continue_))
-            }
-            StorageDriver::ConfigMap => {
-                let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
-                let list = api
-                    .list(params)
-                    .await
-                    .map_err(|e| Error::api(action(), e))?;
-                let items = list
-                    .items
-                    .into_iter()
-                    .filter_map(|c| {
-                        let name = c.metadata.name?;
-                        let data = c.data?.remove("release")?.into_bytes();
-                        Some((name, data))
-                    })
-                    .collect();
-                Ok((items, list.metadata.continue_))
-            }
-        }
+            );
+            Error::api(action, e)
+        })?;
+        let items = list.items.into_iter().filter_map(record).collect();
+        Ok((items, list.metadata.continue_))
     }
 
     /// The newest revision of `name`.
