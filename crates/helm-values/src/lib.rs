@@ -20,6 +20,7 @@
 //! let user = opts.merge_values().unwrap();
 //! print!("{}", kantup_helm_values::yaml::to_yaml(&serde_json::Value::Object(user)));
 //! ```
+#![warn(missing_docs)]
 
 pub mod chart;
 pub mod coalesce;
