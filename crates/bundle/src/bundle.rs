@@ -132,6 +132,22 @@ pub struct Bundle {
     path: PathBuf,
     compression: Compression,
     pub(crate) index: TarIndex,
+    layout: Layout,
+}
+
+/// How the bundle's parts are laid out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Layout {
+    /// relok8s's intermediate bundle: `hints.yaml`, `original-chart/`, `images.tar`.
+    Relok8s,
+    /// A Bitnami wrapped chart (`helm dt wrap`, `*.wrap.tgz`): `<root>/chart/` with its
+    /// `Images.lock`, and one OCI image layout per platform manifest in
+    /// `<root>/images/<hex>.layout/`. See [`crate::wrap`].
+    Wrap {
+        /// The top directory (`<chart>-<version>`).
+        root: String,
+    },
 }
 
 impl Bundle {
@@ -191,11 +207,75 @@ impl Bundle {
             }
         };
         let index = TarIndex::build(span, label)?;
+        let layout = crate::wrap::detect(&index);
         Ok(Bundle {
             path: path.to_path_buf(),
             compression,
             index,
+            layout,
         })
+    }
+
+    /// Whether this is a relok8s bundle or a wrapped chart.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Whether the bundle carries relok8s hints (a wrapped chart never does; its images come
+    /// from `Images.lock`).
+    pub fn has_hints(&self) -> bool {
+        self.layout == Layout::Relok8s && self.has_member(HINTS_MEMBER)
+    }
+
+    /// The chart's `Images.lock` (for a wrap, the one in `chart/`), if there is one.
+    pub fn images_lock(&self) -> Result<Option<crate::images_lock::ImagesLock>, BundleError> {
+        Ok(crate::discovery::images_lock(&self.chart()?)?)
+    }
+
+    /// The images the chart needs and where the list came from: `hints.yaml` rendered against
+    /// the chart's values, else `Images.lock`, else the `Chart.yaml` annotations (see
+    /// [`crate::discovery`]). Rendering the chart, the last resort, is up to the caller.
+    pub fn discover_images(&self) -> Result<crate::discovery::Discovery, BundleError> {
+        use crate::discovery::{DiscoveredImage, Discovery, ImageSource};
+        let chart = self.chart()?;
+        if self.has_hints() {
+            let hints = self.hints()?;
+            if !hints.is_empty() {
+                let values = chart.all_default_values();
+                let mut images: Vec<DiscoveredImage> = Vec::new();
+                for hint in &hints {
+                    let label = format!("{}!{HINTS_MEMBER}", self.index.label);
+                    let text = hint.render(&values).map_err(|source| BundleError::Hints {
+                        path: label.clone(),
+                        source,
+                    })?;
+                    let reference: crate::reference::Reference =
+                        text.parse()
+                            .map_err(|e: crate::reference::ReferenceError| BundleError::Chart {
+                                path: label.clone(),
+                                reason: format!("hint {}: {e}", hint.template),
+                            })?;
+                    if !images.iter().any(|i| i.reference == reference) {
+                        images.push(DiscoveredImage {
+                            name: reference
+                                .repository
+                                .rsplit('/')
+                                .next()
+                                .unwrap_or_default()
+                                .to_string(),
+                            reference,
+                            chart: chart.name().to_string(),
+                            digests: Vec::new(),
+                        });
+                    }
+                }
+                return Ok(Discovery {
+                    source: ImageSource::Hints,
+                    images,
+                });
+            }
+        }
+        Ok(crate::discovery::discover(&chart)?)
     }
 
     /// The bundle file.
@@ -256,8 +336,11 @@ impl Bundle {
         })
     }
 
-    /// The parsed image hints.
+    /// The parsed image hints; none for a wrapped chart.
     pub fn hints(&self) -> Result<Vec<ImagePattern>, BundleError> {
+        if let Layout::Wrap { .. } = self.layout {
+            return Ok(Vec::new());
+        }
         parse_hints(&self.hints_text()?).map_err(|source| BundleError::Hints {
             path: format!("{}!{HINTS_MEMBER}", self.index.label),
             source,
@@ -266,8 +349,12 @@ impl Bundle {
 
     /// The chart in `original-chart/` (a directory tree, or a single `.tgz` in it).
     pub fn chart(&self) -> Result<Chart, BundleError> {
-        let label = format!("{}!{CHART_DIR}", self.index.label);
-        let prefix = format!("{CHART_DIR}/");
+        let chart_dir = match &self.layout {
+            Layout::Relok8s => CHART_DIR.to_string(),
+            Layout::Wrap { root } => format!("{root}/{}", crate::wrap::WRAP_CHART_DIR),
+        };
+        let label = format!("{}!{chart_dir}", self.index.label);
+        let prefix = format!("{chart_dir}/");
         let mut files = BTreeMap::new();
         for e in &self.index.entries {
             let Some(rel) = e.name.strip_prefix(&prefix) else {
@@ -313,6 +400,10 @@ impl Bundle {
 
     /// The image archive in `images.tar`, read in place; `None` for a charts-only bundle.
     pub fn image_archive(&self) -> Result<Option<ImageArchive>, BundleError> {
+        if let Layout::Wrap { root } = &self.layout {
+            let lock = self.images_lock()?;
+            return crate::wrap::image_archive(&self.index, root, lock.as_ref());
+        }
         if self.index.get(IMAGES_MEMBER).is_none() {
             return Ok(None);
         }

@@ -110,6 +110,9 @@ pub enum BundleError {
         #[source]
         source: HintsError,
     },
+    /// The chart's image list (`Images.lock`, `Chart.yaml` annotations) is unusable.
+    #[error(transparent)]
+    Discovery(Box<crate::discovery::DiscoveryError>),
     /// A chart is malformed.
     #[error("chart {path}: {reason}")]
     Chart {
@@ -222,5 +225,11 @@ impl BundleError {
             self,
             BundleError::DigestMismatch { .. } | BundleError::SizeMismatch { .. }
         )
+    }
+}
+
+impl From<crate::discovery::DiscoveryError> for BundleError {
+    fn from(e: crate::discovery::DiscoveryError) -> Self {
+        BundleError::Discovery(Box::new(e))
     }
 }

@@ -30,8 +30,10 @@ pub mod chart;
 pub mod create;
 pub mod differential;
 mod digest;
+pub mod discovery;
 mod error;
 pub mod hints;
+pub mod images_lock;
 pub mod media_types;
 pub mod reference;
 pub mod relocation;
@@ -39,11 +41,12 @@ pub mod signature;
 mod source;
 mod unpack;
 mod verify;
+pub mod wrap;
 mod write;
 
 pub use bundle::{
     Bundle, CHART_DIR, CHECKSUMS_MEMBER, DEFAULT_EXPANSION_RATIO, HINTS_MEMBER, IMAGES_MEMBER,
-    MAX_EXPANDED_SIZE_ENV, MIN_DEFAULT_EXPANSION, MemberInfo, OpenOptions, SizeParseError,
+    Layout, MAX_EXPANDED_SIZE_ENV, MIN_DEFAULT_EXPANSION, MemberInfo, OpenOptions, SizeParseError,
 };
 pub use digest::{Digest, DigestParseError, DigestReader, DigestWriter};
 pub use error::BundleError;

@@ -343,6 +343,53 @@ impl TarIndex {
         })
     }
 
+    /// The same index under another label (for messages).
+    pub(crate) fn relabeled(&self, label: String) -> TarIndex {
+        TarIndex {
+            label,
+            ..self.clone()
+        }
+    }
+
+    /// The members under `prefix/`, renamed relative to it (a view sharing the same file):
+    /// lets an archive nested as a directory of a bigger tar (an OCI layout in a wrap) be read
+    /// like a tar of its own. Hard links are re-rooted too; links leaving the subtree then fail
+    /// to resolve, with an error naming the member.
+    pub(crate) fn subtree(&self, prefix: &str, label: String) -> TarIndex {
+        let prefix = format!("{}/", normalize_name(prefix));
+        let mut entries = Vec::new();
+        let mut by_name = HashMap::new();
+        for e in &self.entries {
+            let Some(rest) = e.name.strip_prefix(&prefix) else {
+                continue;
+            };
+            if rest.is_empty() {
+                continue;
+            }
+            let kind = match &e.kind {
+                EntryKind::Hardlink(t) => EntryKind::Hardlink(
+                    t.strip_prefix(&prefix)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("../{t}")),
+                ),
+                other => other.clone(),
+            };
+            by_name.insert(rest.to_string(), entries.len());
+            entries.push(TarEntry {
+                name: rest.to_string(),
+                offset: e.offset,
+                size: e.size,
+                kind,
+            });
+        }
+        TarIndex {
+            label,
+            span: self.span.clone(),
+            entries,
+            by_name,
+        }
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<&TarEntry> {
         self.by_name
             .get(&normalize_name(name))

@@ -58,6 +58,29 @@ pub fn plan_archive(archive: Arc<ImageArchive>, rule: &RelocationRule) -> Result
     Ok(out)
 }
 
+/// The [`ImagePush`] plans for the multi-platform indexes of `archive` (a wrapped chart's images
+/// with several platforms): the index manifest, with no blobs of its own, to its relocated
+/// name. Push them after [`plan_archive`]'s images: a registry accepts an index only once the
+/// platform manifests it lists are there.
+pub fn plan_indexes(archive: Arc<ImageArchive>, rule: &RelocationRule) -> Vec<ImagePush> {
+    let mut out = Vec::new();
+    for index in archive.indexes() {
+        for reference in index.references.iter().filter_map(|r| r.reference()) {
+            out.push(ImagePush {
+                source_name: reference.to_string(),
+                repository: rule.repository_for(&reference.repository),
+                tag: reference.tag.clone(),
+                manifest: Bytes::from(index.manifest.clone()),
+                manifest_media_type: index.media_type.clone(),
+                manifest_digest: index.digest.to_string(),
+                blobs: Vec::new(),
+                source: archive.clone(),
+            });
+        }
+    }
+    out
+}
+
 /// One [`ImagePush`]: `image` of `archive` to where `rule` sends `source_repository`.
 pub fn image_push(
     archive: Arc<ImageArchive>,

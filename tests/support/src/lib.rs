@@ -4,6 +4,7 @@
 //! this crate finds them and fails loudly, naming the install script, when one is missing, so a
 //! test can never pass by silently skipping its real peer.
 
+pub mod dt_wrap;
 pub mod fake_apiserver;
 pub mod fault_proxy;
 pub mod image_gen;

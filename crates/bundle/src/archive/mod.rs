@@ -14,7 +14,7 @@
 //! [`ImageArchive::open_blob`].
 
 mod docker;
-mod oci;
+pub(crate) mod oci;
 pub mod oci_layout;
 mod store;
 

@@ -117,6 +117,82 @@ fn check_copied_blob(
     Ok(())
 }
 
+/// What [`write_images`] would do to one image of a layout directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayoutAction {
+    /// The image is not (wholly) there: blobs or names are added.
+    Add,
+    /// Its manifest, config and layers are there and `index.json` names it (each of its
+    /// references) at its digest: nothing would change.
+    Present,
+    /// A name of the image points at another manifest, which is replaced.
+    Replace {
+        /// The digest the name pointed at.
+        previous: String,
+    },
+}
+
+/// For each of `images`, what writing it into the layout directory `dir` would do (a missing
+/// directory or `index.json` means every image is added). Blobs are checked by presence, as
+/// [`write_images`] does.
+pub fn plan_images(
+    dir: impl AsRef<Path>,
+    images: &[&Image],
+) -> Result<Vec<LayoutAction>, BundleError> {
+    let dir = dir.as_ref();
+    let index_path = dir.join("index.json");
+    let index: Value = match fs::read(&index_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| BundleError::json(index_path.display(), e))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(vec![LayoutAction::Add; images.len()]);
+        }
+        Err(e) => return Err(BundleError::io(&index_path, e)),
+    };
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    Ok(images
+        .iter()
+        .map(|image| {
+            let digest = image.manifest_digest.to_string();
+            for r in &image.references {
+                let name = r.to_string();
+                if let Some(m) = entries
+                    .iter()
+                    .find(|m| m["annotations"][REF_NAME].as_str() == Some(name.as_str()))
+                    && m["digest"].as_str() != Some(digest.as_str())
+                {
+                    return LayoutAction::Replace {
+                        previous: m["digest"].as_str().unwrap_or_default().to_string(),
+                    };
+                }
+            }
+            let named = if image.references.is_empty() {
+                entries
+                    .iter()
+                    .any(|m| m["digest"].as_str() == Some(digest.as_str()))
+            } else {
+                image.references.iter().all(|r| {
+                    let name = r.to_string();
+                    entries.iter().any(|m| {
+                        m["annotations"][REF_NAME].as_str() == Some(name.as_str())
+                            && m["digest"].as_str() == Some(digest.as_str())
+                    })
+                })
+            };
+            let blobs_there = std::iter::once(&image.manifest_digest)
+                .chain(std::iter::once(&image.config.digest))
+                .chain(image.layers.iter().map(|l| &l.digest))
+                .all(|d| dir.join(blob_path(d)).is_file());
+            if named && blobs_there {
+                LayoutAction::Present
+            } else {
+                LayoutAction::Add
+            }
+        })
+        .collect())
+}
+
 /// Writes `images` (blobs by digest, manifests, and `index.json` entries named with each
 /// reference in `org.opencontainers.image.ref.name`) into the OCI layout directory `dir`,
 /// creating it or adding to an existing layout (entries with the same name are replaced).

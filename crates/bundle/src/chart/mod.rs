@@ -273,6 +273,41 @@ impl Chart {
         })
     }
 
+    /// This chart's default values with every subchart's defaults under its key (alias, else
+    /// name), recursively; the parent's values win. Enough to render image hints the way
+    /// relok8s does (every subchart counted, enabled or not); Helm's full coalescing rules
+    /// live in kantup-helm-values.
+    pub fn all_default_values(&self) -> serde_yaml::Value {
+        let mut values = match &self.values {
+            serde_yaml::Value::Mapping(m) => m.clone(),
+            _ => serde_yaml::Mapping::new(),
+        };
+        for sub in &self.subcharts {
+            let keys: Vec<&str> = {
+                let named: Vec<&str> = self
+                    .metadata
+                    .dependencies
+                    .iter()
+                    .filter(|d| d.name == sub.name())
+                    .map(Dependency::values_key)
+                    .collect();
+                if named.is_empty() {
+                    vec![sub.name()]
+                } else {
+                    named
+                }
+            };
+            for key in keys {
+                let merged = merge_under(
+                    values.get(key).cloned().unwrap_or(serde_yaml::Value::Null),
+                    sub.all_default_values(),
+                );
+                values.insert(key.into(), merged);
+            }
+        }
+        serde_yaml::Value::Mapping(values)
+    }
+
     /// The chart name.
     pub fn name(&self) -> &str {
         &self.metadata.name
@@ -360,5 +395,20 @@ mod tests {
     fn values_that_are_not_yaml_are_refused() {
         let err = chart("a: [1\n").unwrap_err().to_string();
         assert!(err.contains("values.yaml"), "{err}");
+    }
+}
+
+/// `top` over `defaults`: maps merge key by key, anything else in `top` wins.
+fn merge_under(top: serde_yaml::Value, defaults: serde_yaml::Value) -> serde_yaml::Value {
+    match (top, defaults) {
+        (serde_yaml::Value::Null, d) => d,
+        (serde_yaml::Value::Mapping(mut t), serde_yaml::Value::Mapping(d)) => {
+            for (k, v) in d {
+                let merged = merge_under(t.remove(&k).unwrap_or(serde_yaml::Value::Null), v);
+                t.insert(k, merged);
+            }
+            serde_yaml::Value::Mapping(t)
+        }
+        (t, _) => t,
     }
 }

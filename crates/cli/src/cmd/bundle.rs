@@ -11,7 +11,7 @@ use kantup_bundle::create::{CreateOptions, create};
 use kantup_bundle::{Bundle, UnpackOptions, VerifyOptions};
 use serde::Serialize;
 
-use crate::output::{Ctx, OutputFormat};
+use crate::output::{Ctx, OutputFormat, human_bytes};
 use crate::progress;
 
 #[derive(Debug, Subcommand)]
@@ -81,8 +81,14 @@ impl SignatureArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The bundle (plain tar, .tar.gz or .tar.zst; detected from content).
+    /// The bundle (plain tar, .tar.gz or .tar.zst; detected from content), or a wrapped chart
+    /// (`helm dt wrap`'s `*.wrap.tgz`).
     pub bundle: PathBuf,
+    /// A helm binary to render the chart with its default values when neither hints,
+    /// `Images.lock` nor `Chart.yaml` annotations list its images (every `image:` of the
+    /// manifests then counts).
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +129,14 @@ pub enum CompressionArg {
     Zstd,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// relok8s's intermediate bundle.
+    Relok8s,
+    /// Bitnami's wrapped chart (`*.wrap.tgz`).
+    Wrap,
+}
+
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// The bundle file to write.
@@ -131,9 +145,15 @@ pub struct CreateArgs {
     /// The chart: a directory or a .tgz.
     #[arg(long)]
     pub chart: PathBuf,
-    /// The relok8s hints file (YAML list of image templates).
+    /// The relok8s hints file (YAML list of image templates). Without it the bundle carries an
+    /// empty list, and its images are found through the chart's `Images.lock` or `Chart.yaml`
+    /// annotations (`images`, `artifacthub.io/images`). Not used by `--format wrap`.
     #[arg(long)]
-    pub hints: PathBuf,
+    pub hints: Option<PathBuf>,
+    /// `relok8s` (hints.yaml, original-chart/, images.tar) or `wrap` (a Bitnami wrapped chart,
+    /// as `helm dt wrap` writes it: chart/ with Images.lock, one OCI layout per image; gzip).
+    #[arg(long, value_enum, default_value_t = FormatArg::Relok8s)]
+    pub format: FormatArg,
     /// Image archive: docker-archive or OCI layout (tar or directory). Omit for charts only.
     #[arg(long)]
     pub images: Option<PathBuf>,
@@ -179,9 +199,12 @@ pub async fn run(ctx: &Ctx, command: BundleCommand) -> anyhow::Result<ExitCode> 
 struct InspectOutput {
     bundle: PathBuf,
     compression: Compression,
+    layout: kantup_bundle::Layout,
     members: usize,
     chart: ChartOutput,
     hints: Vec<kantup_bundle::hints::ImagePattern>,
+    /// The images the chart needs and where that list came from.
+    chart_images: kantup_bundle::discovery::Discovery,
     images: Vec<Image>,
     /// For a differential bundle: its base and the layers it leaves out.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,9 +226,12 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
     let chart = bundle.chart()?;
     let hints = bundle.hints()?;
     let archive = bundle.image_archive()?;
+    let chart_images = kantup::ops::images::discover(&bundle, args.helm.as_deref())?;
     let info = InspectOutput {
         bundle: args.bundle.clone(),
         compression: bundle.compression(),
+        layout: bundle.layout().clone(),
+        chart_images,
         members: bundle.members().len(),
         chart: ChartOutput {
             name: chart.name().to_string(),
@@ -238,9 +264,13 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
         Compression::Gzip => "tar + gzip",
         Compression::Zstd => "tar + zstd",
     };
+    let kind = match &info.layout {
+        kantup_bundle::Layout::Relok8s => "bundle".to_string(),
+        kantup_bundle::Layout::Wrap { root } => format!("wrapped chart {root}"),
+    };
     let _ = writeln!(
         text,
-        "Bundle:      {} ({outer}, {} members)",
+        "Bundle:      {} ({kind}, {outer}, {} members)",
         info.bundle.display(),
         info.members
     );
@@ -298,6 +328,36 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
             if tail.is_empty() { "-".into() } else { tail }
         );
     }
+    let _ = writeln!(
+        text,
+        "\nChart images ({}), listed by {}:",
+        info.chart_images.images.len(),
+        info.chart_images.source
+    );
+    if info.chart_images.source == kantup_bundle::discovery::ImageSource::None {
+        let _ = writeln!(
+            text,
+            "  none: no hints, Images.lock or images annotation; --helm PATH renders the chart to find them"
+        );
+    }
+    for image in &info.chart_images.images {
+        let digests: Vec<String> = image
+            .digests
+            .iter()
+            .map(|d| format!("{} {}", d.arch, d.digest))
+            .collect();
+        let _ = writeln!(
+            text,
+            "  {:<60} {}{}",
+            image.reference.to_string(),
+            image.chart,
+            if digests.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", digests.join(", "))
+            }
+        );
+    }
     let _ = writeln!(text, "\nImages ({}):", info.images.len());
     for image in &info.images {
         let names: Vec<String> = image.references.iter().map(|r| r.to_string()).collect();
@@ -312,18 +372,19 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
         );
         let _ = writeln!(
             text,
-            "    manifest  {} {} ({} bytes)",
+            "    manifest  {} {} ({})",
             image.manifest_digest,
             image.manifest_media_type,
-            image.manifest.len()
+            human_bytes(image.manifest.len() as u64)
         );
         if let Some(p) = &image.platform {
             let _ = writeln!(text, "    platform  {p}");
         }
         let _ = writeln!(
             text,
-            "    config    {} ({} bytes)",
-            image.config.digest, image.config.size
+            "    config    {} ({})",
+            image.config.digest,
+            human_bytes(image.config.size)
         );
         if image.layers.is_empty() {
             let _ = writeln!(text, "    layers    none");
@@ -336,9 +397,9 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
         for l in &image.layers {
             let _ = writeln!(
                 text,
-                "    layer     {} ({} bytes, {:?}){}",
+                "    layer     {} ({}, {:?}){}",
                 l.digest,
-                l.size,
+                human_bytes(l.size),
                 l.compression,
                 if omitted.contains(&l.digest) {
                     ", in the base"
@@ -403,7 +464,6 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn diff(ctx: &Ctx, args: DiffArgs) -> anyhow::Result<ExitCode> {
-    use crate::output::human_bytes;
     let diff = kantup::ops::bundle_diff::diff_bundles(&args.old, &args.new)?;
     if ctx.output == OutputFormat::Json {
         ctx.print_json(&diff)?;
@@ -560,11 +620,11 @@ fn unpack(ctx: &Ctx, args: UnpackArgs) -> anyhow::Result<ExitCode> {
         ctx.print_json(&serde_json::json!({ "target": args.target, "report": report }))?;
     } else if !ctx.quiet {
         println!(
-            "Unpacked {} into {}: {} files, {} bytes",
+            "Unpacked {} into {}: {} files, {}",
             args.bundle.display(),
             args.target.display(),
             report.files,
-            report.bytes
+            human_bytes(report.bytes)
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -596,17 +656,46 @@ fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
         None => 0,
     };
     let bar = progress::bytes_bar(ctx, total, "creating bundle");
-    let result = create(
-        &CreateOptions {
-            chart: args.chart,
-            hints: args.hints,
-            images: args.images,
-            output: args.file,
-            compression,
-            base: args.base,
-        },
-        &mut |n| bar.inc(n),
-    );
+    // Without hints, an empty list: the images are then found as a chart without hints's are.
+    let empty_hints;
+    if args.format == FormatArg::Wrap && args.base.is_some() {
+        anyhow::bail!(
+            "--base makes a differential relok8s bundle; a wrap (--format wrap) is always complete"
+        );
+    }
+    let result = match args.format {
+        FormatArg::Wrap => kantup_bundle::wrap::create_wrap(
+            &kantup_bundle::wrap::WrapOptions {
+                chart: args.chart,
+                images: args.images,
+                output: args.file,
+            },
+            &mut |n| bar.inc(n),
+        ),
+        FormatArg::Relok8s => {
+            let hints = match args.hints {
+                Some(h) => h,
+                None => {
+                    empty_hints =
+                        tempfile::NamedTempFile::new().context("creating an empty hints file")?;
+                    std::fs::write(empty_hints.path(), "[]\n")
+                        .context("writing an empty hints file")?;
+                    empty_hints.path().to_path_buf()
+                }
+            };
+            create(
+                &CreateOptions {
+                    chart: args.chart,
+                    hints,
+                    images: args.images,
+                    output: args.file,
+                    compression,
+                    base: args.base,
+                },
+                &mut |n| bar.inc(n),
+            )
+        }
+    };
     bar.finish_and_clear();
     let report = result?;
     if ctx.output == OutputFormat::Json {
@@ -637,7 +726,7 @@ fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let bundle = Bundle::open(&args.bundle)?;
     let archive = bundle
         .image_archive()?
-        .with_context(|| format!("{} has no images.tar", args.bundle.display()))?;
+        .with_context(|| format!("{} holds no images", args.bundle.display()))?;
     let mut chosen: Vec<&Image> = Vec::new();
     if args.images.is_empty() {
         chosen.extend(archive.images());
@@ -672,12 +761,12 @@ fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitCode> {
         ctx.print_json(&serde_json::json!({ "oci_layout": args.oci_layout, "report": report }))?;
     } else if !ctx.quiet {
         println!(
-            "Wrote {} images to OCI layout {} ({} blobs written, {} already present, {} bytes)",
+            "Wrote {} images to OCI layout {} ({} blobs written, {} already present, {})",
             chosen.len(),
             args.oci_layout.display(),
             report.blobs_written,
             report.blobs_present,
-            report.bytes_written
+            human_bytes(report.bytes_written)
         );
         for r in &report.refs {
             println!("  {r}");

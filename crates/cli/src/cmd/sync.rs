@@ -41,6 +41,11 @@ pub struct SyncArgs {
     /// the registry stands (default: $XDG_CACHE_HOME/kantup/uploads).
     #[arg(long, value_name = "DIR", env = "KANTUP_UPLOAD_CACHE")]
     pub upload_cache: Option<PathBuf>,
+    /// A helm binary to render a chart with its default values when neither hints,
+    /// `Images.lock` nor `Chart.yaml` annotations list its images (the last resort of image
+    /// discovery: every `image:` of the manifests).
+    #[arg(long, value_name = "PATH")]
+    pub helm: Option<PathBuf>,
     #[command(flatten)]
     pub signature: crate::cmd::bundle::SignatureArgs,
 }
@@ -58,6 +63,7 @@ impl SyncArgs {
             upload_cache: self.upload_cache.clone(),
             verify_key: self.signature.verify_key.clone(),
             signature: self.signature.signature.clone(),
+            helm: self.helm.clone(),
         }
     }
 }
@@ -107,7 +113,7 @@ fn print_table(summary: &SyncReport) {
         }
     }
     println!(
-        "{verb}: images {} pushed, {} skipped, {} overwritten, {} failed; charts {} uploaded, {} skipped, {} failed; blobs {} uploaded ({} bytes), {} mounted, {} skipped",
+        "{verb}: images {} pushed, {} skipped, {} overwritten, {} failed; charts {} uploaded, {} skipped, {} failed; blobs {} uploaded ({}), {} mounted, {} skipped",
         summary.images_pushed,
         summary.images_skipped,
         summary.images_overwritten,
@@ -116,7 +122,7 @@ fn print_table(summary: &SyncReport) {
         summary.charts_skipped,
         summary.charts_failed,
         summary.blobs_uploaded,
-        summary.bytes_uploaded,
+        crate::output::human_bytes(summary.bytes_uploaded),
         summary.blobs_mounted,
         summary.blobs_skipped,
     );

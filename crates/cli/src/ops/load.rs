@@ -187,7 +187,13 @@ pub fn parse_retag(text: &str) -> Result<RelocationRule, LoadError> {
 /// What to feed the runtime: the whole input file, or the bundle's `images.tar` member.
 enum Feed {
     File(PathBuf),
-    BundleMember { bundle: Bundle, size: u64 },
+    BundleMember {
+        bundle: Bundle,
+        size: u64,
+    },
+    /// A wrapped chart's images, written as one archive the runtimes load (a wrap keeps one OCI
+    /// layout per image, which no runtime CLI reads).
+    Spooled(tempfile::NamedTempFile),
 }
 
 /// Loads the images of `options.input` into the runtime and re-tags them. Blocking: runs the
@@ -217,8 +223,12 @@ pub fn load(options: &LoadOptions, progress: &dyn Progress) -> Result<LoadReport
         Runtime::Docker | Runtime::Podman => vec!["load".into()],
     };
     match &feed {
-        Feed::File(path) => {
-            let path = path.to_string_lossy().into_owned();
+        Feed::File(_) | Feed::Spooled(_) => {
+            let path = match &feed {
+                Feed::Spooled(file) => file.path().to_string_lossy().into_owned(),
+                Feed::File(path) => path.to_string_lossy().into_owned(),
+                Feed::BundleMember { .. } => unreachable!("matched above"),
+            };
             match options.runtime {
                 Runtime::Containerd => load_args.push(path),
                 Runtime::Docker | Runtime::Podman => load_args.extend(["-i".into(), path]),
@@ -315,6 +325,39 @@ fn open_input(path: &Path) -> Result<(Feed, Vec<ImageName>), LoadError> {
             base: record.base.to_string(),
             omitted: record.omitted.len(),
         });
+    }
+    if let kantup_bundle::Layout::Wrap { .. } = bundle.layout() {
+        let archive = bundle
+            .image_archive()
+            .map_err(open_error)?
+            .ok_or_else(|| LoadError::NoImages(path.to_path_buf()))?;
+        let images: Vec<_> = archive.images().iter().collect();
+        let spool = tempfile::Builder::new()
+            .prefix(".kantup-load-")
+            .suffix(".tar")
+            .tempfile()
+            .map_err(|e| {
+                open_error(kantup_bundle::BundleError::Io {
+                    path: std::env::temp_dir(),
+                    source: e,
+                })
+            })?;
+        let out = std::io::BufWriter::new(spool.reopen().map_err(|e| {
+            open_error(kantup_bundle::BundleError::Io {
+                path: spool.path().to_path_buf(),
+                source: e,
+            })
+        })?);
+        let out =
+            kantup_bundle::archive::oci_layout::write_archive_tar(out, &archive, &images, |_| {})
+                .map_err(open_error)?;
+        out.into_inner().map_err(|e| {
+            open_error(kantup_bundle::BundleError::Io {
+                path: spool.path().to_path_buf(),
+                source: e.into_error(),
+            })
+        })?;
+        return Ok((Feed::Spooled(spool), image_names(&archive)));
     }
     if bundle.has_member(IMAGES_MEMBER) {
         let archive = bundle

@@ -3,6 +3,7 @@
 pub mod bundle_diff;
 pub mod duration;
 pub mod helm;
+pub mod images;
 pub mod load;
 pub mod progress;
 pub mod repo;

@@ -151,6 +151,145 @@ pub fn edit_values(
     Ok(edits)
 }
 
+/// Where the chart's values hold the images it needs, found without hints: the image
+/// patterns [`relocate_chart_dir`] takes, and the images no value names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ValueImages {
+    /// One pattern per place in the values that names one of the images: a map with a
+    /// `repository` (and `registry`, `tag`, `digest` when present and not empty), or a single
+    /// `image` string holding the whole reference.
+    pub patterns: Vec<ImagePattern>,
+    /// Images no value names: they keep their original registry when the chart is deployed.
+    pub unmapped: Vec<String>,
+}
+
+/// Finds `images` in the default values of `chart` (subcharts' defaults
+/// under their names and aliases, enabled or not, as for hints): every map with a string
+/// `repository` whose `registry/repository` is one of the images' names, and every `image`
+/// string that parses as a reference to one of them. Lists are not searched (a hint cannot
+/// address a list item), nor keys a values path cannot spell (with `.` or spaces).
+///
+/// ```no_run
+/// use kantup_helm_values::relocate::{find_value_images, relocate_chart, RelocationRules};
+/// let mut chart = kantup_bundle::chart::Chart::load("chart").unwrap();
+/// let images = vec!["docker.io/bitnami/nginx:1.25.3".parse().unwrap()];
+/// let found = find_value_images(&chart, &images).unwrap();
+/// for missing in &found.unmapped { eprintln!("{missing}: no value names it"); }
+/// let rules = RelocationRules { registry: Some("reg.local:5000".into()), repository_prefix: Some("mirror".into()) };
+/// relocate_chart(&mut chart, &found.patterns, &rules, &Default::default()).unwrap();
+/// ```
+pub fn find_value_images(chart: &ChartFiles, images: &[Reference]) -> Result<ValueImages> {
+    let mut view = Chart::from_chart(chart)?;
+    apply_aliases(&mut view);
+    let values = Value::Object(crate::coalesce::coalesce_values(
+        &view,
+        &Default::default(),
+        crate::strvals::HelmVersion::V3,
+    )?);
+    let mut found = ValueImages::default();
+    let mut matched: Vec<String> = Vec::new();
+    walk_value_images(
+        &values,
+        &mut Vec::new(),
+        images,
+        &mut found.patterns,
+        &mut matched,
+    );
+    for image in images {
+        if !matched.contains(&image.name()) {
+            found.unmapped.push(image.to_string());
+        }
+    }
+    Ok(found)
+}
+
+fn plain_key(key: &str) -> bool {
+    !key.is_empty()
+        && !key
+            .chars()
+            .any(|c| c == '.' || c.is_whitespace() || "{}|()\"'".contains(c))
+}
+
+fn scalar_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn walk_value_images(
+    value: &Value,
+    path: &mut Vec<String>,
+    images: &[Reference],
+    patterns: &mut Vec<ImagePattern>,
+    matched: &mut Vec<String>,
+) {
+    let Value::Object(map) = value else {
+        return;
+    };
+    let placeholder = |path: &[String], key: &str| {
+        let mut p: Vec<&str> = path.iter().map(String::as_str).collect();
+        p.push(key);
+        format!("{{{{ .{} }}}}", p.join("."))
+    };
+    let known = |name: &str| images.iter().find(|i| i.name() == name);
+    if let Some(repository) = scalar_text(map.get("repository")) {
+        let registry = scalar_text(map.get("registry"));
+        let tag = scalar_text(map.get("tag"));
+        let digest = scalar_text(map.get("digest"));
+        let text = match &registry {
+            Some(r) => format!("{r}/{repository}"),
+            None => repository.clone(),
+        };
+        // A tag or digest is needed unless the registry has its own placeholder: alone, the
+        // repository value would be rewritten as a whole reference.
+        let usable = registry.is_some() || tag.is_some() || digest.is_some();
+        if usable
+            && let Ok(reference) = text.parse::<Reference>()
+            && let Some(image) = known(&reference.name())
+        {
+            let mut template = String::new();
+            if registry.is_some() {
+                template.push_str(&placeholder(path, "registry"));
+                template.push('/');
+            }
+            template.push_str(&placeholder(path, "repository"));
+            if tag.is_some() {
+                template.push(':');
+                template.push_str(&placeholder(path, "tag"));
+            }
+            if digest.is_some() {
+                template.push('@');
+                template.push_str(&placeholder(path, "digest"));
+            }
+            if let Ok(pattern) = ImagePattern::parse(&template) {
+                patterns.push(pattern);
+                matched.push(image.name());
+            }
+        }
+    }
+    for (key, child) in map {
+        if !plain_key(key) {
+            continue;
+        }
+        if key == "image"
+            && let Value::String(text) = child
+            && let Ok(reference) = text.trim().parse::<Reference>()
+            && let Some(image) = known(&reference.name())
+        {
+            if let Ok(pattern) = ImagePattern::parse(&placeholder(path, key)) {
+                patterns.push(pattern);
+                matched.push(image.name());
+            }
+            continue;
+        }
+        path.push(key.clone());
+        walk_value_images(child, path, images, patterns, matched);
+        path.pop();
+    }
+}
+
 /// Relocation, also returning what the directory functions need to write back.
 fn relocate(
     chart: &mut ChartFiles,

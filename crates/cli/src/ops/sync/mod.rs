@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kantup_bundle::archive::ImageArchive;
+use kantup_bundle::archive::oci_layout::LayoutAction;
 use kantup_bundle::chart::Chart;
 use kantup_bundle::{Bundle, BundleError};
-use kantup_helm_values::relocate::relocate_chart;
-use kantup_registry::bundle_source::plan_archive;
+use kantup_registry::bundle_source::{plan_archive, plan_indexes};
 use kantup_registry::chart_target::{ChartAction, ChartResult, ChartTarget, PackagedChart};
 use kantup_registry::net::HttpOptions;
 use kantup_registry::{
@@ -68,6 +68,10 @@ pub struct SyncOptions {
     pub verify_key: Option<PathBuf>,
     /// The signature file when the source is one bundle (default: `<bundle>.sig` beside each).
     pub signature: Option<PathBuf>,
+    /// A helm binary to render a chart with its default values when neither hints,
+    /// `Images.lock` nor `Chart.yaml` annotations list its images (the last resort of image
+    /// discovery: every `image:` of the manifests).
+    pub helm: Option<PathBuf>,
 }
 
 impl SyncOptions {
@@ -84,6 +88,7 @@ impl SyncOptions {
             upload_cache: None,
             verify_key: None,
             signature: None,
+            helm: None,
         }
     }
 }
@@ -165,6 +170,9 @@ pub enum SyncError {
     /// The bundle could not be read.
     #[error("{0}")]
     BundleFile(#[from] BundleError),
+    /// The chart's images could not be listed, or its values not rewritten.
+    #[error(transparent)]
+    Images(#[from] crate::ops::images::ImagesError),
     /// The chart's image values could not be rewritten.
     #[error("relocating the image values of {chart}")]
     Relocate {
@@ -217,6 +225,9 @@ pub struct BundleReport {
     pub bundle: PathBuf,
     /// `<name>-<version>` of its chart.
     pub chart: String,
+    /// How the chart's image values were relocated (hints, or found without them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<crate::ops::images::ValuesRelocation>,
     /// Every image: pushed, skipped, overwritten or failed (planned, with `dry_run`).
     pub images: Vec<ImageResult>,
     /// The chart upload, when there is a chart target and it did not fail.
@@ -412,6 +423,7 @@ impl BundleSync<'_> {
         let mut out = BundleReport {
             bundle: path.to_path_buf(),
             chart: chart_name.clone(),
+            values: None,
             images: Vec::new(),
             chart_upload: None,
             chart_error: None,
@@ -423,12 +435,13 @@ impl BundleSync<'_> {
             None => None,
             Some(_) => {
                 if let ImageTarget::Registry(_, rule) = self.image_target {
-                    relocate_values(&bundle, &mut chart, rule, archive.as_deref()).map_err(
-                        |source| SyncError::Relocate {
-                            chart: chart_name.clone(),
-                            source,
-                        },
-                    )?;
+                    out.values = Some(relocate_values(
+                        &bundle,
+                        &mut chart,
+                        rule,
+                        archive.as_deref(),
+                        self.options.helm.as_deref(),
+                    )?);
                 }
                 chart.detach_dependencies()?;
                 Some(PackagedChart::new(&chart)?)
@@ -443,9 +456,12 @@ impl BundleSync<'_> {
                 if let Some(record) = bundle.base()? {
                     require_base_blobs(client, rule, &pushes, &record, path, dry_run).await?;
                 }
+                // Multi-platform images of a wrap: the index goes after its platform manifests.
+                let index_pushes = plan_indexes(archive.clone(), rule);
                 if dry_run {
-                    let actions = kantup_registry::plan(client, &pushes).await?;
-                    for (push, action) in pushes.iter().zip(actions) {
+                    let all: Vec<ImagePush> = pushes.iter().chain(&index_pushes).cloned().collect();
+                    let actions = kantup_registry::plan(client, &all).await?;
+                    for (push, action) in all.iter().zip(actions) {
                         count_action(summary, &action, false);
                         out.images.push(ImageResult {
                             source: push.source_name.clone(),
@@ -456,7 +472,12 @@ impl BundleSync<'_> {
                         });
                     }
                 } else {
-                    let report = self.push(client, &pushes, &chart_name).await;
+                    let mut report = self.push(client, &pushes, &chart_name).await;
+                    if !index_pushes.is_empty() && report.images.iter().all(|i| i.error.is_none()) {
+                        let indexes =
+                            push_images(client, &index_pushes, self.push_options, None).await;
+                        report.images.extend(indexes.images);
+                    }
                     summary.blobs_uploaded += report.blobs_uploaded;
                     summary.blobs_mounted += report.blobs_mounted;
                     summary.blobs_skipped += report.blobs_skipped;
@@ -488,17 +509,29 @@ impl BundleSync<'_> {
                         missing,
                     });
                 }
-                let images: Vec<_> = archive.images().iter().collect();
-                for image in &images {
+                let all: Vec<_> = archive.images().iter().collect();
+                // What the layout already holds is reported `skip` and not written again.
+                let plan = kantup_bundle::archive::oci_layout::plan_images(dir, &all)?;
+                let mut images = Vec::new();
+                for (image, planned) in all.iter().zip(plan) {
+                    let action = match planned {
+                        LayoutAction::Present => ImageAction::Skip,
+                        LayoutAction::Add => ImageAction::Push,
+                        LayoutAction::Replace { previous } => ImageAction::Overwrite { previous },
+                    };
+                    if action != ImageAction::Skip {
+                        images.push(*image);
+                    }
+                    count_action(summary, &action, false);
                     out.images.push(ImageResult {
                         source: image.display_name(),
                         target: format!("oci-layout:{}", dir.display()),
                         digest: image.manifest_digest.to_string(),
-                        action: ImageAction::Push,
+                        action,
                         error: None,
                     });
                 }
-                if !dry_run {
+                if !dry_run && !images.is_empty() {
                     let total: u64 = images.iter().map(|i| i.total_size()).sum();
                     self.progress.start(&format!("{chart_name} images"), total);
                     let written = kantup_bundle::archive::oci_layout::write_images(
@@ -513,7 +546,6 @@ impl BundleSync<'_> {
                     summary.blobs_skipped += report.blobs_present as u64;
                     summary.bytes_uploaded += report.bytes_written;
                 }
-                summary.images_pushed += images.len() as u64;
             }
         }
 
@@ -640,28 +672,33 @@ fn count_action(summary: &mut SyncReport, action: &ImageAction, failed: bool) {
     }
 }
 
-/// Rewrites the chart's image values to the relocated names through the bundle's hints, in
-/// memory (helm-values edits the values files surgically, keeping comments). Hints without a
-/// tag are pinned to the digest of the bundle's image.
+/// Rewrites the chart's image values to the relocated names, in memory: through the bundle's
+/// hints, or, without hints, wherever the values name an image the chart lists (`Images.lock`,
+/// annotations, or the chart rendered by `helm`). Hints without a tag are pinned to the
+/// digest of the bundle's image. Images no value names are warned about.
 fn relocate_values(
     bundle: &Bundle,
     chart: &mut Chart,
     rule: &RelocationRule,
     archive: Option<&ImageArchive>,
-) -> Result<(), kantup_helm_values::Error> {
-    let hints = bundle.hints().map_err(kantup_helm_values::Error::from)?;
-    if hints.is_empty() {
-        return Ok(());
-    }
+    helm: Option<&Path>,
+) -> Result<crate::ops::images::ValuesRelocation, SyncError> {
     let mut digests = HashMap::new();
     for image in archive.map(|a| a.images()).unwrap_or_default() {
         for reference in image.references.iter().filter_map(|r| r.reference()) {
             digests.insert(reference.clone(), image.manifest_digest);
         }
     }
-    let report = relocate_chart(chart, &hints, &rule.into(), &digests)?;
-    for image in &report.images {
+    let relocation =
+        crate::ops::images::relocate_values(bundle, chart, &rule.into(), &digests, helm)?;
+    for image in &relocation.report.images {
         tracing::info!("values: {} -> {}", image.original, image.relocated);
     }
-    Ok(())
+    for image in &relocation.unmapped {
+        tracing::warn!(
+            "{}: no value names {image}; it keeps its original registry",
+            chart.name()
+        );
+    }
+    Ok(relocation)
 }

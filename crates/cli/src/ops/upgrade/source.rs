@@ -194,7 +194,8 @@ fn resolve_path(
 }
 
 fn is_bundle(bundle: &Bundle) -> bool {
-    bundle.has_member(kantup_bundle::HINTS_MEMBER)
+    matches!(bundle.layout(), kantup_bundle::Layout::Wrap { .. })
+        || bundle.has_member(kantup_bundle::HINTS_MEMBER)
         || bundle.has_member("images.tar")
         || bundle
             .members()
