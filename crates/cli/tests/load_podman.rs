@@ -223,3 +223,34 @@ fn loads_a_compressed_bundle() {
     );
     assert!(names.contains(&TINY.to_owned()), "{names:?}");
 }
+
+#[test]
+fn loads_a_dt_wrap_and_retags() {
+    let store = Store::new();
+    let temp = tempfile::tempdir().unwrap();
+    let spec = kantup_test_support::image_gen::GenSpec {
+        images: 2,
+        base_layer_size: 4096,
+        own_layer_size: 1024,
+        ..Default::default()
+    };
+    let wrap =
+        kantup_test_support::dt_wrap::dt_wrap(temp.path(), &spec, "webapp", "1.2.3").unwrap();
+    let output = store.kantup(
+        &wrap.path,
+        &["--retag", "reg.local:5000/kant", "-o", "json"],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut want: Vec<String> = Vec::new();
+    for image in &wrap.images {
+        want.push(image.reference.clone());
+        let last = image.repository.rsplit('/').next().unwrap();
+        want.push(format!("reg.local:5000/kant/{last}:{}", image.tag));
+    }
+    want.sort();
+    assert_eq!(store.names(), want);
+}

@@ -317,3 +317,68 @@ fn a_two_platform_wrap_pushes_both_manifests_and_an_index_under_the_tag() {
         assert_eq!(images, [format!("{host}/kant/apps/multi:1.0.0")]);
     }
 }
+
+#[test]
+fn a_chart_listing_nothing_is_rendered_by_helm_only_when_asked() {
+    let root = tempfile::tempdir().unwrap();
+    let inputs = annotated_chart(&root.path().join("gen"), &spec(), "bare", "1.2.3").unwrap();
+    // The same chart without its annotations: nothing lists its images.
+    let chart_yaml = inputs.chart_dir.join("Chart.yaml");
+    let text_before = std::fs::read_to_string(&chart_yaml).unwrap();
+    let stripped = text_before
+        .split("annotations:")
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(&chart_yaml, stripped).unwrap();
+    let bundle = root.path().join("bare.bundle.tar");
+    ok(&kantup(&[
+        "bundle",
+        "create",
+        bundle.to_str().unwrap(),
+        "--chart",
+        inputs.chart_dir.to_str().unwrap(),
+        "--images",
+        inputs.layout.to_str().unwrap(),
+    ]));
+    let shown = ok(&kantup(&["bundle", "inspect", bundle.to_str().unwrap()]));
+    assert!(
+        shown.contains("Chart images (0), listed by none:"),
+        "{shown}"
+    );
+    let helm = helm3();
+    let shown = ok(&kantup(&[
+        "bundle",
+        "inspect",
+        bundle.to_str().unwrap(),
+        "--helm",
+        helm.to_str().unwrap(),
+    ]));
+    assert!(
+        shown.contains("Chart images (3), listed by rendered manifests (default values):"),
+        "{shown}"
+    );
+    // Sync with --helm relocates the values the rendering found.
+    let registry = RegistryServer::start();
+    let host = registry.host();
+    let config = config(root.path(), &bundle, &host);
+    let out = kantup(&[
+        "sync",
+        "--config",
+        config.to_str().unwrap(),
+        "--helm",
+        helm.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    let summary: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(
+        summary["bundles"][0]["values"]["source"], "rendered-manifests",
+        "{summary:#}"
+    );
+    let mut want: Vec<String> = inputs.images.iter().map(|i| relocated(&host, i)).collect();
+    want.sort();
+    for rendered in helm_images(root.path(), &host, "bare", "1.2.3") {
+        assert_eq!(rendered, want);
+    }
+}
