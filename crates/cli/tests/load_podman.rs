@@ -254,3 +254,18 @@ fn loads_a_dt_wrap_and_retags() {
     want.sort();
     assert_eq!(store.names(), want);
 }
+
+#[test]
+fn a_multi_platform_wrap_is_refused_before_the_runtime_runs() {
+    let store = Store::new();
+    let temp = tempfile::tempdir().unwrap();
+    let (wrap, _) = kantup_test_support::dt_wrap::dt_wrap_two_platforms(temp.path()).unwrap();
+    let output = store.kantup(&wrap, &[]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("upstream.example/team/multi:1.0.0 is wrapped for several platforms"),
+        "{stderr}"
+    );
+    assert!(store.names().is_empty(), "nothing was loaded");
+}

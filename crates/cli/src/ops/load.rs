@@ -138,6 +138,17 @@ pub enum LoadError {
         /// Number of layers left out.
         omitted: usize,
     },
+    /// A wrapped chart holds an image with several platforms: a node runs one.
+    #[error(
+        "{}: image {image} is wrapped for several platforms; kantup load takes single-platform wraps (sync it to a registry instead)",
+        path.display()
+    )]
+    MultiPlatform {
+        /// The input.
+        path: PathBuf,
+        /// The image.
+        image: String,
+    },
     /// The runtime CLI could not be started.
     #[error("cannot run `{command}`: {source}{}", if source.kind() == std::io::ErrorKind::NotFound { " (is it installed and on PATH? see --runtime-bin)" } else { "" })]
     Spawn {
@@ -331,6 +342,16 @@ fn open_input(path: &Path) -> Result<(Feed, Vec<ImageName>), LoadError> {
             .image_archive()
             .map_err(open_error)?
             .ok_or_else(|| LoadError::NoImages(path.to_path_buf()))?;
+        if let Some(index) = archive.indexes().first() {
+            return Err(LoadError::MultiPlatform {
+                path: path.to_path_buf(),
+                image: index
+                    .references
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| index.digest.to_string()),
+            });
+        }
         let images: Vec<_> = archive.images().iter().collect();
         let spool = tempfile::Builder::new()
             .prefix(".kantup-load-")
