@@ -369,6 +369,21 @@ impl Chart {
     }
 }
 
+/// `top` over `defaults`: maps merge key by key, anything else in `top` wins.
+fn merge_under(top: serde_yaml::Value, defaults: serde_yaml::Value) -> serde_yaml::Value {
+    match (top, defaults) {
+        (serde_yaml::Value::Null, d) => d,
+        (serde_yaml::Value::Mapping(mut t), serde_yaml::Value::Mapping(d)) => {
+            for (k, v) in d {
+                let merged = merge_under(t.remove(&k).unwrap_or(serde_yaml::Value::Null), v);
+                t.insert(k, merged);
+            }
+            serde_yaml::Value::Mapping(t)
+        }
+        (t, _) => t,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,20 +410,5 @@ mod tests {
     fn values_that_are_not_yaml_are_refused() {
         let err = chart("a: [1\n").unwrap_err().to_string();
         assert!(err.contains("values.yaml"), "{err}");
-    }
-}
-
-/// `top` over `defaults`: maps merge key by key, anything else in `top` wins.
-fn merge_under(top: serde_yaml::Value, defaults: serde_yaml::Value) -> serde_yaml::Value {
-    match (top, defaults) {
-        (serde_yaml::Value::Null, d) => d,
-        (serde_yaml::Value::Mapping(mut t), serde_yaml::Value::Mapping(d)) => {
-            for (k, v) in d {
-                let merged = merge_under(t.remove(&k).unwrap_or(serde_yaml::Value::Null), v);
-                t.insert(k, merged);
-            }
-            serde_yaml::Value::Mapping(t)
-        }
-        (t, _) => t,
     }
 }
