@@ -535,6 +535,14 @@ fn a_missing_release_is_installed() {
     // Installed, it is up to date.
     let again = ok(missing_ns.upgrade(&chart, &helm, &["--yes"]), "re-run");
     assert!(again.contains("nothing to do"), "{again}");
+    // The same version with other defaults (as `sync` relocates a chart) is not.
+    let values = chart.join("values.yaml");
+    let mut defaults = std::fs::read_to_string(&values).unwrap();
+    defaults.push_str("relocatedBy: kantup\n");
+    std::fs::write(&values, defaults).unwrap();
+    let output = missing_ns.upgrade(&chart, &helm, &["--yes", "-o", "json"]);
+    let summary: Value = serde_json::from_str(&ok(output, "same version, new defaults")).unwrap();
+    assert_eq!(summary["revision"], 2, "{summary}");
 }
 
 /// `--plan` of a verified bundle changes nothing and writes nothing; so does an upgrade

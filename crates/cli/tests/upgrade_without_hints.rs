@@ -117,8 +117,7 @@ fn install_sync_upgrade(
         ),
         &what,
     );
-    // (A release of the same chart version counts as up to date for `kantup upgrade` even
-    // when the relocated defaults differ: the synced chart goes to its own namespace.)
+    // The synced chart is installed in its own namespace, beside the release from the file.
     let ns = cluster.namespace("synced");
     let upgraded = upgrade(
         &ns,

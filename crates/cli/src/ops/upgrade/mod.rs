@@ -718,10 +718,21 @@ fn is_up_to_date(
         .is_some_and(|m| m.name == chart.name() && m.version == chart.metadata.version.to_string());
     let same_values =
         values::same_values(&current.release.config.clone().unwrap_or_default(), merged);
+    // The same version can carry other defaults (a chart relocated by `sync` keeps its
+    // version): compare what Helm stored of the deployed chart's values.yaml with this one's.
+    let deployed_defaults = current
+        .release
+        .chart
+        .as_ref()
+        .and_then(|c| c.values.clone());
+    let same_defaults = match kantup_helm_values::chart::Chart::from_chart(chart) {
+        Ok(new) => values::same_values(&deployed_defaults.unwrap_or_default(), &new.values),
+        Err(_) => false,
+    };
     let crds_unchanged = crds
         .iter()
         .all(|p| p.action == PlanAction::Unchanged && p.rejected.is_none());
-    deployed && same_chart && same_values && crds_unchanged
+    deployed && same_chart && same_defaults && same_values && crds_unchanged
 }
 
 /// The newest revision whose status is `deployed` (Helm leaves the previous revision deployed
