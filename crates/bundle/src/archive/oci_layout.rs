@@ -133,6 +133,18 @@ pub enum LayoutAction {
     },
 }
 
+/// Those of `digests` the layout directory `dir` does not hold (checked by presence under
+/// `blobs/`, as [`write_images`] does): for a differential bundle, the left-out layers the
+/// layout must already have.
+pub fn missing_blobs(dir: impl AsRef<Path>, digests: &[Digest]) -> Vec<Digest> {
+    let dir = dir.as_ref();
+    digests
+        .iter()
+        .filter(|d| !dir.join(blob_path(d)).is_file())
+        .copied()
+        .collect()
+}
+
 /// For each of `images`, what writing it into the layout directory `dir` would do (a missing
 /// directory or `index.json` means every image is added). Blobs are checked by presence, as
 /// [`write_images`] does.

@@ -491,17 +491,13 @@ impl BundleSync<'_> {
                 }
             }
             (ImageTarget::Layout(dir), Some(archive)) => {
-                let missing: Vec<String> = archive
-                    .omitted_blobs()
-                    .iter()
-                    .filter(|d| {
-                        !dir.join("blobs")
-                            .join(d.algorithm())
-                            .join(d.hex())
-                            .is_file()
-                    })
-                    .map(ToString::to_string)
-                    .collect();
+                let missing: Vec<String> = kantup_bundle::archive::oci_layout::missing_blobs(
+                    dir,
+                    &archive.omitted_blobs(),
+                )
+                .iter()
+                .map(ToString::to_string)
+                .collect();
                 if !missing.is_empty() {
                     return Err(SyncError::BaseNotInLayout {
                         bundle: path.to_path_buf(),
