@@ -2,7 +2,7 @@
 //! temp dir; the CRI plugin off), and a Docker Engine (Debian `docker.io`'s dockerd with the vfs
 //! storage driver, no iptables, no bridge) on top of its own containerd. Both stop on drop.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -43,16 +43,13 @@ impl Containerd {
             .spawn()
             .expect("start containerd");
         let daemon = Containerd { child, temp };
-        for _ in 0..200 {
-            if daemon.socket().exists() && daemon.ctr(&["version"]).status.success() {
-                return daemon;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "containerd did not come up; its log:\n{}",
-            std::fs::read_to_string(daemon.temp.path().join("containerd.log")).unwrap_or_default()
+        wait_until_up(
+            "containerd",
+            &daemon.temp.path().join("containerd.log"),
+            200,
+            || daemon.socket().exists() && daemon.ctr(&["version"]).status.success(),
         );
+        daemon
     }
 
     /// The gRPC socket.
@@ -141,16 +138,13 @@ impl Dockerd {
             _containerd: containerd,
             temp,
         };
-        for _ in 0..300 {
-            if daemon.socket().exists() && daemon.docker(&["version"]).status.success() {
-                return daemon;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "dockerd did not come up; its log:\n{}",
-            std::fs::read_to_string(daemon.temp.path().join("dockerd.log")).unwrap_or_default()
+        wait_until_up(
+            "dockerd",
+            &daemon.temp.path().join("dockerd.log"),
+            300,
+            || daemon.socket().exists() && daemon.docker(&["version"]).status.success(),
         );
+        daemon
     }
 
     /// The API socket.
@@ -211,4 +205,18 @@ impl Drop for Dockerd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Polls `ready` every 100 ms, `tries` times; panics with the daemon's log when it never is.
+fn wait_until_up(name: &str, log: &Path, tries: u32, ready: impl Fn() -> bool) {
+    for _ in 0..tries {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{name} did not come up; its log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
