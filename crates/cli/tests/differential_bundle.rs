@@ -16,15 +16,7 @@ use kantup_test_support::registry_server::RegistryServer;
 use kantup_test_support::{helm3, require_tool};
 use serde_json::Value;
 
-fn kantup(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kantup"))
-        .args(args)
-        .env("DOCKER_CONFIG", "/nonexistent-kantup-docker-config")
-        .env_remove("TARGET_CONTAINERS_AUTH_USERNAME")
-        .env_remove("TARGET_REPO_AUTH_USERNAME")
-        .output()
-        .expect("run kantup")
-}
+use common::kantup_isolated as kantup;
 
 /// Two base layers of 1 MiB shared by every image, and one own layer per image.
 fn spec(images: usize, own_layer_size: usize) -> GenSpec {

@@ -4,8 +4,10 @@
 //! exact error and nothing is written: no chart file from `repo pull`, no blob or manifest in
 //! the registry from `sync`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 
 use kantup_test_support::fault_proxy::{
@@ -14,17 +16,7 @@ use kantup_test_support::fault_proxy::{
 use kantup_test_support::registry_server::RegistryServer;
 use kantup_test_support::workspace_root;
 
-fn kantup(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kantup"))
-        .args(args)
-        .env_remove("TARGET_CONTAINERS_AUTH_USERNAME")
-        .env_remove("TARGET_REPO_AUTH_USERNAME")
-        .env_remove("KANTUP_REPO_USERNAME")
-        .env_remove("RUST_LOG")
-        .env("DOCKER_CONFIG", "/nonexistent-kantup-docker-config")
-        .output()
-        .expect("run kantup")
-}
+use common::kantup_isolated as kantup;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

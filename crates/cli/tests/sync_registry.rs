@@ -3,8 +3,10 @@
 //! everything; dry runs touch nothing; a LOCAL chart target feeds `helm template`; a flaky
 //! network (fault proxy) and an interrupted sync.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use kantup_bundle::Bundle;
 use kantup_bundle::archive::Compression;
@@ -15,15 +17,7 @@ use kantup_test_support::registry_server::RegistryServer;
 use kantup_test_support::{helm3, helm4, require_tool, workspace_root};
 use serde_json::Value;
 
-fn kantup(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kantup"))
-        .args(args)
-        .env_remove("TARGET_CONTAINERS_AUTH_USERNAME")
-        .env_remove("TARGET_REPO_AUTH_USERNAME")
-        .env("DOCKER_CONFIG", "/nonexistent-kantup-docker-config")
-        .output()
-        .expect("run kantup")
-}
+use common::kantup_isolated as kantup;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

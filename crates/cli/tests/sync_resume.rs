@@ -6,8 +6,10 @@
 //! - a registry that goes down and stays down: exit code 1 after bounded retries, the output
 //!   names what is in the registry and what is not, and never says "all skipped".
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -19,20 +21,7 @@ use kantup_test_support::registry_server::RegistryServer;
 use kantup_test_support::require_tool;
 use serde_json::Value;
 
-fn kantup_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kantup"));
-    command
-        .args(args)
-        .env_remove("TARGET_CONTAINERS_AUTH_USERNAME")
-        .env_remove("TARGET_REPO_AUTH_USERNAME")
-        .env_remove("RUST_LOG")
-        .env("DOCKER_CONFIG", "/nonexistent-kantup-docker-config");
-    command
-}
-
-fn kantup(args: &[&str]) -> Output {
-    kantup_command(args).output().expect("run kantup")
-}
+use common::{kantup_isolated as kantup, kantup_isolated_command as kantup_command};
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -6,8 +6,10 @@
 //! The images go to a real docker-registry: `sync` rewrites chart values only for a registry
 //! target (an `oci-layout:` target has no registry host to point the values at).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use kantup_bundle::archive::Compression;
 use kantup_bundle::chart::{Chart, package};
@@ -17,15 +19,7 @@ use kantup_test_support::image_gen::{GenBundleInputs, GenSpec, generate_bundle_i
 use kantup_test_support::registry_server::RegistryServer;
 use serde_json::Value;
 
-fn kantup(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kantup"))
-        .args(args)
-        .env_remove("TARGET_CONTAINERS_AUTH_USERNAME")
-        .env_remove("TARGET_REPO_AUTH_USERNAME")
-        .env("DOCKER_CONFIG", "/nonexistent-kantup-docker-config")
-        .output()
-        .expect("run kantup")
-}
+use common::kantup_isolated as kantup;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -5,6 +5,8 @@
 //! with the pushed names. Also the output polish: a second sync into an OCI layout reports
 //! `skip`, byte counts are printed as MiB/GiB.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -14,15 +16,7 @@ use kantup_test_support::registry_server::RegistryServer;
 use kantup_test_support::{helm3, helm4, require_tool};
 use serde_json::Value;
 
-fn kantup(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kantup"))
-        .args(args)
-        .env_remove("TARGET_CONTAINERS_AUTH_USERNAME")
-        .env_remove("TARGET_REPO_AUTH_USERNAME")
-        .env("DOCKER_CONFIG", "/nonexistent-kantup-docker-config")
-        .output()
-        .expect("run kantup")
-}
+use common::kantup_isolated as kantup;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -258,6 +258,25 @@ pub fn kantup(kubeconfig: &Path, home: &Path, args: &[&str]) -> Output {
         .expect("run kantup")
 }
 
+/// `kantup ARGS` isolated from the caller's registry credentials (`TARGET_*`, `KANTUP_REPO_*`,
+/// docker's config) and log settings, for tests against a local registry.
+pub fn kantup_isolated_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kantup"));
+    command
+        .args(args)
+        .env_remove("TARGET_CONTAINERS_AUTH_USERNAME")
+        .env_remove("TARGET_REPO_AUTH_USERNAME")
+        .env_remove("KANTUP_REPO_USERNAME")
+        .env_remove("RUST_LOG")
+        .env("DOCKER_CONFIG", "/nonexistent-kantup-docker-config");
+    command
+}
+
+/// Runs [`kantup_isolated_command`].
+pub fn kantup_isolated(args: &[&str]) -> Output {
+    kantup_isolated_command(args).output().expect("run kantup")
+}
+
 /// Asserts success and returns stdout.
 pub fn ok(output: Output, what: &str) -> String {
     assert!(output.status.success(), "{what}: {}", text(&output));
