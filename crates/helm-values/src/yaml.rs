@@ -347,9 +347,9 @@ fn go_parse_float(s: &str) -> Option<f64> {
 /// assert_eq!(serde_json::Value::Object(v), serde_json::json!({"a": true, "b": 31.0, "c": null}));
 /// ```
 pub fn parse_values(text: &str, origin: &str) -> crate::Result<Values> {
-    // Entry by entry first: an anchor or a block scalar then costs the general reader only
-    // the top-level entries holding one.
-    if let Some(values) = split::read(text).or_else(|| fast::read(text)) {
+    // The fast path first; when it declines, entry by entry: what the fast path does not read
+    // then costs the general reader only the top-level entries holding it.
+    if let Some(values) = fast::read(text).or_else(|| split::read(text)) {
         return Ok(values);
     }
     read_general(text).map_err(|message| crate::Error::Yaml {
@@ -474,11 +474,15 @@ fn go_format_g32(f: f64) -> String {
     }
 }
 
+/// Up to this many decoded nodes go-yaml allows its highest alias ratio; past it the allowed
+/// ratio falls.
+pub(crate) const ALIAS_BUDGET_FLAT_UP_TO: u64 = 400_000;
+
 /// go-yaml's alias budget (`allowedAliasRatio`, the fix for CVE-2019-11253): a decode may
 /// come from alias expansion for 99% of its nodes up to 400,000 decoded nodes, scaling down
 /// to 10% at 4,000,000.
 fn allowed_alias_ratio(decode_count: u64) -> f64 {
-    const LOW: u64 = 400_000;
+    const LOW: u64 = ALIAS_BUDGET_FLAT_UP_TO;
     const HIGH: u64 = 4_000_000;
     if decode_count <= LOW {
         0.99
@@ -487,6 +491,14 @@ fn allowed_alias_ratio(decode_count: u64) -> f64 {
     } else {
         0.99 - 0.89 * ((decode_count - LOW) as f64 / (HIGH - LOW) as f64)
     }
+}
+
+/// go-yaml's "excessive aliasing" rule, checked after each node it decodes: `aliased` of the
+/// `decoded` nodes so far came through aliases.
+pub(crate) fn alias_budget_exceeded(aliased: u64, decoded: u64) -> bool {
+    aliased > 100
+        && decoded > 1000
+        && aliased as f64 / decoded as f64 > allowed_alias_ratio(decoded)
 }
 
 /// Turns a node tree into values as sigs.k8s.io/yaml hands them to Helm, counting nodes the
@@ -509,11 +521,7 @@ impl Decoder {
         if self.alias_depth > 0 {
             self.alias_count += 1;
         }
-        if self.alias_count > 100
-            && self.decode_count > 1000
-            && self.alias_count as f64 / self.decode_count as f64
-                > allowed_alias_ratio(self.decode_count)
-        {
+        if alias_budget_exceeded(self.alias_count, self.decode_count) {
             return Err(EXCESSIVE_ALIASING.to_string());
         }
         Ok(())

@@ -243,6 +243,29 @@ const FILE_CASES: &[FileCase] = &[
     (&["x: 1\n"], &[(SetJson, "x={\"k\":1.5e300}")]),
     (&["weird: \"tab\\there\\u0085nel\\u2028ls <&>\"\n"], &[]),
     (&["multi: |\n  line1\n  line2\nfolded: >\n  a\n  b\n"], &[]),
+    // Block scalars and anchors as kantup's fast path reads them.
+    (
+        &[
+            "lead: |\n\n  x\nlit: |\n  line1\n\n  line3\n    indented\n  \n  end\nstrip: |-\n  s\n\n\nkeep: |+\n  k\n\n\nfold: >\n  a\n  b\n\n  c\nspaced: >\n  a\n    b\n\n  c\n  d\nfk: >+ # comment\n  z\n\nfs: >-\n  x\n  y\nhdr: | # c\n  text # not a comment\n  #also text\n# trailing comment\nlast: |\n  at the end\n",
+        ],
+        &[],
+    ),
+    (
+        &["list:\n- |\n  one\n- >-\n  two\n  three\n- k: |\n    nested\n  j: 1\n- |+\n   kept\n\n"],
+        &[],
+    ),
+    (
+        &[
+            "base: &b\n  x: 1\n  list: [a, b]\ns: &s str\nn: &n\nt: &t |\n  text\nuse:\n  b: *b\n  s: *s\n  n: *n\n  t: *t\nlist:\n- &i {k: v}\n- *i\n- *b\nre: &s 2\nlater: *s\n",
+        ],
+        &[],
+    ),
+    (
+        &[
+            "commonLabels: &labels\n  app.kubernetes.io/part-of: platform\n  team: core\nc0:\n  labels: *labels\n  config: |\n    # generated\n    server.port=8080\n  ingress:\n    hosts: [\"svc0.example.com\"]   # the public name\n",
+        ],
+        &[],
+    ),
     (
         &[
             "esc: ['a: b', '- x', '#c', 'x #y', '@at', '`tick', '\"q\"', \"it's\", '{a}', '[b]', '*s', '&a', '!t', '%p', '|p', '>g', '?q', ',c']\n",

@@ -15,7 +15,8 @@
 //!   leaves an entry that does not parse alone: declined;
 //! - the general reader's errors and its alias budget are the whole file's: any error in the
 //!   entries, or more than 100 nodes decoded through aliases (go-yaml's budget only starts to
-//!   refuse past 100, and the fast path's entries hold no alias), declines, and the whole file
+//!   refuse past 100, and the entries read by the fast path hold no anchor or alias: it is asked
+//!   to decline them, as an anchor in one entry may be the one an alias in another names), declines, and the whole file
 //!   is read the general way, with its own error and line numbers;
 //! - a key given twice (also as `yes` and `true`, which are one key) declines.
 
@@ -40,7 +41,7 @@ pub(super) fn read(text: &str) -> Option<Values> {
     let mut general = String::new();
     let mut general_entries = 0;
     for entry in &entries {
-        match fast::read(entry) {
+        match fast::read_without_anchors(entry) {
             Some(values) if values.len() == 1 => read_fast.push(values.into_iter().next()),
             Some(_) => return None,
             None => {
