@@ -34,15 +34,15 @@ fn indent(out: &mut String, n: usize) {
 }
 
 fn write_map(out: &mut String, m: &Values, ind: usize) {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort();
-    for (i, k) in keys.into_iter().enumerate() {
+    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for (i, (k, v)) in entries.into_iter().enumerate() {
         if i > 0 {
             indent(out, ind);
         }
         write_yaml_string(out, k);
         out.push(':');
-        write_child(out, &m[k], ind + 2, false);
+        write_child(out, v, ind + 2, false);
     }
 }
 
@@ -104,35 +104,58 @@ fn write_scalar(out: &mut String, v: &Value) {
 /// Paths of integers that no values file can carry: Helm reads every number in a file as a
 /// float64, so an int64 from `--set` beyond ±2^53 changes when written to a file. Callers
 /// warn about these (or pass them as `--set` instead).
+///
+/// ```
+/// let v = serde_json::json!({"a": {"b": [1, 9007199254740993_i64]}, "c": 2.5, "d": 1});
+/// assert_eq!(kantup_helm_values::yaml::lossy_in_file(&v), vec!["a.b[1]".to_string()]);
+/// ```
 pub fn lossy_in_file(v: &Value) -> Vec<String> {
-    fn walk(v: &Value, path: String, out: &mut Vec<String>) {
+    /// A step of the path to a value: a key or a list index.
+    enum Step<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    // The path is written out only for a value found (most files have none).
+    fn walk<'a>(v: &'a Value, path: &mut Vec<Step<'a>>, out: &mut Vec<String>) {
         match v {
             Value::Number(n) if !n.is_f64() => {
                 let exact = n.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53);
                 if !exact {
-                    out.push(path);
+                    let mut text = String::new();
+                    for step in path.iter() {
+                        match step {
+                            Step::Key(k) if text.is_empty() => text.push_str(k),
+                            Step::Key(k) => {
+                                text.push('.');
+                                text.push_str(k);
+                            }
+                            Step::Index(i) => {
+                                let _ = write!(text, "[{i}]");
+                            }
+                        }
+                    }
+                    out.push(text);
                 }
             }
             Value::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
-                    walk(x, format!("{path}[{i}]"), out);
+                    path.push(Step::Index(i));
+                    walk(x, path, out);
+                    path.pop();
                 }
             }
             Value::Object(m) => {
                 for (k, x) in m {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    walk(x, p, out);
+                    path.push(Step::Key(k));
+                    walk(x, path, out);
+                    path.pop();
                 }
             }
             _ => {}
         }
     }
     let mut out = Vec::new();
-    walk(v, String::new(), &mut out);
+    walk(v, &mut Vec::new(), &mut out);
     out
 }
 
