@@ -85,6 +85,9 @@ pub fn apply_set(base: &mut Values, expr: &str, kind: SetKind, helm: HelmVersion
 
 /// Helm's `mergeMaps`: maps merge recursively, `b` wins everywhere else.
 pub fn merge_maps(a: Values, b: Values) -> Values {
+    if a.is_empty() {
+        return b; // the first values file: nothing to merge into
+    }
     let mut out = a;
     for (k, v) in b {
         match (out.get_mut(&k), v) {
