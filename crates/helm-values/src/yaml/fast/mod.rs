@@ -261,22 +261,27 @@ impl<'a> Reader<'a> {
         self.skip_spaces();
         let anchor = self.anchor()?;
         self.with_anchor(anchor, |r| match r.peek() {
-            None | Some(b'\n' | b'#') => {
-                r.next_line();
-                match r.peek_line()? {
-                    Some(i) if i > indent => {
-                        r.pos += i;
-                        r.block_node(i)
-                    }
-                    Some(i) if i == indent && r.at_entry(r.pos + i) => {
-                        r.pos += i;
-                        r.block_seq(i)
-                    }
-                    _ => Ok(r.absent()),
-                }
-            }
+            None | Some(b'\n' | b'#') => r.value_below(indent, true),
             Some(_) => r.inline_value(indent),
         })
+    }
+
+    /// The value on the lines after `key:` or `-` with nothing after it on its line (in a
+    /// collection at column `indent`): a node deeper than that; for a map value also a
+    /// sequence at the key's indentation; else null.
+    fn value_below(&mut self, indent: usize, sequence_at_indent: bool) -> Fast<Value> {
+        self.next_line();
+        match self.peek_line()? {
+            Some(i) if i > indent => {
+                self.pos += i;
+                self.block_node(i)
+            }
+            Some(i) if sequence_at_indent && i == indent && self.at_entry(self.pos + i) => {
+                self.pos += i;
+                self.block_seq(i)
+            }
+            _ => Ok(self.absent()),
+        }
     }
 
     /// A value that starts on the current line (after `key: ` or `- `, in a collection at
@@ -334,16 +339,7 @@ impl<'a> Reader<'a> {
             let anchor = self.anchor()?;
             let anchored = anchor.is_some();
             let item = self.with_anchor(anchor, |r| match r.peek() {
-                None | Some(b'\n' | b'#') => {
-                    r.next_line();
-                    match r.peek_line()? {
-                        Some(i) if i > indent => {
-                            r.pos += i;
-                            r.block_node(i)
-                        }
-                        _ => Ok(r.absent()),
-                    }
-                }
+                None | Some(b'\n' | b'#') => r.value_below(indent, false),
                 Some(b'[' | b'{' | b'*' | b'|' | b'>') => r.inline_value(indent),
                 // An anchor before a compact map's first key would be the key's.
                 Some(_) if anchored => r.inline_value(indent),
