@@ -30,7 +30,13 @@ pub fn to_yaml(v: &Value) -> String {
 }
 
 fn indent(out: &mut String, n: usize) {
-    out.extend(std::iter::repeat_n(' ', n));
+    const SPACES: &str = "                                                                ";
+    let mut left = n;
+    while left > 0 {
+        let run = left.min(SPACES.len());
+        out.push_str(&SPACES[..run]);
+        left -= run;
+    }
 }
 
 fn write_map(out: &mut String, m: &Values, ind: usize) {
@@ -193,14 +199,20 @@ fn is_safe_plain(s: &str) -> bool {
 /// A YAML double-quoted scalar; escapes everything YAML would not read back verbatim.
 fn write_double_quoted(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
+    // Runs of characters written as they are go in at once.
+    let mut run = 0;
+    for (i, c) in s.char_indices() {
+        if c != '"' && c != '\\' && is_yaml_printable(c) {
+            continue;
+        }
+        out.push_str(&s[run..i]);
+        run = i + c.len_utf8();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if is_yaml_printable(c) => out.push(c),
             c if (c as u32) <= 0xFFFF => {
                 let _ = write!(out, "\\u{:04X}", c as u32);
             }
@@ -209,6 +221,7 @@ fn write_double_quoted(out: &mut String, s: &str) {
             }
         }
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
