@@ -9,6 +9,12 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::output::{Ctx, OutputFormat};
 
+/// mimalloc instead of the system allocator: reading a values file builds a tree of many
+/// small maps and strings, and glibc's malloc spent more time on them than the reading did
+/// (`kantup values merge` of a 1 MiB file: 44 ms of CPU with glibc, 25 ms with mimalloc).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Install and upgrade Kubernetes modules shipped as offline bundles into air-gapped clusters.
 #[derive(Debug, Parser)]
 #[command(
