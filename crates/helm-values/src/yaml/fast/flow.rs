@@ -2,10 +2,10 @@
 
 use std::borrow::Cow;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::scalar::Scalar;
-use super::{Decline, Fast, MAX_KEY_SPAN, Reader};
+use super::{Decline, Fast, MAX_KEY_SPAN, Reader, map_of};
 
 /// Whether `b` is a flow indicator.
 pub(super) fn is_flow(b: u8) -> bool {
@@ -44,7 +44,7 @@ impl<'a> Reader<'a> {
             Some(b'{') => {
                 self.open()?;
                 self.pos += 1;
-                let mut map = Map::new();
+                let mut entries = Vec::new();
                 self.skip_spaces();
                 if self.peek() == Some(b'}') {
                     self.pos += 1;
@@ -69,7 +69,7 @@ impl<'a> Reader<'a> {
                         self.skip_spaces();
                         let k = self.key(key)?;
                         let v = self.flow_item()?;
-                        map.insert(k, v);
+                        entries.push((k, v));
                         self.skip_spaces();
                         match self.peek() {
                             Some(b',') => self.pos += 1,
@@ -82,7 +82,7 @@ impl<'a> Reader<'a> {
                     }
                 }
                 self.depth -= 1;
-                Ok(Value::Object(map))
+                Ok(Value::Object(map_of(entries)))
             }
             _ => Err(Decline),
         }

@@ -215,12 +215,12 @@ impl<'a> Reader<'a> {
     /// A block mapping whose keys are at column `indent`; its first key has been read.
     fn block_map(&mut self, indent: usize, first: Scalar<'a>) -> Fast<Values> {
         self.open()?;
-        let mut map = Map::new();
+        let mut entries = Vec::new();
         let mut key = first;
         loop {
             let k = self.key(key)?;
             let v = self.block_value(indent)?;
-            map.insert(k, v);
+            entries.push((k, v));
             match self.peek_line()? {
                 Some(i) if i == indent => {
                     self.pos += i;
@@ -235,7 +235,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
-        Ok(map)
+        Ok(map_of(entries))
     }
 
     /// A map key (one node).
@@ -371,6 +371,17 @@ impl<'a> Reader<'a> {
 enum Item<'a> {
     Key(Scalar<'a>),
     Scalar(Scalar<'a>),
+}
+
+/// A map of `entries` in their order, a later one of a key replacing the earlier one's value
+/// (as the general reader's map does). Sized once: growing a map as its entries are read
+/// rehashes it each time it doubles.
+fn map_of(entries: Vec<(String, Value)>) -> Values {
+    let mut map = Map::with_capacity(entries.len());
+    for (k, v) in entries {
+        map.insert(k, v);
+    }
+    map
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
