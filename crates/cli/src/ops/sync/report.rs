@@ -1,0 +1,87 @@
+//! What a sync did, bundle by bundle, with totals.
+
+use std::path::PathBuf;
+
+use kantup_registry::chart_target::ChartResult;
+use kantup_registry::{ImageAction, ImageResult};
+use serde::Serialize;
+
+/// What happened to one bundle.
+#[derive(Debug, Serialize)]
+pub struct BundleReport {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// `<name>-<version>` of its chart.
+    pub chart: String,
+    /// How the chart's image values were relocated (hints, or found without them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<crate::ops::images::ValuesRelocation>,
+    /// Every image: pushed, skipped, overwritten or failed (planned, with `dry_run`).
+    pub images: Vec<ImageResult>,
+    /// The chart upload, when there is a chart target and it did not fail.
+    pub chart_upload: Option<ChartResult>,
+    /// Why the chart was not uploaded.
+    pub chart_error: Option<String>,
+}
+
+/// What a sync did (or, with `dry_run`, would do), with totals.
+#[derive(Debug, Default, Serialize)]
+pub struct SyncReport {
+    /// Whether this is a plan.
+    pub dry_run: bool,
+    /// One entry per bundle, in path order.
+    pub bundles: Vec<BundleReport>,
+    /// Images pushed.
+    pub images_pushed: u64,
+    /// Images already in place.
+    pub images_skipped: u64,
+    /// Images whose tag pointed at another digest and now points at theirs.
+    pub images_overwritten: u64,
+    /// Images that failed.
+    pub images_failed: u64,
+    /// Charts uploaded.
+    pub charts_uploaded: u64,
+    /// Charts already in place.
+    pub charts_skipped: u64,
+    /// Charts not uploaded (an upload error, or one of their images failed).
+    pub charts_failed: u64,
+    /// Blobs whose bytes were sent.
+    pub blobs_uploaded: u64,
+    /// Blobs mounted from another repository.
+    pub blobs_mounted: u64,
+    /// Blobs already there.
+    pub blobs_skipped: u64,
+    /// Bytes sent.
+    pub bytes_uploaded: u64,
+    /// Blob uploads continued where an interrupted run left them.
+    pub blobs_resumed: u64,
+    /// Bytes those continued uploads did not send again.
+    pub bytes_resumed: u64,
+}
+
+impl SyncReport {
+    /// Images and charts that failed.
+    pub fn failed(&self) -> u64 {
+        self.images_failed + self.charts_failed
+    }
+
+    /// Whether nothing new was (or would be) pushed or uploaded.
+    pub fn nothing_new(&self) -> bool {
+        self.images_pushed + self.images_overwritten + self.charts_uploaded == 0
+    }
+}
+
+impl SyncReport {
+    /// Counts one image's outcome.
+    pub(super) fn count_image(&mut self, action: &ImageAction, failed: bool) {
+        if failed {
+            self.images_failed += 1;
+            return;
+        }
+        match action {
+            ImageAction::Push => self.images_pushed += 1,
+            ImageAction::Skip => self.images_skipped += 1,
+            ImageAction::Overwrite { .. } => self.images_overwritten += 1,
+        }
+    }
+}
