@@ -39,10 +39,9 @@ async fn main() -> anyhow::Result<()> {
     let prepared = upgrade::plan(&options, &Silent).await?;
     let plan = prepared.plan();
     println!(
-        "{} {} in {}: chart {} {} (deployed: {})",
+        "{} {}: chart {} {} (deployed: {})",
         if plan.install { "install" } else { "upgrade" },
         plan.release,
-        plan.namespace,
         plan.chart,
         plan.chart_version,
         plan.deployed_chart_version.as_deref().unwrap_or("-")
@@ -79,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
             "revision {} {} (backup {})",
             summary.revision,
             summary.status,
-            summary.backup_file.display()
+            summary.files.backup_file.display()
         );
     }
     Ok(())

@@ -129,6 +129,15 @@ impl Exit {
     }
 }
 
+/// Success when `ok`, else failure (1): the exit code of a plan or a check.
+pub fn success_if(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 /// The exit-code table printed at the end of `kantup --help`.
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:

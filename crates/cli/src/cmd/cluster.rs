@@ -6,20 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
+use kantup::ops::crds::{self, CrdsApplyOptions};
 use kantup::ops::duration::parse_duration;
-use kantup_helm_values::strvals::HelmVersion;
-use kantup_k8s_apply::crd::{
-    ApplyOptions, ConflictPolicy, CrdApplier, CrdDocument, CrdPlan, PlanAction, chart_crds,
-    load_crd_dir,
-};
-use kantup_k8s_apply::preflight::{CheckOutcome, PreflightCheck, PreflightOptions, preflight};
+use kantup_k8s_apply::crd::ConflictPolicy;
+use kantup_k8s_apply::preflight::{PreflightOptions, preflight};
 use kantup_k8s_apply::release::{ReleaseStore, StorageDriver};
 use kantup_k8s_apply::{ClusterAccess, release_values, values_yaml, write_private_file};
 use serde::Serialize;
 
-use crate::output::{Ctx, OutputFormat};
+use crate::cmd::tables::{action_word, name_width, print_checks, print_plans};
+use crate::output::{Ctx, OutputFormat, success_if};
 
 /// How to reach the cluster (as kubectl: `$KUBECONFIG`, `~/.kube/config`, in-cluster).
 #[derive(Debug, Args)]
@@ -33,12 +30,47 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
-    async fn client(&self) -> anyhow::Result<kantup_k8s_apply::kube::Client> {
-        let access = ClusterAccess {
+    /// The cluster, as kubectl would reach it with these flags.
+    fn access(&self) -> ClusterAccess {
+        ClusterAccess {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
-        };
-        Ok(access.client().await?)
+        }
+    }
+
+    /// A client, and `namespace` or else the context's namespace (as kubectl's `-n`).
+    async fn client_in(
+        &self,
+        namespace: Option<&str>,
+    ) -> anyhow::Result<(kantup_k8s_apply::kube::Client, String)> {
+        let client = self.access().client().await?;
+        let namespace =
+            namespace.map_or_else(|| client.default_namespace().to_string(), str::to_string);
+        Ok((client, namespace))
+    }
+}
+
+/// `--refuse-conflicts` (and the hidden `--force-conflicts`, the default kept for scripts):
+/// whose CRD fields kantup may take over.
+#[derive(Debug, Args)]
+pub struct ConflictArgs {
+    /// Take over CRD fields owned by other field managers (the default; kept for scripts).
+    #[arg(long, hide = true, conflicts_with = "refuse_conflicts")]
+    pub force_conflicts: bool,
+    /// Refuse, before any change, when another field manager (helm, kubectl, ...) owns CRD
+    /// fields the chart sets; by default kantup takes them over and names the managers.
+    #[arg(long)]
+    pub refuse_conflicts: bool,
+}
+
+impl ConflictArgs {
+    /// The policy these flags ask for.
+    pub fn policy(&self) -> ConflictPolicy {
+        if self.refuse_conflicts {
+            ConflictPolicy::Refuse
+        } else {
+            ConflictPolicy::TakeOver
+        }
     }
 }
 
@@ -86,13 +118,8 @@ pub struct CrdsApplyArgs {
     /// what the server would refuse), asking the server with a dry-run; apply nothing.
     #[arg(long)]
     pub plan: bool,
-    /// Take over fields owned by other field managers (the default; kept for scripts).
-    #[arg(long, hide = true, conflicts_with = "refuse_conflicts")]
-    pub force_conflicts: bool,
-    /// Refuse, before any change, when another field manager (helm, kubectl, ...) owns fields
-    /// the chart sets; by default kantup takes them over and names the managers.
-    #[arg(long)]
-    pub refuse_conflicts: bool,
+    #[command(flatten)]
+    pub conflicts: ConflictArgs,
     /// Allow removing versions still listed in status.storedVersions.
     #[arg(long)]
     pub allow_version_removal: bool,
@@ -154,67 +181,24 @@ pub async fn run_crds(ctx: &Ctx, command: CrdsCommand) -> anyhow::Result<ExitCod
     }
 }
 
-/// Reads the CRDs of whatever `path` is, before any cluster access, so bad input fails fast.
-/// A chart gives its own `crds/` and those of the subcharts its default values enable, as
-/// Helm installs them.
-fn load_crds(path: &Path) -> anyhow::Result<Vec<CrdDocument>> {
-    let chart = if path.is_dir() {
-        if !path.join("Chart.yaml").is_file() {
-            return Ok(load_crd_dir(path)?);
-        }
-        kantup_bundle::chart::Chart::load_dir(path)
-            .with_context(|| format!("load chart {}", path.display()))?
-    } else {
-        let name = path.to_string_lossy();
-        if name.ends_with(".tgz") || name.ends_with(".tar.gz") {
-            kantup_bundle::chart::Chart::load_tgz(path)
-                .with_context(|| format!("load chart {}", path.display()))?
-        } else {
-            kantup_bundle::Bundle::open(path)
-                .and_then(|b| b.chart())
-                .with_context(|| format!("load the chart of bundle {}", path.display()))?
-        }
-    };
-    Ok(chart_crds(&chart, &Default::default(), HelmVersion::V3)?)
-}
-
 async fn crds_apply(ctx: &Ctx, args: CrdsApplyArgs) -> anyhow::Result<ExitCode> {
-    let crds = load_crds(&args.path)?;
-    if crds.is_empty() {
-        anyhow::bail!(
-            "no CustomResourceDefinitions found in {}",
-            args.path.display()
-        );
-    }
-    let client = args.cluster.client().await?;
-    let applier = CrdApplier::new(
-        client,
-        ApplyOptions {
-            conflicts: if args.refuse_conflicts {
-                ConflictPolicy::Refuse
-            } else {
-                ConflictPolicy::TakeOver
-            },
-            allow_version_removal: args.allow_version_removal,
-            timeout: args.timeout,
-        },
-    );
-    let plans = applier.plan(&crds).await?;
+    let options = CrdsApplyOptions {
+        path: args.path,
+        conflicts: args.conflicts.policy(),
+        allow_version_removal: args.allow_version_removal,
+        timeout: args.timeout,
+        cluster: args.cluster.access(),
+    };
+    let prepared = crds::plan(&options).await?;
     if args.plan {
         match ctx.output {
-            OutputFormat::Json => ctx.print_json(&plans)?,
-            OutputFormat::Table => print_plans(&plans, ""),
+            OutputFormat::Json => ctx.print_json(&prepared.plans())?,
+            OutputFormat::Table => print_plans(prepared.plans(), ""),
         }
         // A plan the apply would refuse is a failed plan.
-        let refused = plans.iter().any(|p| p.rejected.is_some())
-            || (args.refuse_conflicts && plans.iter().any(|p| !p.conflicts.is_empty()));
-        return Ok(if refused {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        });
+        return Ok(success_if(prepared.refusal().is_none()));
     }
-    let applied = applier.apply_planned(&crds, plans).await?;
+    let applied = crds::execute(prepared).await?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&applied)?,
         OutputFormat::Table => {
@@ -247,104 +231,6 @@ async fn crds_apply(ctx: &Ctx, args: CrdsApplyArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-/// A column wide enough for every name (and the header).
-fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
-    names.map(str::len).max().unwrap_or(0).max(3)
-}
-
-fn action_word(action: &PlanAction) -> &'static str {
-    match action {
-        PlanAction::New => "new",
-        PlanAction::Changed => "changed",
-        PlanAction::Unchanged => "unchanged",
-    }
-}
-
-/// The CRD plan as a table, each line starting with `indent`.
-pub fn print_plans(plans: &[CrdPlan], indent: &str) {
-    if plans.is_empty() {
-        return;
-    }
-    let width = name_width(plans.iter().map(|p| p.name.as_str()));
-    println!("{indent}{:<width$} {:<10} DETAILS", "CRD", "ACTION");
-    for plan in plans {
-        let c = &plan.changes;
-        let mut details = Vec::new();
-        if !c.versions_added.is_empty() {
-            details.push(format!("+versions {}", c.versions_added.join(",")));
-        }
-        if !c.versions_removed.is_empty() {
-            details.push(format!("-versions {}", c.versions_removed.join(",")));
-        }
-        if !c.spec_fields_changed.is_empty() {
-            details.push(format!("spec {}", c.spec_fields_changed.join(",")));
-        }
-        if !c.metadata_fields_changed.is_empty() {
-            details.push(format!("metadata {}", c.metadata_fields_changed.join(",")));
-        }
-        if !plan.blocked_versions.is_empty() {
-            details.push(format!(
-                "BLOCKED: stored versions {} would be removed",
-                plan.blocked_versions.join(",")
-            ));
-        }
-        println!(
-            "{indent}{:<width$} {:<10} {}",
-            plan.name,
-            action_word(&plan.action),
-            details.join("; ")
-        );
-        for version in &c.versions_changed {
-            if !version.fields_changed.is_empty() {
-                println!(
-                    "{indent}    {}: {}",
-                    version.name,
-                    version.fields_changed.join(", ")
-                );
-            }
-            for change in &version.schema {
-                let sign = match change.kind {
-                    kantup_k8s_apply::crd::SchemaChangeKind::Added => '+',
-                    kantup_k8s_apply::crd::SchemaChangeKind::Removed => '-',
-                    kantup_k8s_apply::crd::SchemaChangeKind::Changed => '~',
-                };
-                println!("{indent}    {}: {sign} {}", version.name, change.path);
-            }
-        }
-        if !plan.conflicts.is_empty() {
-            println!(
-                "{indent}    takes over fields from {}",
-                kantup_k8s_apply::describe_conflicts(&plan.conflicts)
-            );
-        }
-        if let Some(reason) = &plan.rejected {
-            println!("{indent}    REFUSED by the server: {reason}");
-        }
-    }
-}
-
-/// Pre-flight checks as a table (the name column sized to the longest name), each line
-/// starting with `indent`.
-pub fn print_checks(checks: &[PreflightCheck], indent: &str) {
-    let width = name_width(checks.iter().map(|c| c.name.as_str())).max("CHECK".len());
-    println!("{indent}{:<width$}  {:<8} DETAIL", "CHECK", "RESULT");
-    for check in checks {
-        let outcome = match check.outcome {
-            CheckOutcome::Pass => "ok",
-            CheckOutcome::Warn => "warn",
-            CheckOutcome::Fail => "FAIL",
-            CheckOutcome::Skipped => "skipped",
-        };
-        println!(
-            "{indent}{:<width$}  {outcome:<8} {}",
-            check.name, check.detail
-        );
-        if let Some(fix) = &check.fix {
-            println!("{indent}{:<width$}  {:<8} fix: {fix}", "", "");
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct BackupResult<'a> {
     release: &'a str,
@@ -358,11 +244,7 @@ struct BackupResult<'a> {
 
 pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode> {
     let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
-    let client = args.cluster.client().await?;
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_string());
+    let (client, namespace) = args.cluster.client_in(args.namespace.as_deref()).await?;
     let store = ReleaseStore::new(client, namespace.clone(), driver);
     let record = match args.revision {
         Some(revision) => store.revision(&args.release, revision).await?,
@@ -406,11 +288,7 @@ pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode>
 
 pub async fn run_preflight(ctx: &Ctx, args: PreflightArgs) -> anyhow::Result<ExitCode> {
     let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
-    let client = args.cluster.client().await?;
-    let namespace = args
-        .namespace
-        .clone()
-        .unwrap_or_else(|| client.default_namespace().to_string());
+    let (client, namespace) = args.cluster.client_in(args.namespace.as_deref()).await?;
     let report = preflight(
         &client,
         &PreflightOptions {
@@ -427,9 +305,5 @@ pub async fn run_preflight(ctx: &Ctx, args: PreflightArgs) -> anyhow::Result<Exi
         OutputFormat::Json => ctx.print_json(&report)?,
         OutputFormat::Table => print_checks(&report.checks, ""),
     }
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(success_if(report.passed()))
 }

@@ -138,7 +138,6 @@ fn print_table(rows: &[ChartVersionInfo]) {
 }
 
 async fn pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<ExitCode> {
-    let oci = args.repository.starts_with("oci://");
     let options = PullOptions {
         repository: args.repository,
         chart: args.chart,
@@ -149,10 +148,9 @@ async fn pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<ExitCode> {
         credentials: args.credentials.resolver()?,
     };
     let report = repo::pull(&options).await.map_err(exit_error)?;
-    let check = match (oci, report.verified) {
-        (true, _) => "sha256 verified against the OCI layer digest",
-        (false, true) => "sha256 verified against the index",
-        (false, false) => "NOT verified: the index has no digest",
+    let check = match report.checked_against() {
+        Some(what) => format!("sha256 verified against {what}"),
+        None => "NOT verified: the index has no digest".to_string(),
     };
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&report)?,

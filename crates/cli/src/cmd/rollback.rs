@@ -1,13 +1,12 @@
 //! `kantup rollback`: binds flags to [`kantup::ops::rollback`], prints the plan and the result.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::bail;
 use clap::Args;
 use kantup::ops::duration::parse_duration;
+use kantup::ops::release::ReleaseId;
 use kantup::ops::rollback::{self, RollbackOptions, RollbackPlan, RollbackSummary};
 
 use crate::cmd::cluster::HelmClusterArgs;
@@ -52,8 +51,7 @@ pub struct RollbackArgs {
 
 pub async fn run(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<ExitCode> {
     let options = RollbackOptions {
-        release: args.release.clone(),
-        namespace: args.namespace.clone(),
+        release: ReleaseId::new(&args.release, &args.namespace),
         to_revision: args.to_revision,
         backup_dir: args.backup_dir.clone(),
         helm: args.helm.clone(),
@@ -67,30 +65,20 @@ pub async fn run(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<ExitCode> {
     let plan = prepared.plan();
     if args.plan {
         print_plan(ctx, plan)?;
-        return Ok(if plan.blockers.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+        return Ok(crate::output::success_if(plan.blockers.is_empty()));
     }
     if !plan.blockers.is_empty() {
         print_plan(ctx, plan)?;
     } else if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            bail!(
-                "refusing to roll back without --yes when stdin is not a terminal (see --plan first)"
-            );
-        }
-        print_plan(ctx, plan)?;
-        eprint!(
-            "Roll {} in {} back to revision {}? [y/N] ",
-            plan.release, plan.namespace, plan.target_revision
-        );
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            bail!("rollback cancelled; nothing was changed");
-        }
+        crate::cmd::confirm(
+            "roll back",
+            "rollback",
+            || print_plan(ctx, plan),
+            &format!(
+                "Roll {} back to revision {}?",
+                plan.release, plan.target_revision
+            ),
+        )?;
     }
     let summary = rollback::execute(prepared).await?;
     print_summary(ctx, &summary)?;
@@ -102,9 +90,8 @@ fn print_plan(ctx: &Ctx, plan: &RollbackPlan) -> anyhow::Result<()> {
         return ctx.print_json(plan);
     }
     println!(
-        "roll back {} in {}: revision {} (chart {}) -> revision {} (chart {})",
+        "roll back {}: revision {} (chart {}) -> revision {} (chart {})",
         plan.release,
-        plan.namespace,
         plan.current_revision,
         plan.current_chart_version,
         plan.target_revision,
@@ -117,7 +104,7 @@ fn print_plan(ctx: &Ctx, plan: &RollbackPlan) -> anyhow::Result<()> {
     for snapshot in &plan.snapshots {
         println!("  from {}", snapshot.display());
     }
-    crate::cmd::cluster::print_plans(&plan.crds, "  ");
+    crate::cmd::tables::print_plans(&plan.crds, "  ");
     for added in &plan.added_crds {
         let what = match added.action {
             "delete" => "delete (created by the upgrade, no objects)",
@@ -138,12 +125,8 @@ fn print_summary(ctx: &Ctx, summary: &RollbackSummary) -> anyhow::Result<()> {
         return ctx.print_json(summary);
     }
     println!(
-        "rolled {} in {} back to revision {}: new revision {}, chart {}",
-        summary.release,
-        summary.namespace,
-        summary.target_revision,
-        summary.revision,
-        summary.chart_version
+        "rolled {} back to revision {}: new revision {}, chart {}",
+        summary.release, summary.target_revision, summary.revision, summary.chart_version
     );
     println!("CRDs restored: {}", list(&summary.crds_restored));
     println!("CRDs deleted:  {}", list(&summary.crds_deleted));

@@ -1,19 +1,16 @@
 //! `kantup upgrade`: binds flags to [`kantup::ops::upgrade`], prints the plan and the result,
 //! asks for confirmation and picks the exit code. The workflow itself lives in the library.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::bail;
 use clap::Args;
 use kantup::ops::duration::parse_duration;
+use kantup::ops::release::ReleaseId;
 use kantup::ops::upgrade::{
     self, ChartSource, RepositoryChart, UpgradeOptions, UpgradePlan, UpgradeSummary, ValueInputs,
 };
-use kantup_k8s_apply::crd::ConflictPolicy;
-use serde_json::Value;
 
 use crate::cmd::cluster::HelmClusterArgs;
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
@@ -91,13 +88,8 @@ pub struct UpgradeArgs {
     /// Do not apply the chart's CRDs.
     #[arg(long)]
     pub skip_crds: bool,
-    /// Take over CRD fields owned by other field managers (the default; kept for scripts).
-    #[arg(long, hide = true, conflicts_with = "refuse_conflicts")]
-    pub force_conflicts: bool,
-    /// Refuse, before any change, when another field manager (helm, kubectl, ...) owns CRD
-    /// fields the chart sets; by default kantup takes them over and names the managers.
-    #[arg(long)]
-    pub refuse_conflicts: bool,
+    #[command(flatten)]
+    pub conflicts: crate::cmd::cluster::ConflictArgs,
     /// Allow removing CRD versions still listed in `status.storedVersions`.
     #[arg(long)]
     pub allow_version_removal: bool,
@@ -117,36 +109,10 @@ pub struct UpgradeArgs {
 impl UpgradeArgs {
     /// SOURCE as a path, or as a repository when `--chart` is given or SOURCE is a URL.
     fn chart_source(&self) -> anyhow::Result<ChartSource> {
-        let is_url = ["oci://", "http://", "https://"]
-            .iter()
-            .any(|scheme| self.source.starts_with(scheme));
-        if self.chart.is_none() && !is_url {
-            return Ok(ChartSource::Path(PathBuf::from(&self.source)));
-        }
-        let chart = match (&self.chart, self.source.strip_prefix("oci://")) {
-            (Some(chart), _) => chart.clone(),
-            (None, Some(reference)) => reference
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .filter(|name| !name.contains(':') && reference.contains('/'))
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    ExitError::new(
-                        Exit::Usage,
-                        format!("{}: name the chart with --chart", self.source),
-                    )
-                })?,
-            (None, None) => {
-                return Err(ExitError::new(
-                    Exit::Usage,
-                    format!(
-                        "{} is a chart repository: name the chart with --chart",
-                        self.source
-                    ),
-                )
-                .into());
-            }
+        let chart = match ChartSource::repository_chart(&self.source, self.chart.as_deref()) {
+            Ok(None) => return Ok(ChartSource::Path(PathBuf::from(&self.source))),
+            Ok(Some(chart)) => chart,
+            Err(error) => return Err(ExitError::new(Exit::Usage, error.to_string()).into()),
         };
         Ok(ChartSource::Repository(Box::new(RepositoryChart {
             location: self.source.clone(),
@@ -160,8 +126,7 @@ impl UpgradeArgs {
     fn options(&self) -> anyhow::Result<UpgradeOptions> {
         Ok(UpgradeOptions {
             source: self.chart_source()?,
-            release: self.release.clone(),
-            namespace: self.namespace.clone(),
+            release: ReleaseId::new(&self.release, &self.namespace),
             image_registry: self.image_registry.clone(),
             values: ValueInputs {
                 files: self.values.clone(),
@@ -179,11 +144,7 @@ impl UpgradeArgs {
             install: !self.no_install,
             create_namespace: self.create_namespace,
             skip_crds: self.skip_crds,
-            crd_conflicts: if self.refuse_conflicts {
-                ConflictPolicy::Refuse
-            } else {
-                ConflictPolicy::TakeOver
-            },
+            crd_conflicts: self.conflicts.policy(),
             allow_version_removal: self.allow_version_removal,
             timeout: self.timeout,
             wait: self.wait,
@@ -207,11 +168,7 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
                 println!("would refuse: {blocker}");
             }
         }
-        return Ok(if blockers.is_empty() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        });
+        return Ok(crate::output::success_if(blockers.is_empty()));
     }
     if !plan.preflight.passed() {
         print_plan(ctx, plan)?;
@@ -220,8 +177,8 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
             ctx.print_json(plan)?;
         } else {
             println!(
-                "release {} in {} already runs {} {} with these values and CRDs: nothing to do",
-                plan.release, plan.namespace, plan.chart, plan.chart_version
+                "release {} already runs {} {} with these values and CRDs: nothing to do",
+                plan.release, plan.chart, plan.chart_version
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -240,22 +197,16 @@ fn confirm(ctx: &Ctx, args: &UpgradeArgs, plan: &UpgradePlan) -> anyhow::Result<
         }
         return Ok(());
     }
-    if !std::io::stdin().is_terminal() {
-        bail!("refusing to upgrade without --yes when stdin is not a terminal (see --plan first)");
-    }
-    print_plan(ctx, plan)?;
-    eprint!(
-        "{} release {} in {}? [y/N] ",
-        if plan.install { "Install" } else { "Upgrade" },
-        plan.release,
-        plan.namespace
-    );
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if !matches!(answer.trim(), "y" | "Y" | "yes") {
-        bail!("upgrade cancelled; nothing was changed");
-    }
-    Ok(())
+    crate::cmd::confirm(
+        "upgrade",
+        "upgrade",
+        || print_plan(ctx, plan),
+        &format!(
+            "{} release {}?",
+            if plan.install { "Install" } else { "Upgrade" },
+            plan.release
+        ),
+    )
 }
 
 /// Says on stderr, before anything changes, whose CRD fields are about to be taken over.
@@ -275,14 +226,13 @@ fn print_plan(ctx: &Ctx, plan: &UpgradePlan) -> anyhow::Result<()> {
     }
     if plan.install {
         println!(
-            "install {} in {}: {} {} ({})",
-            plan.release, plan.namespace, plan.chart, plan.chart_version, plan.source_kind
+            "install {}: {} {} ({})",
+            plan.release, plan.chart, plan.chart_version, plan.source_kind
         );
     } else {
         println!(
-            "upgrade {} in {}: {} {} -> {} {} ({})",
+            "upgrade {}: {} {} -> {} {} ({})",
             plan.release,
-            plan.namespace,
             plan.chart,
             plan.deployed_chart_version.as_deref().unwrap_or("-"),
             plan.chart,
@@ -291,30 +241,21 @@ fn print_plan(ctx: &Ctx, plan: &UpgradePlan) -> anyhow::Result<()> {
         );
     }
     println!("\npre-flight:");
-    crate::cmd::cluster::print_checks(&plan.preflight.checks, "  ");
+    crate::cmd::tables::print_checks(&plan.preflight.checks, "  ");
     println!("\nCRDs:");
     if !plan.crds_planned {
         println!("  (not asked: the pre-flight failed)");
     } else if plan.crds.is_empty() {
         println!("  (none)");
     }
-    crate::cmd::cluster::print_plans(&plan.crds, "  ");
+    crate::cmd::tables::print_plans(&plan.crds, "  ");
     println!("\nvalues (user-supplied, previous -> new):");
     if plan.values_changes.is_empty() {
         println!("  (no change)");
     }
-    for change in &plan.values_changes {
-        let show = |v: &Option<Value>| v.as_ref().map_or("-".to_string(), |v| v.to_string());
-        println!(
-            "  {:<8} {}: {} -> {}",
-            change.change,
-            change.path,
-            show(&change.old),
-            show(&change.new)
-        );
-    }
-    println!("\nvalues backup: {}", plan.backup_file.display());
-    if let Some(file) = &plan.crd_snapshot_file {
+    crate::cmd::tables::value_changes(&plan.values_changes);
+    println!("\nvalues backup: {}", plan.files.backup_file.display());
+    if let Some(file) = &plan.files.crd_snapshot_file {
         println!("CRD snapshot:  {}", file.display());
     }
     println!("helm command:\n  {}", plan.helm_command);
@@ -328,29 +269,17 @@ fn print_summary(ctx: &Ctx, summary: &UpgradeSummary) -> anyhow::Result<()> {
     if ctx.output == OutputFormat::Json {
         return ctx.print_json(summary);
     }
-    match summary.previous_revision {
-        Some(previous) => println!(
-            "upgraded {} in {}: revision {previous} -> {} ({}), chart {} {}",
-            summary.release,
-            summary.namespace,
-            summary.revision,
-            summary.status,
-            summary.chart,
-            summary.chart_version
-        ),
-        None => println!(
-            "installed {} in {}: revision {} ({}), chart {} {}",
-            summary.release,
-            summary.namespace,
-            summary.revision,
-            summary.status,
-            summary.chart,
-            summary.chart_version
-        ),
-    }
-    println!("values backup: {}", summary.backup_file.display());
-    println!("values used:   {}", summary.values_file.display());
-    if let Some(file) = &summary.crd_snapshot_file {
+    let (verb, revisions) = match summary.previous_revision {
+        Some(previous) => ("upgraded", format!("{previous} -> {}", summary.revision)),
+        None => ("installed", summary.revision.to_string()),
+    };
+    println!(
+        "{verb} {}: revision {revisions} ({}), chart {} {}",
+        summary.release, summary.status, summary.chart, summary.chart_version
+    );
+    println!("values backup: {}", summary.files.backup_file.display());
+    println!("values used:   {}", summary.files.values_file.display());
+    if let Some(file) = &summary.files.crd_snapshot_file {
         println!("CRD snapshot:  {}", file.display());
     }
     let written = summary

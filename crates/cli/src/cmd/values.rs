@@ -1,18 +1,15 @@
 //! `kantup values merge | diff | relocate | backup`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
-use kantup_helm_values::chart::Chart;
-use kantup_helm_values::diff::{diff, to_text};
-use kantup_helm_values::merge::{ValueOptions, render_owned_values_as};
-use kantup_helm_values::relocate::{RelocationRules, relocate_chart_dir};
+use kantup::ops::values::{self, RelocateOptions};
+use kantup_helm_values::diff::to_text;
+use kantup_helm_values::merge::ValueOptions;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_helm_values::value::to_go_json;
-use kantup_helm_values::yaml::{lossy_in_file, parse_values, to_yaml};
+use kantup_helm_values::yaml::{lossy_in_file, to_yaml};
 use serde_json::Value;
 
 use crate::output::{Ctx, OutputFormat};
@@ -110,10 +107,6 @@ pub async fn run(ctx: &Ctx, command: ValuesCommand) -> anyhow::Result<ExitCode> 
 }
 
 fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
-    let helm = match args.helm {
-        HelmMajor::V3 => HelmVersion::V3,
-        HelmMajor::V4 => HelmVersion::V4,
-    };
     let options = ValueOptions {
         value_files: args.values,
         json_values: args.set_json,
@@ -121,17 +114,12 @@ fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
         string_values: args.set_string,
         file_values: args.set_file,
         literal_values: args.set_literal,
-        helm,
+        helm: match args.helm {
+            HelmMajor::V3 => HelmVersion::V3,
+            HelmMajor::V4 => HelmVersion::V4,
+        },
     };
-    let user = options.merge_values()?;
-    let result = match &args.chart {
-        Some(path) => {
-            let chart = Chart::load(path)?;
-            render_owned_values_as(&chart, user, helm)?
-        }
-        None => user,
-    };
-    let value = Value::Object(result);
+    let value = Value::Object(values::merge(&options, args.chart.as_deref())?);
     match ctx.output {
         OutputFormat::Json => println!("{}", to_go_json(&value)),
         OutputFormat::Table => {
@@ -146,17 +134,8 @@ fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_values(path: &PathBuf) -> anyhow::Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Value::Object(parse_values(
-        &text,
-        &path.display().to_string(),
-    )?))
-}
-
 fn diff_cmd(ctx: &Ctx, args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let changes = diff(&read_values(&args.old)?, &read_values(&args.new)?);
+    let changes = values::diff_files(&args.old, &args.new)?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&changes)?,
         OutputFormat::Table => {
@@ -172,53 +151,15 @@ fn diff_cmd(ctx: &Ctx, args: DiffArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("copying {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
 fn relocate(ctx: &Ctx, args: RelocateArgs) -> anyhow::Result<ExitCode> {
-    if args.registry.is_none() && args.repository_prefix.is_none() {
-        anyhow::bail!("nothing to do: give --registry and/or --repository-prefix");
-    }
-    let hints_text = std::fs::read_to_string(&args.hints)
-        .with_context(|| format!("reading {}", args.hints.display()))?;
-    let patterns = kantup_bundle::hints::parse_hints(&hints_text)
-        .with_context(|| format!("parsing hints {}", args.hints.display()))?;
-    let mut digests = HashMap::new();
-    for d in &args.digests {
-        let (image, digest) = d
-            .rsplit_once('=')
-            .with_context(|| format!("--digest {d:?}: expected IMAGE=sha256:..."))?;
-        let image: kantup_bundle::reference::Reference =
-            image.parse().with_context(|| format!("--digest {d:?}"))?;
-        digests.insert(image.to_string(), digest.to_string());
-    }
-    let dir = match &args.out {
-        Some(out) => {
-            if out.exists() {
-                anyhow::bail!("--out {} already exists", out.display());
-            }
-            copy_dir(&args.chart, out)?;
-            out.clone()
-        }
-        None => args.chart.clone(),
-    };
-    let rules = RelocationRules {
+    let report = values::relocate(&RelocateOptions {
+        chart: args.chart,
+        hints: args.hints,
         registry: args.registry,
         repository_prefix: args.repository_prefix,
-    };
-    let report = relocate_chart_dir(&dir, &patterns, &rules, &digests)?;
+        out: args.out,
+        digests: args.digests,
+    })?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&report)?,
         OutputFormat::Table => {

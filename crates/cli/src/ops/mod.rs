@@ -1,12 +1,17 @@
 //! The workflows (cargo's model: `ops` do the work, the binary's `cmd` modules bind flags).
 
+pub(crate) mod backup_files;
+pub mod bundle;
 pub mod bundle_diff;
+pub mod crds;
 pub mod duration;
 pub mod helm;
 pub mod images;
 pub mod load;
 pub mod progress;
+pub mod release;
 pub mod repo;
 pub mod rollback;
 pub mod sync;
 pub mod upgrade;
+pub mod values;

@@ -157,6 +157,20 @@ pub struct PullReport {
     pub verified: bool,
 }
 
+impl PullReport {
+    /// What the archive's sha256 was checked against: the OCI layer digest (a pull from an
+    /// `oci://` registry), the repository index, or nothing (an index entry without a digest).
+    pub fn checked_against(&self) -> Option<&'static str> {
+        if self.source.starts_with("oci://") {
+            Some("the OCI layer digest")
+        } else if self.verified {
+            Some("the index")
+        } else {
+            None
+        }
+    }
+}
+
 /// Pulls a chart archive, checks it against the index's sha256 or the OCI layer digest, and
 /// writes it atomically into `destination`. A mismatch writes nothing.
 pub async fn pull(options: &PullOptions) -> Result<PullReport, RepoOpError> {

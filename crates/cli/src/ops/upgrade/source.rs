@@ -62,6 +62,45 @@ impl std::fmt::Display for ChartSource {
     }
 }
 
+impl ChartSource {
+    /// Which chart of a repository SOURCE names, as `kantup upgrade SOURCE [--chart NAME]`
+    /// reads it: `None` when SOURCE is a path (no `chart` and not an `oci://`, `http://` or
+    /// `https://` URL); else the chart, `chart` or, for `oci://host/path/CHART`, the last
+    /// path segment.
+    ///
+    /// ```
+    /// use kantup::ops::upgrade::ChartSource;
+    /// assert_eq!(ChartSource::repository_chart("kant.bundle.tar", None).unwrap(), None);
+    /// assert_eq!(
+    ///     ChartSource::repository_chart("oci://reg:5000/charts/kant", None).unwrap().as_deref(),
+    ///     Some("kant")
+    /// );
+    /// assert!(ChartSource::repository_chart("https://harbor/chartrepo/kant", None).is_err());
+    /// ```
+    pub fn repository_chart(
+        source: &str,
+        chart: Option<&str>,
+    ) -> Result<Option<String>, UpgradeError> {
+        let is_url = ["oci://", "http://", "https://"]
+            .iter()
+            .any(|scheme| source.starts_with(scheme));
+        if chart.is_none() && !is_url {
+            return Ok(None);
+        }
+        match (chart, source.strip_prefix("oci://")) {
+            (Some(chart), _) => Ok(Some(chart.to_string())),
+            (None, Some(reference)) => reference
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .filter(|name| !name.contains(':') && reference.contains('/'))
+                .map(|name| Some(name.to_string()))
+                .ok_or_else(|| UpgradeError::OciChartNotNamed(source.to_string())),
+            (None, None) => Err(UpgradeError::RepositoryChartNotNamed(source.to_string())),
+        }
+    }
+}
+
 /// A chart in a repository: Harbor (`https://host/chartrepo/<project>`), ChartMuseum, any HTTP
 /// server with an `index.yaml`, a directory, or an OCI registry (`oci://host/path`).
 #[derive(Debug, Clone)]
