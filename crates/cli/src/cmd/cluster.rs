@@ -9,10 +9,12 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use kantup::ops::crds::{self, CrdsApplyOptions};
 use kantup::ops::duration::parse_duration;
+use kantup::ops::release::ReleaseId;
+use kantup::ops::values::{self, BackupOptions};
+use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::ConflictPolicy;
 use kantup_k8s_apply::preflight::{PreflightOptions, preflight};
-use kantup_k8s_apply::release::{ReleaseStore, StorageDriver};
-use kantup_k8s_apply::{ClusterAccess, release_values, values_yaml, write_private_file};
+use kantup_k8s_apply::release::StorageDriver;
 use serde::Serialize;
 
 use crate::cmd::tables::{action_word, name_width, print_checks, print_plans};
@@ -245,17 +247,16 @@ struct BackupResult<'a> {
 pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode> {
     let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
     let (client, namespace) = args.cluster.client_in(args.namespace.as_deref()).await?;
-    let store = ReleaseStore::new(client, namespace.clone(), driver);
-    let record = match args.revision {
-        Some(revision) => store.revision(&args.release, revision).await?,
-        None => store.latest(&args.release).await?,
+    let options = BackupOptions {
+        release: ReleaseId::new(&args.release, &namespace),
+        revision: args.revision,
+        all: args.all,
+        file: args.file.clone(),
+        driver,
     };
-    let yaml = values_yaml(&record.release, args.all)?;
-    if let Some(file) = &args.file {
-        write_private_file(file, yaml.as_bytes())?;
-    }
+    let backup = values::backup(client, &options).await?;
     match (ctx.output, &args.file) {
-        (OutputFormat::Table, None) => print!("{yaml}"),
+        (OutputFormat::Table, None) => print!("{}", backup.yaml),
         (OutputFormat::Table, Some(file)) => {
             if !ctx.quiet {
                 eprintln!(
@@ -266,7 +267,7 @@ pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode>
                         "user-supplied"
                     },
                     args.release,
-                    record.revision,
+                    backup.revision,
                     file.display()
                 );
             }
@@ -274,13 +275,11 @@ pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode>
         (OutputFormat::Json, file) => ctx.print_json(&BackupResult {
             release: &args.release,
             namespace: &namespace,
-            revision: record.revision,
+            revision: backup.revision,
             all: args.all,
             file: file.as_deref(),
             // Values may hold secrets: only printed when they are not going to a file.
-            values: file
-                .is_none()
-                .then(|| release_values(&record.release, args.all)),
+            values: file.is_none().then_some(backup.values),
         })?,
     }
     Ok(ExitCode::SUCCESS)

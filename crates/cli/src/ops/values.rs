@@ -1,6 +1,7 @@
-//! `kantup values merge | diff | relocate` as a library: values computed as Helm computes them,
-//! two values files compared, and a chart directory's image values pointed at another
-//! registry through relok8s hints (its values.yaml files edited in place, comments kept).
+//! `kantup values merge | diff | relocate | backup` as a library: values computed as Helm
+//! computes them, two values files compared, a chart directory's image values pointed at
+//! another registry through relok8s hints (its values.yaml files edited in place, comments
+//! kept), and a release's values read back from the cluster as `helm get values` prints them.
 //!
 //! ```no_run
 //! use kantup::ops::values::{self, RelocateOptions};
@@ -21,7 +22,10 @@ use kantup_helm_values::merge::{ValueOptions, render_owned_values_as};
 use kantup_helm_values::relocate::{RelocationReport, RelocationRules, relocate_chart_dir};
 use kantup_helm_values::value::Values;
 use kantup_helm_values::yaml::parse_values;
+use kantup_k8s_apply::release::{ReleaseStore, StorageDriver};
 use serde_json::Value;
+
+use crate::ops::release::ReleaseId;
 
 /// Why values could not be computed, compared or relocated.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +71,9 @@ pub enum ValuesOpError {
     /// Helm's values rules refused the input.
     #[error("{0}")]
     Values(#[from] kantup_helm_values::Error),
+    /// The release record could not be read, or the backup not written.
+    #[error("{0}")]
+    Kube(#[from] kantup_k8s_apply::Error),
 }
 
 /// The values Helm would compute from `options` (`-f` files, then the `--set` family) and,
@@ -198,4 +205,53 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), ValuesOpError> {
         }
     }
     Ok(())
+}
+
+/// Which release's values [`backup`] reads, and where it writes them.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// The release.
+    pub release: ReleaseId,
+    /// A revision other than the latest.
+    pub revision: Option<u32>,
+    /// The computed values (chart defaults coalesced with the user values, `helm get values
+    /// --all`) instead of the user-supplied ones.
+    pub all: bool,
+    /// Write them to this file (atomically, mode 0600).
+    pub file: Option<PathBuf>,
+    /// Helm's storage driver.
+    pub driver: StorageDriver,
+}
+
+/// A release's values as [`backup`] read them.
+#[derive(Debug, Clone)]
+pub struct ValuesBackup {
+    /// The revision read.
+    pub revision: u32,
+    /// The values as `helm get values -o yaml` prints them (what was written to the file).
+    pub yaml: String,
+    /// The same values as JSON.
+    pub values: Value,
+}
+
+/// Reads the values of a release revision (the latest by default) and, when a file is named,
+/// writes them there (mode 0600: values may hold secrets).
+pub async fn backup(
+    client: kantup_k8s_apply::kube::Client,
+    options: &BackupOptions,
+) -> Result<ValuesBackup, ValuesOpError> {
+    let store = ReleaseStore::new(client, options.release.namespace.clone(), options.driver);
+    let record = match options.revision {
+        Some(revision) => store.revision(&options.release.name, revision).await?,
+        None => store.latest(&options.release.name).await?,
+    };
+    let yaml = kantup_k8s_apply::values_yaml(&record.release, options.all)?;
+    if let Some(file) = &options.file {
+        kantup_k8s_apply::write_private_file(file, yaml.as_bytes())?;
+    }
+    Ok(ValuesBackup {
+        revision: record.revision,
+        values: kantup_k8s_apply::release_values(&record.release, options.all),
+        yaml,
+    })
 }

@@ -5,10 +5,10 @@
 use std::path::Path;
 
 use kantup_k8s_apply::crd::{AppliedCrd, CrdSnapshot, check_plans};
-use kantup_k8s_apply::preflight::CheckOutcome;
 use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus};
 use serde::Serialize;
 
+use super::plan::failed_checks;
 use super::{PreparedUpgrade, UpgradeError, UpgradeFiles, UpgradePlan};
 use crate::ops::helm::Helm;
 use crate::ops::release::ReleaseId;
@@ -60,13 +60,7 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
         values_yaml,
     } = prepared;
     if !plan.preflight.passed() {
-        let failed: Vec<String> = plan
-            .preflight
-            .checks
-            .iter()
-            .filter(|c| c.outcome == CheckOutcome::Fail)
-            .map(|c| format!("{}: {}", c.name, c.detail))
-            .collect();
+        let failed: Vec<String> = failed_checks(&plan.preflight).collect();
         return Err(UpgradeError::PreflightFailed {
             release: plan.release.name,
             namespace: plan.release.namespace,

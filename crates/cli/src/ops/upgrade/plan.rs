@@ -98,13 +98,8 @@ impl PreparedUpgrade {
     /// checks, CRDs the server rejects, stored versions removed, refused field conflicts);
     /// empty when it would go ahead.
     pub fn blockers(&self) -> Vec<String> {
-        let mut blockers: Vec<String> = self
-            .plan
-            .preflight
-            .checks
-            .iter()
-            .filter(|c| c.outcome == CheckOutcome::Fail)
-            .map(|c| format!("pre-flight {}: {}", c.name, c.detail))
+        let mut blockers: Vec<String> = failed_checks(&self.plan.preflight)
+            .map(|failed| format!("pre-flight {failed}"))
             .collect();
         if let Err(refused) = check_plans(&self.plan.crds, self.applier.options()) {
             blockers.push(refused.to_string());
@@ -290,6 +285,15 @@ fn last_deployed_revision(history: &[ReleaseRecord]) -> Option<u32> {
         .filter(|r| r.release.status() == ReleaseStatus::Deployed)
         .map(|r| r.revision)
         .max()
+}
+
+/// The pre-flight checks that failed, each as `name: detail`.
+pub(super) fn failed_checks(report: &PreflightReport) -> impl Iterator<Item = String> + '_ {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.outcome == CheckOutcome::Fail)
+        .map(|c| format!("{}: {}", c.name, c.detail))
 }
 
 fn allow_continuing_failed(report: &mut PreflightReport) {
