@@ -221,6 +221,17 @@ impl Bundle {
         &self.layout
     }
 
+    /// Whether the tar is laid out as a bundle: a wrapped chart, or a relok8s bundle
+    /// (`hints.yaml`, `images.tar` or `original-chart/`). [`Bundle::open`] also opens a chart
+    /// archive (a gzip tar with the chart at its top), which is none of these; commands that
+    /// take either read a file that is not a bundle as a chart archive.
+    pub fn is_bundle(&self) -> bool {
+        matches!(self.layout, Layout::Wrap { .. })
+            || self.has_member(HINTS_MEMBER)
+            || self.has_member(IMAGES_MEMBER)
+            || self.members().iter().any(|m| m.name.starts_with(CHART_DIR))
+    }
+
     /// Whether the bundle carries relok8s hints (a wrapped chart never does; its images come
     /// from `Images.lock`).
     pub fn has_hints(&self) -> bool {

@@ -27,6 +27,7 @@ pub mod archive;
 pub mod atomic;
 mod bundle;
 pub mod chart;
+pub mod chart_file;
 pub mod create;
 pub mod differential;
 mod digest;

@@ -238,6 +238,27 @@ fn check_extension_headers(span: &FileSpan, mut pos: u64, label: &str) -> Result
     Ok(())
 }
 
+/// The tar reader's message as one terminal-safe line: it quotes header fields, which in a
+/// corrupt file are arbitrary bytes.
+fn printable(reason: &str) -> String {
+    const MAX_CHARS: usize = 120;
+    let mut out: String = reason
+        .chars()
+        .take(MAX_CHARS)
+        .map(|c| {
+            if c.is_control() || c == char::REPLACEMENT_CHARACTER {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if reason.chars().nth(MAX_CHARS).is_some() {
+        out.push_str("...");
+    }
+    out
+}
+
 impl TarIndex {
     /// Walks the tar in `span` once. `label` names it in errors (`bundle.tar!images.tar`).
     /// Duplicate non-directory members are an error, and so are more than [`MAX_MEMBERS`]
@@ -252,7 +273,7 @@ impl TarIndex {
         let mut by_name = HashMap::new();
         let mut iter = archive
             .entries_with_seek()
-            .map_err(|e| tar_err(e.to_string()))?;
+            .map_err(|e| tar_err(printable(&e.to_string())))?;
         // Where the next member's header chain starts.
         let mut next_header = 0u64;
         let mut members = 0usize;
@@ -261,7 +282,14 @@ impl TarIndex {
             let Some(entry) = iter.next() else {
                 break;
             };
-            let entry = entry.map_err(|e| tar_err(e.to_string()))?;
+            let entry = entry.map_err(|e| {
+                let reason = printable(&e.to_string());
+                if members == 0 {
+                    tar_err(format!("not a tar (nor a gzip or zstd one): {reason}"))
+                } else {
+                    tar_err(reason)
+                }
+            })?;
             members += 1;
             if members > MAX_MEMBERS {
                 return Err(tar_err(format!(

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use kantup_bundle::BundleError;
 use kantup_bundle::chart::Chart;
+use kantup_bundle::chart_file::ChartFile;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::{
@@ -117,19 +118,16 @@ pub fn read_crds(path: &Path) -> Result<Vec<CrdDocument>, CrdsError> {
             source,
         })?
     } else {
-        let name = path.to_string_lossy();
-        if name.ends_with(".tgz") || name.ends_with(".tar.gz") {
-            Chart::load_tgz(path).map_err(|source| CrdsError::Chart {
+        let file = ChartFile::open(path).map_err(|source| CrdsError::Chart {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        match file {
+            ChartFile::Bundle(bundle) => bundle.chart().map_err(|source| CrdsError::Bundle {
                 path: path.to_path_buf(),
                 source,
-            })?
-        } else {
-            kantup_bundle::Bundle::open(path)
-                .and_then(|b| b.chart())
-                .map_err(|source| CrdsError::Bundle {
-                    path: path.to_path_buf(),
-                    source,
-                })?
+            })?,
+            ChartFile::Archive(chart) => *chart,
         }
     };
     Ok(chart_crds(&chart, &Default::default(), HelmVersion::V3)?)

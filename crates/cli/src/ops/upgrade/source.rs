@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use kantup_bundle::VerifyOptions;
 use kantup_bundle::chart::Chart;
-use kantup_bundle::{Bundle, VerifyOptions};
+use kantup_bundle::chart_file::ChartFile;
 use kantup_registry::chart_repo::ChartRepository;
 use kantup_registry::credentials::CredentialResolver;
 use kantup_registry::net::HttpOptions;
@@ -186,10 +187,12 @@ fn resolve_path(
     if !path.is_file() {
         return Err(UpgradeError::NoSource(path.to_path_buf()));
     }
-    // A chart archive is a gzip tar whose top directory holds Chart.yaml; a bundle holds
-    // original-chart/. Try the bundle reading first: it detects compression by magic bytes.
-    match Bundle::open(path) {
-        Ok(bundle) if is_bundle(&bundle) => {
+    let file = ChartFile::open(path).map_err(|source| UpgradeError::NotAChart {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match file {
+        ChartFile::Bundle(bundle) => {
             if !skip_verify {
                 progress.start("verifying bundle", bundle.tar_size());
                 let verified =
@@ -216,28 +219,12 @@ fn resolve_path(
                 _scratch: Some(scratch),
             })
         }
-        _ => {
-            let chart = Chart::load_tgz(path).map_err(|source| UpgradeError::NotAChart {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            Ok(ResolvedChart {
-                chart,
-                helm_path: path.to_path_buf(),
-                kind: "chart archive",
-                pulled_from: None,
-                _scratch: None,
-            })
-        }
+        ChartFile::Archive(chart) => Ok(ResolvedChart {
+            chart: *chart,
+            helm_path: path.to_path_buf(),
+            kind: "chart archive",
+            pulled_from: None,
+            _scratch: None,
+        }),
     }
-}
-
-fn is_bundle(bundle: &Bundle) -> bool {
-    matches!(bundle.layout(), kantup_bundle::Layout::Wrap { .. })
-        || bundle.has_member(kantup_bundle::HINTS_MEMBER)
-        || bundle.has_member("images.tar")
-        || bundle
-            .members()
-            .iter()
-            .any(|m| m.name.starts_with(kantup_bundle::CHART_DIR))
 }
