@@ -16,18 +16,12 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// A step of an atomic write failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{action} {}: {source}", path.display())]
-pub struct WriteError {
-    /// What was being done (`create a temporary file beside`, `write`, `rename into place`).
-    pub action: &'static str,
-    /// The file being written (its final path).
-    pub path: PathBuf,
-    /// The cause.
-    #[source]
-    pub source: std::io::Error,
-}
+use crate::FileError;
+
+/// A step of an atomic write failed: a [`FileError`] whose `action` names the step (`create a
+/// temporary file beside`, `write`, `rename into place`) and whose `path` is the file being
+/// written (its final path).
+pub type WriteError = FileError;
 
 /// Who may read the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -33,6 +33,7 @@ pub mod differential;
 mod digest;
 pub mod discovery;
 mod error;
+mod file_error;
 pub mod hints;
 pub mod images_lock;
 pub mod media_types;
@@ -51,5 +52,6 @@ pub use bundle::{
 };
 pub use digest::{Digest, DigestParseError, DigestReader, DigestWriter};
 pub use error::BundleError;
+pub use file_error::FileError;
 pub use unpack::{UnpackOptions, UnpackReport};
 pub use verify::{VerifyOptions, VerifyReport, verify_archive};

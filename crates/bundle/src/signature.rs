@@ -34,20 +34,14 @@ use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
 use sha2::{Digest as _, Sha256};
 
+use crate::FileError;
+
 /// Why a signature could not be made or did not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
     /// A file could not be read or written.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What we were doing.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(FileError),
     /// A key file is not a P-256 key in PEM.
     #[error("{file}: not an ECDSA P-256 {kind} key in PEM: {reason}")]
     BadKey {
@@ -126,10 +120,12 @@ impl DetachedSignature {
 
     /// Reads a signature file.
     pub fn read(path: &Path) -> Result<Self, SignatureError> {
-        let bytes = std::fs::read(path).map_err(|source| SignatureError::Io {
-            action: "read the signature",
-            path: path.to_path_buf(),
-            source,
+        let bytes = std::fs::read(path).map_err(|source| {
+            SignatureError::Io(FileError {
+                action: "read the signature",
+                path: path.to_path_buf(),
+                source,
+            })
         })?;
         Self::parse(&bytes, &path.display().to_string())
     }
@@ -167,10 +163,12 @@ impl VerifyingKey {
 
     /// Reads a PEM public key file.
     pub fn read(path: &Path) -> Result<Self, SignatureError> {
-        let pem = std::fs::read_to_string(path).map_err(|source| SignatureError::Io {
-            action: "read the public key",
-            path: path.to_path_buf(),
-            source,
+        let pem = std::fs::read_to_string(path).map_err(|source| {
+            SignatureError::Io(FileError {
+                action: "read the public key",
+                path: path.to_path_buf(),
+                source,
+            })
         })?;
         Self::from_pem(&pem, &path.display().to_string())
     }
@@ -238,10 +236,12 @@ impl SigningKey {
 
     /// Reads a PEM private key file.
     pub fn read(path: &Path) -> Result<Self, SignatureError> {
-        let pem = std::fs::read_to_string(path).map_err(|source| SignatureError::Io {
-            action: "read the private key",
-            path: path.to_path_buf(),
-            source,
+        let pem = std::fs::read_to_string(path).map_err(|source| {
+            SignatureError::Io(FileError {
+                action: "read the private key",
+                path: path.to_path_buf(),
+                source,
+            })
         })?;
         Self::from_pem(&pem, &path.display().to_string())
     }
@@ -292,10 +292,12 @@ pub fn verify_bundle_file(
 }
 
 fn sha256_file(path: &Path) -> Result<[u8; 32], SignatureError> {
-    let io = |source| SignatureError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
+    let io = |source| {
+        SignatureError::Io(FileError {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })
     };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut hasher = Sha256::new();

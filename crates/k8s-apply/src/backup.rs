@@ -56,10 +56,12 @@ pub fn release_values(release: &Release, all: bool) -> Value {
 /// old file or the new one, never a partial file.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |action: &'static str| {
-        move |source| Error::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
+        move |source| {
+            Error::Io(kantup_bundle::FileError {
+                action,
+                path: path.to_path_buf(),
+                source,
+            })
         }
     };
     let dir = match path.parent() {

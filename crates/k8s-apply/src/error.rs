@@ -6,17 +6,9 @@ use std::time::Duration;
 /// Everything that can go wrong in `kantup-k8s-apply`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file or directory could not be read or written.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What we were doing ("read", "write", "list").
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file or directory could not be read, written or listed.
+    #[error(transparent)]
+    Io(kantup_bundle::FileError),
 
     /// A document in a CRD file is not valid YAML/JSON.
     #[error("{file}: document {index}: not valid YAML: {source}")]

@@ -52,10 +52,12 @@ pub fn load_crd_dir(dir: &Path) -> Result<Vec<CrdDocument>> {
     collect_files(dir, dir, &mut files)?;
     let mut documents = Vec::with_capacity(files.len());
     for (relative, path) in files {
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-            action: "read",
-            path: path.clone(),
-            source,
+        let bytes = std::fs::read(&path).map_err(|source| {
+            Error::Io(kantup_bundle::FileError {
+                action: "read",
+                path: path.clone(),
+                source,
+            })
         })?;
         documents.push((relative, bytes));
     }
@@ -67,10 +69,12 @@ fn collect_files(
     dir: &Path,
     out: &mut Vec<(String, std::path::PathBuf)>,
 ) -> Result<()> {
-    let io = |source| Error::Io {
-        action: "list",
-        path: dir.to_path_buf(),
-        source,
+    let io = |source| {
+        Error::Io(kantup_bundle::FileError {
+            action: "list",
+            path: dir.to_path_buf(),
+            source,
+        })
     };
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;

@@ -109,10 +109,12 @@ impl CrdSnapshot {
 
     /// Reads a snapshot file, checking its kind.
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
+        let bytes = std::fs::read(path).map_err(|source| {
+            Error::Io(kantup_bundle::FileError {
+                action: "read",
+                path: path.to_path_buf(),
+                source,
+            })
         })?;
         let snapshot: CrdSnapshot =
             serde_yaml::from_slice(&bytes).map_err(|source| Error::Snapshot {

@@ -41,17 +41,9 @@ pub enum UpgradeError {
     /// `--image-registry` is not a host.
     #[error("--image-registry {0:?} is not a registry host")]
     BadImageRegistry(String),
-    /// A file could not be written.
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        /// What we were doing.
-        action: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// A file could not be read or written.
+    #[error(transparent)]
+    Io(kantup_bundle::FileError),
     /// The source's signature did not verify (or there is none); nothing was changed.
     #[error("{0}")]
     Signature(#[from] kantup_bundle::signature::SignatureError),
@@ -124,4 +116,30 @@ pub enum UpgradeError {
         /// The command that returns to the last good state.
         way_back: String,
     },
+}
+
+impl UpgradeError {
+    /// A failed operation on a file or directory.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        UpgradeError::Io(kantup_bundle::FileError {
+            action,
+            path: path.into(),
+            source,
+        })
+    }
+}
+
+/// A scratch directory for a workflow's temporary files, removed when dropped.
+pub(crate) fn scratch_dir() -> Result<tempfile::TempDir, UpgradeError> {
+    tempfile::tempdir().map_err(|source| {
+        UpgradeError::io(
+            "create a scratch directory in",
+            std::env::temp_dir(),
+            source,
+        )
+    })
 }

@@ -98,11 +98,8 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
     }
 
     // 1. The backup, before anything in the cluster changes.
-    std::fs::create_dir_all(&options.backup_dir).map_err(|source| UpgradeError::Io {
-        action: "create",
-        path: options.backup_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&options.backup_dir)
+        .map_err(|source| UpgradeError::io("create", &options.backup_dir, source))?;
     kantup_k8s_apply::write_private_file(&plan.files.backup_file, backup_yaml.as_bytes())?;
     kantup_k8s_apply::write_private_file(&plan.files.values_file, values_yaml.as_bytes())?;
     tracing::info!(backup = %plan.files.backup_file.display(), "values backed up");

@@ -12,6 +12,7 @@ use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus, ReleaseStore};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::error::scratch_dir;
 use super::source::{self, ChartSource};
 use super::up_to_date::is_up_to_date;
 use super::values::{ValueChange, compute_values, diff_values};
@@ -173,17 +174,10 @@ pub async fn plan(
     let backup_file = files.values_backup(report.revision.unwrap_or(0), &stamp);
     let values_file = files.computed_values(&stamp);
     // Values are computed from the backup exactly as `helm upgrade -f bak.yaml` would read it.
-    let scratch = tempfile::tempdir().map_err(|source| UpgradeError::Io {
-        action: "create a scratch directory in",
-        path: std::env::temp_dir(),
-        source,
-    })?;
+    let scratch = scratch_dir()?;
     let backup_for_merge = scratch.path().join("backup.yaml");
-    std::fs::write(&backup_for_merge, &backup_yaml).map_err(|source| UpgradeError::Io {
-        action: "write",
-        path: backup_for_merge.clone(),
-        source,
-    })?;
+    std::fs::write(&backup_for_merge, &backup_yaml)
+        .map_err(|source| UpgradeError::io("write", &backup_for_merge, source))?;
     let merged = compute_values(
         &options.values,
         options.image_registry.as_deref(),

@@ -13,6 +13,7 @@ use kantup_registry::credentials::CredentialResolver;
 use kantup_registry::net::HttpOptions;
 
 use super::UpgradeError;
+use super::error::scratch_dir;
 use crate::ops::progress::Progress;
 
 /// Where the chart of an upgrade comes from.
@@ -137,11 +138,7 @@ async fn resolve_repository(source: &RepositoryChart) -> Result<ResolvedChart, U
     let pulled = repository
         .pull(&source.chart, source.version.as_deref())
         .await?;
-    let scratch = tempfile::tempdir().map_err(|source| UpgradeError::Io {
-        action: "create a scratch directory in",
-        path: std::env::temp_dir(),
-        source,
-    })?;
+    let scratch = scratch_dir()?;
     let archive = pulled.write_to(scratch.path())?;
     let chart = Chart::load_tgz_bytes(&pulled.source, &pulled.bytes)?;
     tracing::info!(source = %pulled.source, digest = %pulled.digest, "chart pulled");
@@ -204,11 +201,7 @@ fn resolve_path(
                 })?;
             }
             let chart = bundle.chart()?;
-            let scratch = tempfile::tempdir().map_err(|source| UpgradeError::Io {
-                action: "create a scratch directory",
-                path: std::env::temp_dir(),
-                source,
-            })?;
+            let scratch = scratch_dir()?;
             let dir = scratch.path().join(chart.name());
             chart.write_dir(&dir)?;
             Ok(ResolvedChart {
