@@ -179,13 +179,7 @@ pub struct ValueImages {
 /// relocate_chart(&mut chart, &found.patterns, &rules, &Default::default()).unwrap();
 /// ```
 pub fn find_value_images(chart: &ChartFiles, images: &[Reference]) -> Result<ValueImages> {
-    let mut view = Chart::from_chart(chart)?;
-    apply_aliases(&mut view);
-    let values = Value::Object(crate::coalesce::coalesce_values(
-        &view,
-        &Default::default(),
-        crate::strvals::HelmVersion::V3,
-    )?);
+    let values = all_defaults(chart)?;
     let mut found = ValueImages::default();
     let mut matched: Vec<String> = Vec::new();
     walk_value_images(
@@ -290,6 +284,19 @@ fn walk_value_images(
     }
 }
 
+/// The chart's values as relok8s sees them: its defaults coalesced with every subchart's
+/// (aliases applied), enabled or not, since a disabled subchart's images still ship in the
+/// bundle and may be enabled at install time.
+fn all_defaults(chart: &ChartFiles) -> Result<Value> {
+    let mut view = Chart::from_chart(chart)?;
+    apply_aliases(&mut view);
+    Ok(Value::Object(crate::coalesce::coalesce_values(
+        &view,
+        &Default::default(),
+        crate::strvals::HelmVersion::V3,
+    )?))
+}
+
 /// Relocation, also returning what the directory functions need to write back.
 fn relocate(
     chart: &mut ChartFiles,
@@ -298,15 +305,7 @@ fn relocate(
     rules: &RelocationRules,
     digests: &HashMap<Reference, Digest>,
 ) -> Result<(RelocationReport, edit::Edited)> {
-    let mut view = Chart::from_chart(chart)?;
-    apply_aliases(&mut view);
-    // Like relok8s: every subchart's defaults, enabled or not (a disabled subchart's images
-    // still ship in the bundle and may be enabled at install time).
-    let values = Value::Object(crate::coalesce::coalesce_values(
-        &view,
-        &Default::default(),
-        crate::strvals::HelmVersion::V3,
-    )?);
+    let values = all_defaults(chart)?;
     let mut report = RelocationReport::default();
     // path -> (value, pattern that asked for it)
     let mut actions: BTreeMap<Vec<String>, (String, String)> = BTreeMap::new();
