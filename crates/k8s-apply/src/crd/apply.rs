@@ -7,11 +7,10 @@ use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde::Serialize;
 
+use super::dry_run::{DryRun, is_refusal, plan_one, refuses_only_stored_versions};
 use super::load::CrdDocument;
-use super::plan::{
-    CrdChanges, CrdPlan, FieldConflict, PlanAction, diff_metadata, diff_spec, group_conflicts,
-};
-use crate::error::{ApiError, Error, Result};
+use super::plan::{CrdPlan, FieldConflict, PlanAction, group_conflicts};
+use crate::error::{Error, Result};
 
 /// The field manager kantup applies as.
 pub const FIELD_MANAGER: &str = "kantup";
@@ -80,8 +79,8 @@ pub struct AppliedCrd {
 /// # Ok(()) }
 /// ```
 pub struct CrdApplier {
-    api: Api<CustomResourceDefinition>,
-    options: ApplyOptions,
+    pub(super) api: Api<CustomResourceDefinition>,
+    pub(super) options: ApplyOptions,
 }
 
 impl CrdApplier {
@@ -270,77 +269,6 @@ impl CrdApplier {
             .map_err(|e| Error::api(action, e))?;
         Ok(())
     }
-
-    /// Polls (with backoff, 100 ms doubling up to 2 s) until the CRD's `Established` and
-    /// `NamesAccepted` conditions are `True`. Fails at once when `NamesAccepted` is `False` (a
-    /// name conflict does not heal by waiting), and after the timeout otherwise, naming the
-    /// condition and the server's reason and message.
-    pub async fn wait_ready(&self, name: &str) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + self.options.timeout;
-        let mut delay = Duration::from_millis(100);
-        loop {
-            let crd = self
-                .api
-                .get(name)
-                .await
-                .map_err(|e| Error::api(format!("get CustomResourceDefinition {name}"), e))?;
-            let not_ready = first_unready_condition(&crd);
-            let Some((condition, status, reason, message)) = not_ready else {
-                return Ok(());
-            };
-            let failed_now = condition == "NamesAccepted" && status == "False";
-            let now = tokio::time::Instant::now();
-            if failed_now || now >= deadline {
-                return Err(Error::CrdNotReady {
-                    name: name.to_string(),
-                    condition,
-                    status,
-                    detail: crate::error::detail_suffix(&reason, &message),
-                    timeout: self.options.timeout,
-                });
-            }
-            tokio::time::sleep(delay.min(deadline - now)).await;
-            delay = (delay * 2).min(Duration::from_secs(2));
-        }
-    }
-}
-
-type Unready = (String, String, Option<String>, Option<String>);
-
-fn first_unready_condition(crd: &CustomResourceDefinition) -> Option<Unready> {
-    let conditions = crd
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    // NamesAccepted first: when it fails, Established never comes and its reason says why.
-    for wanted in ["NamesAccepted", "Established"] {
-        match conditions.iter().find(|c| c.type_ == wanted) {
-            Some(c) if c.status == "True" => {}
-            Some(c) => {
-                return Some((
-                    wanted.to_string(),
-                    c.status.clone(),
-                    c.reason.clone().filter(|r| !r.is_empty()),
-                    c.message.clone().filter(|m| !m.is_empty()),
-                ));
-            }
-            None => return Some((wanted.to_string(), "missing".to_string(), None, None)),
-        }
-    }
-    None
-}
-
-/// The server's answer to the dry-run apply of one CRD.
-struct DryRun {
-    /// Fields owned by other managers (from the unforced dry-run's 409).
-    conflicts: Vec<FieldConflict>,
-    /// The object as it would be stored, or why the server refuses it.
-    outcome: std::result::Result<CustomResourceDefinition, Box<ApiError>>,
-    /// The refusal only says that versions listed in `status.storedVersions` are missing from
-    /// `spec.versions`: the plan's `blocked_versions`, not a rejection.
-    refuses_only_stored_versions: bool,
 }
 
 fn patch_error(crd: &CrdDocument, dry_run: bool, error: kube::Error) -> Error {
@@ -353,26 +281,6 @@ fn patch_error(crd: &CrdDocument, dry_run: bool, error: kube::Error) -> Error {
         ),
         error,
     )
-}
-
-/// A 422 whose every cause is `status.storedVersions[i]: ... must appear in spec.versions`.
-fn refuses_only_stored_versions(status: &kube::core::Status) -> bool {
-    let causes = status
-        .details
-        .as_ref()
-        .map(|d| d.causes.as_slice())
-        .unwrap_or(&[]);
-    status.code == 422
-        && !causes.is_empty()
-        && causes
-            .iter()
-            .all(|c| c.field.starts_with("status.storedVersions"))
-}
-
-/// Answers that say "this object would not be accepted" (rather than "you may not ask" or
-/// "no answer"): the plan reports them and apply refuses to start.
-fn is_refusal(code: Option<u16>) -> bool {
-    matches!(code, Some(400 | 409 | 413 | 422 | 500))
 }
 
 /// The manifest as an apply configuration: no server-owned bookkeeping, no status.
@@ -427,74 +335,4 @@ pub fn check_plans(plans: &[CrdPlan], options: &ApplyOptions) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn plan_one(
-    crd: &CrdDocument,
-    live: Option<&CustomResourceDefinition>,
-    dry_run: DryRun,
-) -> CrdPlan {
-    let (stored, mut rejected) = match dry_run.outcome {
-        Ok(stored) => (Some(stored), None),
-        // Reported as blocked versions below (the live object has the stored versions).
-        Err(_) if dry_run.refuses_only_stored_versions && live.is_some() => (None, None),
-        Err(api) => (None, Some(api.to_string())),
-    };
-    let stored_bytes = stored
-        .as_ref()
-        .and_then(|s| serde_json::to_vec(s).ok())
-        .map(|bytes| bytes.len());
-    if let Some(bytes) = stored_bytes.filter(|b| *b > ETCD_REQUEST_LIMIT) {
-        rejected = Some(format!(
-            "CustomResourceDefinition {} from {} would be stored as {bytes} bytes, more than \
-             etcd's default request limit of {ETCD_REQUEST_LIMIT} bytes; the server accepts it in \
-             a dry-run and then fails to write it",
-            crd.name,
-            crd.origin()
-        ));
-    }
-    let mut plan = CrdPlan {
-        name: crd.name.clone(),
-        origin: crd.origin(),
-        action: PlanAction::New,
-        changes: CrdChanges::default(),
-        blocked_versions: Vec::new(),
-        conflicts: dry_run.conflicts,
-        rejected,
-        stored_bytes,
-    };
-    let Some(live) = live else {
-        return plan;
-    };
-    // The server's own answer when there is one: exact, defaults included.
-    let desired_spec = match &stored {
-        Some(stored) => serde_json::to_value(&stored.spec),
-        None => serde_json::to_value(&crd.crd.spec),
-    }
-    .unwrap_or_default();
-    let live_spec = serde_json::to_value(&live.spec).unwrap_or_default();
-    let mut changes = diff_spec(&desired_spec, &live_spec);
-    changes.metadata_fields_changed = diff_metadata(
-        stored.as_ref().map(|s| &s.metadata),
-        &crd.crd.metadata,
-        &live.metadata,
-    );
-    let stored_versions = live
-        .status
-        .as_ref()
-        .and_then(|s| s.stored_versions.clone())
-        .unwrap_or_default();
-    plan.blocked_versions = changes
-        .versions_removed
-        .iter()
-        .filter(|v| stored_versions.contains(v))
-        .cloned()
-        .collect();
-    plan.action = if changes.is_empty() {
-        PlanAction::Unchanged
-    } else {
-        PlanAction::Changed
-    };
-    plan.changes = changes;
-    plan
 }

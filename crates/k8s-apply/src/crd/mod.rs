@@ -6,8 +6,10 @@
 //! 256 KiB limit.
 
 mod apply;
+mod dry_run;
 mod load;
 mod plan;
+mod ready;
 mod snapshot;
 
 pub use apply::{
