@@ -1,0 +1,133 @@
+//! The `Images.lock` a wrap carries: the chart's own, or one made from the chart's image
+//! annotations and the archive's images.
+
+use std::collections::BTreeMap;
+
+use crate::archive::{Image, ImageArchive, ImageName};
+use crate::chart::Chart;
+use crate::error::BundleError;
+use crate::images_lock::{
+    IMAGES_LOCK_API_VERSION, IMAGES_LOCK_FILE, IMAGES_LOCK_KIND, ImagesLock, LockChart,
+    LockedDigest, LockedImage,
+};
+use crate::reference::Reference;
+
+/// The `Images.lock` for `chart` and the images of `archive`: the chart's own lock when it has
+/// one (every digest must be in the archive), else one entry per image the chart's annotations
+/// list (each must be in the archive, matched by reference) followed by the archive's other
+/// named images. `generated_at` goes to `metadata.generatedAt`.
+pub fn lock_for(
+    chart: &Chart,
+    archive: Option<&ImageArchive>,
+    generated_at: &str,
+) -> Result<ImagesLock, BundleError> {
+    let images: &[Image] = archive.map(|a| a.images()).unwrap_or_default();
+    let label = archive
+        .map(|a| a.label())
+        .unwrap_or_else(|| "no images".into());
+    if let Some(lock) = crate::discovery::images_lock(chart)? {
+        if archive.is_some() {
+            for entry in &lock.images {
+                for d in &entry.digests {
+                    if !images.iter().any(|i| i.manifest_digest == d.digest) {
+                        return Err(BundleError::archive(
+                            &label,
+                            format!(
+                                "{}/{IMAGES_LOCK_FILE} lists {} ({}) {} for {}, which the images do not hold",
+                                chart.name(),
+                                entry.name,
+                                entry.image,
+                                d.digest,
+                                d.arch
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        return Ok(lock);
+    }
+    let annotated = crate::discovery::from_annotations(chart)?;
+    let mut entries: Vec<LockedImage> = Vec::new();
+    let mut add = |name: String, chart_name: String, reference: &Reference, image: &Image| {
+        let arch = image
+            .platform
+            .as_ref()
+            .map(|p| format!("{}/{}", p.os, p.architecture))
+            .unwrap_or_else(|| "linux/amd64".into());
+        let image_text = reference.to_string();
+        match entries.iter_mut().find(|e| e.image == image_text) {
+            Some(e) if !e.digests.iter().any(|d| d.digest == image.manifest_digest) => {
+                e.digests.push(LockedDigest {
+                    digest: image.manifest_digest,
+                    arch,
+                })
+            }
+            Some(_) => {}
+            None => entries.push(LockedImage {
+                name,
+                image: image_text,
+                chart: chart_name,
+                digests: vec![LockedDigest {
+                    digest: image.manifest_digest,
+                    arch,
+                }],
+            }),
+        }
+    };
+    let named = |image: &Image, wanted: &Reference| {
+        image
+            .references
+            .iter()
+            .filter_map(ImageName::reference)
+            .any(|r| r.name() == wanted.name() && r.tag == wanted.tag)
+    };
+    for want in &annotated {
+        let found: Vec<&Image> = images
+            .iter()
+            .filter(|i| named(i, &want.reference))
+            .collect();
+        if found.is_empty() && archive.is_some() {
+            return Err(BundleError::archive(
+                &label,
+                format!(
+                    "chart {} lists image {} ({}) in its annotations, but the images do not hold it",
+                    want.chart, want.name, want.reference
+                ),
+            ));
+        }
+        for image in found {
+            add(
+                want.name.clone(),
+                want.chart.clone(),
+                &want.reference,
+                image,
+            );
+        }
+    }
+    for image in images {
+        for reference in image.references.iter().filter_map(ImageName::reference) {
+            let name = reference
+                .repository
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            add(name, chart.name().to_string(), reference, image);
+        }
+    }
+    Ok(ImagesLock {
+        api_version: IMAGES_LOCK_API_VERSION.into(),
+        kind: IMAGES_LOCK_KIND.into(),
+        metadata: BTreeMap::from([
+            ("generatedAt".to_string(), generated_at.to_string()),
+            ("generatedBy".to_string(), "kantup".to_string()),
+        ]),
+        chart: LockChart {
+            name: chart.name().to_string(),
+            version: chart.metadata.version.to_string(),
+            app_version: chart.metadata.app_version.clone().unwrap_or_default(),
+        },
+        images: entries,
+    })
+}

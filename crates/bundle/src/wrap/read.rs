@@ -1,0 +1,251 @@
+//! Reading a wrap: recognizing its layout, and its image layouts as one archive named
+//! through `Images.lock` (an image with several platforms also gets an image index).
+
+use std::collections::HashMap;
+
+use serde_json::json;
+
+use crate::archive::{
+    ArchiveFormat, Image, ImageArchive, ImageIndex, ImageName, Store, media_types,
+};
+use crate::bundle::Layout;
+use crate::digest::Digest;
+use crate::error::BundleError;
+use crate::images_lock::{IMAGES_LOCK_FILE, ImagesLock, LockedDigest};
+use crate::reference::Reference;
+use crate::source::TarIndex;
+
+use super::{LAYOUT_SUFFIX, WRAP_CHART_DIR, WRAP_IMAGES_DIR};
+
+/// A wrap is a tar whose members all sit under one top directory holding `chart/Chart.yaml`,
+/// and which has none of the relok8s members.
+pub(crate) fn detect(index: &TarIndex) -> Layout {
+    if index.get(crate::HINTS_MEMBER).is_some()
+        || index.get(crate::IMAGES_MEMBER).is_some()
+        || index
+            .entries
+            .iter()
+            .any(|e| e.name.starts_with(&format!("{}/", crate::CHART_DIR)))
+    {
+        return Layout::Relok8s;
+    }
+    for e in &index.entries {
+        let parts: Vec<&str> = e.name.split('/').collect();
+        if let [root, WRAP_CHART_DIR, "Chart.yaml"] = parts.as_slice() {
+            return Layout::Wrap {
+                root: (*root).to_string(),
+            };
+        }
+    }
+    Layout::Relok8s
+}
+
+/// The layouts under `<root>/images/`, sorted.
+fn layout_dirs(index: &TarIndex, root: &str) -> Vec<String> {
+    let prefix = format!("{root}/{WRAP_IMAGES_DIR}/");
+    let mut dirs: Vec<String> = index
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let rest = e.name.strip_prefix(&prefix)?;
+            let dir = rest.split('/').next()?;
+            dir.ends_with(LAYOUT_SUFFIX)
+                .then(|| format!("{prefix}{dir}"))
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// Every image layout of the wrap as one archive, named through `lock`; `None` for a wrap
+/// without images (`helm dt wrap --skip-pull-images`).
+pub(crate) fn image_archive(
+    index: &TarIndex,
+    root: &str,
+    lock: Option<&ImagesLock>,
+) -> Result<Option<ImageArchive>, BundleError> {
+    let dirs = layout_dirs(index, root);
+    if dirs.is_empty() {
+        return Ok(None);
+    }
+    let label = format!("{}!{root}/{WRAP_IMAGES_DIR}", index.label);
+    let mut images: Vec<Image> = Vec::new();
+    let mut blobs: HashMap<Digest, String> = HashMap::new();
+    for dir in &dirs {
+        let sub = index.subtree(dir, format!("{}!{dir}", index.label));
+        let layout = ImageArchive::from_store(Store::Tar(sub))?;
+        let hex = dir
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_suffix(LAYOUT_SUFFIX))
+            .unwrap_or_default();
+        if !layout.images.iter().any(|i| i.manifest_digest.hex() == hex) {
+            return Err(BundleError::archive(
+                format!("{}!{dir}", index.label),
+                format!(
+                    "the layout is named for manifest sha256:{hex} but holds {}",
+                    layout
+                        .images
+                        .iter()
+                        .map(|i| i.manifest_digest.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        for (digest, member) in &layout.blobs {
+            blobs.insert(*digest, format!("{dir}/{member}"));
+        }
+        for mut image in layout.images {
+            // crane names nothing in these layouts; names come from the lock.
+            image.references.clear();
+            if !images
+                .iter()
+                .any(|i| i.manifest_digest == image.manifest_digest)
+            {
+                images.push(image);
+            }
+        }
+    }
+    let mut indexes = Vec::new();
+    if let Some(lock) = lock {
+        // Lock order, not the layouts' (digest) order; images the lock does not list last.
+        let rank = |d: &Digest| {
+            lock.images
+                .iter()
+                .flat_map(|e| &e.digests)
+                .position(|l| &l.digest == d)
+                .unwrap_or(usize::MAX)
+        };
+        images.sort_by_key(|i| rank(&i.manifest_digest));
+        let lock_path = format!("{}!{root}/{WRAP_CHART_DIR}/{IMAGES_LOCK_FILE}", index.label);
+        for entry in &lock.images {
+            let reference = entry.reference().expect("checked when the lock was parsed");
+            let mut children = Vec::new();
+            for d in &entry.digests {
+                let Some(pos) = images.iter().position(|i| i.manifest_digest == d.digest) else {
+                    return Err(BundleError::archive(
+                        &lock_path,
+                        format!(
+                            "image {:?} ({}) for {}: the wrap has no {root}/{WRAP_IMAGES_DIR}/{}{LAYOUT_SUFFIX}",
+                            entry.name,
+                            entry.image,
+                            d.arch,
+                            d.digest.hex()
+                        ),
+                    ));
+                };
+                children.push(pos);
+            }
+            if let [only] = children.as_slice() {
+                push_name(&mut images[*only], ImageName::Parsed(reference));
+                continue;
+            }
+            for (&pos, d) in children.iter().zip(&entry.digests) {
+                let pinned = Reference {
+                    tag: None,
+                    digest: Some(d.digest),
+                    ..reference.clone()
+                };
+                push_name(&mut images[pos], ImageName::Parsed(pinned));
+            }
+            let manifest = platform_index(&images, &children, &entry.digests);
+            indexes.push(ImageIndex {
+                references: vec![ImageName::Parsed(reference)],
+                digest: Digest::of(&manifest),
+                manifest,
+                media_type: media_types::OCI_INDEX.to_string(),
+            });
+        }
+    }
+    Ok(Some(ImageArchive {
+        store: Store::Tar(index.relabeled(label)),
+        format: ArchiveFormat::OciLayout,
+        images,
+        indexes,
+        blobs,
+        // A wrap always carries every blob.
+        omitted: Default::default(),
+    }))
+}
+
+fn push_name(image: &mut Image, name: ImageName) {
+    if !image.references.contains(&name) {
+        image.references.push(name);
+    }
+}
+
+/// An OCI image index over the platform manifests `children` (positions in `images`), in lock
+/// order, with each platform from the lock's `os/arch`.
+fn platform_index(images: &[Image], children: &[usize], digests: &[LockedDigest]) -> Vec<u8> {
+    let manifests: Vec<serde_json::Value> = children
+        .iter()
+        .zip(digests)
+        .map(|(&pos, d)| {
+            let image = &images[pos];
+            let mut parts = d.arch.splitn(3, '/');
+            let os = parts.next().unwrap_or_default();
+            let architecture = parts.next().unwrap_or_default();
+            let mut platform = json!({"architecture": architecture, "os": os});
+            if let Some(variant) = parts.next() {
+                platform["variant"] = json!(variant);
+            }
+            json!({
+                "mediaType": image.manifest_media_type,
+                "digest": image.manifest_digest.to_string(),
+                "size": image.manifest.len(),
+                "platform": platform,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": manifests,
+    }))
+    .expect("an index serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_index_lists_children_in_lock_order_with_platforms() {
+        let image = |byte: u8| Image {
+            references: Vec::new(),
+            manifest: vec![byte],
+            manifest_media_type: media_types::OCI_MANIFEST.into(),
+            manifest_digest: Digest::of(&[byte]),
+            config: crate::archive::BlobInfo {
+                digest: Digest::of(b"c"),
+                size: 1,
+                media_type: media_types::OCI_CONFIG.into(),
+                diff_id: None,
+                compression: crate::archive::Compression::None,
+            },
+            layers: Vec::new(),
+            platform: None,
+        };
+        let images = vec![image(1), image(2)];
+        let digests = vec![
+            LockedDigest {
+                digest: images[1].manifest_digest,
+                arch: "linux/arm64/v8".into(),
+            },
+            LockedDigest {
+                digest: images[0].manifest_digest,
+                arch: "linux/amd64".into(),
+            },
+        ];
+        let bytes = platform_index(&images, &[1, 0], &digests);
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            v["manifests"][0]["digest"],
+            images[1].manifest_digest.to_string()
+        );
+        assert_eq!(v["manifests"][0]["platform"]["variant"], "v8");
+        assert_eq!(v["manifests"][1]["platform"]["architecture"], "amd64");
+    }
+}

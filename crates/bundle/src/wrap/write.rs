@@ -1,0 +1,216 @@
+//! Writing a wrap (`helm dt wrap`'s layout): the chart with its `Images.lock`, and one
+//! gzip-compressed OCI layout per platform manifest, appearing only when complete.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::archive::oci::blob_path;
+use crate::archive::{Image, ImageArchive, media_types};
+use crate::chart::Chart;
+use crate::create::CreateReport;
+use crate::digest::{Digest, DigestReader};
+use crate::error::BundleError;
+use crate::images_lock::IMAGES_LOCK_FILE;
+use crate::write::deterministic_header;
+
+use super::{LAYOUT_SUFFIX, WRAP_CHART_DIR, WRAP_IMAGES_DIR, lock_for};
+
+/// Inputs of [`create_wrap`].
+#[derive(Debug, Clone)]
+pub struct WrapOptions {
+    /// The chart: a directory or a `.tgz`.
+    pub chart: PathBuf,
+    /// The images (any archive [`ImageArchive::open`] reads). Each must be named with the
+    /// reference the chart's `Images.lock` or annotations list; `None` writes a wrap without
+    /// images (as `helm dt wrap --skip-pull-images` does).
+    pub images: Option<PathBuf>,
+    /// The `.wrap.tgz` to write.
+    pub output: PathBuf,
+}
+
+/// Writes a wrapped chart in the `helm dt wrap` layout: the chart under
+/// `<name>-<version>/chart/` with its `Images.lock` (the chart's own, else made by
+/// [`lock_for`]), and each platform manifest of the lock as an OCI layout
+/// `<name>-<version>/images/<hex>.layout/`, gzip-compressed. Blobs are hashed as they are
+/// copied; the output appears only when complete, and the same inputs give the same bytes.
+///
+/// ```no_run
+/// use kantup_bundle::wrap::{create_wrap, WrapOptions};
+/// let report = create_wrap(&WrapOptions {
+///     chart: "web".into(),
+///     images: Some("images.tar".into()),
+///     output: "web-1.0.0.wrap.tgz".into(),
+/// }, &mut |_| {})?;
+/// println!("{} images, {} bytes", report.images, report.size);
+/// # Ok::<(), kantup_bundle::BundleError>(())
+/// ```
+pub fn create_wrap(
+    options: &WrapOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CreateReport, BundleError> {
+    let chart = if options.chart.is_dir() {
+        Chart::load_dir(&options.chart)?
+    } else {
+        Chart::load_tgz(&options.chart)?
+    };
+    let archive = options
+        .images
+        .as_ref()
+        .map(ImageArchive::open)
+        .transpose()?;
+    // Fixed, like every other timestamp kantup writes: same inputs, same bytes.
+    let lock = lock_for(&chart, archive.as_ref(), "2000-01-01T00:00:00Z")?;
+    let root = format!("{}-{}", chart.name(), chart.metadata.version);
+    let parent = match options.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let out = tempfile::Builder::new()
+        .prefix(".kantup-wrap-")
+        .tempfile_in(&parent)
+        .map_err(|e| BundleError::io(&parent, e))?;
+    let label = options.output.display().to_string();
+    let io_err = |e: io::Error| BundleError::io(&label, e);
+    let gz = flate2::write::GzEncoder::new(
+        io::BufWriter::new(out.as_file()),
+        flate2::Compression::default(),
+    );
+    let mut tar = tar::Builder::new(gz);
+    let mut files = chart.files.clone();
+    files.insert(IMAGES_LOCK_FILE.to_string(), lock.to_yaml().into_bytes());
+    for (name, bytes) in &files {
+        let mut h = deterministic_header(bytes.len() as u64, 0o644);
+        tar.append_data(
+            &mut h,
+            format!("{root}/{WRAP_CHART_DIR}/{name}"),
+            bytes.as_slice(),
+        )
+        .map_err(io_err)?;
+    }
+    let mut images = 0usize;
+    if let Some(archive) = &archive {
+        let mut written: Vec<Digest> = Vec::new();
+        for entry in &lock.images {
+            for d in &entry.digests {
+                if written.contains(&d.digest) {
+                    continue;
+                }
+                let image = archive
+                    .images()
+                    .iter()
+                    .find(|i| i.manifest_digest == d.digest)
+                    .expect("lock_for checked every digest");
+                write_layout(&mut tar, &root, archive, image, progress).map_err(|e| match e {
+                    WriteError::Io(e) => io_err(e),
+                    WriteError::Bundle(e) => e,
+                })?;
+                written.push(d.digest);
+                images += 1;
+            }
+        }
+    }
+    let gz = tar.into_inner().map_err(io_err)?;
+    gz.finish().map_err(io_err)?.flush().map_err(io_err)?;
+    let (digest, size) = {
+        let file = fs::File::open(out.path()).map_err(io_err)?;
+        let mut r = DigestReader::new(file);
+        io::copy(&mut r, &mut io::sink()).map_err(io_err)?;
+        r.finish()
+    };
+    out.persist(&options.output)
+        .map_err(|e| BundleError::io(&options.output, e.error))?;
+    Ok(CreateReport {
+        output: options.output.clone(),
+        chart: chart.name().to_string(),
+        hints: 0,
+        images,
+        size,
+        digest,
+        base: None,
+    })
+}
+
+enum WriteError {
+    Io(io::Error),
+    Bundle(BundleError),
+}
+
+impl From<io::Error> for WriteError {
+    fn from(e: io::Error) -> Self {
+        WriteError::Io(e)
+    }
+}
+
+impl From<BundleError> for WriteError {
+    fn from(e: BundleError) -> Self {
+        WriteError::Bundle(e)
+    }
+}
+
+/// `<root>/images/<hex>.layout/`: `oci-layout`, `index.json` naming the one manifest (as crane
+/// writes it, without a name), the manifest, config and layers.
+fn write_layout<W: Write>(
+    tar: &mut tar::Builder<W>,
+    root: &str,
+    archive: &ImageArchive,
+    image: &Image,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), WriteError> {
+    let dir = format!(
+        "{root}/{WRAP_IMAGES_DIR}/{}{LAYOUT_SUFFIX}",
+        image.manifest_digest.hex()
+    );
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": [{
+            "mediaType": image.manifest_media_type,
+            "size": image.manifest.len(),
+            "digest": image.manifest_digest.to_string(),
+        }],
+    }))
+    .expect("an index serializes");
+    let small: [(&str, &[u8]); 2] = [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", &index),
+    ];
+    for (name, bytes) in small {
+        let mut h = deterministic_header(bytes.len() as u64, 0o644);
+        tar.append_data(&mut h, format!("{dir}/{name}"), bytes)?;
+    }
+    let mut h = deterministic_header(image.manifest.len() as u64, 0o644);
+    tar.append_data(
+        &mut h,
+        format!("{dir}/{}", blob_path(&image.manifest_digest)),
+        image.manifest.as_slice(),
+    )?;
+    let mut seen = Vec::new();
+    for blob in std::iter::once(&image.config).chain(&image.layers) {
+        if seen.contains(&blob.digest) {
+            continue;
+        }
+        seen.push(blob.digest);
+        let reader = archive.open_blob(&blob.digest)?;
+        let mut r = DigestReader::new(reader.take(blob.size));
+        let mut h = deterministic_header(blob.size, 0o644);
+        tar.append_data(&mut h, format!("{dir}/{}", blob_path(&blob.digest)), &mut r)?;
+        let (digest, size) = r.finish();
+        if digest != blob.digest || size != blob.size {
+            return Err(BundleError::DigestMismatch {
+                what: format!(
+                    "{}: blob of image {}",
+                    archive.label(),
+                    image.display_name()
+                ),
+                expected: blob.digest,
+                actual: digest,
+            }
+            .into());
+        }
+        progress(size);
+    }
+    Ok(())
+}
