@@ -68,9 +68,9 @@ async fn main() -> anyhow::Result<()> {
         "{} -> {target} ({}), {} blobs uploaded ({} bytes), {} already there",
         image.source,
         image.action,
-        report.blobs_uploaded,
-        report.bytes_uploaded,
-        report.blobs_skipped
+        report.blobs.uploaded,
+        report.blobs.bytes_uploaded,
+        report.blobs.skipped
     );
     Ok(())
 }

@@ -226,7 +226,7 @@ fn a_layout_that_already_holds_the_images_plans_present() {
     assert_eq!(
         plan[1],
         LayoutAction::Replace {
-            previous: wrap.images[2].manifest_digest.clone()
+            previous: Some(wrap.images[2].manifest_digest.parse().unwrap())
         }
     );
     assert_eq!(plan[2], LayoutAction::Present);

@@ -63,7 +63,7 @@ fn create(
 }
 
 fn sha256_file(path: &Path) -> String {
-    kantup_registry::sha256_digest(&std::fs::read(path).unwrap())
+    kantup_bundle::Digest::of(&std::fs::read(path).unwrap()).to_string()
 }
 
 /// A load-image.yaml syncing `bundle` into `registry` (`oci-layout:DIR` for a layout) under
@@ -97,7 +97,7 @@ fn check_pushed(host: &str, images: &[GenImage], scratch: &Path) {
         let raw = skopeo(&["inspect", "--tls-verify=false", "--raw", &target]);
         assert!(raw.status.success(), "{target}: {}", text(&raw));
         assert_eq!(
-            kantup_registry::sha256_digest(&raw.stdout),
+            kantup_bundle::Digest::of(&raw.stdout).to_string(),
             image.manifest_digest,
             "{target}"
         );

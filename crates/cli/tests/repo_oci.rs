@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kantup_registry::{ClientOptions, Credentials, HttpOptions, RegistryClient, sha256_digest};
+use kantup_bundle::Digest;
+use kantup_registry::{ClientOptions, Credentials, HttpOptions, RegistryClient};
 use kantup_test_support::registry_server::RegistryServer;
 
 fn helm(home: &Path, args: &[&str]) -> Output {
@@ -242,7 +243,7 @@ fn pulls_an_oci_chart_by_version_and_latest_as_helm_pull_does() {
     let bytes = std::fs::read(&pulled).unwrap();
     assert_eq!(
         format!("sha256:{}", report["sha256"].as_str().unwrap()),
-        sha256_digest(&bytes)
+        Digest::of(&bytes).to_string()
     );
     // helm push uploads the packaged archive unchanged: kantup gets back the same bytes.
     assert_eq!(
@@ -361,8 +362,8 @@ fn pulls_an_oci_chart_by_version_and_latest_as_helm_pull_does() {
 }
 
 /// Where the registry's filesystem driver keeps blob `digest`.
-fn stored_blob(registry: &RegistryServer, digest: &str) -> PathBuf {
-    let hex = digest.strip_prefix("sha256:").unwrap();
+fn stored_blob(registry: &RegistryServer, digest: &Digest) -> PathBuf {
+    let hex = digest.hex();
     registry
         .storage()
         .join("docker/registry/v2/blobs/sha256")
@@ -378,7 +379,7 @@ fn refuses_a_tampered_chart_layer_and_writes_nothing() {
     let home = temp.path().join("home");
     push_web_chart(&home, temp.path(), &registry, &["0.1.0"]);
     let archive = std::fs::read(packaged(temp.path(), "0.1.0")).unwrap();
-    let blob = stored_blob(&registry, &sha256_digest(&archive));
+    let blob = stored_blob(&registry, &Digest::of(&archive));
     assert_eq!(
         std::fs::read(&blob).unwrap(),
         archive,
@@ -405,8 +406,14 @@ fn refuses_a_tampered_chart_layer_and_writes_nothing() {
     ]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let message = stderr(&output);
-    assert!(message.contains(&sha256_digest(&archive)), "{message}");
-    assert!(message.contains(&sha256_digest(&tampered)), "{message}");
+    assert!(
+        message.contains(&Digest::of(&archive).to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&Digest::of(&tampered).to_string()),
+        "{message}"
+    );
     assert!(message.contains("nothing written"), "{message}");
     assert!(entries(&dest).is_empty(), "{:?}", entries(&dest));
 
@@ -511,7 +518,7 @@ async fn push_chart_manifest(
     version: &str,
     config_version: &str,
     layer_size: u64,
-) -> kantup_registry::Result<String> {
+) -> kantup_registry::Result<Digest> {
     let config = serde_json::to_vec(&serde_json::json!({
         "apiVersion": "v2",
         "name": "web",

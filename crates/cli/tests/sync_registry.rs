@@ -97,7 +97,7 @@ fn expected_images(dir: &Path, host: &str) -> Vec<(String, String, String, Vec<S
 }
 
 fn sha256(data: &[u8]) -> String {
-    kantup_registry::sha256_digest(data)
+    kantup_bundle::Digest::of(data).to_string()
 }
 
 fn skopeo(args: &[&str]) -> Vec<u8> {

@@ -85,7 +85,7 @@ fn check_image(host: &str, image: &GenImage) {
     let target = format!("docker://{host}/kant/apps/{tail}:{}", image.tag);
     let raw = skopeo(&["inspect", "--tls-verify=false", "--raw", &target]);
     assert_eq!(
-        kantup_registry::sha256_digest(&raw),
+        kantup_bundle::Digest::of(&raw).to_string(),
         image.manifest_digest,
         "{target}"
     );

@@ -67,7 +67,7 @@ fn skopeo_digest(reference: &str) -> String {
         "skopeo {reference}: {}",
         text(&out.stderr)
     );
-    kantup_registry::sha256_digest(&out.stdout)
+    kantup_bundle::Digest::of(&out.stdout).to_string()
 }
 
 /// Pulls `chart` from the OCI target with helm 3 and 4 and returns what each renders as the
@@ -227,7 +227,7 @@ fn kantup_writes_a_wrap_that_syncs_like_a_dt_wrap() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
-        kantup_registry::sha256_digest(&out.stdout),
+        kantup_bundle::Digest::of(&out.stdout).to_string(),
         inputs.images[0].manifest_digest
     );
     sync_and_check(root.path(), &wrap, "ourwrap", &inputs.images);

@@ -104,7 +104,7 @@ fn helm_over_tls(binary: &Path, home: &Path, args: &[&str]) -> String {
 }
 
 fn sha256(data: &[u8]) -> String {
-    kantup_registry::sha256_digest(data)
+    kantup_bundle::Digest::of(data).to_string()
 }
 
 /// A load-image.yaml for the example bundle, images and chart (OCI) into `host`.

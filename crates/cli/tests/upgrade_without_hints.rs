@@ -53,7 +53,7 @@ fn skopeo_digest(reference: &str) -> String {
         "skopeo {reference}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    kantup_registry::sha256_digest(&out.stdout)
+    kantup_bundle::Digest::of(&out.stdout).to_string()
 }
 
 /// Installs `source` (a bundle or wrap of chart `chart` 1.2.3) into a new namespace, syncs it

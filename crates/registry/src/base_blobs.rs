@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use kantup_bundle::Digest;
 use kantup_bundle::differential::BaseRecord;
 use kantup_bundle::reference::Reference;
 use serde::Serialize;
@@ -22,7 +23,7 @@ pub struct MissingBaseBlob {
     /// The target repository it must be in.
     pub repository: String,
     /// The blob.
-    pub digest: String,
+    pub digest: Digest,
 }
 
 /// What [`ensure_base_blobs`] found.
@@ -57,15 +58,15 @@ pub fn base_repositories(record: &BaseRecord, rule: &RelocationRule) -> Vec<Stri
 pub async fn ensure_base_blobs(
     client: &RegistryClient,
     pushes: &[ImagePush],
-    omitted: &HashSet<String>,
+    omitted: &HashSet<Digest>,
     base_repositories: &[String],
     mount: bool,
 ) -> Result<BaseBlobCheck> {
     let mut check = BaseBlobCheck::default();
-    let mut done: HashSet<(String, String)> = HashSet::new();
+    let mut done: HashSet<(String, Digest)> = HashSet::new();
     for push in pushes {
         for blob in push.blobs.iter().filter(|b| omitted.contains(&b.digest)) {
-            if !done.insert((push.repository.clone(), blob.digest.clone())) {
+            if !done.insert((push.repository.clone(), blob.digest)) {
                 continue;
             }
             if client.blob_exists(&push.repository, &blob.digest).await? {
@@ -112,7 +113,7 @@ pub async fn ensure_base_blobs(
                 check.missing.push(MissingBaseBlob {
                     image: push.source_name.clone(),
                     repository: push.repository.clone(),
-                    digest: blob.digest.clone(),
+                    digest: blob.digest,
                 });
             }
         }

@@ -13,11 +13,8 @@ use crate::push::{BlobRef, BlobSource, ImagePush};
 use crate::relocate::RelocationRule;
 
 impl BlobSource for ImageArchive {
-    fn open_blob(&self, digest: &str) -> std::io::Result<Box<dyn Read + Send>> {
-        let digest: Digest = digest.parse().map_err(|e| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{digest}: {e}"))
-        })?;
-        ImageArchive::open_blob(self, &digest).map_err(std::io::Error::other)
+    fn open_blob(&self, digest: &Digest) -> std::io::Result<Box<dyn Read + Send>> {
+        ImageArchive::open_blob(self, digest).map_err(std::io::Error::other)
     }
 }
 
@@ -72,7 +69,7 @@ pub fn plan_indexes(archive: Arc<ImageArchive>, rule: &RelocationRule) -> Vec<Im
                 tag: reference.tag.clone(),
                 manifest: Bytes::from(index.manifest.clone()),
                 manifest_media_type: index.media_type.clone(),
-                manifest_digest: index.digest.to_string(),
+                manifest_digest: index.digest,
                 blobs: Vec::new(),
                 source: archive.clone(),
             });
@@ -91,12 +88,12 @@ pub fn image_push(
     rule: &RelocationRule,
 ) -> ImagePush {
     let mut blobs = vec![BlobRef {
-        digest: image.config.digest.to_string(),
+        digest: image.config.digest,
         size: image.config.size,
     }];
     for layer in &image.layers {
         let blob = BlobRef {
-            digest: layer.digest.to_string(),
+            digest: layer.digest,
             size: layer.size,
         };
         if !blobs.contains(&blob) {
@@ -109,7 +106,7 @@ pub fn image_push(
         tag,
         manifest: Bytes::from(image.manifest.clone()),
         manifest_media_type: image.manifest_media_type.clone(),
-        manifest_digest: image.manifest_digest.to_string(),
+        manifest_digest: image.manifest_digest,
         blobs,
         source: archive,
     }

@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
+use kantup_bundle::{Digest, DigestParseError};
+
 use crate::credentials::CredentialsError;
 use crate::net::{NetError, TlsError};
+use crate::push::DigestOrUnknown;
 
 /// Everything that can go wrong talking to a registry or a chart repository.
 ///
@@ -36,7 +39,8 @@ pub enum RegistryError {
     /// Reading a blob from its source failed.
     #[error("reading blob {digest}: {source}")]
     Source {
-        digest: String,
+        /// The blob being read.
+        digest: Digest,
         #[source]
         source: std::io::Error,
     },
@@ -51,11 +55,17 @@ pub enum RegistryError {
     #[error("{0}")]
     Invalid(String),
     /// A tag already points at another manifest and overwriting was refused.
-    #[error("{reference} already exists with digest {existing}, refusing to overwrite with {new}")]
+    #[error(
+        "{reference} already exists with digest {}, refusing to overwrite with {new}",
+        DigestOrUnknown(.existing.as_ref())
+    )]
     TagConflict {
+        /// The target (`host/repository:tag`).
         reference: String,
-        existing: String,
-        new: String,
+        /// What the tag points at (`None`: the registry did not say).
+        existing: Option<Digest>,
+        /// The manifest that was to be pushed.
+        new: Digest,
     },
     /// A chart with the same name and version but other content is already in the target.
     #[error(
@@ -93,6 +103,16 @@ pub enum RegistryError {
     /// that is not what it says or what was asked for); nothing was used.
     #[error("{what}: {reason}")]
     BadAnswer { what: String, reason: String },
+    /// A digest that came from outside (a registry's header or manifest, a saved file) is not
+    /// `sha256:<64 lowercase hex>`; `origin` names where it came from. Nothing was used.
+    #[error("{origin}: {source}")]
+    BadDigest {
+        /// Where the digest came from, e.g. `Docker-Content-Digest of HEAD https://reg/v2/a/manifests/1.0`.
+        origin: String,
+        /// What is wrong with it.
+        #[source]
+        source: DigestParseError,
+    },
     /// Not attempted: the registry had stopped answering earlier in the same run.
     #[error("not attempted: {registry} stopped answering ({reason})")]
     NotAttempted { registry: String, reason: String },

@@ -35,14 +35,13 @@ pub mod upload_sessions;
 
 pub use client::{
     BlobOutcome, ClientOptions, DEFAULT_CHUNK_SIZE, ManifestInfo, RegistryClient, RetryPolicy,
-    sha256_digest,
 };
 pub use credentials::{CredentialResolver, Credentials, CredentialsError, DockerConfig};
 pub use error::{RegistryError, Result};
 pub use net::{HttpOptions, TlsError};
 pub use push::{
-    BlobRef, BlobSource, ImageAction, ImagePush, ImageResult, MemoryBlobs, Observer, PushEvent,
-    PushOptions, PushReport, TagPolicy, plan, push_images,
+    BlobCounts, BlobRef, BlobSource, ImageAction, ImagePush, ImageResult, MemoryBlobs, Observer,
+    PushEvent, PushOptions, PushReport, TagPolicy, plan, push_images,
 };
 pub use relocate::RelocationRule;
 pub use upload_sessions::UploadSessions;

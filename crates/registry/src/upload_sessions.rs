@@ -23,6 +23,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use kantup_bundle::Digest;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -48,8 +49,10 @@ pub struct UploadSessions {
 pub struct SavedSession {
     /// `host[:port]` of the registry.
     pub registry: String,
+    /// The repository the blob goes to.
     pub repository: String,
-    pub digest: String,
+    /// The blob (a file naming no valid digest is unreadable, and dropped).
+    pub digest: Digest,
     /// Size of the whole blob.
     pub size: u64,
     /// The session URL the registry gave last (a secret: see the module docs).
@@ -90,7 +93,7 @@ impl UploadSessions {
 
     /// The file of one blob upload: named by a hash of registry, repository and digest, so any
     /// repository name maps to one flat, safe file name.
-    fn path(&self, registry: &str, repository: &str, digest: &str) -> PathBuf {
+    fn path(&self, registry: &str, repository: &str, digest: &Digest) -> PathBuf {
         let key = Sha256::digest(format!("{registry}\n{repository}\n{digest}"));
         self.dir.join(format!("{}.json", hex::encode(&key[..16])))
     }
@@ -101,7 +104,7 @@ impl UploadSessions {
         &self,
         registry: &str,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
         size: u64,
     ) -> Option<SavedSession> {
         let path = self.path(registry, repository, digest);
@@ -117,7 +120,7 @@ impl UploadSessions {
                 fresh
                     && s.registry == registry
                     && s.repository == repository
-                    && s.digest == digest
+                    && s.digest == *digest
                     && s.size == size
                     && s.offset <= size
             });
@@ -150,7 +153,7 @@ impl UploadSessions {
     }
 
     /// Forgets a session (its blob is in, or the registry no longer knows it).
-    pub fn remove(&self, registry: &str, repository: &str, digest: &str) {
+    pub fn remove(&self, registry: &str, repository: &str, digest: &Digest) {
         let _ = std::fs::remove_file(self.path(registry, repository, digest));
     }
 }
@@ -173,11 +176,15 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    fn digest() -> Digest {
+        Digest::of(b"blob")
+    }
+
     fn session(offset: u64) -> SavedSession {
         SavedSession {
             registry: "reg:5000".into(),
             repository: "a/b".into(),
-            digest: "sha256:00".into(),
+            digest: digest(),
             size: 100,
             location: "https://reg:5000/v2/a/b/blobs/uploads/u?_state=secret".into(),
             offset,
@@ -188,19 +195,19 @@ mod tests {
     fn saves_loads_and_forgets() {
         let dir = tempfile::tempdir().unwrap();
         let store = UploadSessions::new(dir.path().join("uploads"));
-        assert_eq!(store.load("reg:5000", "a/b", "sha256:00", 100), None);
+        assert_eq!(store.load("reg:5000", "a/b", &digest(), 100), None);
         store.save(&session(10)).unwrap();
         store.save(&session(40)).unwrap();
         assert_eq!(
-            store.load("reg:5000", "a/b", "sha256:00", 100),
+            store.load("reg:5000", "a/b", &digest(), 100),
             Some(session(40))
         );
         // Another size is another blob: the file is dropped.
-        assert_eq!(store.load("reg:5000", "a/b", "sha256:00", 99), None);
-        assert_eq!(store.load("reg:5000", "a/b", "sha256:00", 100), None);
+        assert_eq!(store.load("reg:5000", "a/b", &digest(), 99), None);
+        assert_eq!(store.load("reg:5000", "a/b", &digest(), 100), None);
         store.save(&session(40)).unwrap();
-        store.remove("reg:5000", "a/b", "sha256:00");
-        assert_eq!(store.load("reg:5000", "a/b", "sha256:00", 100), None);
+        store.remove("reg:5000", "a/b", &digest());
+        assert_eq!(store.load("reg:5000", "a/b", &digest(), 100), None);
     }
 
     #[cfg(unix)]
@@ -212,7 +219,7 @@ mod tests {
         store.save(&session(1)).unwrap();
         let mode = std::fs::metadata(store.dir()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
-        let file = store.path("reg:5000", "a/b", "sha256:00");
+        let file = store.path("reg:5000", "a/b", &digest());
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
 

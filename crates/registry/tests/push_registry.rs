@@ -5,11 +5,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kantup_bundle::Digest;
 use kantup_bundle::archive::ImageArchive;
 use kantup_registry::bundle_source::plan_archive;
 use kantup_registry::{
     ClientOptions, Credentials, ImageAction, ImagePush, PushOptions, RegistryClient, RegistryError,
-    RelocationRule, RetryPolicy, push_images, sha256_digest,
+    RelocationRule, RetryPolicy, push_images,
 };
 use kantup_test_support::fault_proxy::{FaultConfig, FaultProxy, RequestHead, TamperAction};
 use kantup_test_support::image_gen::{GenImage, GenSpec, generate_layout};
@@ -68,13 +69,13 @@ fn check_with_skopeo(host: &str, prefix: &str, images: &[GenImage], creds: Optio
         }
         let raw = skopeo(&[&base[..], &["--raw", &target]].concat());
         assert_eq!(
-            sha256_digest(&raw),
+            Digest::of(&raw).to_string(),
             image.manifest_digest,
             "{target} manifest"
         );
         let config = skopeo(&[&base[..], &["--config", "--raw", &target]].concat());
         assert_eq!(
-            sha256_digest(&config),
+            Digest::of(&config).to_string(),
             image.config.digest,
             "{target} config"
         );
@@ -109,8 +110,8 @@ async fn push_twelve_images_sharing_layers_then_skip_everything() {
     assert_eq!(report.failures().count(), 0, "{:#?}", report.images);
     // 2 shared base layers go up once and are mounted into the 11 other repositories;
     // every image has its own top layer and config.
-    assert_eq!(report.blobs_uploaded, 2 + 12 + 12, "{report:?}");
-    assert_eq!(report.blobs_mounted, 2 * 11, "{report:?}");
+    assert_eq!(report.blobs.uploaded, 2 + 12 + 12, "{report:?}");
+    assert_eq!(report.blobs.mounted, 2 * 11, "{report:?}");
     assert_eq!(report.manifests_pushed, 12);
     assert!(report.images.iter().all(|i| i.action == ImageAction::Push));
     check_with_skopeo(&registry.host(), "kant/apps", &images, None);
@@ -121,9 +122,9 @@ async fn push_twelve_images_sharing_layers_then_skip_everything() {
 
     let again = push_images(&client, &plan, &PushOptions::default(), None).await;
     assert_eq!(again.failures().count(), 0);
-    assert_eq!(again.blobs_uploaded, 0, "{again:?}");
-    assert_eq!(again.blobs_mounted, 0);
-    assert_eq!(again.bytes_uploaded, 0);
+    assert_eq!(again.blobs.uploaded, 0, "{again:?}");
+    assert_eq!(again.blobs.mounted, 0);
+    assert_eq!(again.blobs.bytes_uploaded, 0);
     assert_eq!(again.manifests_pushed, 0);
     assert!(again.images.iter().all(|i| i.action == ImageAction::Skip));
 }
@@ -148,14 +149,14 @@ async fn tag_pointing_elsewhere_is_overwritten_or_refused() {
     let refused = push_images(&client, &plan[..1], &refuse, None).await;
     let err = refused.images[0].error.as_deref().expect("refused");
     assert!(err.contains("refusing to overwrite"), "{err}");
-    assert!(err.contains(&wrong.manifest_digest), "{err}");
+    assert!(err.contains(&wrong.manifest_digest.to_string()), "{err}");
 
     let overwritten = push_images(&client, &plan[..1], &PushOptions::default(), None).await;
     assert_eq!(overwritten.failures().count(), 0);
     assert_eq!(
         overwritten.images[0].action,
         ImageAction::Overwrite {
-            previous: wrong.manifest_digest.clone()
+            previous: Some(wrong.manifest_digest)
         }
     );
     let now = client
@@ -163,7 +164,7 @@ async fn tag_pointing_elsewhere_is_overwritten_or_refused() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(now.digest, plan[0].manifest_digest);
+    assert_eq!(now.digest, Some(plan[0].manifest_digest));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +231,7 @@ async fn token_auth_push() {
     let report = push_images(&client, &plan[..4], &PushOptions::default(), None).await;
     assert_eq!(report.failures().count(), 0, "{report:?}");
     // Base layers were mounted across repositories: that needs a token with two scopes.
-    assert!(report.blobs_mounted > 0, "{report:?}");
+    assert!(report.blobs.mounted > 0, "{report:?}");
     let issued = registry.token_issuer().unwrap().tokens_issued();
     assert!(issued >= 4, "tokens issued: {issued}");
     check_with_skopeo(
@@ -402,7 +403,7 @@ async fn interrupted_push_resumes_with_only_missing_blobs() {
             report.failures().count() > 0,
             "the proxy cut the push short"
         );
-        assert!(report.blobs_uploaded > 0, "{report:?}");
+        assert!(report.blobs.uploaded > 0, "{report:?}");
     }
     let client = RegistryClient::new(&registry.host(), options(None)).unwrap();
     let mut total = 0;
@@ -426,7 +427,7 @@ async fn interrupted_push_resumes_with_only_missing_blobs() {
     let report = push_images(&client, &plan, &PushOptions::default(), None).await;
     assert_eq!(report.failures().count(), 0, "{:#?}", report.images);
     assert_eq!(
-        report.blobs_uploaded + report.blobs_mounted,
+        report.blobs.uploaded + report.blobs.mounted,
         missing,
         "{report:?}"
     );

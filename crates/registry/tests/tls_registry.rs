@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use kantup_bundle::Digest;
 use kantup_bundle::archive::ImageArchive;
 use kantup_registry::bundle_source::plan_archive;
 use kantup_registry::chart_repo::ChartRepository;
@@ -14,7 +15,6 @@ use kantup_registry::credentials::CredentialResolver;
 use kantup_registry::net::{HttpOptions, TlsProblem};
 use kantup_registry::{
     ClientOptions, PushOptions, RegistryClient, RegistryError, RelocationRule, push_images,
-    sha256_digest,
 };
 use kantup_test_support::image_gen::{GenSpec, generate_layout};
 use kantup_test_support::registry_server::{RegistryAuth, RegistryServer};
@@ -114,7 +114,7 @@ async fn push_over_tls_and_pull_a_chart_through_chart_repository() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(sha256_digest(&out.stdout), push.manifest_digest);
+        assert_eq!(Digest::of(&out.stdout), push.manifest_digest);
     }
 
     // A chart pushed over TLS, then pulled through the one chart repository API.
@@ -147,7 +147,7 @@ async fn push_over_tls_and_pull_a_chart_through_chart_repository() {
         ("testchart", "0.1.0")
     );
     assert_eq!(pulled.bytes.as_ref(), tgz.as_slice());
-    assert_eq!(pulled.digest, sha256_digest(&tgz));
+    assert_eq!(pulled.digest, Digest::of(&tgz));
     assert!(pulled.verified);
     let missing = repo.pull("testchart", Some("9.9.9")).await.unwrap_err();
     assert!(missing.is_not_found(), "{missing}");

@@ -128,8 +128,8 @@ pub enum LayoutAction {
     Present,
     /// A name of the image points at another manifest, which is replaced.
     Replace {
-        /// The digest the name pointed at.
-        previous: String,
+        /// The digest the name pointed at; `None` when `index.json` names no valid digest.
+        previous: Option<Digest>,
     },
 }
 
@@ -175,7 +175,7 @@ pub fn plan_images(
                     && m["digest"].as_str() != Some(digest.as_str())
                 {
                     return LayoutAction::Replace {
-                        previous: m["digest"].as_str().unwrap_or_default().to_string(),
+                        previous: m["digest"].as_str().and_then(|d| d.parse().ok()),
                     };
                 }
             }

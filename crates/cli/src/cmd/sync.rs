@@ -121,16 +121,16 @@ fn print_table(summary: &SyncReport) {
         summary.charts_uploaded,
         summary.charts_skipped,
         summary.charts_failed,
-        summary.blobs_uploaded,
-        crate::output::human_bytes(summary.bytes_uploaded),
-        summary.blobs_mounted,
-        summary.blobs_skipped,
+        summary.blobs.uploaded,
+        crate::output::human_bytes(summary.blobs.bytes_uploaded),
+        summary.blobs.mounted,
+        summary.blobs.skipped,
     );
-    if summary.blobs_resumed > 0 {
+    if summary.blobs.resumed > 0 {
         println!(
             "resumed: {} blob upload(s) continued where an interrupted run left them ({} not sent again)",
-            summary.blobs_resumed,
-            crate::output::human_bytes(summary.bytes_resumed)
+            summary.blobs.resumed,
+            crate::output::human_bytes(summary.blobs.bytes_resumed)
         );
     }
     if summary.nothing_new() && summary.failed() == 0 && !summary.dry_run {

@@ -191,11 +191,7 @@ pub async fn pull(options: &PullOptions) -> Result<PullReport, RepoOpError> {
     let pulled = repo.pull(&options.chart, version.as_deref()).await?;
     let path = pulled.write_to(&options.destination)?;
     Ok(PullReport {
-        sha256: pulled
-            .digest
-            .strip_prefix("sha256:")
-            .unwrap_or(&pulled.digest)
-            .to_owned(),
+        sha256: pulled.digest.hex(),
         chart: pulled.name,
         version: pulled.version,
         path,

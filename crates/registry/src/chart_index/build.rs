@@ -4,20 +4,21 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use kantup_bundle::Digest;
 use kantup_bundle::chart::Chart;
-use sha2::{Digest, Sha256};
 
 use super::{ChartMetadata, ChartVersion, IndexError, IndexFile, now_rfc3339};
 
 impl IndexFile {
     /// Adds a version (helm's `MustAdd`): fills a missing chart `apiVersion` with `v1`, sets
-    /// `urls` to `filename` (joined onto `base_url` when given), `digest` and `created` now.
+    /// `urls` to `filename` (joined onto `base_url` when given), `digest` (the archive's, written
+    /// as bare hex like helm does) and `created` now.
     pub fn add(
         &mut self,
         mut metadata: ChartMetadata,
         filename: &str,
         base_url: Option<&str>,
-        digest: &str,
+        digest: &Digest,
     ) {
         if metadata.api_version.is_empty() {
             metadata.api_version = "v1".to_owned();
@@ -34,7 +35,7 @@ impl IndexFile {
             urls: vec![url],
             created: Some(now_rfc3339()),
             removed: false,
-            digest: Some(digest.to_owned()),
+            digest: Some(digest.hex()),
             extra: BTreeMap::new(),
         };
         self.entries
@@ -62,12 +63,12 @@ impl IndexFile {
     pub fn add_chart(
         &mut self,
         chart: &Chart,
-        digest: &kantup_bundle::Digest,
+        digest: &Digest,
         url: &str,
         base_url: Option<&str>,
     ) -> Result<(), IndexError> {
         let metadata = chart_metadata(chart)?;
-        self.add(metadata, url, base_url, &digest.hex());
+        self.add(metadata, url, base_url, digest);
         Ok(())
     }
 
@@ -173,16 +174,15 @@ pub fn join_url(base: &str, path: &str) -> String {
     )
 }
 
-/// Lowercase hex sha256 of a file's bytes (helm's `provenance.DigestFile`).
-pub fn sha256_file(path: &Path) -> Result<String, IndexError> {
+/// The sha256 digest of a file's bytes (helm's `provenance.DigestFile`), streamed.
+pub fn sha256_file(path: &Path) -> Result<Digest, IndexError> {
     let io = |source| IndexError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(io)?;
-    Ok(hex::encode(hasher.finalize()))
+    let file = std::fs::File::open(path).map_err(io)?;
+    let (digest, _) = Digest::of_reader(file).map_err(io)?;
+    Ok(digest)
 }
 
 /// Reads a packaged chart (through [`Chart`], the one chart reader, with its size and path

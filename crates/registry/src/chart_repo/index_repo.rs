@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use kantup_bundle::Digest;
 use kantup_bundle::chart::MAX_CHART_SIZE;
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{ChartVersionInfo, PulledChart, RepoError, is_safe_file_name, newest_first};
@@ -192,18 +192,18 @@ impl IndexRepository {
                 (path.display().to_string(), Bytes::from(bytes))
             }
         };
-        let actual = hex::encode(Sha256::digest(&bytes));
+        let actual = Digest::of(&bytes);
         let verified = match entry.digest.as_deref().filter(|d| !d.is_empty()) {
             Some(expected)
                 if !expected
                     .trim_start_matches("sha256:")
-                    .eq_ignore_ascii_case(&actual) =>
+                    .eq_ignore_ascii_case(&actual.hex()) =>
             {
                 return Err(RepoError::DigestMismatch {
                     source_name: source,
                     what: "the index",
                     expected: expected.to_owned(),
-                    actual,
+                    actual: actual.hex(),
                 });
             }
             Some(_) => true,
@@ -219,7 +219,7 @@ impl IndexRepository {
         Ok(PulledChart {
             name: entry.metadata.name.clone(),
             version: entry.metadata.version.clone(),
-            digest: format!("sha256:{actual}"),
+            digest: actual,
             bytes,
             file_name,
             source,

@@ -32,6 +32,7 @@ mod oci;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use kantup_bundle::Digest;
 use serde::Serialize;
 
 use crate::chart_index::{IndexError, parse_version};
@@ -190,8 +191,8 @@ impl ChartVersionInfo {
 pub struct PulledChart {
     pub name: String,
     pub version: String,
-    /// `sha256:<hex>` of `bytes`.
-    pub digest: String,
+    /// The digest of `bytes`.
+    pub digest: Digest,
     /// The chart archive (`.tgz`).
     pub bytes: Bytes,
     /// The file name the repository gives it (`<name>-<version>.tgz` for OCI, the URL's last

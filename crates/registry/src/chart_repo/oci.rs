@@ -3,13 +3,14 @@
 //! whose config is `Chart.yaml` as JSON and whose one layer is the chart archive.
 
 use bytes::Bytes;
+use kantup_bundle::Digest;
 use kantup_bundle::chart::{MAX_CHART_SIZE, oci_tag, version_from_oci_tag};
 use kantup_bundle::media_types;
 use serde::Deserialize;
 
 use super::{ChartVersionInfo, PulledChart, RepoError, is_safe_file_name, newest_first};
 use crate::chart_index::parse_version;
-use crate::client::{ClientOptions, RegistryClient, sha256_digest};
+use crate::client::{ClientOptions, RegistryClient};
 use crate::credentials::CredentialResolver;
 use crate::error::RegistryError;
 use crate::net::HttpOptions;
@@ -30,7 +31,8 @@ pub struct OciRepository {
     base: String,
 }
 
-/// One descriptor of an OCI manifest.
+/// One descriptor of an OCI manifest. The digest stays text until a pull checks it, so that a
+/// digest kantup cannot verify is named as such.
 #[derive(Debug, Deserialize)]
 struct Descriptor {
     #[serde(rename = "mediaType")]
@@ -179,9 +181,14 @@ impl OciRepository {
                     manifest.config.media_type
                 ));
             }
+            let config_digest: Digest = manifest
+                .config
+                .digest
+                .parse()
+                .map_err(|e| format!("config: {e}"))?;
             let blob = self
                 .client
-                .get_blob_limited(repository, &manifest.config.digest, MAX_CONFIG_SIZE)
+                .get_blob_limited(repository, &config_digest, MAX_CONFIG_SIZE)
                 .await
                 .map_err(|e| e.to_string())?;
             serde_json::from_slice(&blob).map_err(|e| e.to_string())
@@ -268,14 +275,19 @@ impl OciRepository {
                     media_types::HELM_CHART_CONTENT
                 ))
             })?;
-        for descriptor in [&manifest.config, layer] {
+        let [config_digest, layer_digest] = [&manifest.config, layer].map(|descriptor| {
             if !descriptor.digest.starts_with("sha256:") {
                 return Err(not_a_chart(format!(
                     "digest {:?} is not sha256, which kantup cannot verify",
                     descriptor.digest
                 )));
             }
-        }
+            descriptor
+                .digest
+                .parse::<Digest>()
+                .map_err(|e| not_a_chart(format!("the manifest names a bad digest: {e}")))
+        });
+        let (config_digest, layer_digest) = (config_digest?, layer_digest?);
         if layer.size > MAX_CHART_SIZE {
             return Err(not_a_chart(format!(
                 "the chart layer claims {} bytes, more than the {MAX_CHART_SIZE} kantup reads",
@@ -286,15 +298,15 @@ impl OciRepository {
         // The config names the chart and its version: the file name helm gives the archive.
         let config = self
             .client
-            .get_blob_limited(&repository, &manifest.config.digest, MAX_CONFIG_SIZE)
+            .get_blob_limited(&repository, &config_digest, MAX_CONFIG_SIZE)
             .await?;
-        let config_digest = sha256_digest(&config);
-        if config_digest != manifest.config.digest {
+        let actual = Digest::of(&config);
+        if actual != config_digest {
             return Err(RepoError::DigestMismatch {
                 source_name: format!("{reference} (chart config)"),
                 what: "the manifest",
-                expected: manifest.config.digest.clone(),
-                actual: config_digest,
+                expected: config_digest.to_string(),
+                actual: actual.to_string(),
             });
         }
         #[derive(Deserialize)]
@@ -322,14 +334,14 @@ impl OciRepository {
 
         let bytes: Bytes = self
             .client
-            .get_blob_limited(&repository, &layer.digest, layer.size)
+            .get_blob_limited(&repository, &layer_digest, layer.size)
             .await?;
-        let actual = sha256_digest(&bytes);
-        if actual != layer.digest || bytes.len() as u64 != layer.size {
+        let actual = Digest::of(&bytes);
+        if actual != layer_digest || bytes.len() as u64 != layer.size {
             return Err(RepoError::DigestMismatch {
                 source_name: format!("{reference} (chart layer)"),
                 what: "the manifest",
-                expected: format!("{} ({} bytes)", layer.digest, layer.size),
+                expected: format!("{layer_digest} ({} bytes)", layer.size),
                 actual: format!("{actual} ({} bytes)", bytes.len()),
             });
         }
@@ -339,7 +351,10 @@ impl OciRepository {
             version: meta.version,
             digest: actual,
             bytes,
-            source: format!("{display}@{}", info.digest),
+            source: format!(
+                "{display}@{}",
+                info.digest.expect("a GET answer names its digest")
+            ),
             verified: true,
         })
     }

@@ -4,58 +4,56 @@
 use std::io::Read;
 
 use bytes::Bytes;
+use kantup_bundle::{Digest, DigestWriter};
 use reqwest::header::{CONTENT_LENGTH, LOCATION};
-use reqwest::{Method, StatusCode};
-use sha2::{Digest as _, Sha256};
+use reqwest::{Method, Response, StatusCode};
 
 use super::transport::{header_str, status_error};
-use super::{BlobOutcome, RegistryClient, repo_scope, sha256_digest};
+use super::{BlobOutcome, RegistryClient, repo_scope};
 use crate::error::{RegistryError, Result};
 
 impl RegistryClient {
     /// Whether `repo` has blob `digest`.
-    pub async fn blob_exists(&self, repo: &str, digest: &str) -> Result<bool> {
-        let url = self.url(&format!("/v2/{repo}/blobs/{digest}")).await?;
-        let scope = repo_scope(repo, false);
-        let r = self
-            .send_retrying(Method::HEAD, &url, &scope, &|| self.http.head(&url))
-            .await?;
-        match r.status() {
-            s if s.is_success() => Ok(true),
-            StatusCode::NOT_FOUND => Ok(false),
-            _ => Err(status_error(&Method::HEAD, &url, r).await),
-        }
+    pub async fn blob_exists(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        Ok(self.head_blob(repo, digest).await?.is_some())
     }
 
     /// Whether `repo` has blob `digest` of `size` bytes. A registry that says it holds the
     /// digest with another size ([`RegistryError::BadAnswer`]) is not believed: a blob push
     /// would skip a blob that is not there.
-    pub async fn blob_exists_sized(&self, repo: &str, digest: &str, size: u64) -> Result<bool> {
+    pub async fn blob_exists_sized(&self, repo: &str, digest: &Digest, size: u64) -> Result<bool> {
+        let Some(r) = self.head_blob(repo, digest).await? else {
+            return Ok(false);
+        };
+        // The header itself: a HEAD answer has no body whose length could be asked.
+        match header_str(r.headers(), "content-length").and_then(|v| v.trim().parse::<u64>().ok()) {
+            Some(claimed) if claimed != size => Err(RegistryError::BadAnswer {
+                what: format!("blob {}/{repo}@{digest}", self.host),
+                reason: format!(
+                    "the registry says it holds {claimed} bytes, the image says {size}"
+                ),
+            }),
+            _ => Ok(true),
+        }
+    }
+
+    /// HEAD on blob `digest` of `repo`: the answer when the registry has it, `None` on 404.
+    async fn head_blob(&self, repo: &str, digest: &Digest) -> Result<Option<Response>> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}")).await?;
         let scope = repo_scope(repo, false);
         let r = self
             .send_retrying(Method::HEAD, &url, &scope, &|| self.http.head(&url))
             .await?;
         match r.status() {
-            // The header itself: a HEAD answer has no body whose length could be asked.
-            s if s.is_success() => match header_str(r.headers(), "content-length")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-            {
-                Some(claimed) if claimed != size => Err(RegistryError::BadAnswer {
-                    what: format!("blob {}/{repo}@{digest}", self.host),
-                    reason: format!(
-                        "the registry says it holds {claimed} bytes, the image says {size}"
-                    ),
-                }),
-                _ => Ok(true),
-            },
-            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(Some(r)),
+            StatusCode::NOT_FOUND => Ok(None),
             _ => Err(status_error(&Method::HEAD, &url, r).await),
         }
     }
 
-    /// Fetches a (small) blob into memory, e.g. a config or a chart layer.
-    pub async fn get_blob(&self, repo: &str, digest: &str) -> Result<Bytes> {
+    /// GET on blob `digest` of `repo`, answered with success: the URL (for errors) and the
+    /// answer, whose body is still to be read.
+    async fn get_blob_response(&self, repo: &str, digest: &Digest) -> Result<(String, Response)> {
         let url = self.url(&format!("/v2/{repo}/blobs/{digest}")).await?;
         let scope = repo_scope(repo, false);
         let r = self
@@ -64,6 +62,12 @@ impl RegistryClient {
         if !r.status().is_success() {
             return Err(status_error(&Method::GET, &url, r).await);
         }
+        Ok((url, r))
+    }
+
+    /// Fetches a (small) blob into memory, e.g. a config or a chart layer.
+    pub async fn get_blob(&self, repo: &str, digest: &Digest) -> Result<Bytes> {
+        let (url, r) = self.get_blob_response(repo, digest).await?;
         r.bytes()
             .await
             .map_err(|source| self.request_error(&Method::GET, &url, source))
@@ -72,15 +76,8 @@ impl RegistryClient {
     /// Fetches blob `digest` into memory, reading at most `limit + 1` bytes: a registry that
     /// sends more than the manifest said cannot make kantup hold more than that. The caller
     /// compares the size and digest of what came back.
-    pub async fn get_blob_limited(&self, repo: &str, digest: &str, limit: u64) -> Result<Bytes> {
-        let url = self.url(&format!("/v2/{repo}/blobs/{digest}")).await?;
-        let scope = repo_scope(repo, false);
-        let mut r = self
-            .send_retrying(Method::GET, &url, &scope, &|| self.http.get(&url))
-            .await?;
-        if !r.status().is_success() {
-            return Err(status_error(&Method::GET, &url, r).await);
-        }
+    pub async fn get_blob_limited(&self, repo: &str, digest: &Digest, limit: u64) -> Result<Bytes> {
+        let (url, mut r) = self.get_blob_response(repo, digest).await?;
         let mut body = Vec::new();
         while let Some(chunk) = r
             .chunk()
@@ -97,41 +94,34 @@ impl RegistryClient {
     }
 
     /// Streams blob `digest` of `repo` into a new file at `path`, hashing as it goes, and
-    /// returns the `sha256:<hex>` of the bytes received and their count. It does not compare
-    /// that against `digest`: the caller decides what a mismatch means (and removes `path`).
+    /// returns the digest of the bytes received and their count. It does not compare that
+    /// against `digest`: the caller decides what a mismatch means (and removes `path`).
     pub async fn download_blob(
         &self,
         repo: &str,
-        digest: &str,
+        digest: &Digest,
         path: &std::path::Path,
-    ) -> Result<(String, u64)> {
+    ) -> Result<(Digest, u64)> {
         use tokio::io::AsyncWriteExt as _;
-        let url = self.url(&format!("/v2/{repo}/blobs/{digest}")).await?;
-        let scope = repo_scope(repo, false);
-        let mut r = self
-            .send_retrying(Method::GET, &url, &scope, &|| self.http.get(&url))
-            .await?;
-        if !r.status().is_success() {
-            return Err(status_error(&Method::GET, &url, r).await);
-        }
+        let (url, mut r) = self.get_blob_response(repo, digest).await?;
         let file_error = |source| RegistryError::File {
             path: path.to_owned(),
             source,
         };
         let mut out = tokio::fs::File::create(path).await.map_err(file_error)?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        // Hashes and counts what is received (the sink keeps nothing).
+        let mut hashed = DigestWriter::new(std::io::sink());
         while let Some(chunk) = r
             .chunk()
             .await
             .map_err(|source| self.request_error(&Method::GET, &url, source))?
         {
-            hasher.update(&chunk);
-            size += chunk.len() as u64;
+            std::io::Write::write_all(&mut hashed, &chunk).expect("a sink accepts everything");
             out.write_all(&chunk).await.map_err(file_error)?;
         }
         out.sync_all().await.map_err(file_error)?;
-        Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
+        let (_, digest, size) = hashed.finish();
+        Ok((digest, size))
     }
 
     /// Starts an upload session, or mounts `digest` from `mount_from` when given. Returns
@@ -139,7 +129,7 @@ impl RegistryClient {
     pub(super) async fn start_upload(
         &self,
         repo: &str,
-        digest: &str,
+        digest: &Digest,
         mount_from: Option<&str>,
     ) -> Result<Option<String>> {
         let mut path = format!("/v2/{repo}/blobs/uploads/");
@@ -172,8 +162,8 @@ impl RegistryClient {
         &self,
         repo: &str,
         data: Bytes,
-    ) -> Result<(String, BlobOutcome)> {
-        let digest = sha256_digest(&data);
+    ) -> Result<(Digest, BlobOutcome)> {
+        let digest = Digest::of(&data);
         let size = data.len() as u64;
         let outcome = self
             .ensure_blob(

@@ -8,8 +8,10 @@ use kantup_bundle::media_types;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 
-use super::transport::{header_str, status_error};
-use super::{ManifestInfo, RegistryClient, repo_scope, sha256_digest};
+use kantup_bundle::Digest;
+
+use super::transport::{header_digest, header_str, status_error};
+use super::{ManifestInfo, RegistryClient, repo_scope};
 use crate::error::{RegistryError, Result};
 
 /// The `Accept` header of manifest requests: every manifest media type kantup understands.
@@ -21,17 +23,9 @@ pub fn manifest_accept() -> &'static str {
 impl RegistryClient {
     /// HEADs a manifest by tag or digest; `None` when absent.
     pub async fn head_manifest(&self, repo: &str, reference: &str) -> Result<Option<ManifestInfo>> {
-        let url = self
-            .url(&format!("/v2/{repo}/manifests/{reference}"))
-            .await?;
-        let scope = repo_scope(repo, false);
-        let r = self
-            .send_retrying(Method::HEAD, &url, &scope, &|| {
-                self.http.head(&url).header(ACCEPT, manifest_accept())
-            })
-            .await?;
+        let (url, r) = self.request_manifest(Method::HEAD, repo, reference).await?;
         match r.status() {
-            s if s.is_success() => Ok(Some(manifest_info(r.headers(), None))),
+            s if s.is_success() => Ok(Some(manifest_info(r.headers(), &Method::HEAD, &url)?)),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(status_error(&Method::HEAD, &url, r).await),
         }
@@ -43,15 +37,7 @@ impl RegistryClient {
     /// when its media type is not one of the manifest types asked for or disagrees with the
     /// manifest's own `mediaType`, or when the digest the registry names is not the bytes'.
     pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Bytes, ManifestInfo)> {
-        let url = self
-            .url(&format!("/v2/{repo}/manifests/{reference}"))
-            .await?;
-        let scope = repo_scope(repo, false);
-        let r = self
-            .send_retrying(Method::GET, &url, &scope, &|| {
-                self.http.get(&url).header(ACCEPT, manifest_accept())
-            })
-            .await?;
+        let (url, r) = self.request_manifest(Method::GET, repo, reference).await?;
         if !r.status().is_success() {
             return Err(status_error(&Method::GET, &url, r).await);
         }
@@ -84,14 +70,17 @@ impl RegistryClient {
             body.extend_from_slice(&chunk);
         }
         let body = Bytes::from(body);
-        let computed = sha256_digest(&body);
-        let mut info = manifest_info(&headers, Some(&computed));
+        let computed = Digest::of(&body);
+        let mut info = manifest_info(&headers, &Method::GET, &url)?;
         info.size = body.len() as u64;
-        if info.digest != computed {
-            return Err(bad(format!(
-                "the registry names digest {}, the {} bytes it sent hash to {computed}",
-                info.digest, info.size
-            )));
+        match info.digest {
+            Some(named) if named != computed => {
+                return Err(bad(format!(
+                    "the registry names digest {named}, the {} bytes it sent hash to {computed}",
+                    info.size
+                )));
+            }
+            _ => info.digest = Some(computed),
         }
         let media_type = info.media_type.split(';').next().unwrap_or_default().trim();
         if !media_types::MANIFESTS.contains(&media_type) {
@@ -119,15 +108,38 @@ impl RegistryClient {
         Ok((body, info))
     }
 
+    /// A HEAD or GET of a manifest, asking for every manifest type kantup understands: the
+    /// URL (for errors) and the answer, whatever its status.
+    async fn request_manifest(
+        &self,
+        method: Method,
+        repo: &str,
+        reference: &str,
+    ) -> Result<(String, reqwest::Response)> {
+        let url = self
+            .url(&format!("/v2/{repo}/manifests/{reference}"))
+            .await?;
+        let scope = repo_scope(repo, false);
+        let r = self
+            .send_retrying(method.clone(), &url, &scope, &|| {
+                self.http
+                    .request(method.clone(), &url)
+                    .header(ACCEPT, manifest_accept())
+            })
+            .await?;
+        Ok((url, r))
+    }
+
     /// PUTs manifest bytes unchanged under `reference` (a tag or its digest); returns the
-    /// digest the registry reports.
+    /// digest the registry reports (`Docker-Content-Digest`), else the digest of the bytes.
+    /// A header that is no digest is [`RegistryError::BadDigest`].
     pub async fn put_manifest(
         &self,
         repo: &str,
         reference: &str,
         media_type: &str,
         manifest: Bytes,
-    ) -> Result<String> {
+    ) -> Result<Digest> {
         let url = self
             .url(&format!("/v2/{repo}/manifests/{reference}"))
             .await?;
@@ -143,8 +155,10 @@ impl RegistryClient {
         if !r.status().is_success() {
             return Err(status_error(&Method::PUT, &url, r).await);
         }
-        let computed = sha256_digest(&manifest);
-        Ok(header_str(r.headers(), "docker-content-digest").unwrap_or(computed))
+        Ok(
+            header_digest(r.headers(), "docker-content-digest", &Method::PUT, &url)?
+                .unwrap_or_else(|| Digest::of(&manifest)),
+        )
     }
 
     /// Lists the tags of `repo` (following `Link` pagination, bounded).
@@ -187,14 +201,14 @@ impl RegistryClient {
     }
 }
 
-fn manifest_info(headers: &HeaderMap, computed: Option<&str>) -> ManifestInfo {
-    ManifestInfo {
-        digest: header_str(headers, "docker-content-digest")
-            .or_else(|| computed.map(str::to_string))
-            .unwrap_or_default(),
+/// What a manifest answer's headers say; a `Docker-Content-Digest` that is no digest is
+/// [`RegistryError::BadDigest`] naming the request.
+fn manifest_info(headers: &HeaderMap, method: &Method, url: &str) -> Result<ManifestInfo> {
+    Ok(ManifestInfo {
+        digest: header_digest(headers, "docker-content-digest", method, url)?,
         media_type: header_str(headers, CONTENT_TYPE.as_str()).unwrap_or_default(),
         size: header_str(headers, CONTENT_LENGTH.as_str())
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
-    }
+    })
 }

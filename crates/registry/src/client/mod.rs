@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
+use kantup_bundle::Digest;
 
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
@@ -104,8 +104,13 @@ pub const DEFAULT_CHUNK_SIZE: usize = 64 << 20;
 /// What a manifest HEAD/GET told us.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestInfo {
-    pub digest: String,
+    /// The manifest's digest: the registry's `Docker-Content-Digest` header, or (for a GET)
+    /// the digest of the bytes received; `None` when a HEAD answer did not name one.
+    pub digest: Option<Digest>,
+    /// The `Content-Type` the registry sent (a GET keeps only the media type, without
+    /// parameters).
     pub media_type: String,
+    /// The manifest's size in bytes: `Content-Length`, or (for a GET) the bytes received.
     pub size: u64,
 }
 
@@ -209,11 +214,6 @@ impl RegistryClient {
     pub async fn base_url(&self) -> Result<String> {
         Ok(format!("{}://{}", self.scheme().await?, self.host))
     }
-}
-
-/// `sha256:<hex>` of `data`.
-pub fn sha256_digest(data: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(data)))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use kantup_bundle::Digest;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
@@ -310,6 +311,27 @@ pub(super) fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// The digest a header names (`Docker-Content-Digest`), parsed; `None` when the header is
+/// absent, [`RegistryError::BadDigest`] naming the header and request when it is no digest.
+pub(super) fn header_digest(
+    headers: &HeaderMap,
+    name: &str,
+    method: &Method,
+    url: &str,
+) -> Result<Option<Digest>> {
+    header_str(headers, name)
+        .map(|value| {
+            value
+                .trim()
+                .parse()
+                .map_err(|source| RegistryError::BadDigest {
+                    origin: format!("{name} header of {method} {}", redact_url(url)),
+                    source,
+                })
+        })
+        .transpose()
 }
 
 /// `Retry-After` as a delay: delta-seconds, or an HTTP date (IMF-fixdate, RFC 2822 form)

@@ -109,7 +109,7 @@ impl BundleSync<'_> {
                 images.push(ImageResult {
                     source: push.source_name.clone(),
                     target: push.target_name(client.host()),
-                    digest: push.manifest_digest.clone(),
+                    digest: push.manifest_digest,
                     action,
                     error: None,
                 });
@@ -121,12 +121,7 @@ impl BundleSync<'_> {
             let indexes = push_images(client, &index_pushes, self.push_options, None).await;
             report.images.extend(indexes.images);
         }
-        summary.blobs_uploaded += report.blobs_uploaded;
-        summary.blobs_mounted += report.blobs_mounted;
-        summary.blobs_skipped += report.blobs_skipped;
-        summary.bytes_uploaded += report.bytes_uploaded;
-        summary.blobs_resumed += report.blobs_resumed;
-        summary.bytes_resumed += report.bytes_resumed;
+        summary.blobs += report.blobs;
         for image in &report.images {
             summary.count_image(&image.action, image.error.is_some());
         }
@@ -160,7 +155,7 @@ impl BundleSync<'_> {
             results.push(ImageResult {
                 source: image.display_name(),
                 target: format!("oci-layout:{}", dir.display()),
-                digest: image.manifest_digest.to_string(),
+                digest: image.manifest_digest,
                 action,
                 error: None,
             });
@@ -172,9 +167,9 @@ impl BundleSync<'_> {
                 oci_layout::write_images(dir, archive, &images, |n| self.progress.advance(n));
             self.progress.finish();
             let report = written?;
-            summary.blobs_uploaded += report.blobs_written as u64;
-            summary.blobs_skipped += report.blobs_present as u64;
-            summary.bytes_uploaded += report.bytes_written;
+            summary.blobs.uploaded += report.blobs_written as u64;
+            summary.blobs.skipped += report.blobs_present as u64;
+            summary.blobs.bytes_uploaded += report.bytes_written;
         }
         Ok(results)
     }
@@ -236,7 +231,7 @@ impl BundleSync<'_> {
         let total: u64 = pushes
             .iter()
             .flat_map(|p| p.blobs.iter())
-            .filter(|b| seen.insert(b.digest.clone()))
+            .filter(|b| seen.insert(b.digest))
             .map(|b| b.size)
             .sum();
         self.progress.start(&format!("{label} images"), total);

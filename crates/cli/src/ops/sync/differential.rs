@@ -20,11 +20,8 @@ pub(super) async fn require_base_blobs(
     dry_run: bool,
 ) -> Result<(), SyncError> {
     use kantup_registry::base_blobs::{base_repositories, ensure_base_blobs};
-    let omitted: std::collections::HashSet<String> = record
-        .omitted
-        .iter()
-        .map(|b| b.digest.to_string())
-        .collect();
+    let omitted: std::collections::HashSet<kantup_bundle::Digest> =
+        record.omitted.iter().map(|b| b.digest).collect();
     let from = base_repositories(record, rule);
     let check = ensure_base_blobs(client, pushes, &omitted, &from, !dry_run).await?;
     if check.missing.is_empty() {

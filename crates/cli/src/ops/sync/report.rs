@@ -45,18 +45,9 @@ pub struct SyncReport {
     pub charts_skipped: u64,
     /// Charts not uploaded (an upload error, or one of their images failed).
     pub charts_failed: u64,
-    /// Blobs whose bytes were sent.
-    pub blobs_uploaded: u64,
-    /// Blobs mounted from another repository.
-    pub blobs_mounted: u64,
-    /// Blobs already there.
-    pub blobs_skipped: u64,
-    /// Bytes sent.
-    pub bytes_uploaded: u64,
-    /// Blob uploads continued where an interrupted run left them.
-    pub blobs_resumed: u64,
-    /// Bytes those continued uploads did not send again.
-    pub bytes_resumed: u64,
+    /// How the blobs got there (an OCI layout target counts blobs written as uploaded).
+    #[serde(flatten)]
+    pub blobs: kantup_registry::BlobCounts,
 }
 
 impl SyncReport {

@@ -1,0 +1,286 @@
+//! Uploading a packaged Helm chart to its target: an OCI registry (Helm's media types), a
+//! Harbor or ChartMuseum chart repository, or a local repository directory with `index.yaml`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use kantup_bundle::Digest;
+use kantup_bundle::chart::oci_tag;
+
+use crate::chart_index::IndexFile;
+use crate::client::RegistryClient;
+use crate::credentials::Credentials;
+use crate::error::{RegistryError, Result};
+use crate::net::HttpOptions;
+
+mod http_repo;
+mod local;
+mod oci;
+mod packaged;
+
+pub use packaged::PackagedChart;
+
+use http_repo::{authority, harbor_api_url, post_multipart};
+use local::write_local;
+use oci::push_oci;
+
+/// Where charts go.
+#[derive(Clone)]
+pub enum ChartTarget {
+    /// `oci://host/prefix`: the chart lands at `host/prefix/<name>:<version with + as _>`.
+    Oci {
+        client: Arc<RegistryClient>,
+        repository_prefix: String,
+    },
+    /// Harbor's ChartMuseum API: `url` is `https://harbor/chartrepo/<project>`.
+    Harbor {
+        url: String,
+        credentials: Option<Credentials>,
+        http: reqwest::Client,
+    },
+    /// ChartMuseum at `url`.
+    ChartMuseum {
+        url: String,
+        credentials: Option<Credentials>,
+        http: reqwest::Client,
+    },
+    /// A directory served as a chart repository (`index.yaml` beside the tgz files).
+    Local { dir: PathBuf },
+}
+
+impl std::fmt::Debug for ChartTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// What happens (or happened) to a chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartAction {
+    Upload,
+    /// The same content is already there.
+    Skip,
+    /// Other content with the same name and version is replaced (`force`).
+    Overwrite,
+}
+
+impl std::fmt::Display for ChartAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChartAction::Upload => "upload",
+            ChartAction::Skip => "skip",
+            ChartAction::Overwrite => "overwrite",
+        })
+    }
+}
+
+/// The outcome of a chart upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartResult {
+    /// `<name>-<version>`.
+    pub chart: String,
+    /// Where it is ([`ChartTarget::location`]).
+    pub location: String,
+    /// The sha256 digest of the archive.
+    pub digest: Digest,
+    /// What happened.
+    pub action: ChartAction,
+}
+
+/// What the target holds under a chart's name and version.
+enum Existing {
+    Absent,
+    Same,
+    Different,
+}
+
+impl ChartTarget {
+    /// A Harbor or ChartMuseum target at `url`, its HTTP client built from `http`;
+    /// `credentials` go only to `url`'s host.
+    pub fn http_repo(
+        kind_harbor: bool,
+        url: &str,
+        http: &HttpOptions,
+        credentials: Option<Credentials>,
+    ) -> Result<Self> {
+        let url = url.trim_end_matches('/').to_string();
+        let parsed = url::Url::parse(&url)
+            .map_err(|e| RegistryError::Invalid(format!("chart repository url {url:?}: {e}")))?;
+        let http = http.client_for(&authority(&parsed))?;
+        Ok(if kind_harbor {
+            ChartTarget::Harbor {
+                url,
+                credentials,
+                http,
+            }
+        } else {
+            ChartTarget::ChartMuseum {
+                url,
+                credentials,
+                http,
+            }
+        })
+    }
+
+    /// A readable name of the target.
+    pub fn describe(&self) -> String {
+        match self {
+            ChartTarget::Oci {
+                client,
+                repository_prefix,
+            } => format!("oci://{}/{}", client.host(), repository_prefix),
+            ChartTarget::Harbor { url, .. } => format!("harbor {url}"),
+            ChartTarget::ChartMuseum { url, .. } => format!("chartmuseum {url}"),
+            ChartTarget::Local { dir } => format!("local {}", dir.display()),
+        }
+    }
+
+    /// Where `chart` lands in this target.
+    pub fn location(&self, chart: &PackagedChart) -> String {
+        match self {
+            ChartTarget::Oci {
+                client,
+                repository_prefix,
+            } => format!(
+                "oci://{}/{}:{}",
+                client.host(),
+                self.oci_repo(repository_prefix, chart),
+                oci_tag(&chart.version)
+            ),
+            ChartTarget::Harbor { url, .. } | ChartTarget::ChartMuseum { url, .. } => {
+                format!("{url}/charts/{}", chart.file_name())
+            }
+            ChartTarget::Local { dir } => dir.join(chart.file_name()).display().to_string(),
+        }
+    }
+
+    fn oci_repo(&self, prefix: &str, chart: &PackagedChart) -> String {
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty() {
+            chart.name.clone()
+        } else {
+            format!("{prefix}/{}", chart.name)
+        }
+    }
+
+    /// What uploading would do, touching nothing.
+    pub async fn plan(&self, chart: &PackagedChart, force: bool) -> Result<ChartAction> {
+        let existing = self.existing(chart).await?;
+        decide(self, chart, existing, force)
+    }
+
+    /// Uploads `chart` unless the same content is there. Other content under the same name and
+    /// version is an error unless `force`.
+    pub async fn upload(&self, chart: &PackagedChart, force: bool) -> Result<ChartResult> {
+        let existing = self.existing(chart).await?;
+        let action = decide(self, chart, existing, force)?;
+        if action != ChartAction::Skip {
+            match self {
+                ChartTarget::Oci {
+                    client,
+                    repository_prefix,
+                } => push_oci(client, &self.oci_repo(repository_prefix, chart), chart).await?,
+                ChartTarget::Harbor {
+                    url,
+                    credentials,
+                    http,
+                } => {
+                    let api = harbor_api_url(url)?;
+                    post_multipart(http, url, &api, credentials.as_ref(), chart, false).await?
+                }
+                ChartTarget::ChartMuseum {
+                    url,
+                    credentials,
+                    http,
+                } => {
+                    let api = format!("{url}/api/charts");
+                    post_multipart(http, url, &api, credentials.as_ref(), chart, force).await?
+                }
+                ChartTarget::Local { dir } => write_local(dir, chart)?,
+            }
+        }
+        Ok(ChartResult {
+            chart: format!("{}-{}", chart.name, chart.version),
+            location: self.location(chart),
+            digest: chart.digest(),
+            action,
+        })
+    }
+
+    async fn existing(&self, chart: &PackagedChart) -> Result<Existing> {
+        let want = chart.digest();
+        match self {
+            ChartTarget::Oci {
+                client,
+                repository_prefix,
+            } => {
+                let repo = self.oci_repo(repository_prefix, chart);
+                let Some(_) = client
+                    .head_manifest(&repo, &oci_tag(&chart.version))
+                    .await?
+                else {
+                    return Ok(Existing::Absent);
+                };
+                let (manifest, _) = client.get_manifest(&repo, &oci_tag(&chart.version)).await?;
+                let parsed: serde_json::Value = serde_json::from_slice(&manifest)
+                    .map_err(|e| RegistryError::Invalid(format!("{repo}: manifest: {e}")))?;
+                Ok(if oci::chart_layer_digest(&parsed) == Some(want) {
+                    Existing::Same
+                } else {
+                    Existing::Different
+                })
+            }
+            ChartTarget::Harbor {
+                url,
+                credentials,
+                http,
+            }
+            | ChartTarget::ChartMuseum {
+                url,
+                credentials,
+                http,
+            } => Ok(
+                match http_repo::fetch_index(http, url, credentials.as_ref()).await? {
+                    None => Existing::Absent,
+                    Some(index) => index_state(&index, chart, want),
+                },
+            ),
+            ChartTarget::Local { dir } => local::existing(dir, chart),
+        }
+    }
+}
+
+/// Whether the index holds this chart version, and with the same archive. The index writes
+/// the digest as helm does (bare hex, or with `sha256:`); one that is no digest is other content.
+fn index_state(index: &IndexFile, chart: &PackagedChart, want: Digest) -> Existing {
+    match index.get(&chart.name, &chart.version) {
+        None => Existing::Absent,
+        Some(v) => match &v.digest {
+            Some(d) if Digest::from_hex(d.trim_start_matches("sha256:")).ok() == Some(want) => {
+                Existing::Same
+            }
+            _ => Existing::Different,
+        },
+    }
+}
+
+fn decide(
+    target: &ChartTarget,
+    chart: &PackagedChart,
+    existing: Existing,
+    force: bool,
+) -> Result<ChartAction> {
+    match existing {
+        Existing::Absent => Ok(ChartAction::Upload),
+        Existing::Same => Ok(ChartAction::Skip),
+        Existing::Different if force => Ok(ChartAction::Overwrite),
+        Existing::Different => Err(RegistryError::ChartConflict {
+            name: chart.name.clone(),
+            version: chart.version.clone(),
+            target: target.describe(),
+        }),
+    }
+}
