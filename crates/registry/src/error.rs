@@ -17,37 +17,57 @@ pub enum RegistryError {
     /// The HTTP layer failed (connection refused or dropped, TLS, timeout).
     #[error("{method} {url}: {source}")]
     Transport {
+        /// The request's method.
         method: String,
+        /// The request's URL (query secrets redacted).
         url: String,
+        /// What the HTTP client said.
         #[source]
         source: reqwest::Error,
     },
     /// The server answered with a status the operation cannot accept.
     #[error("{method} {url}: HTTP {status}{}", body_suffix(.body))]
     Status {
+        /// The request's method.
         method: String,
+        /// The request's URL (query secrets redacted).
         url: String,
+        /// The HTTP status code.
         status: u16,
+        /// The answer's body (the message shows its first 300 characters).
         body: String,
     },
     /// The registry asked for credentials and none (or wrong ones) were configured.
     #[error("{registry}: authentication failed ({reason})")]
-    Unauthorized { registry: String, reason: String },
+    Unauthorized {
+        /// The registry host.
+        registry: String,
+        /// What failed (which request, what the registry said).
+        reason: String,
+    },
     /// A `WWW-Authenticate` challenge or token answer could not be understood.
     #[error("{registry}: bad auth challenge or token response: {reason}")]
-    BadChallenge { registry: String, reason: String },
+    BadChallenge {
+        /// The registry host.
+        registry: String,
+        /// What could not be understood.
+        reason: String,
+    },
     /// Reading a blob from its source failed.
     #[error("reading blob {digest}: {source}")]
     Source {
         /// The blob being read.
         digest: Digest,
+        /// The source's error (a short or changed source says so here).
         #[source]
         source: std::io::Error,
     },
     /// A file (chart tgz, index.yaml) could not be read or written.
     #[error("{}: {source}", .path.display())]
     File {
+        /// The file.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
@@ -72,8 +92,11 @@ pub enum RegistryError {
         "chart {name}-{version} already exists in {target} with other content (use force to overwrite)"
     )]
     ChartConflict {
+        /// The chart name.
         name: String,
+        /// The chart version.
         version: String,
+        /// The target ([`ChartTarget::describe`](crate::chart_target::ChartTarget::describe)).
         target: String,
     },
     /// Credentials could not be resolved (docker config, credential helper, a half pair).
@@ -95,19 +118,28 @@ pub enum RegistryError {
         "{method} {url}: HTTP {status} with an HTML page, not a registry API answer (is this a registry, or a login page or proxy in front of it?)"
     )]
     NotARegistry {
+        /// The request's method.
         method: String,
+        /// The request's URL (query secrets redacted).
         url: String,
+        /// The (successful) HTTP status it came with.
         status: u16,
     },
     /// The registry's answer contradicts itself or the request (a size, digest or media type
     /// that is not what it says or what was asked for); nothing was used.
     #[error("{what}: {reason}")]
-    BadAnswer { what: String, reason: String },
+    BadAnswer {
+        /// What was asked for (`manifest host/repo:tag`, `blob host/repo@digest`).
+        what: String,
+        /// How the answer contradicts itself or the request.
+        reason: String,
+    },
     /// A digest that came from outside (a registry's header or manifest, a saved file) is not
     /// `sha256:<64 lowercase hex>`; `origin` names where it came from. Nothing was used.
     #[error("{origin}: {source}")]
     BadDigest {
-        /// Where the digest came from, e.g. `Docker-Content-Digest of HEAD https://reg/v2/a/manifests/1.0`.
+        /// Where the digest came from, e.g.
+        /// `docker-content-digest header of HEAD https://reg/v2/a/manifests/1.0`.
         origin: String,
         /// What is wrong with it.
         #[source]
@@ -115,11 +147,18 @@ pub enum RegistryError {
     },
     /// Not attempted: the registry had stopped answering earlier in the same run.
     #[error("not attempted: {registry} stopped answering ({reason})")]
-    NotAttempted { registry: String, reason: String },
+    NotAttempted {
+        /// The registry host.
+        registry: String,
+        /// The error that made the run give up on it.
+        reason: String,
+    },
     /// The retry budget ran out; the last error is attached.
     #[error("giving up after {attempts} attempts: {last}")]
     RetriesExhausted {
+        /// Attempts made.
         attempts: u32,
+        /// The last attempt's error.
         #[source]
         last: Box<RegistryError>,
     },

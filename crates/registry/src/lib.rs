@@ -19,6 +19,8 @@
 //! - [`chart_target`]: Helm chart uploads to OCI, Harbor, ChartMuseum and local repositories.
 //! - [`chart_index`]: the `index.yaml` model, and building indexes like `helm repo index`.
 
+#![warn(missing_docs)]
+
 pub mod base_blobs;
 pub mod bundle_source;
 pub mod chart_index;

@@ -74,20 +74,34 @@ pub enum NetError {
     /// The CA file could not be read.
     #[error("CA file {}: {source}", .path.display())]
     CaFileRead {
+        /// The CA file.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
     /// The CA file holds no usable PEM certificate.
     #[error("CA file {}: {reason}", .path.display())]
-    CaFileInvalid { path: PathBuf, reason: String },
+    CaFileInvalid {
+        /// The CA file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The proxy URL is not usable (credentials in it are not shown).
     #[error("proxy {proxy}: {reason}")]
-    Proxy { proxy: String, reason: String },
+    Proxy {
+        /// The proxy URL (credentials cut out).
+        proxy: String,
+        /// Why it is not usable.
+        reason: String,
+    },
     /// reqwest refused the configuration.
     #[error("setting up the HTTP client for {host}: {source}")]
     Build {
+        /// The host the client was for.
         host: String,
+        /// reqwest's error.
         #[source]
         source: reqwest::Error,
     },
@@ -280,6 +294,7 @@ pub enum TlsProblem {
 pub struct TlsError {
     /// `name[:port]`.
     pub host: String,
+    /// What went wrong with TLS.
     pub problem: TlsProblem,
 }
 

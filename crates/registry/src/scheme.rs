@@ -15,7 +15,9 @@ use std::net::IpAddr;
 /// `http` or `https`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
+    /// TLS.
     Https,
+    /// Plain HTTP (`--plain-http`, or a local address without TLS).
     Http,
 }
 

@@ -38,7 +38,9 @@ pub enum IndexError {
     /// The index is not valid YAML or does not have the index shape.
     #[error("{source_name}: not a chart repository index: {source}")]
     Parse {
+        /// The index file or URL.
         source_name: String,
+        /// The YAML error.
         #[source]
         source: serde_yaml::Error,
     },
@@ -48,7 +50,9 @@ pub enum IndexError {
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
@@ -135,10 +139,13 @@ pub struct ChartMetadata {
         skip_serializing_if = "String::is_empty"
     )]
     pub api_version: String,
+    /// The chart name.
     #[serde(default, deserialize_with = "string_or_number")]
     pub name: String,
+    /// The chart version (SemVer for helm 3).
     #[serde(default, deserialize_with = "string_or_number")]
     pub version: String,
+    /// The version of the app the chart installs (`appVersion`).
     #[serde(
         rename = "appVersion",
         default,
@@ -146,34 +153,47 @@ pub struct ChartMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub app_version: Option<String>,
+    /// The Kubernetes versions the chart supports, as a SemVer range (`kubeVersion`).
     #[serde(
         rename = "kubeVersion",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub kube_version: Option<String>,
+    /// A one-line description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// `application` or `library` (`type`).
     #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
     pub chart_type: Option<String>,
+    /// The project's home page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home: Option<String>,
+    /// An icon URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
+    /// URLs of the project's sources.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
+    /// Search keywords.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
+    /// Who maintains the chart.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintainers: Vec<Maintainer>,
+    /// helm 2's `condition`: a values path that enables the chart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
+    /// helm 2's `tags`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<String>,
+    /// Whether the chart is deprecated.
     #[serde(default, skip_serializing_if = "is_false")]
     pub deprecated: bool,
+    /// Chart annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The chart dependencies as written (helm 3 keeps them in `Chart.yaml`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<serde_yaml::Value>,
 }
@@ -181,10 +201,13 @@ pub struct ChartMetadata {
 /// A chart maintainer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Maintainer {
+    /// Their name.
     #[serde(default)]
     pub name: String,
+    /// Their e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// Their URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }

@@ -62,15 +62,20 @@ pub enum RepoError {
     /// The HTTP request failed before an answer arrived.
     #[error("{url}: {source}")]
     Http {
+        /// The URL (credentials cut out).
         url: String,
+        /// What the HTTP client said.
         #[source]
         source: reqwest::Error,
     },
     /// The server answered with an error status.
     #[error("{url}: HTTP {status}{hint}")]
     Status {
+        /// The URL (credentials cut out).
         url: String,
+        /// The HTTP status code.
         status: u16,
+        /// What to check, for the statuses that have an obvious cause (401, 403, 404).
         hint: &'static str,
     },
     /// The OCI registry failed.
@@ -82,19 +87,31 @@ pub enum RepoError {
     /// The chart, or the asked-for version of it, is not in the repository.
     #[error("chart {chart:?} {version} not found in {repository}{}", available_suffix(.available))]
     NotFound {
+        /// The chart name.
         chart: String,
         /// The asked-for version, or `(latest)`.
         version: String,
+        /// The repository (credentials cut out).
         repository: String,
         /// Some versions that are there (newest first), to help pick one.
         available: Vec<String>,
     },
     /// The index entry lists no download URL.
     #[error("chart {chart:?} {version}: the index lists no urls")]
-    NoUrl { chart: String, version: String },
+    NoUrl {
+        /// The chart name.
+        chart: String,
+        /// The version.
+        version: String,
+    },
     /// What the repository holds under this name is not a usable Helm chart.
     #[error("{reference}: {reason}")]
-    NotAChart { reference: String, reason: String },
+    NotAChart {
+        /// The URL or `oci://` reference.
+        reference: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The content does not match the digest (or size) it was published with; nothing was
     /// handed out or written.
     #[error(
@@ -105,14 +122,19 @@ pub enum RepoError {
         source_name: String,
         /// What published the expectation (`the index`, `the manifest`).
         what: &'static str,
+        /// The digest (and size) published.
         expected: String,
+        /// The digest (and size) of what was downloaded.
         actual: String,
     },
     /// An OCI tag holds another chart version than the one it names.
     #[error("{reference} holds chart version {actual:?}, not {expected:?}; nothing written")]
     VersionMismatch {
+        /// `oci://host/repository:tag`.
         reference: String,
+        /// The version the tag names.
         expected: String,
+        /// The version in the chart's config.
         actual: String,
     },
     /// A file could not be written whole; nothing partial is left.
@@ -121,7 +143,9 @@ pub enum RepoError {
     /// Reading or writing a file failed.
     #[error("{}: {source}", .path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
@@ -164,9 +188,13 @@ impl RepoError {
 /// One version of a chart in a repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChartVersionInfo {
+    /// The chart name.
     pub name: String,
+    /// The version.
     pub version: String,
+    /// The `appVersion` (empty when not given).
     pub app_version: String,
+    /// The description (empty when not given).
     pub description: String,
     /// Download URLs (index repositories).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -189,7 +217,9 @@ impl ChartVersionInfo {
 /// A chart archive pulled from a repository, verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PulledChart {
+    /// The chart name (from the index entry or the OCI chart config).
     pub name: String,
+    /// The version.
     pub version: String,
     /// The digest of `bytes`.
     pub digest: Digest,
@@ -221,7 +251,9 @@ impl PulledChart {
 /// A chart repository: index-based (HTTP(S) or a directory) or an OCI registry.
 #[derive(Debug)]
 pub enum ChartRepository {
+    /// A repository with an `index.yaml` (HTTP(S) or a directory).
     Index(IndexRepository),
+    /// An `oci://` registry repository.
     Oci(OciRepository),
 }
 
@@ -233,6 +265,11 @@ impl ChartRepository {
     ///
     /// Nothing is fetched yet. Credentials are resolved for the repository's host; HTTP
     /// repositories do not read docker's `config.json` even when `credentials` would.
+    ///
+    /// Errors: [`RepoError::BadLocation`] for a location that is none of these (or an
+    /// `oci://` reference without a repository), [`RepoError::Credentials`] when credentials
+    /// cannot be resolved, [`RepoError::Net`] when the HTTP client cannot be built (CA file,
+    /// proxy).
     pub fn open(
         location: &str,
         http: &HttpOptions,

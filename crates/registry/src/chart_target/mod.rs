@@ -1,5 +1,25 @@
 //! Uploading a packaged Helm chart to its target: an OCI registry (Helm's media types), a
 //! Harbor or ChartMuseum chart repository, or a local repository directory with `index.yaml`.
+//! An upload that finds the same archive in place skips it; other content under the same name
+//! and version is refused unless forced.
+//!
+//! ```
+//! # let fixtures = kantup_test_support::relok8s_fixtures();
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! use kantup_registry::chart_target::{ChartAction, ChartTarget, PackagedChart};
+//! let chart = kantup_bundle::chart::Chart::load(fixtures.join("testchart"))?;
+//! let packaged = PackagedChart::new(&chart)?;
+//! let dir = tempfile::tempdir()?;
+//! let target = ChartTarget::Local { dir: dir.path().join("charts") };
+//! assert_eq!(target.plan(&packaged, false).await?, ChartAction::Upload);
+//! let result = target.upload(&packaged, false).await?;
+//! assert_eq!(result.digest, packaged.digest());
+//! // The same archive again: nothing to do.
+//! assert_eq!(target.upload(&packaged, false).await?.action, ChartAction::Skip);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,23 +51,34 @@ use oci::push_oci;
 pub enum ChartTarget {
     /// `oci://host/prefix`: the chart lands at `host/prefix/<name>:<version with + as _>`.
     Oci {
+        /// The registry client (its host is the target registry).
         client: Arc<RegistryClient>,
+        /// The repository path under which charts go (`charts` puts `web` at `charts/web`).
         repository_prefix: String,
     },
     /// Harbor's ChartMuseum API: `url` is `https://harbor/chartrepo/<project>`.
     Harbor {
+        /// `https://harbor/chartrepo/<project>`.
         url: String,
+        /// Basic-auth credentials, sent only to `url`'s host.
         credentials: Option<Credentials>,
+        /// The HTTP client, built from the shared [`HttpOptions`].
         http: reqwest::Client,
     },
     /// ChartMuseum at `url`.
     ChartMuseum {
+        /// The ChartMuseum base URL.
         url: String,
+        /// Basic-auth credentials, sent only to `url`'s host.
         credentials: Option<Credentials>,
+        /// The HTTP client, built from the shared [`HttpOptions`].
         http: reqwest::Client,
     },
     /// A directory served as a chart repository (`index.yaml` beside the tgz files).
-    Local { dir: PathBuf },
+    Local {
+        /// The repository directory (created when missing).
+        dir: PathBuf,
+    },
 }
 
 impl std::fmt::Debug for ChartTarget {
@@ -60,6 +91,7 @@ impl std::fmt::Debug for ChartTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChartAction {
+    /// Not there yet: uploaded.
     Upload,
     /// The same content is already there.
     Skip,
@@ -173,7 +205,10 @@ impl ChartTarget {
     }
 
     /// Uploads `chart` unless the same content is there. Other content under the same name and
-    /// version is an error unless `force`.
+    /// version is an error ([`RegistryError::ChartConflict`]) unless `force`; the target's own
+    /// failures (HTTP status, TLS, a registry error, a file that cannot be written) are returned
+    /// as they are, and nothing is half-written (archives and indexes are written atomically,
+    /// OCI manifests only after their blobs).
     pub async fn upload(&self, chart: &PackagedChart, force: bool) -> Result<ChartResult> {
         let existing = self.existing(chart).await?;
         let action = decide(self, chart, existing, force)?;

@@ -33,7 +33,7 @@ impl RegistryClient {
 
     /// GETs a manifest: its bytes exactly as stored, and what the headers say. The answer is
     /// refused ([`RegistryError::BadAnswer`]) when it is larger than
-    /// [`MAX_MANIFEST`](kantup_bundle::archive::MAX_MANIFEST) (nothing past the limit is read),
+    /// [`MAX_MANIFEST`] (nothing past the limit is read),
     /// when its media type is not one of the manifest types asked for or disagrees with the
     /// manifest's own `mediaType`, or when the digest the registry names is not the bytes'.
     pub async fn get_manifest(&self, repo: &str, reference: &str) -> Result<(Bytes, ManifestInfo)> {

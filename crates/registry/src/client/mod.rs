@@ -1,10 +1,10 @@
 //! The OCI distribution HTTP client, one registry host per client:
-//! - [`transport`]: scheme choice (HTTPS first, the plain-HTTP fallback for local addresses),
+//! - `transport`: scheme choice (HTTPS first, the plain-HTTP fallback for local addresses),
 //!   sending with auth and retries, errors;
-//! - [`token`]: `WWW-Authenticate` challenges, basic auth and bearer tokens per scope;
-//! - [`blobs`]: blob existence, download, upload sessions and mounts;
+//! - `token`: `WWW-Authenticate` challenges, basic auth and bearer tokens per scope;
+//! - `blobs`: blob existence, download, upload sessions and mounts;
 //! - [`upload`]: streamed, chunked uploads that continue where the registry stands;
-//! - [`manifests`]: manifest HEAD/GET/PUT and tag listing.
+//! - `manifests`: manifest HEAD/GET/PUT and tag listing.
 
 mod blobs;
 mod manifests;
@@ -35,6 +35,7 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Delay before the second attempt; doubled each time up to `max_delay`.
     pub base_delay: Duration,
+    /// The longest delay between two attempts.
     pub max_delay: Duration,
 }
 
@@ -77,6 +78,7 @@ pub struct ClientOptions {
     /// Credentials for this registry host (basic auth, or for its token endpoint); `None` is
     /// anonymous. Sent to no other host.
     pub credentials: Option<Credentials>,
+    /// How 5xx, 429 and dropped connections are retried.
     pub retry: RetryPolicy,
     /// Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size (the
     /// most an interruption can cost; memory does not grow with it, bodies are streamed).
@@ -125,7 +127,12 @@ pub enum BlobOutcome {
     Uploaded(u64),
     /// Uploaded by continuing a session an earlier, interrupted attempt left: `from` bytes
     /// were already in the registry, `sent` were sent now.
-    Resumed { sent: u64, from: u64 },
+    Resumed {
+        /// Bytes sent by this upload.
+        sent: u64,
+        /// Bytes the registry already held when it was continued.
+        from: u64,
+    },
 }
 
 /// A client for one registry host.
@@ -181,7 +188,11 @@ fn repo_scope(repo: &str, push: bool) -> String {
 }
 
 impl RegistryClient {
-    /// A client for `host` (`name[:port]`).
+    /// A client for `host` (`name[:port]`). Nothing is sent yet: the scheme and the auth the
+    /// registry wants are settled by the first request.
+    ///
+    /// Errors: [`RegistryError::Invalid`] when `host` is empty or has a path, and the
+    /// [`HttpOptions`] errors (an unreadable CA file, a bad proxy URL).
     pub fn new(host: &str, options: ClientOptions) -> Result<Self> {
         if host.is_empty() || host.contains('/') {
             return Err(RegistryError::Invalid(format!(

@@ -17,8 +17,11 @@ pub enum Challenge {
     Basic,
     /// `Bearer realm="...",service="...",scope="..."`.
     Bearer {
+        /// Where to ask for a token.
         realm: String,
+        /// The `service` to ask the token for, if named.
         service: Option<String>,
+        /// The scope the registry asked for, if named.
         scope: Option<String>,
     },
 }

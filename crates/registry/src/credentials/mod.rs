@@ -32,11 +32,14 @@ pub use docker_config::DockerConfig;
 /// A username and password (or identity token). `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
+    /// The username (`<token>` for docker identity tokens).
     pub username: String,
+    /// The password or token; never shown.
     pub password: String,
 }
 
 impl Credentials {
+    /// A pair from its parts.
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
         Self {
             username: username.into(),
@@ -70,18 +73,29 @@ pub enum CredentialsError {
     /// The docker config file could not be read.
     #[error("docker config {}: {source}", .path.display())]
     DockerConfigRead {
+        /// The file.
         path: PathBuf,
+        /// The cause.
         #[source]
         source: std::io::Error,
     },
     /// The docker config file is not valid.
     #[error("docker config {}: {reason}", .path.display())]
-    DockerConfigInvalid { path: PathBuf, reason: String },
+    DockerConfigInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A credential helper (`docker-credential-<name>`) failed.
     #[error("credential helper docker-credential-{helper} for {registry}: {reason}")]
     Helper {
+        /// The helper name (`docker-credential-<helper>`).
         helper: String,
+        /// The registry asked for.
         registry: String,
+        /// What went wrong (it could not run, its exit status, an answer that is not the
+        /// expected JSON); never the answer itself, which holds the secret.
         reason: String,
     },
 }
@@ -89,7 +103,9 @@ pub enum CredentialsError {
 /// A pair of environment variables holding a username and a password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvPair {
+    /// The variable holding the username.
     pub username: &'static str,
+    /// The variable holding the password.
     pub password: &'static str,
 }
 

@@ -46,11 +46,13 @@ pub struct ImagePush {
     pub tag: Option<String>,
     /// Manifest bytes, pushed unchanged.
     pub manifest: Bytes,
+    /// The manifest's media type (its `Content-Type` when pushed).
     pub manifest_media_type: String,
     /// The digest of `manifest`.
     pub manifest_digest: Digest,
     /// Config and layers.
     pub blobs: Vec<BlobRef>,
+    /// Where the blob bytes come from.
     pub source: Arc<dyn BlobSource>,
 }
 
@@ -153,6 +155,7 @@ pub struct PushOptions {
     pub blob_concurrency: usize,
     /// Images worked on at once.
     pub image_concurrency: usize,
+    /// What to do when a tag already points at another digest.
     pub tag_policy: TagPolicy,
 }
 
@@ -180,7 +183,9 @@ pub enum PushEvent {
     },
     /// An image is done (`error` set when it failed).
     ImageDone {
+        /// `host/repository:tag` or `host/repository@digest`.
         target: String,
+        /// Why it failed, with its causes; `None` when it is in place.
         error: Option<String>,
     },
 }
@@ -197,6 +202,7 @@ pub struct ImageResult {
     pub target: String,
     /// Its manifest digest.
     pub digest: Digest,
+    /// What happened (or, in a plan, would happen) to the tag.
     pub action: ImageAction,
     /// Set when the image failed; its manifest was not pushed.
     pub error: Option<String>,
