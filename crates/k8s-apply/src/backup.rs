@@ -1,6 +1,5 @@
 //! `values backup`: what `helm get values [-a] -o yaml` prints, written safely.
 
-use std::io::Write;
 use std::path::Path;
 
 use kantup_helm_values::strvals::HelmVersion;
@@ -55,42 +54,8 @@ pub fn release_values(release: &Release, all: bool) -> Value {
 /// directory, fsync, rename over `path`, then fsync the directory. A crash leaves either the
 /// old file or the new one, never a partial file.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |action: &'static str| {
-        move |source| {
-            Error::Io(kantup_bundle::FileError {
-                action,
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    // tempfile creates the file with mode 0600 on Unix already.
-    let mut temp = tempfile::Builder::new()
-        .prefix(".kantup-values-")
-        .tempfile_in(&dir)
-        .map_err(io("create a temporary file beside"))?;
-    temp.write_all(bytes).map_err(io("write"))?;
-    temp.as_file().sync_all().map_err(io("fsync"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(io("chmod 0600"))?;
-    }
-    temp.persist(path)
-        .map_err(|e| e.error)
-        .map_err(io("rename into place"))?;
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(&dir) {
-        // Makes the rename durable; failure here does not undo a complete file.
-        let _ = d.sync_all();
-    }
-    Ok(())
+    kantup_bundle::atomic::write_with(path, bytes, kantup_bundle::atomic::Access::Private)
+        .map_err(Error::Io)
 }
 
 #[cfg(test)]
