@@ -96,10 +96,8 @@ pub struct LockedImage {
 
 impl LockedImage {
     /// `image`, parsed and normalized.
-    pub fn reference(&self) -> Result<Reference, String> {
-        self.image
-            .parse()
-            .map_err(|e: crate::reference::ReferenceError| e.reason)
+    pub fn reference(&self) -> Result<Reference, crate::reference::ReferenceError> {
+        self.image.parse()
     }
 }
 
@@ -150,7 +148,7 @@ impl ImagesLock {
                 image: image.image.clone(),
                 reason,
             };
-            image.reference().map_err(bad)?;
+            image.reference().map_err(|e| bad(e.reason))?;
             if image.digests.is_empty() {
                 return Err(bad("no digests".to_string()));
             }

@@ -173,7 +173,8 @@ impl std::error::Error for ExitError {}
 
 /// Maps an error to its exit code: an [`ExitError`] anywhere in the chain decides; digest and
 /// size mismatches from the libraries are verification failures (3); "not found" from a chart
-/// repository is 4; half a username/password pair is a usage error (2); everything else is 1.
+/// repository is 4; half a username/password pair or a version that is not semver for an
+/// `oci://` chart is a usage error (2); everything else is 1.
 pub fn exit_for(error: &anyhow::Error) -> Exit {
     use kantup_registry::chart_repo::RepoError;
     use kantup_registry::credentials::CredentialsError;
@@ -187,6 +188,9 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
             }
             if repo.is_not_found() {
                 return Exit::NothingToDo;
+            }
+            if let RepoError::NotSemver { .. } = repo {
+                return Exit::Usage;
             }
         }
         if let Some(CredentialsError::Incomplete(_)) = cause.downcast_ref::<CredentialsError>() {

@@ -76,7 +76,6 @@ pub async fn run(ctx: &Ctx, command: RepoCommand) -> anyhow::Result<ExitCode> {
 /// 4 when not found, see [`crate::output::exit_for`]).
 fn exit_error(error: RepoOpError) -> anyhow::Error {
     let exit = match &error {
-        RepoOpError::NotSemver { .. } => Exit::Usage,
         RepoOpError::NoVersions { .. } => Exit::NothingToDo,
         RepoOpError::Repository(_) => return error.into(),
     };

@@ -20,7 +20,6 @@
 
 use std::path::PathBuf;
 
-use kantup_registry::chart_index::parse_version;
 use kantup_registry::chart_repo::{ChartRepository, ChartVersionInfo, RepoError};
 use kantup_registry::credentials::CredentialResolver;
 use kantup_registry::net::HttpOptions;
@@ -29,14 +28,6 @@ use serde::Serialize;
 /// Why listing or pulling failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoOpError {
-    /// An `oci://` pull asked for a version that is not SemVer (OCI chart tags are versions).
-    #[error(
-        "--version {version:?} is not a semantic version (helm charts are versioned by semver)"
-    )]
-    NotSemver {
-        /// The version as given.
-        version: String,
-    },
     /// The repository holds no version the listing would show.
     #[error("{} in {location}{}", match chart {
         Some(chart) => format!("no versions of chart {chart:?}"),
@@ -174,14 +165,6 @@ impl PullReport {
 /// Pulls a chart archive, checks it against the index's sha256 or the OCI layer digest, and
 /// writes it atomically into `destination`. A mismatch writes nothing.
 pub async fn pull(options: &PullOptions) -> Result<PullReport, RepoOpError> {
-    if let Some(version) = &options.version
-        && options.repository.starts_with("oci://")
-        && parse_version(version).is_none()
-    {
-        return Err(RepoOpError::NotSemver {
-            version: version.clone(),
-        });
-    }
     let repo = ChartRepository::open(&options.repository, &options.http, &options.credentials)?;
     let version = match (&options.version, options.devel) {
         (Some(version), _) => Some(version.clone()),
@@ -260,7 +243,11 @@ mod tests {
         };
         let error = pull(&options).await.unwrap_err();
         assert!(
-            matches!(&error, RepoOpError::NotSemver { version } if version == "latest"),
+            matches!(
+                &error,
+                RepoOpError::Repository(kantup_registry::chart_repo::RepoError::NotSemver { version })
+                    if version == "latest"
+            ),
             "{error:?}"
         );
     }

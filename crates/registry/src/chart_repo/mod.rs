@@ -47,6 +47,15 @@ pub use oci::OciRepository;
 /// URL, chart or file, never a credential.
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
+    /// An `oci://` pull asked for a version that is not SemVer: OCI chart tags are versions,
+    /// as helm pushes them.
+    #[error(
+        "version {version:?} is not a semantic version (helm charts in OCI registries are tagged by their semver version)"
+    )]
+    NotSemver {
+        /// The version as given.
+        version: String,
+    },
     /// The location is not an http(s) URL, an `oci://` reference or a directory.
     #[error("{0}: not an http(s) URL, an oci://registry/repository reference or a directory")]
     BadLocation(String),

@@ -210,6 +210,11 @@ impl OciRepository {
         let repository = chart_repository(&self.base, chart);
         let display = self.display(&repository);
         let version = match version {
+            Some(version) if parse_version(version).is_none() => {
+                return Err(RepoError::NotSemver {
+                    version: version.to_owned(),
+                });
+            }
             Some(version) => version.to_owned(),
             None => {
                 let versions = self.tag_versions(&repository).await?;
