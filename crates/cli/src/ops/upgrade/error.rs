@@ -132,14 +132,3 @@ impl UpgradeError {
         })
     }
 }
-
-/// A scratch directory for a workflow's temporary files, removed when dropped.
-pub(crate) fn scratch_dir() -> Result<tempfile::TempDir, UpgradeError> {
-    tempfile::tempdir().map_err(|source| {
-        UpgradeError::io(
-            "create a scratch directory in",
-            std::env::temp_dir(),
-            source,
-        )
-    })
-}

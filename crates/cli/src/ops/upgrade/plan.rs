@@ -12,8 +12,7 @@ use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus, ReleaseStore};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::error::scratch_dir;
-use super::source::{self, ChartSource};
+use super::source::{self, ChartSource, scratch_dir};
 use super::up_to_date::is_up_to_date;
 use super::values::{ValueChange, compute_values, diff_values};
 use super::{UpgradeError, UpgradeOptions};

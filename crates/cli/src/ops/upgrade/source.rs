@@ -13,7 +13,6 @@ use kantup_registry::credentials::CredentialResolver;
 use kantup_registry::net::HttpOptions;
 
 use super::UpgradeError;
-use super::error::scratch_dir;
 use crate::ops::progress::Progress;
 
 /// Where the chart of an upgrade comes from.
@@ -220,4 +219,16 @@ fn resolve_path(
             _scratch: None,
         }),
     }
+}
+
+/// A scratch directory for the upgrade's temporary files (a pulled archive, a bundle's
+/// chart, the backup helm reads), removed when dropped.
+pub(super) fn scratch_dir() -> Result<tempfile::TempDir, UpgradeError> {
+    tempfile::tempdir().map_err(|source| {
+        UpgradeError::io(
+            "create a scratch directory in",
+            std::env::temp_dir(),
+            source,
+        )
+    })
 }
