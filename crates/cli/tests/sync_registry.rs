@@ -14,7 +14,7 @@ use kantup_bundle::create::{CreateOptions, create};
 use kantup_test_support::fault_proxy::{FaultConfig, FaultProxy};
 use kantup_test_support::image_gen::{GenSpec, generate_bundle_inputs};
 use kantup_test_support::registry_server::RegistryServer;
-use kantup_test_support::{helm3, helm4, require_tool, workspace_root};
+use kantup_test_support::{helm3, helm4, skopeo, workspace_root};
 use serde_json::Value;
 
 use common::kantup_isolated as kantup;
@@ -98,19 +98,6 @@ fn expected_images(dir: &Path, host: &str) -> Vec<(String, String, String, Vec<S
 
 fn sha256(data: &[u8]) -> String {
     kantup_bundle::Digest::of(data).to_string()
-}
-
-fn skopeo(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(require_tool("skopeo"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        text(&out.stderr)
-    );
-    out.stdout
 }
 
 fn check_images(expected: &[(String, String, String, Vec<String>)]) {

@@ -18,7 +18,7 @@ use kantup_bundle::create::{CreateOptions, create};
 use kantup_test_support::fault_proxy::{FaultConfig, FaultProxy};
 use kantup_test_support::image_gen::{GenImage, GenSpec, generate_bundle_inputs};
 use kantup_test_support::registry_server::RegistryServer;
-use kantup_test_support::require_tool;
+use kantup_test_support::{require_tool, skopeo};
 use serde_json::Value;
 
 use common::{kantup_isolated as kantup, kantup_isolated_command as kantup_command};
@@ -63,19 +63,6 @@ fn config(root: &Path, bundles: &Path, registry: &str) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-fn skopeo(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(require_tool("skopeo"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        text(&out.stderr)
-    );
-    out.stdout
 }
 
 /// skopeo reads the image straight from the registry: manifest, config and layers are the

@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use kantup_test_support::dt_wrap::{annotated_chart, dt_wrap};
 use kantup_test_support::image_gen::{GenImage, GenSpec};
 use kantup_test_support::registry_server::RegistryServer;
-use kantup_test_support::{helm3, helm4, require_tool};
+use kantup_test_support::{helm3, helm4, require_tool, skopeo};
 use serde_json::Value;
 
 use common::kantup_isolated as kantup;
@@ -56,18 +56,15 @@ fn config(root: &Path, source: &Path, host: &str) -> PathBuf {
     path
 }
 
+/// The digest of `reference`'s manifest as skopeo reads it from the plain-HTTP registry.
 fn skopeo_digest(reference: &str) -> String {
-    let out = Command::new(require_tool("skopeo"))
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {reference}: {}",
-        text(&out.stderr)
-    );
-    kantup_bundle::Digest::of(&out.stdout).to_string()
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{reference}"),
+    ]);
+    kantup_bundle::Digest::of(&raw).to_string()
 }
 
 /// Pulls `chart` from the OCI target with helm 3 and 4 and returns what each renders as the

@@ -8,14 +8,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{kantup, ok};
 use kantup_test_support::dt_wrap::{annotated_chart, dt_wrap};
 use kantup_test_support::image_gen::{GenImage, GenSpec};
 use kantup_test_support::kube_cluster::{KubeCluster, cluster_or_skip};
 use kantup_test_support::registry_server::RegistryServer;
-use kantup_test_support::require_tool;
+use kantup_test_support::skopeo;
 use serde_json::Value;
 
 fn spec(seed: u64) -> GenSpec {
@@ -42,18 +41,15 @@ fn deployed_images(cluster: &KubeCluster, ns: &str) -> Vec<String> {
     images
 }
 
+/// The digest of `reference`'s manifest as skopeo reads it from the plain-HTTP registry.
 fn skopeo_digest(reference: &str) -> String {
-    let out = Command::new(require_tool("skopeo"))
-        .args(["inspect", "--tls-verify=false", "--raw"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    kantup_bundle::Digest::of(&out.stdout).to_string()
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{reference}"),
+    ]);
+    kantup_bundle::Digest::of(&raw).to_string()
 }
 
 /// Installs `source` (a bundle or wrap of chart `chart` 1.2.3) into a new namespace, syncs it

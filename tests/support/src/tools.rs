@@ -73,3 +73,18 @@ pub fn require_tool(name: &str) -> PathBuf {
     }
     panic!("`{name}` is not on PATH; run scripts/install-test-tools.sh");
 }
+
+/// Runs the real `skopeo` with `args` and returns its stdout; panics with its stderr when it
+/// fails.
+pub fn skopeo(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(require_tool("skopeo"))
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
