@@ -189,7 +189,7 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
             if repo.is_not_found() {
                 return Exit::NothingToDo;
             }
-            if let RepoError::NotSemver { .. } = repo {
+            if repo.is_bad_request() {
                 return Exit::Usage;
             }
         }

@@ -192,6 +192,12 @@ impl RepoError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, RepoError::NotFound { .. })
     }
+
+    /// The request itself is wrong, whatever the repository holds (a version that is not
+    /// semver for an `oci://` chart): a usage error (exit code 2 in the CLI).
+    pub fn is_bad_request(&self) -> bool {
+        matches!(self, RepoError::NotSemver { .. })
+    }
 }
 
 /// One version of a chart in a repository.
