@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::scalar::Scalar;
-use super::{Decline, Fast, MAX_KEY_SPAN, Reader, map_of};
+use super::{Decline, Fast, MAX_KEY_SPAN, Reader};
 
 /// Whether `b` is a flow indicator.
 pub(super) fn is_flow(b: u8) -> bool {
@@ -19,14 +19,15 @@ impl<'a> Reader<'a> {
             Some(b'[') => {
                 self.open()?;
                 self.pos += 1;
-                let mut items = Vec::new();
+                let from = self.open_items.len();
                 self.skip_spaces();
                 if self.peek() == Some(b']') {
                     self.pos += 1;
                 } else {
                     loop {
                         self.skip_spaces();
-                        items.push(self.flow_item()?);
+                        let item = self.flow_item()?;
+                        self.open_items.push(item);
                         self.skip_spaces();
                         match self.peek() {
                             Some(b',') => self.pos += 1,
@@ -39,12 +40,12 @@ impl<'a> Reader<'a> {
                     }
                 }
                 self.depth -= 1;
-                Ok(Value::Array(items))
+                Ok(self.close_sequence(from))
             }
             Some(b'{') => {
                 self.open()?;
                 self.pos += 1;
-                let mut entries = Vec::new();
+                let from = self.open_entries.len();
                 self.skip_spaces();
                 if self.peek() == Some(b'}') {
                     self.pos += 1;
@@ -69,7 +70,7 @@ impl<'a> Reader<'a> {
                         self.skip_spaces();
                         let k = self.key(key)?;
                         let v = self.flow_item()?;
-                        entries.push((k, v));
+                        self.open_entries.push((k, v));
                         self.skip_spaces();
                         match self.peek() {
                             Some(b',') => self.pos += 1,
@@ -82,7 +83,7 @@ impl<'a> Reader<'a> {
                     }
                 }
                 self.depth -= 1;
-                Ok(Value::Object(map_of(entries)))
+                Ok(Value::Object(self.close_map(from)))
             }
             _ => Err(Decline),
         }

@@ -81,6 +81,8 @@ fn read_with(text: &str, anchors_allowed: bool) -> Option<Values> {
         anchors_allowed,
         anchors: HashMap::new(),
         defining: Vec::new(),
+        open_entries: Vec::new(),
+        open_items: Vec::new(),
     };
     let values = reader.document().ok()?;
     reader.within_alias_budget_at_end().ok()?;
@@ -107,6 +109,11 @@ struct Reader<'a> {
     anchors: HashMap<&'a str, Anchor>,
     /// The anchors whose values are being read (an alias to one of them is declined).
     defining: Vec<&'a str>,
+    /// The entries read so far of every map being read, innermost last: one buffer instead of
+    /// a vector per map, each grown entry by entry.
+    open_entries: Vec<(String, Value)>,
+    /// The same for the items of sequences.
+    open_items: Vec<Value>,
 }
 
 impl<'a> Reader<'a> {
@@ -215,12 +222,12 @@ impl<'a> Reader<'a> {
     /// A block mapping whose keys are at column `indent`; its first key has been read.
     fn block_map(&mut self, indent: usize, first: Scalar<'a>) -> Fast<Values> {
         self.open()?;
-        let mut entries = Vec::new();
+        let from = self.open_entries.len();
         let mut key = first;
         loop {
             let k = self.key(key)?;
             let v = self.block_value(indent)?;
-            entries.push((k, v));
+            self.open_entries.push((k, v));
             match self.peek_line()? {
                 Some(i) if i == indent => {
                     self.pos += i;
@@ -235,7 +242,7 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
-        Ok(map_of(entries))
+        Ok(self.close_map(from))
     }
 
     /// A map key (one node).
@@ -332,7 +339,7 @@ impl<'a> Reader<'a> {
     /// A block sequence whose `-` are at column `indent` (`pos` is at the first one).
     fn block_seq(&mut self, indent: usize) -> Fast<Value> {
         self.open()?;
-        let mut items = Vec::new();
+        let from = self.open_items.len();
         loop {
             self.pos += 1; // the '-'
             self.skip_spaces();
@@ -354,7 +361,7 @@ impl<'a> Reader<'a> {
                     }
                 }
             })?;
-            items.push(item);
+            self.open_items.push(item);
             match self.peek_line()? {
                 Some(i) if i == indent && self.at_entry(self.pos + i) => self.pos += i,
                 Some(i) if i <= indent => break,
@@ -363,7 +370,24 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
-        Ok(Value::Array(items))
+        Ok(self.close_sequence(from))
+    }
+
+    /// The map of the entries read since `from` (see [`Reader::open_entries`]), in their
+    /// order, a later one of a key replacing the earlier one's value (as the general reader's
+    /// map does). Sized once: growing a map as its entries are read rehashes it each time it
+    /// doubles.
+    fn close_map(&mut self, from: usize) -> Values {
+        let mut map = Map::with_capacity(self.open_entries.len() - from);
+        for (k, v) in self.open_entries.drain(from..) {
+            map.insert(k, v);
+        }
+        map
+    }
+
+    /// The sequence of the items read since `from` (see [`Reader::open_items`]).
+    fn close_sequence(&mut self, from: usize) -> Value {
+        Value::Array(self.open_items.drain(from..).collect())
     }
 }
 
@@ -371,17 +395,6 @@ impl<'a> Reader<'a> {
 enum Item<'a> {
     Key(Scalar<'a>),
     Scalar(Scalar<'a>),
-}
-
-/// A map of `entries` in their order, a later one of a key replacing the earlier one's value
-/// (as the general reader's map does). Sized once: growing a map as its entries are read
-/// rehashes it each time it doubles.
-fn map_of(entries: Vec<(String, Value)>) -> Values {
-    let mut map = Map::with_capacity(entries.len());
-    for (k, v) in entries {
-        map.insert(k, v);
-    }
-    map
 }
 
 fn memchr_newline(bytes: &[u8]) -> Option<usize> {
