@@ -21,7 +21,7 @@ pub(crate) use decode::{ALIAS_BUDGET_FLAT_UP_TO, alias_budget_exceeded};
 pub(crate) use node::{Node, parse_node};
 pub(crate) use resolve::{plain_key, plain_value};
 pub(crate) use write::yaml_string;
-pub use write::{lossy_in_file, to_yaml};
+pub use write::{Written, lossy_in_file, to_yaml, write_yaml};
 
 /// Parses a values document as Helm does (see the module docs). `origin` names the file in
 /// errors. An empty document is an empty map; a document that is not a map is an error.
@@ -133,6 +133,83 @@ mod tests {
     fn anchors_and_merge_keys() {
         let v = parse_values("base: &b {x: 1, z: 2}\nd:\n  <<: *b\n  z: 3\n", "t").unwrap();
         assert_eq!(to_go_json(&v["d"]), r#"{"x":1,"z":3}"#);
+    }
+
+    /// A sink that counts its writes and can be made to fail.
+    struct Sink {
+        bytes: Vec<u8>,
+        writes: usize,
+        fail: bool,
+    }
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.fail {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.writes += 1;
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_yaml_streams_what_to_yaml_returns() {
+        // Nested maps and lists over several chunks of output.
+        let mut top = serde_json::Map::new();
+        for i in 0..3000 {
+            top.insert(
+                format!("component{i}"),
+                serde_json::json!({"on": "yes", "n": i, "list": [{"b": 1, "a": [1.5, null]}, "x"]}),
+            );
+        }
+        let v = Value::Object(top);
+        let mut sink = Sink {
+            bytes: Vec::new(),
+            writes: 0,
+            fail: false,
+        };
+        let written = write_yaml(&v, &mut sink).unwrap();
+        let whole = to_yaml(&v);
+        assert!(whole.len() > 3 * 64 * 1024, "{}", whole.len());
+        assert_eq!(String::from_utf8(sink.bytes).unwrap(), whole);
+        assert!(sink.writes > 3, "written in {} pieces", sink.writes);
+        assert!(!written.lossy);
+    }
+
+    #[test]
+    fn write_yaml_reports_the_sink_error_and_lossy_integers() {
+        let v = serde_json::json!({"a": {"b": [9007199254740993_i64]}, "c": 1});
+        let mut failing = Sink {
+            bytes: Vec::new(),
+            writes: 0,
+            fail: true,
+        };
+        let err = write_yaml(&v, &mut failing).unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+
+        let mut sink = Sink {
+            bytes: Vec::new(),
+            writes: 0,
+            fail: false,
+        };
+        assert!(write_yaml(&v, &mut sink).unwrap().lossy);
+        assert_eq!(lossy_in_file(&v), vec!["a.b[0]".to_string()]);
+        // 2^53 itself and floats are carried exactly.
+        let exact =
+            serde_json::json!({"a": 9007199254740992_i64, "b": 1e300, "c": -9007199254740992_i64});
+        assert!(!write_yaml(&exact, &mut sink).unwrap().lossy);
+        assert!(lossy_in_file(&exact).is_empty());
+        let beyond = serde_json::json!([-9007199254740993_i64]);
+        assert!(write_yaml(&beyond, &mut sink).unwrap().lossy);
+        assert!(
+            write_yaml(&serde_json::json!(u64::MAX), &mut sink)
+                .unwrap()
+                .lossy
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Writing values as YAML that Helm reads back to the same values.
 
 use std::fmt::Write as _;
+use std::io;
+use std::ops::{Deref, DerefMut};
 
 use serde_json::Value;
 
@@ -17,16 +19,119 @@ use crate::value::Values;
 /// assert_eq!(text, "\"n\": 3\n\"on\": \"yes\"\ns: plain\n");
 /// ```
 pub fn to_yaml(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Out::new(None);
+    write_document(&mut out, v);
+    out.text
+}
+
+/// [`to_yaml`] written to `sink` as it is made, a few dozen KiB at a time, instead of held
+/// whole in memory.
+///
+/// ```
+/// let v = serde_json::json!({"a": [1, "yes"], "big": 9007199254740993_i64});
+/// let mut out = Vec::new();
+/// let written = kantup_helm_values::yaml::write_yaml(&v, &mut out).unwrap();
+/// assert_eq!(out, kantup_helm_values::yaml::to_yaml(&v).as_bytes());
+/// assert!(written.lossy);
+/// ```
+pub fn write_yaml(v: &Value, sink: &mut dyn io::Write) -> io::Result<Written> {
+    let mut out = Out::new(Some(sink));
+    write_document(&mut out, v);
+    out.flush();
+    match out.failed {
+        Some(e) => Err(e),
+        None => Ok(Written { lossy: out.lossy }),
+    }
+}
+
+/// What [`write_yaml`] found while writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Whether the values hold an integer that Helm reading the file gets back changed (see
+    /// [`lossy_in_file`], which names where). Found on the way, so that the common case, none,
+    /// costs no second pass over the values.
+    pub lossy: bool,
+}
+
+fn write_document<'v>(out: &mut Out<'_, 'v>, v: &'v Value) {
     match v {
-        Value::Object(m) if !m.is_empty() => write_map(&mut out, m, 0),
-        Value::Array(a) if !a.is_empty() => write_seq(&mut out, a, 0),
+        Value::Object(m) if !m.is_empty() => write_map(out, m, 0),
+        Value::Array(a) if !a.is_empty() => write_seq(out, a, 0),
         other => {
-            write_scalar(&mut out, other);
+            out.write_scalar(other);
             out.push('\n');
         }
     }
-    out
+}
+
+/// The text being written (`'v` is the values' lifetime): all of it for [`to_yaml`]; for
+/// [`write_yaml`], what has not yet gone to the sink.
+struct Out<'w, 'v> {
+    text: String,
+    sink: Option<&'w mut dyn io::Write>,
+    /// The sink's first error; nothing more is sent after it.
+    failed: Option<io::Error>,
+    /// The entries of every map being written, innermost last, each map's sorted: one buffer
+    /// instead of a vector per map.
+    open_entries: Vec<(&'v String, &'v Value)>,
+    /// Whether an integer a file cannot carry was written ([`Written::lossy`]).
+    lossy: bool,
+}
+
+impl<'w> Out<'w, '_> {
+    fn new(sink: Option<&'w mut dyn io::Write>) -> Self {
+        Out {
+            text: String::new(),
+            sink,
+            failed: None,
+            open_entries: Vec::new(),
+            lossy: false,
+        }
+    }
+
+    /// A scalar value, noting an integer a file cannot carry.
+    fn write_scalar(&mut self, v: &Value) {
+        if let Value::Number(n) = v
+            && !exact_in_file(n)
+        {
+            self.lossy = true;
+        }
+        write_scalar(&mut self.text, v);
+    }
+
+    /// How much text a sink is sent at once.
+    const CHUNK: usize = 64 * 1024;
+
+    /// Called where a map entry or sequence item ends (so at a line's end): sends the text to
+    /// the sink once there is a chunk of it.
+    fn entry_written(&mut self) {
+        if self.sink.is_some() && self.text.len() >= Self::CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(sink) = self.sink.as_mut()
+            && self.failed.is_none()
+            && let Err(e) = sink.write_all(self.text.as_bytes())
+        {
+            self.failed = Some(e);
+        }
+        self.text.clear();
+    }
+}
+
+impl Deref for Out<'_, '_> {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.text
+    }
+}
+
+impl DerefMut for Out<'_, '_> {
+    fn deref_mut(&mut self) -> &mut String {
+        &mut self.text
+    }
 }
 
 fn indent(out: &mut String, n: usize) {
@@ -39,31 +144,37 @@ fn indent(out: &mut String, n: usize) {
     }
 }
 
-fn write_map(out: &mut String, m: &Values, ind: usize) {
-    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    for (i, (k, v)) in entries.into_iter().enumerate() {
+fn write_map<'v>(out: &mut Out<'_, 'v>, m: &'v Values, ind: usize) {
+    let from = out.open_entries.len();
+    out.open_entries.extend(m.iter());
+    out.open_entries[from..].sort_unstable_by(|a, b| a.0.cmp(b.0));
+    for i in 0..m.len() {
+        // By index: the entries of maps inside this one go on the buffer after these.
+        let (k, v) = out.open_entries[from + i];
         if i > 0 {
             indent(out, ind);
         }
         write_yaml_string(out, k);
         out.push(':');
         write_child(out, v, ind + 2, false);
+        out.entry_written();
     }
+    out.open_entries.truncate(from);
 }
 
-fn write_seq(out: &mut String, a: &[Value], ind: usize) {
+fn write_seq<'v>(out: &mut Out<'_, 'v>, a: &'v [Value], ind: usize) {
     for (i, item) in a.iter().enumerate() {
         if i > 0 {
             indent(out, ind);
         }
         out.push('-');
         write_child(out, item, ind + 2, true);
+        out.entry_written();
     }
 }
 
 /// Writes a child after `key:` or `-`.
-fn write_child(out: &mut String, v: &Value, ind: usize, in_seq: bool) {
+fn write_child<'v>(out: &mut Out<'_, 'v>, v: &'v Value, ind: usize, in_seq: bool) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             if in_seq {
@@ -82,7 +193,7 @@ fn write_child(out: &mut String, v: &Value, ind: usize, in_seq: bool) {
         }
         other => {
             out.push(' ');
-            write_scalar(out, other);
+            out.write_scalar(other);
             out.push('\n');
         }
     }
@@ -124,24 +235,21 @@ pub fn lossy_in_file(v: &Value) -> Vec<String> {
     // The path is written out only for a value found (most files have none).
     fn walk<'a>(v: &'a Value, path: &mut Vec<Step<'a>>, out: &mut Vec<String>) {
         match v {
-            Value::Number(n) if !n.is_f64() => {
-                let exact = n.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53);
-                if !exact {
-                    let mut text = String::new();
-                    for step in path.iter() {
-                        match step {
-                            Step::Key(k) if text.is_empty() => text.push_str(k),
-                            Step::Key(k) => {
-                                text.push('.');
-                                text.push_str(k);
-                            }
-                            Step::Index(i) => {
-                                let _ = write!(text, "[{i}]");
-                            }
+            Value::Number(n) if !exact_in_file(n) => {
+                let mut text = String::new();
+                for step in path.iter() {
+                    match step {
+                        Step::Key(k) if text.is_empty() => text.push_str(k),
+                        Step::Key(k) => {
+                            text.push('.');
+                            text.push_str(k);
+                        }
+                        Step::Index(i) => {
+                            let _ = write!(text, "[{i}]");
                         }
                     }
-                    out.push(text);
                 }
+                out.push(text);
             }
             Value::Array(a) => {
                 for (i, x) in a.iter().enumerate() {
@@ -163,6 +271,12 @@ pub fn lossy_in_file(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
     walk(v, &mut Vec::new(), &mut out);
     out
+}
+
+/// Whether a values file can carry number `n` exactly: floats always; integers as float64,
+/// so within ±2^53.
+fn exact_in_file(n: &serde_json::Number) -> bool {
+    n.is_f64() || n.as_i64().is_some_and(|i| i.unsigned_abs() <= 1 << 53)
 }
 
 /// A string as a YAML scalar: plain when that is unambiguous, else double-quoted.
@@ -187,14 +301,24 @@ fn is_safe_plain(s: &str) -> bool {
     if !(first.is_ascii_alphanumeric() || first == b'_' || first == b'/') {
         return false;
     }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-'))
-    {
+    if !s.bytes().all(|b| PLAIN_SAFE[b as usize]) {
         return false;
     }
     matches!(resolve_plain(s), Resolved::Str) && !looks_like_timestamp(s)
 }
+
+/// The bytes a plain scalar written by [`to_yaml`] may hold: ASCII letters, digits and `_./-`
+/// (a table: this runs on every key and string written).
+const PLAIN_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'-');
+        b += 1;
+    }
+    table
+};
 
 /// A YAML double-quoted scalar; escapes everything YAML would not read back verbatim.
 fn write_double_quoted(out: &mut String, s: &str) {
