@@ -100,6 +100,36 @@ fn merge_json_equals_helm_and_yaml_round_trips_through_helm() {
     );
 }
 
+/// An integer from `--set` that a values file cannot carry is written, and named in a warning
+/// on stderr; integers a file carries exactly give no warning.
+#[test]
+fn merge_warns_about_integers_a_file_cannot_carry() {
+    let out = kantup(&[
+        "values",
+        "merge",
+        "--set",
+        "small=9007199254740992,list={1,-9007199254740993}",
+        "--set",
+        "x.big=9007199254740993",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "list:\n  - 1\n  - -9007199254740993\nsmall: 9007199254740992\nx:\n  big: 9007199254740993\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("list[1]: integer beyond 2^53"), "{err}");
+    assert!(err.contains("x.big: integer beyond 2^53"), "{err}");
+    assert!(!err.contains("small"), "{err}");
+
+    let out = kantup(&["values", "merge", "--set", "a=9007199254740992,b=1.5"]);
+    assert_eq!(stdout(&out), "a: 9007199254740992\nb: \"1.5\"\n");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn merge_errors_like_helm_and_exits_nonzero() {
     let out = kantup(&["values", "merge", "--set", "a=1,a.b=2"]);

@@ -9,7 +9,7 @@ use kantup_helm_values::diff::to_text;
 use kantup_helm_values::merge::ValueOptions;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_helm_values::value::to_go_json;
-use kantup_helm_values::yaml::{lossy_in_file, to_yaml};
+use kantup_helm_values::yaml::{lossy_in_file, write_yaml};
 use serde_json::Value;
 
 use crate::output::{Ctx, OutputFormat};
@@ -26,6 +26,13 @@ pub enum ValuesCommand {
     Relocate(RelocateArgs),
     /// Write what `helm get values` writes for a release, read from the cluster.
     Backup(super::cluster::BackupArgs),
+}
+
+impl ValuesCommand {
+    /// Whether the command reads and writes local files only (`backup` reads the cluster).
+    pub fn is_local(&self) -> bool {
+        !matches!(self, ValuesCommand::Backup(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -123,14 +130,18 @@ fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
     match ctx.output {
         OutputFormat::Json => println!("{}", to_go_json(&value)),
         OutputFormat::Table => {
-            for path in lossy_in_file(&value) {
-                tracing::warn!(
-                    "{path}: integer beyond 2^53; Helm reads numbers in values files as float64, so pass it with --set"
-                );
+            let written = write_yaml(&value, &mut std::io::stdout().lock())?;
+            if written.lossy {
+                for path in lossy_in_file(&value) {
+                    tracing::warn!(
+                        "{path}: integer beyond 2^53; Helm reads numbers in values files as float64, so pass it with --set"
+                    );
+                }
             }
-            print!("{}", to_yaml(&value));
         }
     }
+    // The process ends here: freeing a large tree node by node only delays the exit.
+    std::mem::forget(value);
     Ok(ExitCode::SUCCESS)
 }
 
