@@ -433,3 +433,73 @@ async fn interrupted_push_resumes_with_only_missing_blobs() {
     );
     check_with_skopeo(&registry.host(), "resume", &images, None);
 }
+
+/// An image waiting for a shared layer that another image is still uploading does not hold up
+/// the images after it: their own blobs use the free transfer slots meanwhile. The proxy holds
+/// the shared layer's closing `PUT` for 1.5 s; with one image's manifest work at a time, the
+/// third image's own layer still goes up before the first image is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn images_waiting_for_a_shared_layer_leave_the_slots_to_the_next_ones() {
+    let registry = RegistryServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = GenSpec {
+        images: 3,
+        base_layers: 1,
+        base_layer_size: 300 * 1024,
+        own_layer_size: 40 * 1024,
+        ..GenSpec::default()
+    };
+    let images = generate_layout(dir.path(), &spec).expect("generate layout");
+    let archive = Arc::new(ImageArchive::open(dir.path()).expect("open generated layout"));
+    let shared = images[0].layers[0].digest.clone();
+    let shared_hex = shared.trim_start_matches("sha256:").to_string();
+    let proxy = FaultProxy::start_tampering(
+        &registry.host(),
+        FaultConfig::clean(),
+        Arc::new(move |request: &RequestHead| {
+            if request.method == "PUT" && request.target.contains(&shared_hex) {
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+            TamperAction::Forward
+        }),
+    );
+    let mut opts = options(None);
+    opts.http.plain_http = true;
+    let client = RegistryClient::new(&proxy.host(), opts).unwrap();
+    let plan = pushes(&archive, &proxy.host(), "slots");
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let observer: kantup_registry::Observer = Arc::new(move |event| {
+        let line = match event {
+            kantup_registry::PushEvent::BlobDone { digest, .. } => format!("blob {digest}"),
+            kantup_registry::PushEvent::ImageDone { target, .. } => format!("image {target}"),
+            _ => return,
+        };
+        seen.lock().unwrap().push(line);
+    });
+    let report = push_images(
+        &client,
+        &plan,
+        &PushOptions {
+            image_concurrency: 1,
+            ..PushOptions::default()
+        },
+        Some(observer),
+    )
+    .await;
+    assert_eq!(report.failures().count(), 0, "{:#?}", report.images);
+    let events = events.lock().unwrap().clone();
+    let position = |line: &str| events.iter().position(|e| e == line);
+    let first_image_done = events
+        .iter()
+        .position(|e| e.starts_with("image "))
+        .expect("images done");
+    let third_own_layer = images[2].layers.last().unwrap().digest.clone();
+    assert_ne!(third_own_layer, shared);
+    let third_own_done = position(&format!("blob {third_own_layer}")).expect("third image's layer");
+    assert!(
+        third_own_done < first_image_done,
+        "the third image's own layer waited for the first image: {events:#?}"
+    );
+    check_with_skopeo(&registry.host(), "slots", &images, None);
+}

@@ -8,7 +8,6 @@ use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use serde::Serialize;
 
 use kantup_bundle::Digest;
@@ -151,9 +150,11 @@ pub enum TagPolicy {
 /// Settings of [`push_images`].
 #[derive(Debug, Clone)]
 pub struct PushOptions {
-    /// Blob transfers in flight at once (across all images).
+    /// Blob transfers in flight at once (across all images, which all queue for them from the
+    /// start).
     pub blob_concurrency: usize,
-    /// Images worked on at once.
+    /// Images whose manifest requests (looking the tag up, pushing the manifest) are in flight
+    /// at once.
     pub image_concurrency: usize,
     /// What to do when a tag already points at another digest.
     pub tag_policy: TagPolicy,
@@ -315,14 +316,8 @@ pub async fn push_images(
 ) -> PushReport {
     let run = Run::new(client, options, observer);
     let policy = options.tag_policy;
-    let mut indexed: Vec<(usize, ImageResult)> = futures::stream::iter(images.iter().enumerate())
-        .map(|(i, image)| {
-            let run = &run;
-            async move { (i, run.push_one(image, policy).await) }
-        })
-        .buffer_unordered(options.image_concurrency.max(1))
-        .collect()
-        .await;
-    indexed.sort_by_key(|(i, _)| *i);
-    run.report(indexed.into_iter().map(|(_, r)| r).collect())
+    // All at once: the run's slots bound the requests (see `run`).
+    let results =
+        futures::future::join_all(images.iter().map(|image| run.push_one(image, policy))).await;
+    run.report(results)
 }

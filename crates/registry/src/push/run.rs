@@ -1,6 +1,11 @@
 //! One push run: blobs shared between images go up once (the first repository to need a
 //! digest uploads it, the others mount it from there), each image's manifest only after all
 //! its blobs are in, and work not started yet is given up once the registry stops answering.
+//!
+//! Every image's blobs queue for the same [`PushOptions::blob_concurrency`] transfer slots
+//! from the start: an image waiting for a shared layer that another image is uploading does
+//! not keep the images after it from using the free slots. Only the manifest requests of an
+//! image (looking its tag up, pushing it) are limited to [`PushOptions::image_concurrency`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +41,8 @@ struct Counters {
 pub(super) struct Run<'a> {
     client: &'a RegistryClient,
     blob_slots: Semaphore,
+    /// For the manifest requests of images ([`PushOptions::image_concurrency`]).
+    image_slots: Semaphore,
     /// digest -> repository that holds it (filled once the first copy is in).
     homes: Mutex<HashMap<Digest, Arc<OnceCell<String>>>>,
     /// (repo, digest) -> done.
@@ -56,6 +63,7 @@ impl<'a> Run<'a> {
         Run {
             client,
             blob_slots: Semaphore::new(options.blob_concurrency.max(1)),
+            image_slots: Semaphore::new(options.image_concurrency.max(1)),
             homes: Mutex::new(HashMap::new()),
             done: Mutex::new(HashMap::new()),
             counters: Counters::default(),
@@ -225,7 +233,11 @@ impl<'a> Run<'a> {
         policy: TagPolicy,
         result: &mut ImageResult,
     ) -> Result<()> {
-        result.action = action_for(self.client, image).await?;
+        {
+            let _permit = self.image_slots.acquire().await.expect("semaphore open");
+            self.check_gave_up()?;
+            result.action = action_for(self.client, image).await?;
+        }
         match &result.action {
             ImageAction::Skip => {
                 for blob in &image.blobs {
@@ -247,6 +259,7 @@ impl<'a> Run<'a> {
         if let Some(err) = blobs.into_iter().find_map(|r| r.err()) {
             return Err(err);
         }
+        let _permit = self.image_slots.acquire().await.expect("semaphore open");
         let pushed = self
             .client
             .put_manifest(
