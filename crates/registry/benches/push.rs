@@ -12,8 +12,12 @@
 //!   multi-image push).
 //!
 //! Each is timed `KANTUP_BENCH_ROUNDS` times (default 3, median reported), each time into a
-//! fresh registry; the rounds interleave the three so machine load hits them alike. Printed:
-//! wall times, MiB/s, kantup's peak RSS, and the ratios kantup/floor and skopeo/kantup.
+//! fresh registry, after `sync` has written out what earlier runs left dirty; the rounds
+//! interleave the three so machine load hits them alike, kantup and the floor taking turns
+//! going first. Printed: wall times, MiB/s, kantup's peak RSS and CPU time, the registry's
+//! CPU time for the floor and for kantup (on a small machine they share the cores), the ratio
+//! skopeo/kantup of the medians, and kantup/floor as the median of each round's ratio (the
+//! two run back to back; the machine drifts more between rounds), with every round's.
 //!
 //! `cargo bench -p kantup-registry --bench push`; `KANTUP_BENCH_CHUNK_MIB` changes kantup's
 //! chunk size (default 64; larger than a blob = one monolithic `PUT`).
@@ -45,6 +49,26 @@ fn env_number(name: &str, default: u64) -> u64 {
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
+}
+
+/// Writes every dirty page out before a timed run, so that no run pays for writing back what
+/// the run before it left in the page cache (each run writes hundreds of MiB into a registry).
+fn settle() {
+    let status = Command::new("sync").status().expect("run sync");
+    assert!(status.success(), "sync failed");
+}
+
+/// User plus system CPU seconds from `/usr/bin/time -v`.
+fn cpu_seconds(time_output: &str) -> f64 {
+    time_output
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            l.strip_prefix("User time (seconds):")
+                .or_else(|| l.strip_prefix("System time (seconds):"))
+        })
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum()
 }
 
 fn max_rss_kib(time_output: &str) -> u64 {
@@ -104,9 +128,17 @@ impl Scenario {
     }
 }
 
-/// kantup in a child process under `/usr/bin/time -v`: (wall time, peak RSS KiB).
-fn run_kantup(scenario: &Scenario, sessions: &Path) -> (Duration, u64) {
+/// One timed run: its wall time and the CPU time the registry spent on it.
+struct Timed {
+    wall: Duration,
+    registry_cpu: Duration,
+}
+
+/// kantup in a child process under `/usr/bin/time -v`: (the run, peak RSS KiB, kantup's CPU
+/// seconds).
+fn run_kantup(scenario: &Scenario, sessions: &Path) -> (Timed, u64, f64) {
     let registry = RegistryServer::start();
+    settle();
     let exe = std::env::current_exe().expect("bench exe");
     let started = Instant::now();
     let out = Command::new(TIME)
@@ -129,15 +161,24 @@ fn run_kantup(scenario: &Scenario, sessions: &Path) -> (Duration, u64) {
         "kantup push failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (elapsed, max_rss_kib(&String::from_utf8_lossy(&out.stderr)))
+    let time_output = String::from_utf8_lossy(&out.stderr);
+    (
+        Timed {
+            wall: elapsed,
+            registry_cpu: registry.cpu_time(),
+        },
+        max_rss_kib(&time_output),
+        cpu_seconds(&time_output),
+    )
 }
 
 /// The ingest floor: every unique blob by curl, `POST` then a streamed monolithic `PUT`,
 /// 4 at a time.
-fn run_floor(scenario: &Scenario, curl: &Path) -> Duration {
+fn run_floor(scenario: &Scenario, curl: &Path) -> Timed {
     let registry = RegistryServer::start();
     let host = registry.host();
     let queue = Arc::new(Mutex::new(scenario.unique.clone()));
+    settle();
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..4 {
@@ -187,13 +228,17 @@ fn run_floor(scenario: &Scenario, curl: &Path) -> Duration {
             });
         }
     });
-    started.elapsed()
+    Timed {
+        wall: started.elapsed(),
+        registry_cpu: registry.cpu_time(),
+    }
 }
 
 /// skopeo copy, one run per image: (wall time, max peak RSS KiB over the runs).
 fn run_skopeo(scenario: &Scenario, skopeo: &Path) -> (Duration, u64) {
     let registry = RegistryServer::start();
     let mut rss = 0;
+    settle();
     let started = Instant::now();
     for image in &scenario.images {
         let tail = image.repository.rsplit('/').next().unwrap();
@@ -291,16 +336,44 @@ fn main() {
     for scenario in &scenarios {
         let (mut floor, mut kantup, mut skopeo_times) = (Vec::new(), Vec::new(), Vec::new());
         let (mut kantup_rss, mut skopeo_rss) = (0, 0);
-        for _ in 0..rounds {
-            floor.push(run_floor(scenario, &curl));
-            let (t, rss) = run_kantup(scenario, &sessions);
-            kantup.push(t);
+        let mut kantup_cpu = Vec::new();
+        let (mut floor_registry_cpu, mut kantup_registry_cpu) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            // kantup and the floor take turns going first, so neither always runs on a machine
+            // the other has just warmed or loaded.
+            let run_floor_now = || run_floor(scenario, &curl);
+            let (floor_time, (t, rss, cpu)) = if round % 2 == 0 {
+                let f = run_floor_now();
+                (f, run_kantup(scenario, &sessions))
+            } else {
+                let k = run_kantup(scenario, &sessions);
+                (run_floor_now(), k)
+            };
+            floor.push(floor_time.wall);
+            floor_registry_cpu.push(floor_time.registry_cpu);
+            kantup.push(t.wall);
+            kantup_registry_cpu.push(t.registry_cpu);
             kantup_rss = kantup_rss.max(rss);
+            kantup_cpu.push(Duration::from_secs_f64(cpu));
             let (t, rss) = run_skopeo(scenario, &skopeo);
             skopeo_times.push(t);
             skopeo_rss = skopeo_rss.max(rss);
         }
+        // kantup/floor of each round (the two ran back to back), then their median: the
+        // machine's speed drifts between rounds, less within one.
+        let paired: Vec<f64> = floor
+            .iter()
+            .zip(&kantup)
+            .map(|(f, k)| k.as_secs_f64() / f.as_secs_f64())
+            .collect();
+        let mut sorted = paired.clone();
+        sorted.sort_by(f64::total_cmp);
+        let kantup_over_floor = sorted[sorted.len() / 2];
+        let (floor_times, kantup_times) = (floor.clone(), kantup.clone());
         let (floor, kantup, skopeo_time) = (median(floor), median(kantup), median(skopeo_times));
+        let kantup_cpu = median(kantup_cpu);
+        let (floor_registry_cpu, kantup_registry_cpu) =
+            (median(floor_registry_cpu), median(kantup_registry_cpu));
         let rate = |d: Duration| scenario.mib() / d.as_secs_f64();
         println!(
             "{:<10} {:>8.2}s {:>8.2}s {:>8.2}s {:>7.1} MiB {:>9.1} MiB {:>13.2}x {:>13.2}x",
@@ -310,15 +383,32 @@ fn main() {
             skopeo_time.as_secs_f64(),
             kantup_rss as f64 / 1024.0,
             skopeo_rss as f64 / 1024.0,
-            kantup.as_secs_f64() / floor.as_secs_f64(),
+            kantup_over_floor,
             skopeo_time.as_secs_f64() / kantup.as_secs_f64(),
         );
         println!(
-            "{:<10} {:>7.0} MiB/s floor, {:.0} MiB/s kantup, {:.0} MiB/s skopeo (median of {rounds})",
+            "{:<10} {:>7.0} MiB/s floor, {:.0} MiB/s kantup, {:.0} MiB/s skopeo (median of {rounds}); kantup used {:.2}s of CPU",
             "",
             rate(floor),
             rate(kantup),
-            rate(skopeo_time)
+            rate(skopeo_time),
+            kantup_cpu.as_secs_f64()
+        );
+        let rounds_text: Vec<String> = paired
+            .iter()
+            .zip(floor_times.iter().zip(&kantup_times))
+            .map(|(r, (f, k))| format!("{r:.2}x ({:.2}s/{:.2}s)", k.as_secs_f64(), f.as_secs_f64()))
+            .collect();
+        println!(
+            "{:<10} kantup/floor by round: {}",
+            "",
+            rounds_text.join(" ")
+        );
+        println!(
+            "{:<10} the registry used {:.2}s of CPU for the floor, {:.2}s for kantup",
+            "",
+            floor_registry_cpu.as_secs_f64(),
+            kantup_registry_cpu.as_secs_f64()
         );
     }
 }

@@ -219,6 +219,23 @@ impl RegistryServer {
         self.port
     }
 
+    /// CPU time (user and system) the registry process has used so far, from
+    /// `/proc/PID/stat` (whose clock ticks are 1/100 s on Linux).
+    pub fn cpu_time(&self) -> std::time::Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
+            .expect("registry /proc stat");
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("stat format")
+            .1
+            .split_whitespace()
+            .collect();
+        // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        std::time::Duration::from_millis(ticks * 10)
+    }
+
     /// The registry's storage root.
     pub fn storage(&self) -> PathBuf {
         self.dir.path().join("storage")
