@@ -130,6 +130,56 @@ fn merge_warns_about_integers_a_file_cannot_carry() {
     );
 }
 
+/// `values merge ... | head`: a reader that stops early ends the output quietly, and other
+/// write errors name what was being written.
+#[test]
+fn merge_output_to_a_closed_pipe_or_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.yaml");
+    let mut text = String::new();
+    for i in 0..20000 {
+        text.push_str(&format!("key{i}:\n  value: {i}\n"));
+    }
+    write(&file, &text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kantup"))
+        .args(["values", "merge", "-f", file.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe while kantup still has most of its output to write.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"key0:\n  value: 0");
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    if Path::new("/dev/full").exists() {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_kantup"))
+            .args(["values", "merge", "-f", file.to_str().unwrap()])
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("writing the values") && err.contains("No space left"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn merge_errors_like_helm_and_exits_nonzero() {
     let out = kantup(&["values", "merge", "--set", "a=1,a.b=2"]);

@@ -130,7 +130,15 @@ fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
     match ctx.output {
         OutputFormat::Json => println!("{}", to_go_json(&value)),
         OutputFormat::Table => {
-            let written = write_yaml(&value, &mut std::io::stdout().lock())?;
+            let written = match write_yaml(&value, &mut std::io::stdout().lock()) {
+                Ok(written) => written,
+                // The reader went away (`| head`): what it wanted, it has.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    std::mem::forget(value);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("writing the values")),
+            };
             if written.lossy {
                 for path in lossy_in_file(&value) {
                     tracing::warn!(
