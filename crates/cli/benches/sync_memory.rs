@@ -5,7 +5,8 @@
 //! with the bundle (under 100 MiB whatever its size).
 //!
 //! For each size in `KANTUP_BENCH_SIZES_MIB` (default `64,256,1024`): one image whose one layer
-//! has that size, made into a bundle (untimed), then `kantup sync` under `/usr/bin/time -v`.
+//! has that size, made into a bundle (untimed, and written out with `sync`), then `kantup sync`
+//! under `/usr/bin/time -v`.
 //! Printed: bundle size, wall time, MiB/s and peak RSS.
 //!
 //! `cargo bench -p kantup --bench sync_memory`.
@@ -87,6 +88,10 @@ fn main() {
             ),
         )
         .unwrap();
+        // The bundle just written is still being written back; let that finish first, as the
+        // push bench does before each run.
+        let synced = Command::new("sync").status().expect("run sync");
+        assert!(synced.success(), "sync failed");
         let started = Instant::now();
         let out = Command::new(time)
             .arg("-v")
