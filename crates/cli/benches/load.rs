@@ -58,22 +58,7 @@ fn main() {
     };
     let inputs = generate_bundle_inputs(work.path(), &spec).expect("generate");
     let bundle = work.path().join("bench.bundle.tar");
-    let created = Command::new(kantup)
-        .args(["bundle", "create"])
-        .arg(&bundle)
-        .arg("--chart")
-        .arg(&inputs.chart_dir)
-        .arg("--hints")
-        .arg(&inputs.hints)
-        .arg("--images")
-        .arg(&inputs.layout)
-        .output()
-        .expect("kantup bundle create");
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    inputs.create_bundle(Path::new(kantup), &bundle);
     // The same archive as a file, for ctr.
     let archive = work.path().join("images.tar");
     let mut tar = tar::Archive::new(std::fs::File::open(&bundle).unwrap());

@@ -60,22 +60,7 @@ fn main() {
         let bundles = work.path().join("bundles");
         std::fs::create_dir_all(&bundles).unwrap();
         let bundle = bundles.join("bench.bundle.tar");
-        let created = Command::new(kantup)
-            .args(["bundle", "create"])
-            .arg(&bundle)
-            .arg("--chart")
-            .arg(&inputs.chart_dir)
-            .arg("--hints")
-            .arg(&inputs.hints)
-            .arg("--images")
-            .arg(&inputs.layout)
-            .output()
-            .expect("kantup bundle create");
-        assert!(
-            created.status.success(),
-            "{}",
-            String::from_utf8_lossy(&created.stderr)
-        );
+        inputs.create_bundle(Path::new(kantup), &bundle);
         let bundle_mib = std::fs::metadata(&bundle).unwrap().len() as f64 / 1048576.0;
 
         let registry = RegistryServer::start();

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{ok, text, widgets_crd};
+use common::{ok, widgets_crd};
 use kantup_test_support::image_gen::{GenImage, GenSpec, generate_bundle_inputs};
 use serde_json::Value;
 
@@ -42,18 +42,7 @@ fn bundle(
     )
     .unwrap();
     let path = dir.join(format!("{name}.bundle.tar"));
-    let out = Command::new(env!("CARGO_BIN_EXE_kantup"))
-        .args(["bundle", "create"])
-        .arg(&path)
-        .arg("--chart")
-        .arg(&inputs.chart_dir)
-        .arg("--hints")
-        .arg(&inputs.hints)
-        .arg("--images")
-        .arg(&inputs.layout)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    inputs.create_bundle(Path::new(env!("CARGO_BIN_EXE_kantup")), &path);
     (path, inputs.images)
 }
 

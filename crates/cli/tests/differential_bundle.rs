@@ -46,15 +46,7 @@ fn create(
     )
     .unwrap();
     let path = dir.join(format!("{name}.bundle.tar"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kantup"));
-    cmd.args(["bundle", "create"])
-        .arg(&path)
-        .arg("--chart")
-        .arg(&inputs.chart_dir)
-        .arg("--hints")
-        .arg(&inputs.hints)
-        .arg("--images")
-        .arg(&inputs.layout);
+    let mut cmd = inputs.bundle_create_command(Path::new(env!("CARGO_BIN_EXE_kantup")), &path);
     if let Some(base) = base {
         cmd.arg("--base").arg(base);
     }

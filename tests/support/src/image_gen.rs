@@ -66,6 +66,37 @@ pub struct GenBundleInputs {
     pub images: Vec<GenImage>,
 }
 
+impl GenBundleInputs {
+    /// `kantup bundle create BUNDLE --chart .. --hints .. --images ..` for these inputs, run by
+    /// the `kantup` binary at `kantup`; callers add flags (`--base`) before running it.
+    pub fn bundle_create_command(&self, kantup: &Path, bundle: &Path) -> std::process::Command {
+        let mut command = std::process::Command::new(kantup);
+        command
+            .args(["bundle", "create"])
+            .arg(bundle)
+            .arg("--chart")
+            .arg(&self.chart_dir)
+            .arg("--hints")
+            .arg(&self.hints)
+            .arg("--images")
+            .arg(&self.layout);
+        command
+    }
+
+    /// Runs [`Self::bundle_create_command`]; panics with kantup's stderr if it fails.
+    pub fn create_bundle(&self, kantup: &Path, bundle: &Path) {
+        let out = self
+            .bundle_create_command(kantup, bundle)
+            .output()
+            .expect("run kantup bundle create");
+        assert!(
+            out.status.success(),
+            "kantup bundle create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 struct Rng(u64);
 
 impl Rng {
