@@ -295,9 +295,10 @@ async fn action_for(client: &RegistryClient, image: &ImagePush) -> Result<ImageA
 }
 
 /// Pushes `images` into `client`'s registry. Every image is attempted until the registry stops
-/// answering (retries ran out on dropped connections, 5xx or 429): images not started by then
-/// fail at once with [`RegistryError::NotAttempted`](crate::RegistryError::NotAttempted) instead of each waiting out its own
-/// retries. Failures are in the report (see [`PushReport::failures`]), and a failed image's
+/// answering (retries ran out on dropped connections, 5xx or 429): blob transfers and manifest
+/// requests not started by then fail at once with
+/// [`RegistryError::NotAttempted`](crate::RegistryError::NotAttempted), so their images fail
+/// without each waiting out its own retries. Failures are in the report (see [`PushReport::failures`]), and a failed image's
 /// manifest is never pushed.
 ///
 /// ```no_run
