@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kantup_test_support::gnu_time;
 use kantup_test_support::image_gen::{GenSpec, generate_bundle_inputs};
 use kantup_test_support::runtimes::Containerd;
 
@@ -26,21 +27,10 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-fn max_rss_kib(time_output: &str) -> u64 {
-    time_output
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn main() {
     let total_mib = env_number("KANTUP_BENCH_MIB", 256);
     let rounds = env_number("KANTUP_BENCH_ROUNDS", 3).max(1);
-    let time = Path::new("/usr/bin/time");
+    let time = Path::new(gnu_time::PATH);
     assert!(
         time.is_file(),
         "/usr/bin/time is required (apt-get install time)"
@@ -118,7 +108,7 @@ fn main() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(daemon.images("k8s.io").len(), 12);
-        kantup_rss = kantup_rss.max(max_rss_kib(&String::from_utf8_lossy(&out.stderr)));
+        kantup_rss = kantup_rss.max(gnu_time::max_rss_kib(&String::from_utf8_lossy(&out.stderr)));
     }
     let (ctr, ours) = (median(ctr_times), median(kantup_times));
     let rate = |d: Duration| size as f64 / 1048576.0 / d.as_secs_f64();

@@ -15,19 +15,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+use kantup_test_support::gnu_time;
 use kantup_test_support::image_gen::{GenSpec, generate_bundle_inputs};
 use kantup_test_support::registry_server::RegistryServer;
-
-fn max_rss_kib(time_output: &str) -> u64 {
-    time_output
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("Maximum resident set size (kbytes): ")
-        })
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     let sizes: Vec<u64> = std::env::var("KANTUP_BENCH_SIZES_MIB")
@@ -35,7 +25,7 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let time = Path::new("/usr/bin/time");
+    let time = Path::new(gnu_time::PATH);
     assert!(
         time.is_file(),
         "/usr/bin/time is required (apt-get install time)"
@@ -93,7 +83,7 @@ fn main() {
             bundle_mib,
             elapsed.as_secs_f64(),
             bundle_mib / elapsed.as_secs_f64(),
-            max_rss_kib(&stderr) as f64 / 1024.0
+            gnu_time::max_rss_kib(&stderr) as f64 / 1024.0
         );
     }
 }

@@ -32,12 +32,12 @@ use kantup_registry::bundle_source::plan_archive;
 use kantup_registry::{
     ClientOptions, PushOptions, RegistryClient, RelocationRule, UploadSessions, push_images,
 };
+use kantup_test_support::gnu_time;
 use kantup_test_support::image_gen::{GenBlob, GenImage, GenSpec, generate_layout};
 use kantup_test_support::registry_server::RegistryServer;
 use kantup_test_support::require_tool;
 
 const CHILD_ENV: &str = "KANTUP_BENCH_PUSH_CHILD";
-const TIME: &str = "/usr/bin/time";
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -56,27 +56,6 @@ fn median(mut times: Vec<Duration>) -> Duration {
 fn settle() {
     let status = Command::new("sync").status().expect("run sync");
     assert!(status.success(), "sync failed");
-}
-
-/// User plus system CPU seconds from `/usr/bin/time -v`.
-fn cpu_seconds(time_output: &str) -> f64 {
-    time_output
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            l.strip_prefix("User time (seconds):")
-                .or_else(|| l.strip_prefix("System time (seconds):"))
-        })
-        .filter_map(|v| v.trim().parse::<f64>().ok())
-        .sum()
-}
-
-fn max_rss_kib(time_output: &str) -> u64 {
-    time_output
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 /// A generated OCI layout and what is in it.
@@ -141,7 +120,7 @@ fn run_kantup(scenario: &Scenario, sessions: &Path) -> (Timed, u64, f64) {
     settle();
     let exe = std::env::current_exe().expect("bench exe");
     let started = Instant::now();
-    let out = Command::new(TIME)
+    let out = Command::new(gnu_time::PATH)
         .arg("-v")
         .arg(&exe)
         .env(
@@ -167,8 +146,8 @@ fn run_kantup(scenario: &Scenario, sessions: &Path) -> (Timed, u64, f64) {
             wall: elapsed,
             registry_cpu: registry.cpu_time(),
         },
-        max_rss_kib(&time_output),
-        cpu_seconds(&time_output),
+        gnu_time::max_rss_kib(&time_output),
+        gnu_time::cpu_seconds(&time_output),
     )
 }
 
@@ -242,7 +221,7 @@ fn run_skopeo(scenario: &Scenario, skopeo: &Path) -> (Duration, u64) {
     let started = Instant::now();
     for image in &scenario.images {
         let tail = image.repository.rsplit('/').next().unwrap();
-        let out = Command::new(TIME)
+        let out = Command::new(gnu_time::PATH)
             .arg("-v")
             .arg(skopeo)
             .args(["copy", "--quiet", "--dest-tls-verify=false"])
@@ -264,7 +243,7 @@ fn run_skopeo(scenario: &Scenario, skopeo: &Path) -> (Duration, u64) {
             image.reference,
             String::from_utf8_lossy(&out.stderr)
         );
-        rss = rss.max(max_rss_kib(&String::from_utf8_lossy(&out.stderr)));
+        rss = rss.max(gnu_time::max_rss_kib(&String::from_utf8_lossy(&out.stderr)));
     }
     (started.elapsed(), rss)
 }
@@ -286,7 +265,7 @@ fn main() {
     let big_mib = env_number("KANTUP_BENCH_BIG_MIB", 1024);
     let rounds = env_number("KANTUP_BENCH_ROUNDS", 3).max(1);
     assert!(
-        Path::new(TIME).is_file(),
+        Path::new(gnu_time::PATH).is_file(),
         "/usr/bin/time is required (apt-get install time)"
     );
     let skopeo = require_tool("skopeo");

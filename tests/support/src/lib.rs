@@ -7,6 +7,7 @@
 pub mod dt_wrap;
 pub mod fake_apiserver;
 pub mod fault_proxy;
+pub mod gnu_time;
 pub mod image_gen;
 pub mod kube_cluster;
 pub mod registry_server;
