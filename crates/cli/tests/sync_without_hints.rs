@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use kantup_test_support::dt_wrap::{annotated_chart, dt_wrap};
 use kantup_test_support::image_gen::{GenImage, GenSpec};
 use kantup_test_support::registry_server::RegistryServer;
-use kantup_test_support::{helm3, helm4, require_tool, skopeo};
+use kantup_test_support::{helm3, helm4, require_tool, skopeo_manifest_digest};
 use serde_json::Value;
 
 use common::kantup_isolated as kantup;
@@ -54,17 +54,6 @@ fn config(root: &Path, source: &Path, host: &str) -> PathBuf {
     )
     .unwrap();
     path
-}
-
-/// The digest of `reference`'s manifest as skopeo reads it from the plain-HTTP registry.
-fn skopeo_digest(reference: &str) -> String {
-    let raw = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{reference}"),
-    ]);
-    kantup_bundle::Digest::of(&raw).to_string()
 }
 
 /// Pulls `chart` from the OCI target with helm 3 and 4 and returns what each renders as the
@@ -132,7 +121,7 @@ fn sync_and_check(root: &Path, source: &Path, chart: &str, images: &[GenImage]) 
     );
     for image in images {
         assert_eq!(
-            skopeo_digest(&relocated(&host, image)),
+            skopeo_manifest_digest(&relocated(&host, image)),
             image.manifest_digest,
             "{}",
             image.reference
@@ -298,7 +287,7 @@ fn a_two_platform_wrap_pushes_both_manifests_and_an_index_under_the_tag() {
     assert_eq!(index["manifests"][1]["platform"]["architecture"], "arm64");
     for digest in &digests {
         assert_eq!(
-            &skopeo_digest(&format!("{host}/kant/apps/multi@{digest}")),
+            &skopeo_manifest_digest(&format!("{host}/kant/apps/multi@{digest}")),
             digest
         );
     }

@@ -14,7 +14,7 @@ use kantup_test_support::dt_wrap::{annotated_chart, dt_wrap};
 use kantup_test_support::image_gen::{GenImage, GenSpec};
 use kantup_test_support::kube_cluster::{KubeCluster, cluster_or_skip};
 use kantup_test_support::registry_server::RegistryServer;
-use kantup_test_support::skopeo;
+use kantup_test_support::skopeo_manifest_digest;
 use serde_json::Value;
 
 fn spec(seed: u64) -> GenSpec {
@@ -39,17 +39,6 @@ fn deployed_images(cluster: &KubeCluster, ns: &str) -> Vec<String> {
         .collect();
     images.sort();
     images
-}
-
-/// The digest of `reference`'s manifest as skopeo reads it from the plain-HTTP registry.
-fn skopeo_digest(reference: &str) -> String {
-    let raw = skopeo(&[
-        "inspect",
-        "--tls-verify=false",
-        "--raw",
-        &format!("docker://{reference}"),
-    ]);
-    kantup_bundle::Digest::of(&raw).to_string()
 }
 
 /// Installs `source` (a bundle or wrap of chart `chart` 1.2.3) into a new namespace, syncs it
@@ -127,7 +116,7 @@ fn install_sync_upgrade(
         let last = image.repository.rsplit('/').next().unwrap();
         let target = format!("{host}/kant/apps/{last}:{}", image.tag);
         assert_eq!(
-            skopeo_digest(&target),
+            skopeo_manifest_digest(&target),
             image.manifest_digest,
             "{what}: {target}"
         );

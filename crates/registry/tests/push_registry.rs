@@ -1,7 +1,6 @@
 //! Image push against a real docker-registry (no auth, basic, token), checked with skopeo;
 //! resilience behind a fault-injecting proxy; resuming an interrupted push.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,17 +14,23 @@ use kantup_registry::{
 use kantup_test_support::fault_proxy::{FaultConfig, FaultProxy, RequestHead, TamperAction};
 use kantup_test_support::image_gen::{GenImage, GenSpec, generate_layout};
 use kantup_test_support::registry_server::RegistryServer;
-use kantup_test_support::require_tool;
+use kantup_test_support::skopeo;
 
 fn generated(dir: &std::path::Path) -> (Arc<ImageArchive>, Vec<GenImage>) {
-    let spec = GenSpec {
-        images: 12,
-        base_layers: 2,
-        base_layer_size: 300 * 1024,
-        own_layer_size: 40 * 1024,
-        ..GenSpec::default()
-    };
-    let images = generate_layout(dir, &spec).expect("generate layout");
+    generated_as(
+        dir,
+        &GenSpec {
+            images: 12,
+            base_layers: 2,
+            base_layer_size: 300 * 1024,
+            own_layer_size: 40 * 1024,
+            ..GenSpec::default()
+        },
+    )
+}
+
+fn generated_as(dir: &std::path::Path, spec: &GenSpec) -> (Arc<ImageArchive>, Vec<GenImage>) {
+    let images = generate_layout(dir, spec).expect("generate layout");
     let archive = ImageArchive::open(dir).expect("open generated layout");
     (Arc::new(archive), images)
 }
@@ -42,19 +47,6 @@ fn options(creds: Option<Credentials>) -> ClientOptions {
         },
         ..ClientOptions::default()
     }
-}
-
-fn skopeo(args: &[&str]) -> Vec<u8> {
-    let out = Command::new(require_tool("skopeo"))
-        .args(args)
-        .output()
-        .expect("run skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
 }
 
 /// skopeo reads every pushed image back: manifest bytes, config bytes and layer digests are
@@ -442,15 +434,16 @@ async fn interrupted_push_resumes_with_only_missing_blobs() {
 async fn images_waiting_for_a_shared_layer_leave_the_slots_to_the_next_ones() {
     let registry = RegistryServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let spec = GenSpec {
-        images: 3,
-        base_layers: 1,
-        base_layer_size: 300 * 1024,
-        own_layer_size: 40 * 1024,
-        ..GenSpec::default()
-    };
-    let images = generate_layout(dir.path(), &spec).expect("generate layout");
-    let archive = Arc::new(ImageArchive::open(dir.path()).expect("open generated layout"));
+    let (archive, images) = generated_as(
+        dir.path(),
+        &GenSpec {
+            images: 3,
+            base_layers: 1,
+            base_layer_size: 300 * 1024,
+            own_layer_size: 40 * 1024,
+            ..GenSpec::default()
+        },
+    );
     let shared = images[0].layers[0].digest.clone();
     let shared_hex = shared.trim_start_matches("sha256:").to_string();
     let proxy = FaultProxy::start_tampering(

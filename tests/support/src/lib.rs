@@ -16,5 +16,6 @@ pub mod token_issuer;
 pub mod tools;
 
 pub use tools::{
-    fixtures_dir, helm3, helm4, kubectl, relok8s_fixtures, require_tool, skopeo, workspace_root,
+    fixtures_dir, helm3, helm4, kubectl, relok8s_fixtures, require_tool, skopeo,
+    skopeo_manifest_digest, workspace_root,
 };

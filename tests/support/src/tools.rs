@@ -88,3 +88,16 @@ pub fn skopeo(args: &[&str]) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// `sha256:<hex>` of the manifest of `reference` (`host/repo:tag`) as skopeo reads it from a
+/// plain-HTTP registry.
+pub fn skopeo_manifest_digest(reference: &str) -> String {
+    use sha2::Digest as _;
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{reference}"),
+    ]);
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(&raw)))
+}
