@@ -126,7 +126,12 @@ fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
             HelmMajor::V4 => HelmVersion::V4,
         },
     };
-    let value = Value::Object(values::merge(&options, args.chart.as_deref())?);
+    // The process ends after this command: freeing a large tree node by node only delays the
+    // exit, so it is never dropped.
+    let value = std::mem::ManuallyDrop::new(Value::Object(values::merge(
+        &options,
+        args.chart.as_deref(),
+    )?));
     match ctx.output {
         OutputFormat::Json => println!("{}", to_go_json(&value)),
         OutputFormat::Table => {
@@ -134,7 +139,6 @@ fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
                 Ok(written) => written,
                 // The reader went away (`| head`): what it wanted, it has.
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                    std::mem::forget(value);
                     return Ok(ExitCode::SUCCESS);
                 }
                 Err(e) => return Err(anyhow::Error::new(e).context("writing the values")),
@@ -148,8 +152,6 @@ fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    // The process ends here: freeing a large tree node by node only delays the exit.
-    std::mem::forget(value);
     Ok(ExitCode::SUCCESS)
 }
 
