@@ -65,8 +65,7 @@ fn main() {
         .unwrap();
         // The bundle just written is still being written back; let that finish first, as the
         // push bench does before each run.
-        let synced = Command::new("sync").status().expect("run sync");
-        assert!(synced.success(), "sync failed");
+        kantup_test_support::write_back_dirty_pages();
         let started = Instant::now();
         let out = Command::new(time)
             .arg("-v")

@@ -35,7 +35,7 @@ use kantup_registry::{
 use kantup_test_support::gnu_time;
 use kantup_test_support::image_gen::{GenBlob, GenImage, GenSpec, generate_layout};
 use kantup_test_support::registry_server::RegistryServer;
-use kantup_test_support::require_tool;
+use kantup_test_support::{require_tool, write_back_dirty_pages};
 
 const CHILD_ENV: &str = "KANTUP_BENCH_PUSH_CHILD";
 
@@ -49,13 +49,6 @@ fn env_number(name: &str, default: u64) -> u64 {
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
-}
-
-/// Writes every dirty page out before a timed run, so that no run pays for writing back what
-/// the run before it left in the page cache (each run writes hundreds of MiB into a registry).
-fn settle() {
-    let status = Command::new("sync").status().expect("run sync");
-    assert!(status.success(), "sync failed");
 }
 
 /// A generated OCI layout and what is in it.
@@ -117,7 +110,8 @@ struct Timed {
 /// seconds).
 fn run_kantup(scenario: &Scenario, sessions: &Path) -> (Timed, u64, f64) {
     let registry = RegistryServer::start();
-    settle();
+    // Each run writes hundreds of MiB into a registry; none pays for the one before it.
+    write_back_dirty_pages();
     let exe = std::env::current_exe().expect("bench exe");
     let started = Instant::now();
     let out = Command::new(gnu_time::PATH)
@@ -157,7 +151,8 @@ fn run_floor(scenario: &Scenario, curl: &Path) -> Timed {
     let registry = RegistryServer::start();
     let host = registry.host();
     let queue = Arc::new(Mutex::new(scenario.unique.clone()));
-    settle();
+    // Each run writes hundreds of MiB into a registry; none pays for the one before it.
+    write_back_dirty_pages();
     let started = Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..4 {
@@ -217,7 +212,8 @@ fn run_floor(scenario: &Scenario, curl: &Path) -> Timed {
 fn run_skopeo(scenario: &Scenario, skopeo: &Path) -> (Duration, u64) {
     let registry = RegistryServer::start();
     let mut rss = 0;
-    settle();
+    // Each run writes hundreds of MiB into a registry; none pays for the one before it.
+    write_back_dirty_pages();
     let started = Instant::now();
     for image in &scenario.images {
         let tail = image.repository.rsplit('/').next().unwrap();

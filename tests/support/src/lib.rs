@@ -17,5 +17,5 @@ pub mod tools;
 
 pub use tools::{
     fixtures_dir, helm3, helm4, kubectl, relok8s_fixtures, require_tool, skopeo,
-    skopeo_manifest_digest, workspace_root,
+    skopeo_manifest_digest, workspace_root, write_back_dirty_pages,
 };
