@@ -341,3 +341,48 @@ fn decompression_bombs_are_refused_before_the_disk_fills() {
         stderr(&out)
     );
 }
+
+/// `--version` picks a version in a chart repository: an `oci://host/path/CHART` SOURCE takes it
+/// without `--chart` (the chart is the last segment), a path refuses it as a usage error.
+#[test]
+fn upgrade_version_goes_with_a_repository_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let common = ["--release", "kant", "-n", "kant-system"];
+    let out = kantup(
+        dir.path(),
+        &[
+            &["upgrade", "./kant-0.5.0", "--version", "0.5.0"],
+            &common[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "--version picks a chart version in a repository, but ./kant-0.5.0 is a path"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Refused for what the version is, not for a missing --chart, before any request.
+    let out = kantup(
+        dir.path(),
+        &[
+            &[
+                "upgrade",
+                "oci://127.0.0.1:1/charts/kant",
+                "--version",
+                "latest",
+            ],
+            &common[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"latest\" is not a semantic version"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+}

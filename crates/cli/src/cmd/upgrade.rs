@@ -28,8 +28,8 @@ pub struct UpgradeArgs {
     #[arg(long)]
     pub chart: Option<String>,
     /// The chart version to pull from the repository (exact); the newest stable one when
-    /// omitted.
-    #[arg(long, requires = "chart")]
+    /// omitted. Only for a repository SOURCE (`--chart`, or an `oci://host/path/CHART`).
+    #[arg(long)]
     pub version: Option<String>,
     #[command(flatten)]
     pub credentials: crate::cmd::net_args::CredentialArgs,
@@ -110,6 +110,17 @@ impl UpgradeArgs {
     /// SOURCE as a path, or as a repository when `--chart` is given or SOURCE is a URL.
     fn chart_source(&self) -> anyhow::Result<ChartSource> {
         let chart = match ChartSource::repository_chart(&self.source, self.chart.as_deref()) {
+            // clap cannot say this one: `oci://host/path/CHART` names its chart without `--chart`.
+            Ok(None) if self.version.is_some() => {
+                return Err(ExitError::new(
+                    Exit::Usage,
+                    format!(
+                        "--version picks a chart version in a repository, but {} is a path; give --chart to read it as a chart repository",
+                        self.source
+                    ),
+                )
+                .into());
+            }
             Ok(None) => return Ok(ChartSource::Path(PathBuf::from(&self.source))),
             Ok(Some(chart)) => chart,
             Err(error) => return Err(ExitError::new(Exit::Usage, error.to_string()).into()),
