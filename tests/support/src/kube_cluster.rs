@@ -1,6 +1,8 @@
-//! A real Kubernetes API server for tests: kube-apiserver v1.23.5 with etcd on loopback
-//! (`../shared/kube/start-apiserver.sh`, unpacked into `.tools/kube/` by
-//! `scripts/install-test-tools.sh`).
+//! A real Kubernetes for tests: kube-apiserver (and, when asked, kube-controller-manager) 1.36
+//! with etcd on loopback, started by `../shared/kube/start-apiserver.sh`. The binaries are built
+//! from the `k8s.io/kubernetes` Go module by `scripts/install-test-tools.sh` (through
+//! `scripts/build-kube.sh`, version pinned in `tests/kube/go.mod`) into `.tools/kube/`, beside a
+//! copy of the start script.
 //!
 //! - [`shared_cluster`]: the one server of this test binary, started on first use (about 5 s)
 //!   and stopped when the test process ends (a watchdog process outlives it by at most a
@@ -9,13 +11,19 @@
 //!   ([`unique_name`]).
 //! - [`KubeCluster::start`]: a private server, stopped on drop, for a test that needs a second
 //!   cluster (the manual procedure on one, kantup on the other).
+//! - [`shared_cluster_with_controllers`] / [`KubeCluster::start_with_controllers`]: the same
+//!   with the real kube-controller-manager (`KUBE_CONTROLLERS=1`): Deployments make ReplicaSets
+//!   and Pods, namespaces finish deleting, workload status follows pod status. No scheduler or
+//!   kubelet runs: a test acts as the kubelet.
 //! - [`KubeCluster::user`]: a ServiceAccount with exactly the RBAC rules a test gives it and a
 //!   kubeconfig holding its token (TokenRequest API: no controllers needed).
 //!
-//! Where no server can be started here (no `.tools/kube`, e.g. a checkout without
-//! `../shared/kube`), `KANTUP_TEST_KUBECONFIG` names a cluster to use instead; with neither,
-//! [`cluster_or_skip`] records the test as skipped in `$KANTUP_SKIP_LOG` (which
-//! `scripts/test.sh` counts as skipped, never as passed) and the test returns early.
+//! Where no server can be started here (no `.tools/kube`: the install script has not run),
+//! `KANTUP_TEST_KUBECONFIG` names a cluster to use instead; with neither, [`cluster_or_skip`]
+//! records the test as skipped in `$KANTUP_SKIP_LOG` (which `scripts/test.sh` counts as
+//! skipped, never as passed) and the test returns early, unless `KANTUP_REQUIRE_KUBE=1`
+//! (`scripts/test.sh` sets it): then the test fails, since the suite promises every cluster
+//! test ran.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,7 +55,38 @@ pub fn can_start_local() -> bool {
     dir.join("kube-apiserver").is_file() && dir.join("start-apiserver.sh").is_file()
 }
 
+/// Whether a local API server with the controller-manager can be started.
+pub fn can_start_local_with_controllers() -> bool {
+    can_start_local() && kube_tools_dir().join("kube-controller-manager").is_file()
+}
+
 static SHARED: OnceLock<Option<KubeCluster>> = OnceLock::new();
+static SHARED_WITH_CONTROLLERS: OnceLock<Option<KubeCluster>> = OnceLock::new();
+
+/// The cluster with the real kube-controller-manager shared by this test binary, started on
+/// first use, or `None` when none can be started here (see [`cluster_with_controllers_or_skip`]).
+/// `KANTUP_TEST_KUBECONFIG` is not used for it: an external cluster's controllers and kubelets
+/// would act on the test's pods.
+pub fn shared_cluster_with_controllers() -> Option<&'static KubeCluster> {
+    SHARED_WITH_CONTROLLERS
+        .get_or_init(|| {
+            can_start_local_with_controllers().then(|| KubeCluster::start_inner(false, true))
+        })
+        .as_ref()
+}
+
+/// [`shared_cluster_with_controllers`], or `None` after recording `test` as skipped (a
+/// failure under `KANTUP_REQUIRE_KUBE=1`).
+pub fn cluster_with_controllers_or_skip(test: &str) -> Option<&'static KubeCluster> {
+    let cluster = shared_cluster_with_controllers();
+    if cluster.is_none() {
+        skip_or_fail(
+            test,
+            "no kube-controller-manager in .tools/kube: run scripts/install-test-tools.sh",
+        );
+    }
+    cluster
+}
 
 /// The cluster of this test binary: a local API server started on first use, else the one
 /// `KANTUP_TEST_KUBECONFIG` names, else `None`.
@@ -55,7 +94,7 @@ pub fn shared_cluster() -> Option<&'static KubeCluster> {
     SHARED
         .get_or_init(|| {
             if can_start_local() {
-                Some(KubeCluster::start_inner(false))
+                Some(KubeCluster::start_inner(false, false))
             } else {
                 std::env::var_os("KANTUP_TEST_KUBECONFIG")
                     .filter(|p| !p.is_empty())
@@ -76,13 +115,22 @@ pub fn shared_cluster() -> Option<&'static KubeCluster> {
 pub fn cluster_or_skip(test: &str) -> Option<&'static KubeCluster> {
     let cluster = shared_cluster();
     if cluster.is_none() {
-        record_skip(
+        skip_or_fail(
             test,
-            "no Kubernetes API server: run scripts/install-test-tools.sh beside ../shared/kube, \
-             or set KANTUP_TEST_KUBECONFIG",
+            "no Kubernetes API server: run scripts/install-test-tools.sh (it builds one into \
+             .tools/kube), or set KANTUP_TEST_KUBECONFIG",
         );
     }
     cluster
+}
+
+/// Records `test` as skipped for want of a cluster, or panics with `reason` when
+/// `KANTUP_REQUIRE_KUBE=1`.
+pub fn skip_or_fail(test: &str, reason: &str) {
+    if std::env::var_os("KANTUP_REQUIRE_KUBE").is_some_and(|v| v == "1") {
+        panic!("{test}: KANTUP_REQUIRE_KUBE=1 and {reason}");
+    }
+    record_skip(test, reason);
 }
 
 /// Appends `test: reason` to `$KANTUP_SKIP_LOG` (when set) and says so on stderr.
@@ -148,13 +196,24 @@ impl KubeCluster {
     /// A private API server, stopped (and its state removed) when the value drops. Panics
     /// when none can be started here; check [`can_start_local`] first.
     pub fn start() -> Self {
-        Self::start_inner(true)
+        Self::start_inner(true, false)
     }
 
-    fn start_inner(stop_on_drop: bool) -> Self {
+    /// A private API server with the real kube-controller-manager, stopped on drop. Panics when
+    /// none can be started here; check [`can_start_local_with_controllers`] first.
+    pub fn start_with_controllers() -> Self {
+        Self::start_inner(true, true)
+    }
+
+    fn start_inner(stop_on_drop: bool, controllers: bool) -> Self {
         assert!(
-            can_start_local(),
-            "no API server in {}: run scripts/install-test-tools.sh",
+            if controllers {
+                can_start_local_with_controllers()
+            } else {
+                can_start_local()
+            },
+            "no API server{} in {}: run scripts/install-test-tools.sh",
+            if controllers { " and controller-manager" } else { "" },
             kube_tools_dir().display()
         );
         let scratch = tempfile::tempdir().expect("temp dir");
@@ -166,6 +225,11 @@ impl KubeCluster {
             let output = Command::new(tools.join("start-apiserver.sh"))
                 .arg(&state)
                 .env("KUBE_APISERVER_BIN", tools.join("kube-apiserver"))
+                .env(
+                    "KUBE_CONTROLLER_MANAGER_BIN",
+                    tools.join("kube-controller-manager"),
+                )
+                .env("KUBE_CONTROLLERS", if controllers { "1" } else { "" })
                 .stdin(Stdio::null())
                 .output()
                 .expect("run start-apiserver.sh");
@@ -269,8 +333,8 @@ impl KubeCluster {
         );
     }
 
-    /// A new namespace named `<prefix>-<pid>-<n>`. Namespaces are never deleted (this server
-    /// has no namespace controller, so deletion never finishes); each test gets its own.
+    /// A new namespace named `<prefix>-<pid>-<n>`. Namespaces are never deleted (without the
+    /// controller-manager, deletion never finishes); each test gets its own.
     pub fn namespace(&self, prefix: &str) -> String {
         let name = unique_name(prefix);
         self.kubectl(&["create", "namespace", &name]);
