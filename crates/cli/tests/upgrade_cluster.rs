@@ -124,7 +124,7 @@ fn manual_upgrade(cluster: &KubeCluster, helm: &Path, ns: &str, chart: &Path, di
     let apply = cluster.kubectl_output(&["apply", "-f", crds.to_str().unwrap()], None);
     let stderr = String::from_utf8_lossy(&apply.stderr);
     assert!(
-        !apply.status.success() && stderr.contains("Too long: must have at most 262144 bytes"),
+        !apply.status.success() && stderr.contains("Too long: may not be more than 262144 bytes"),
         "kubectl apply of the 400 KiB CRD fails on the annotation limit: {stderr}"
     );
     cluster.kubectl(&["create", "-f", crds.join("gadgets.yaml").to_str().unwrap()]);
