@@ -54,7 +54,32 @@ shared_kube="${KANTUP_SHARED_KUBE:-$root/../shared/kube}"
 install -m 0755 "$shared_kube/start-apiserver.sh" "$tools/kube/start-apiserver.sh"
 echo "install-test-tools: $("$tools/kube/kube-apiserver" --version), kube-controller-manager $("$tools/kube/kube-controller-manager" --version | awk '{print $2}')"
 
+# Go peers as test oracles, each `go install`ed at a pinned version once per machine (kept in
+# the per-machine cache beside the Kubernetes build, copied into .tools/<name>/).
+go_tool() { # $1 = name, $2 = package@version
+  local name="$1" pkg="$2" cache="${KANTUP_TOOLS_CACHE:-$HOME/.cache/kantup-tools}/$1-${2##*@}"
+  if [ ! -x "$cache/$name" ]; then
+    echo "install-test-tools: go install $pkg"
+    local start=$SECONDS
+    rm -rf "$cache.tmp"; mkdir -p "$cache.tmp"
+    # (its hundreds of "go: downloading" lines say nothing; errors still show)
+    CGO_ENABLED=0 GOBIN="$cache.tmp" go install -trimpath -ldflags "-s -w" "$pkg" 2> >(grep -v '^go: downloading' >&2)
+    rm -rf "$cache"; mv "$cache.tmp" "$cache"
+    echo "install-test-tools: $name built in $((SECONDS - start)) s"
+  fi
+  mkdir -p "$tools/$name"
+  cmp -s "$cache/$name" "$tools/$name/$name" 2>/dev/null || install -m 0755 "$cache/$name" "$tools/$name/$name"
+}
+# cosign: signs images in a local docker-registry with a key and no transparency log.
+go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
+# ChartMuseum (helm.sh/chartmuseum) and helm's distribution tooling `dt`
+# (github.com/vmware-labs/distribution-tooling-for-helm) are not served by the Go module proxy
+# this machine reaches (403 "not available" for every version): their tests use the layouts the
+# harness writes as they do (tests/support/src/dt_wrap.rs) and a ChartMuseum-API-compatible
+# server is not substituted.
+
 echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
 echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"
 echo "install-test-tools: skopeo: $(skopeo --version)"
 echo "install-test-tools: podman: $(podman --version)"
+echo "install-test-tools: cosign: $("$tools/cosign/cosign" version 2>&1 | awk '/^GitVersion/ {print $2}')"

@@ -61,6 +61,12 @@ pub fn kubectl() -> PathBuf {
     installed("KANTUP_KUBECTL", ".tools/kubectl/kubectl")
 }
 
+/// cosign 3 (`go install`ed by `install-test-tools.sh` at a pinned version, or `$KANTUP_COSIGN`),
+/// the oracle for image signatures.
+pub fn cosign() -> PathBuf {
+    installed("KANTUP_COSIGN", ".tools/cosign/cosign")
+}
+
 /// A tool on PATH (`skopeo`, `podman`, `docker-registry`, `htpasswd`, ...). Panics with the
 /// install hint when it is missing.
 pub fn require_tool(name: &str) -> PathBuf {
