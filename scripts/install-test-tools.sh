@@ -54,6 +54,9 @@ shared_kube="${KANTUP_SHARED_KUBE:-$root/../shared/kube}"
 install -m 0755 "$shared_kube/start-apiserver.sh" "$tools/kube/start-apiserver.sh"
 echo "install-test-tools: $("$tools/kube/kube-apiserver" --version), kube-controller-manager $("$tools/kube/kube-controller-manager" --version | awk '{print $2}')"
 
+# The kstatus oracle (tests/kstatus-oracle): kstatus itself, for the readiness differential test.
+"$root/scripts/build-kstatus-oracle.sh" "$tools/kstatus-oracle"
+
 echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
 echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"
 echo "install-test-tools: skopeo: $(skopeo --version)"
