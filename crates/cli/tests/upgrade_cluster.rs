@@ -659,6 +659,7 @@ fn the_configmap_driver_and_a_kubeconfig_list_reach_helm() {
         .arg(site.backups())
         .env("KUBECONFIG", &list)
         .env_remove("HELM_DRIVER")
+        .env("KANTUP_NO_WAIT", "true")
         .output()
         .unwrap();
     let all = ok(

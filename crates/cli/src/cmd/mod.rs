@@ -11,9 +11,11 @@ pub mod load;
 pub mod net_args;
 pub mod repo;
 pub mod rollback;
+pub mod status;
 pub mod sync;
 pub mod tables;
 pub mod upgrade;
+pub mod upgrade_wait;
 pub mod values;
 
 /// A person's go-ahead for a change (`verb`: "upgrade", "roll back"): refused when stdin is

@@ -96,9 +96,8 @@ pub struct UpgradeArgs {
     /// Passed to `helm upgrade --timeout`, and the CRD wait timeout (`90s`, `5m`, `1h30m`).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Passed as `helm upgrade --wait`.
-    #[arg(long)]
-    pub wait: bool,
+    #[command(flatten)]
+    pub after_helm: crate::cmd::upgrade_wait::WaitArgs,
     /// Skip bundle verification (not recommended).
     #[arg(long)]
     pub skip_verify: bool,
@@ -158,7 +157,8 @@ impl UpgradeArgs {
             crd_conflicts: self.conflicts.policy(),
             allow_version_removal: self.allow_version_removal,
             timeout: self.timeout,
-            wait: self.wait,
+            // kantup waits itself, after helm, with kstatus's rules (`--no-wait` skips it).
+            wait: false,
             skip_verify: self.skip_verify,
             verify_key: self.signature.verify_key.clone(),
             signature: self.signature.signature.clone(),
@@ -196,9 +196,13 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     } else {
         confirm(ctx, &args, plan)?;
     }
-    let summary = upgrade::execute(prepared).await?;
-    print_summary(ctx, &summary)?;
-    Ok(ExitCode::SUCCESS)
+    let mut rollback = kantup::ops::rollback::RollbackOptions::new(&args.release, &args.namespace);
+    rollback.to_revision = plan.deployed_revision;
+    (rollback.backup_dir, rollback.helm) = (args.backup_dir.clone(), args.helm.clone());
+    (rollback.cluster, rollback.driver) = (options.cluster.clone(), options.driver);
+    rollback.timeout = args.timeout;
+    let result = upgrade::execute(prepared).await;
+    crate::cmd::upgrade_wait::finish(ctx, &args.after_helm, rollback, result, print_summary).await
 }
 
 fn confirm(ctx: &Ctx, args: &UpgradeArgs, plan: &UpgradePlan) -> anyhow::Result<()> {

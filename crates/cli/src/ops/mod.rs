@@ -12,6 +12,8 @@ pub mod progress;
 pub mod release;
 pub mod repo;
 pub mod rollback;
+pub mod rollback_on_failure;
+pub mod status;
 pub mod sync;
 pub mod upgrade;
 pub mod values;

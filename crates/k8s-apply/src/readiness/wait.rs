@@ -420,7 +420,8 @@ impl ObjectState {
                     Readiness::new(Status::Unknown, "", error.clone()),
                 )
             } else if !self.listed {
-                self.report.clone()
+                // Nothing known yet: nothing to tell.
+                return false;
             } else {
                 let pods = if self.wants_pods {
                     pods.in_namespace(self.report.object.namespace.as_deref())
