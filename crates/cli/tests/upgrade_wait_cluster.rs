@@ -67,6 +67,8 @@ impl Site {
             .env("HELM_DATA_HOME", self.dir.path().join("helm-data"))
             .env_remove("HELM_DRIVER")
             .env_remove("KANTUP_NO_WAIT")
+            // The chart's images are at a private address: the kubelet here pulls nothing.
+            .env("KANTUP_SKIP_IMAGE_CHECK", "true")
             .output()
             .expect("run kantup")
     }

@@ -7,6 +7,7 @@ use anyhow::bail;
 pub mod bundle;
 pub mod cluster;
 pub mod completions;
+pub mod image_check;
 pub mod load;
 pub mod net_args;
 pub mod repo;

@@ -98,6 +98,9 @@ pub struct UpgradeArgs {
     pub timeout: Duration,
     #[command(flatten)]
     pub after_helm: crate::cmd::upgrade_wait::WaitArgs,
+    /// Do not ask the registries whether the chart's images are there before any change.
+    #[arg(long, env = "KANTUP_SKIP_IMAGE_CHECK")]
+    pub skip_image_check: bool,
     /// Skip bundle verification (not recommended).
     #[arg(long)]
     pub skip_verify: bool,
@@ -171,9 +174,17 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     let progress = BarProgress::new(ctx);
     let prepared = upgrade::plan(&options, &progress).await?;
     let plan = prepared.plan();
+    let missing_images = crate::cmd::image_check::check(
+        ctx,
+        args.skip_image_check,
+        args.tls.http_options(),
+        &prepared,
+    )
+    .await?;
     if args.plan {
         print_plan(ctx, plan)?;
-        let blockers = prepared.blockers();
+        let mut blockers = prepared.blockers();
+        blockers.extend(missing_images);
         if ctx.output == OutputFormat::Table {
             for blocker in &blockers {
                 println!("would refuse: {blocker}");
@@ -193,6 +204,16 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
             );
         }
         return Ok(ExitCode::SUCCESS);
+    } else if !missing_images.is_empty() {
+        return Err(ExitError::new(
+            Exit::Failure,
+            format!(
+                "the chart's images are not all in their registries; nothing was changed \
+                 (--skip-image-check skips this check):\n  {}",
+                missing_images.join("\n  ")
+            ),
+        )
+        .into());
     } else {
         confirm(ctx, &args, plan)?;
     }

@@ -6,6 +6,7 @@ pub mod bundle_diff;
 pub mod crds;
 pub mod duration;
 pub mod helm;
+pub mod image_check;
 pub mod images;
 pub mod load;
 pub mod progress;
