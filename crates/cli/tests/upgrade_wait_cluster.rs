@@ -371,3 +371,93 @@ fn no_wait_skips_the_wait() {
         text(&upgrade)
     );
 }
+
+#[test]
+fn rollback_on_failure_after_helm_fails_restores_the_previous_chart() {
+    let Some(site) = Site::new("upgrade_helm_fails_rollback", kantup_test_support::helm3()) else {
+        return;
+    };
+    let upgrade = site.with_kubelet(all_ready, || {
+        site.install_040();
+        let chart = KantChart {
+            broken_template: true,
+            ..KantChart::v050(&site.group)
+        }
+        .write(site.dir.path());
+        let backups = site.dir.path().join("backups");
+        site.kantup(&[
+            "upgrade",
+            chart.to_str().unwrap(),
+            "--yes",
+            "--timeout",
+            "30s",
+            "--image-registry",
+            REGISTRY,
+            "--backup-dir",
+            backups.to_str().unwrap(),
+            "--helm",
+            site.helm.to_str().unwrap(),
+            "--rollback-on-failure",
+        ])
+    });
+    let all = text(&upgrade);
+    assert_eq!(upgrade.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("rolling back to revision 1 (--rollback-on-failure)"),
+        "{all}"
+    );
+    assert!(all.contains("new revision 3, chart 0.4.0"), "{all}");
+    assert!(all.contains("all 3 objects are ready"), "{all}");
+    let history = site.history();
+    assert_eq!(
+        history.last().unwrap(),
+        &(3, "deployed".to_string(), "kant-0.4.0".to_string()),
+        "{history:?}"
+    );
+}
+
+/// Differential: on the same objects, helm 4.1's own `--wait` (kstatus) and kantup agree on
+/// ready or not ready.
+#[test]
+fn helm_4_wait_and_kantup_status_agree() {
+    for (case, act) in [
+        ("all ready", all_ready as fn(&Kubelet, &str, &Value)),
+        ("new image missing", new_image_missing),
+    ] {
+        let helm4 = kantup_test_support::helm4();
+        let Some(site) = Site::new("helm_4_wait_agrees", helm4.clone()) else {
+            return;
+        };
+        let (helm_wait, status) = site.with_kubelet(act, || {
+            site.install_040();
+            let chart = KantChart::v050(&site.group).write(site.dir.path());
+            let helm_wait = site.cluster.helm_output(
+                &helm4,
+                &[
+                    "upgrade",
+                    "kant",
+                    chart.to_str().unwrap(),
+                    "-n",
+                    &site.ns,
+                    "--reuse-values",
+                    "--set",
+                    "image.tag=v0.5.0",
+                    "--wait",
+                    "--timeout",
+                    "15s",
+                ],
+            );
+            (helm_wait, site.kantup(&["status"]))
+        });
+        let helm_ready = helm_wait.status.success();
+        let kantup_ready = status.status.code() == Some(0);
+        assert_eq!(
+            helm_ready,
+            kantup_ready,
+            "{case}: helm 4 --wait: {}\nkantup status: {}",
+            String::from_utf8_lossy(&helm_wait.stderr),
+            text(&status)
+        );
+        assert_eq!(helm_ready, case == "all ready", "{case}");
+    }
+}
