@@ -185,3 +185,135 @@ fn a_registry_that_wants_credentials_is_reported_as_denied_not_missing() {
     );
     assert!(!all.contains("): missing"), "{all}");
 }
+
+/// An image from the bundle must be in the registry at the bundle's digest: another image
+/// pushed under the same tag is refused (here in `--plan`, which changes nothing anyway).
+#[test]
+fn an_image_at_another_digest_than_the_bundles_is_refused() {
+    let Some(cluster) = cluster_or_skip("upgrade_image_check_digest") else {
+        return;
+    };
+    let ns = cluster.namespace("images-digest");
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryServer::start();
+    let host = registry.host();
+    let generated = |name: &str, seed: u64| {
+        let layout = dir.path().join(name);
+        let images = generate_layout(
+            &layout,
+            &GenSpec {
+                images: 1,
+                base_layers: 1,
+                base_layer_size: 1024,
+                own_layer_size: 1024,
+                seed,
+                source_prefix: "example.com/kantup".into(),
+            },
+        )
+        .unwrap();
+        (layout, images.into_iter().next().unwrap())
+    };
+    let (layout, image) = generated("bundle-images", 11);
+    let (other_layout, other) = generated("other-images", 12);
+    assert_eq!(image.reference, other.reference);
+    assert_ne!(image.manifest_digest, other.manifest_digest);
+    // A chart running the bundle's image, relocated by global.imageRegistry.
+    let chart = dir.path().join("app");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("values.yaml"),
+        "global:\n  imageRegistry: example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec:\n  selector: {matchLabels: {app: app}}\n  \
+         template:\n    metadata: {labels: {app: app}}\n    spec:\n      containers:\n      \
+         - {name: app, image: \"{{ .Values.global.imageRegistry }}/kantup/gen-app-00:1.0.0\"}\n",
+    )
+    .unwrap();
+    let hints = dir.path().join("hints.yaml");
+    std::fs::write(
+        &hints,
+        "- \"{{ .global.imageRegistry }}/kantup/gen-app-00:1.0.0\"\n",
+    )
+    .unwrap();
+    let bundle = dir.path().join("app.bundle.tar");
+    ok_status(
+        std::process::Command::new(env!("CARGO_BIN_EXE_kantup"))
+            .args(["bundle", "create"])
+            .arg(&bundle)
+            .arg("--chart")
+            .arg(&chart)
+            .arg("--hints")
+            .arg(&hints)
+            .arg("--images")
+            .arg(&layout)
+            .output()
+            .unwrap(),
+    );
+    let target = format!("{host}/kantup/gen-app-00:1.0.0");
+    kantup_test_support::skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--preserve-digests",
+        &format!("oci:{}:{}", other_layout.display(), other.reference),
+        &format!("docker://{target}"),
+    ]);
+    let plan = |_: ()| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kantup"))
+            .args([
+                "upgrade",
+                bundle.to_str().unwrap(),
+                "--release",
+                "app",
+                "-n",
+                &ns,
+            ])
+            .args(["--image-registry", &host, "--plain-http", "--plan"])
+            .arg("--helm")
+            .arg(kantup_test_support::helm3())
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .env("DOCKER_CONFIG", dir.path().join("no-docker-config"))
+            .env_remove("KANTUP_SKIP_IMAGE_CHECK")
+            .env_remove("TARGET_CONTAINERS_AUTH_USERNAME")
+            .output()
+            .unwrap()
+    };
+    let refused = plan(());
+    let all = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!(
+            "would refuse: image {target} (registry {host}, used by Deployment/app): at digest {}, but the bundle has {}",
+            other.manifest_digest, image.manifest_digest
+        )),
+        "{all}"
+    );
+    // The bundle's own image under that tag passes.
+    kantup_test_support::skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--preserve-digests",
+        &format!("oci:{}:{}", layout.display(), image.reference),
+        &format!("docker://{target}"),
+    ]);
+    let passed = plan(());
+    let all = text(&passed);
+    assert_eq!(passed.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(&format!(
+            "image {target} (registry {host}, used by Deployment/app): present"
+        )),
+        "{all}"
+    );
+}
+
+fn ok_status(output: Output) {
+    assert!(output.status.success(), "{}", text(&output));
+}

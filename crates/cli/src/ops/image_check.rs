@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use kantup_bundle::Digest;
 use kantup_bundle::reference::Reference;
 use kantup_registry::credentials::CredentialResolver;
 use kantup_registry::{ClientOptions, HttpOptions, RegistryClient, RegistryError};
@@ -110,6 +111,13 @@ pub enum ImageAnswer {
     },
     /// Not there (404).
     Missing,
+    /// There, but not at the digest the bundle holds for it.
+    DigestDiffers {
+        /// The bundle's digest.
+        expected: String,
+        /// The registry's.
+        found: String,
+    },
     /// The registry refused to say (401/403): credentials are missing or not allowed to read.
     Denied {
         /// What the registry said.
@@ -156,19 +164,25 @@ impl std::fmt::Display for ImageCheck {
         match &self.answer {
             ImageAnswer::Present { .. } => f.write_str("present"),
             ImageAnswer::Missing => f.write_str("missing"),
+            ImageAnswer::DigestDiffers { expected, found } => {
+                write!(f, "at digest {found}, but the bundle has {expected}")
+            }
             ImageAnswer::Denied { reason } => write!(f, "access denied: {reason}"),
             ImageAnswer::Error { reason } => write!(f, "cannot check: {reason}"),
         }
     }
 }
 
-/// How to reach the registries: the rules of `sync`.
+/// How to reach the registries (the rules of `sync`), and the images the bundle holds.
 #[derive(Clone)]
 pub struct ImageCheckOptions {
     /// TLS trust, plain HTTP, proxy, timeouts.
     pub http: HttpOptions,
     /// Credentials by registry host.
     pub credentials: CredentialResolver,
+    /// The bundle's images (each name it gives them) and their manifest digests; empty for a
+    /// chart without a bundle.
+    pub bundle_images: Vec<(Reference, Digest)>,
 }
 
 impl Default for ImageCheckOptions {
@@ -180,8 +194,68 @@ impl Default for ImageCheckOptions {
             credentials: CredentialResolver::new()
                 .env(kantup_registry::credentials::EnvPair::TARGET_CONTAINERS)
                 .docker_config(),
+            bundle_images: Vec::new(),
         }
     }
+}
+
+/// The images of the bundle at `path` and their manifest digests (none when it has no image
+/// archive).
+pub fn bundle_images(
+    path: &std::path::Path,
+) -> Result<Vec<(Reference, Digest)>, kantup_bundle::BundleError> {
+    let bundle = kantup_bundle::Bundle::open(path)?;
+    let Some(archive) = bundle.image_archive()? else {
+        return Ok(Vec::new());
+    };
+    Ok(archive
+        .images()
+        .iter()
+        .flat_map(|image| {
+            image
+                .references
+                .iter()
+                .filter_map(|name| name.reference().cloned())
+                .map(|reference| (reference, image.manifest_digest))
+        })
+        .collect())
+}
+
+/// The digest the bundle holds for `image`, when it holds exactly one: a bundle image with the
+/// same tag whose repository path is the image's, or a suffix of it after relocation
+/// (`docker.io/kant/cloudcore:v0.5.0` for `10.16.10.111/kant/cloudcore:v0.5.0`, or under a
+/// prefix such as `10.16.10.111/mirror/kant/cloudcore:v0.5.0`). The registry is not compared:
+/// relocation changes it.
+///
+/// ```
+/// use kantup::ops::image_check::bundle_digest;
+/// let digest: kantup_bundle::Digest =
+///     "sha256:0000000000000000000000000000000000000000000000000000000000000001".parse().unwrap();
+/// let bundle = vec![("docker.io/kant/cloudcore:v0.5.0".parse().unwrap(), digest)];
+/// let relocated = "10.16.10.111/kant/cloudcore:v0.5.0".parse().unwrap();
+/// assert_eq!(bundle_digest(&relocated, &bundle), Some(&digest));
+/// let other_tag = "10.16.10.111/kant/cloudcore:v0.6.0".parse().unwrap();
+/// assert_eq!(bundle_digest(&other_tag, &bundle), None);
+/// ```
+pub fn bundle_digest<'a>(
+    image: &Reference,
+    bundle: &'a [(Reference, Digest)],
+) -> Option<&'a Digest> {
+    let suffix_of = |long: &str, short: &str| long == short || long.ends_with(&format!("/{short}"));
+    let mut found: Option<&Digest> = None;
+    for (reference, digest) in bundle {
+        let same_tag = reference.tag.is_some() && reference.tag == image.tag;
+        let same_path = suffix_of(&image.repository, &reference.repository)
+            || suffix_of(&reference.repository, &image.repository);
+        if same_tag && same_path {
+            match found {
+                // Several images under one name (platforms): no single digest to expect.
+                Some(other) if other != digest => return None,
+                _ => found = Some(digest),
+            }
+        }
+    }
+    found
 }
 
 /// Asks each image's registry for its manifest (HEAD); one registry client per host.
@@ -223,7 +297,7 @@ pub async fn check_images(images: Vec<ImageUse>, options: &ImageCheckOptions) ->
             Err(reason) => ImageAnswer::Error {
                 reason: reason.clone(),
             },
-            Ok(client) => ask(client, &reference).await,
+            Ok(client) => ask(client, &reference, &options.bundle_images).await,
         };
         checks.push(ImageCheck {
             registry: reference.registry.clone(),
@@ -234,7 +308,11 @@ pub async fn check_images(images: Vec<ImageUse>, options: &ImageCheckOptions) ->
     checks
 }
 
-async fn ask(client: &RegistryClient, reference: &Reference) -> ImageAnswer {
+async fn ask(
+    client: &RegistryClient,
+    reference: &Reference,
+    bundle: &[(Reference, Digest)],
+) -> ImageAnswer {
     let wanted = reference
         .digest
         .as_ref()
@@ -243,8 +321,14 @@ async fn ask(client: &RegistryClient, reference: &Reference) -> ImageAnswer {
         .unwrap_or_else(|| "latest".to_string());
     match client.head_manifest(&reference.repository, &wanted).await {
         Ok(None) => ImageAnswer::Missing,
-        Ok(Some(info)) => ImageAnswer::Present {
-            digest: info.digest.map(|d| d.to_string()),
+        Ok(Some(info)) => match (bundle_digest(reference, bundle), info.digest) {
+            (Some(expected), Some(found)) if *expected != found => ImageAnswer::DigestDiffers {
+                expected: expected.to_string(),
+                found: found.to_string(),
+            },
+            (_, digest) => ImageAnswer::Present {
+                digest: digest.map(|d| d.to_string()),
+            },
         },
         Err(RegistryError::Unauthorized { reason, .. }) => ImageAnswer::Denied { reason },
         Err(RegistryError::Status {
@@ -271,6 +355,9 @@ pub enum ImageCheckError {
     /// The values could not be written for helm.
     #[error("writing the values for helm template: {0}")]
     Io(#[from] std::io::Error),
+    /// The bundle's image archive could not be read.
+    #[error("reading the bundle's images: {0}")]
+    Bundle(#[from] kantup_bundle::BundleError),
 }
 
 /// Renders the upgrade's chart with the values it will use (`helm template`), then checks every
@@ -294,5 +381,9 @@ pub async fn check_upgrade(
         "--values".to_string(),
         values.display().to_string(),
     ]))?;
-    Ok(check_images(images_of_manifest(&manifest)?, options).await)
+    let mut options = options.clone();
+    if plan.source_kind == "bundle" && options.bundle_images.is_empty() {
+        options.bundle_images = bundle_images(std::path::Path::new(&plan.source))?;
+    }
+    Ok(check_images(images_of_manifest(&manifest)?, &options).await)
 }
