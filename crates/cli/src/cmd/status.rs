@@ -90,25 +90,41 @@ pub fn print_verdict(report: &ReleaseReadiness) {
     }
 }
 
-/// Prints each object's changes while a wait runs, as plain lines on stderr (stdout stays for
-/// the result). Nothing in `-o json` or `--quiet`.
+/// Shows each object's changes while a wait runs, on stderr (stdout stays for the result): on a
+/// terminal, one line per object rewritten in place (a spinner until it is Current); else
+/// plain lines, one per change, for logs. Nothing in `-o json` or `--quiet`.
 pub fn live_lines(ctx: &Ctx) -> impl FnMut(&ObjectReport) + use<> {
     let show = ctx.output != OutputFormat::Json && ctx.show_progress();
-    // On a terminal, the time in front helps to see what is stuck; in a log, it comes from the log.
-    let stamp = std::io::stderr().is_terminal();
-    let start = std::time::Instant::now();
+    let terminal = std::io::stderr().is_terminal();
+    let bars = indicatif::MultiProgress::new();
+    let mut lines: std::collections::HashMap<String, indicatif::ProgressBar> =
+        std::collections::HashMap::new();
     move |report: &ObjectReport| {
         if !show {
             return;
         }
-        let mut line = String::new();
-        if stamp {
-            line.push_str(&format!("[{:>4}s] ", start.elapsed().as_secs()));
-        }
-        line.push_str(&format!("{} {}", report.object, report.readiness));
+        let mut line = format!("{} {}", report.object, report.readiness);
         if let Some(first) = report.details.first() {
             line.push_str(&format!(" ({first})"));
         }
-        let _ = writeln!(std::io::stderr(), "{line}");
+        if !terminal {
+            let _ = writeln!(std::io::stderr(), "{line}");
+            return;
+        }
+        let key = format!("{:?}", report.object);
+        let bar = lines.entry(key).or_insert_with(|| {
+            let bar = bars.add(indicatif::ProgressBar::new_spinner());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        if report.is_current() {
+            bar.finish_with_message(line);
+        } else {
+            bar.set_message(line);
+        }
     }
 }
