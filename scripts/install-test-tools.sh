@@ -77,6 +77,8 @@ go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
 # this machine reaches (403 "not available" for every version): their tests use the layouts the
 # harness writes as they do (tests/support/src/dt_wrap.rs) and a ChartMuseum-API-compatible
 # server is not substituted.
+# The kstatus oracle (tests/kstatus-oracle): kstatus itself, for the readiness differential test.
+"$root/scripts/build-kstatus-oracle.sh" "$tools/kstatus-oracle"
 
 echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
 echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"

@@ -11,6 +11,8 @@
 //! - [`ops::crds`]: apply a chart's CRDs (planned by a server-side dry-run first).
 //! - [`ops::values`]: values merged as Helm merges them, compared, relocated in a chart.
 //! - [`ops::rollback`]: `helm rollback` with the CRDs put back as the target revision had them.
+//! - [`ops::status`]: the readiness of a release's objects (kstatus's rules), read once or
+//!   waited for.
 //! - [`ops::load`]: load a bundle's images into containerd, docker or podman and re-tag them.
 //! - [`ops::repo`]: list a chart repository's versions, pull a verified chart archive.
 //! - [`ops::helm`]: the helm binary, as every workflow runs it.

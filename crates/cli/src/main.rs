@@ -75,6 +75,9 @@ enum Command {
     /// Roll a release back (`helm rollback`) and put its CRDs back as that revision had them,
     /// from the snapshots `kantup upgrade` writes; refuses to drop a stored CRD version.
     Rollback(Box<cmd::rollback::RollbackArgs>),
+    /// Show the readiness of a release's objects as they are now (kstatus's rules, with what
+    /// is wrong underneath: pods' reasons, conditions' messages); changes nothing.
+    Status(cmd::status::StatusArgs),
     /// Load a bundle's images into a node's container runtime (containerd, docker, podman)
     /// and re-tag them for the installation's registry.
     Load(cmd::load::LoadArgs),
@@ -138,6 +141,7 @@ fn main() -> std::process::ExitCode {
             Command::Preflight(args) => cmd::cluster::run_preflight(&ctx, args).await,
             Command::Upgrade(args) => cmd::upgrade::run(&ctx, *args).await,
             Command::Rollback(args) => cmd::rollback::run(&ctx, *args).await,
+            Command::Status(args) => cmd::status::run(&ctx, args).await,
             Command::Load(args) => cmd::load::run(&ctx, args).await,
             Command::Repo(command) => cmd::repo::run(&ctx, command).await,
             Command::Completions(args) => cmd::completions::run_completions(Cli::command(), args),

@@ -120,6 +120,9 @@ pub enum Exit {
     /// 4: nothing to do / not found: the asked-for chart, version or image is not there, or
     /// the target is not in the expected state (e.g. not synced).
     NothingToDo = 4,
+    /// 5: not ready: objects of the release are not Current (`status`; `upgrade` and
+    /// `rollback` after waiting: a timeout or a failed object). The release is left as it is.
+    NotReady = 5,
 }
 
 impl Exit {
@@ -145,7 +148,8 @@ Exit codes:
   1  failure (bad input, I/O, network, a container runtime or registry error)
   2  usage error (unknown flag, missing or invalid argument)
   3  verification failed (a digest or size does not match; nothing was written)
-  4  nothing to do / not found (no such chart, version or image; target not in sync)";
+  4  nothing to do / not found (no such chart, version or image; target not in sync)
+  5  not ready (status; upgrade/rollback waited: an object failed or the timeout passed)";
 
 /// An error that carries the exit code it should end the process with.
 #[derive(Debug)]

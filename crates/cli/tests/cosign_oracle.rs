@@ -45,7 +45,11 @@ fn cosign(home: &Path, args: &[&str]) -> Output {
 
 fn cosign_ok(home: &Path, args: &[&str]) -> String {
     let output = cosign(home, args);
-    assert!(output.status.success(), "cosign {args:?}: {}", text(&output));
+    assert!(
+        output.status.success(),
+        "cosign {args:?}: {}",
+        text(&output)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -133,7 +137,10 @@ fn cosign_signs_and_verifies_what_kantup_pushed() {
     let home = dir.path().join("cosign");
     std::fs::create_dir_all(&home).unwrap();
     cosign_ok(&home, &["generate-key-pair"]);
-    cosign_ok(&home, &["generate-key-pair", "--output-key-prefix", "other"]);
+    cosign_ok(
+        &home,
+        &["generate-key-pair", "--output-key-prefix", "other"],
+    );
     std::fs::write(
         home.join("trusted-root.json"),
         r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,

@@ -7,6 +7,8 @@
 //! - [`values_yaml`] / [`write_private_file`]: what `helm get values` prints, written
 //!   atomically with mode 0600.
 //! - [`preflight`]: checks that a release is safe to upgrade.
+//! - [`readiness`]: kstatus's readiness of any object, and a waiter that watches objects until
+//!   they are ready, saying what is wrong underneath those that are not.
 //! - [`ClusterAccess`]: kubeconfig / context / in-cluster resolution as kubectl does it.
 //!
 //! Everything takes a [`kube::Client`], so tests can hand in a mocked service.
@@ -19,6 +21,7 @@ pub mod coalesce;
 pub mod crd;
 mod error;
 pub mod preflight;
+pub mod readiness;
 pub mod release;
 
 pub use access::{API_RETRIES, ClusterAccess};

@@ -10,6 +10,7 @@ pub mod fault_proxy;
 pub mod gnu_time;
 pub mod image_gen;
 pub mod kube_cluster;
+pub mod kubelet;
 pub mod registry_server;
 pub mod runtimes;
 pub mod token_issuer;

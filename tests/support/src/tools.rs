@@ -67,6 +67,15 @@ pub fn cosign() -> PathBuf {
     installed("KANTUP_COSIGN", ".tools/cosign/cosign")
 }
 
+/// kstatus itself (`tests/kstatus-oracle`, built by `scripts/build-kstatus-oracle.sh`, or
+/// `$KANTUP_KSTATUS_ORACLE`): reads a JSON array of objects, prints kstatus's status of each.
+pub fn kstatus_oracle() -> PathBuf {
+    installed(
+        "KANTUP_KSTATUS_ORACLE",
+        ".tools/kstatus-oracle/kstatus-oracle",
+    )
+}
+
 /// A tool on PATH (`skopeo`, `podman`, `docker-registry`, `htpasswd`, ...). Panics with the
 /// install hint when it is missing.
 pub fn require_tool(name: &str) -> PathBuf {

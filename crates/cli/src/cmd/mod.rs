@@ -7,13 +7,16 @@ use anyhow::bail;
 pub mod bundle;
 pub mod cluster;
 pub mod completions;
+pub mod image_check;
 pub mod load;
 pub mod net_args;
 pub mod repo;
 pub mod rollback;
+pub mod status;
 pub mod sync;
 pub mod tables;
 pub mod upgrade;
+pub mod upgrade_wait;
 pub mod values;
 
 /// A person's go-ahead for a change (`verb`: "upgrade", "roll back"): refused when stdin is

@@ -44,9 +44,10 @@ pub struct RollbackArgs {
     /// Passed to `helm rollback --timeout`, and the CRD wait timeout.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Passed as `helm rollback --wait`.
-    #[arg(long)]
-    pub wait: bool,
+    /// Do not wait for the rolled-back revision's objects to be ready (by default kantup
+    /// waits, up to --timeout, with kstatus's rules, and exits 5 when they are not ready).
+    #[arg(long, env = "KANTUP_NO_WAIT")]
+    pub no_wait: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<ExitCode> {
@@ -58,7 +59,8 @@ pub async fn run(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<ExitCode> {
         cluster: args.cluster.access(),
         driver: args.cluster.driver()?,
         timeout: args.timeout,
-        wait: args.wait,
+        // kantup waits itself, after helm, with kstatus's rules (`--no-wait` skips it).
+        wait: false,
         skip_crds: args.skip_crds,
     };
     let prepared = rollback::plan(&options).await?;
@@ -81,8 +83,8 @@ pub async fn run(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     let summary = rollback::execute(prepared).await?;
-    print_summary(ctx, &summary)?;
-    Ok(ExitCode::SUCCESS)
+    crate::cmd::upgrade_wait::finish_rollback(ctx, args.no_wait, &options, summary, print_summary)
+        .await
 }
 
 fn print_plan(ctx: &Ctx, plan: &RollbackPlan) -> anyhow::Result<()> {

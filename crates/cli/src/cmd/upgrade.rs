@@ -96,9 +96,11 @@ pub struct UpgradeArgs {
     /// Passed to `helm upgrade --timeout`, and the CRD wait timeout (`90s`, `5m`, `1h30m`).
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Passed as `helm upgrade --wait`.
-    #[arg(long)]
-    pub wait: bool,
+    #[command(flatten)]
+    pub after_helm: crate::cmd::upgrade_wait::WaitArgs,
+    /// Do not ask the registries whether the chart's images are there before any change.
+    #[arg(long, env = "KANTUP_SKIP_IMAGE_CHECK")]
+    pub skip_image_check: bool,
     /// Skip bundle verification (not recommended).
     #[arg(long)]
     pub skip_verify: bool,
@@ -158,7 +160,8 @@ impl UpgradeArgs {
             crd_conflicts: self.conflicts.policy(),
             allow_version_removal: self.allow_version_removal,
             timeout: self.timeout,
-            wait: self.wait,
+            // kantup waits itself, after helm, with kstatus's rules (`--no-wait` skips it).
+            wait: false,
             skip_verify: self.skip_verify,
             verify_key: self.signature.verify_key.clone(),
             signature: self.signature.signature.clone(),
@@ -171,9 +174,17 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     let progress = BarProgress::new(ctx);
     let prepared = upgrade::plan(&options, &progress).await?;
     let plan = prepared.plan();
+    let missing_images = crate::cmd::image_check::check(
+        ctx,
+        args.skip_image_check,
+        args.tls.http_options(),
+        &prepared,
+    )
+    .await?;
     if args.plan {
         print_plan(ctx, plan)?;
-        let blockers = prepared.blockers();
+        let mut blockers = prepared.blockers();
+        blockers.extend(missing_images);
         if ctx.output == OutputFormat::Table {
             for blocker in &blockers {
                 println!("would refuse: {blocker}");
@@ -193,12 +204,26 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
             );
         }
         return Ok(ExitCode::SUCCESS);
+    } else if !missing_images.is_empty() {
+        return Err(ExitError::new(
+            Exit::Failure,
+            format!(
+                "the chart's images are not all in their registries; nothing was changed \
+                 (--skip-image-check skips this check):\n  {}",
+                missing_images.join("\n  ")
+            ),
+        )
+        .into());
     } else {
         confirm(ctx, &args, plan)?;
     }
-    let summary = upgrade::execute(prepared).await?;
-    print_summary(ctx, &summary)?;
-    Ok(ExitCode::SUCCESS)
+    let mut rollback = kantup::ops::rollback::RollbackOptions::new(&args.release, &args.namespace);
+    rollback.to_revision = plan.deployed_revision;
+    (rollback.backup_dir, rollback.helm) = (args.backup_dir.clone(), args.helm.clone());
+    (rollback.cluster, rollback.driver) = (options.cluster.clone(), options.driver);
+    rollback.timeout = args.timeout;
+    let result = upgrade::execute(prepared).await;
+    crate::cmd::upgrade_wait::finish(ctx, &args.after_helm, rollback, result, print_summary).await
 }
 
 fn confirm(ctx: &Ctx, args: &UpgradeArgs, plan: &UpgradePlan) -> anyhow::Result<()> {

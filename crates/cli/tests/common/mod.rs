@@ -254,6 +254,12 @@ pub fn kantup(kubeconfig: &Path, home: &Path, args: &[&str]) -> Output {
         .env("HELM_CONFIG_HOME", home.join("helm-config"))
         .env("HELM_DATA_HOME", home.join("helm-data"))
         .env_remove("HELM_DRIVER")
+        // These tests' clusters run no kubelet (or no controllers): nothing would become ready.
+        // The readiness wait has tests of its own (upgrade_wait_cluster.rs).
+        .env("KANTUP_NO_WAIT", "true")
+        // Their charts name images at a private address no registry here serves; the image
+        // check has tests of its own (upgrade_image_check.rs).
+        .env("KANTUP_SKIP_IMAGE_CHECK", "true")
         .output()
         .expect("run kantup")
 }

@@ -94,6 +94,12 @@ impl PreparedUpgrade {
         &self.plan
     }
 
+    /// What `helm template` needs to render what the upgrade would install: the helm binary,
+    /// the chart path helm gets and the computed values (YAML).
+    pub fn render_inputs(&self) -> (&Helm, &std::path::Path, &str) {
+        (&self.helm, &self.chart.helm_path, &self.values_yaml)
+    }
+
     /// Why [`execute`] would refuse this plan before changing anything (failed pre-flight
     /// checks, CRDs the server rejects, stored versions removed, refused field conflicts);
     /// empty when it would go ahead.
