@@ -1,18 +1,18 @@
 //! Creating bundles: the relok8s layout (`hints.yaml` first, `original-chart/`, `images.tar`)
 //! plus `kantup-checksums.sha256`, byte-for-byte reproducible.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Seek, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::archive::{Compression, ImageArchive, oci_layout};
 use crate::atomic::{Access, AtomicFile};
-use crate::bundle::{CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
+use crate::bundle::{Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
 use crate::chart::Chart;
-use crate::differential::{BASE_MEMBER, BaseContent, BaseRecord};
+use crate::differential::{BASE_MEMBER, BaseBundle, BaseRecord, OmittedBlob};
 use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::hints::parse_hints;
@@ -192,4 +192,68 @@ pub fn create(
         digest,
         base: base_record,
     })
+}
+
+/// What a base bundle provides to a differential one made against it.
+#[derive(Debug, Clone)]
+struct BaseContent {
+    record: BaseBundle,
+    /// Every layer digest the base's images name (including those a differential base itself
+    /// left out: where the base was synced, its registry has them all).
+    layers: HashSet<Digest>,
+}
+
+impl BaseContent {
+    fn read(path: &Path) -> Result<BaseContent, BundleError> {
+        let bundle = Bundle::open(path)?;
+        let chart = bundle.chart()?;
+        let file = std::fs::File::open(path).map_err(|e| BundleError::io(path, e))?;
+        let (digest, _) = Digest::of_reader(file).map_err(|e| BundleError::io(path, e))?;
+        let archive = bundle.image_archive()?;
+        let images = archive.as_ref().map(|a| a.images()).unwrap_or_default();
+        let layers = images
+            .iter()
+            .flat_map(|i| i.layers.iter().map(|l| l.digest))
+            .collect();
+        Ok(BaseContent {
+            record: BaseBundle {
+                digest,
+                file: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                chart: chart.name().to_string(),
+                chart_version: chart.metadata.version.to_string(),
+                images: images.iter().map(|i| i.display_name()).collect(),
+            },
+            layers,
+        })
+    }
+
+    /// The record for a differential bundle of `archive`'s images against this base.
+    fn record_for(&self, archive: &ImageArchive) -> BaseRecord {
+        let mut omitted: BTreeMap<Digest, OmittedBlob> = BTreeMap::new();
+        for image in archive.images() {
+            for layer in image
+                .layers
+                .iter()
+                .filter(|l| self.layers.contains(&l.digest))
+            {
+                let entry = omitted.entry(layer.digest).or_insert_with(|| OmittedBlob {
+                    digest: layer.digest,
+                    size: layer.size,
+                    images: Vec::new(),
+                });
+                let name = image.display_name();
+                if !entry.images.contains(&name) {
+                    entry.images.push(name);
+                }
+            }
+        }
+        BaseRecord {
+            version: 1,
+            base: self.record.clone(),
+            omitted: omitted.into_values().collect(),
+        }
+    }
 }

@@ -346,12 +346,6 @@ impl ApiError {
         }
     }
 
-    /// Replaces the hint.
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
     /// The conflicts of a `409 Conflict` answer to a server-side apply: one entry per field,
     /// with the field manager that owns it.
     pub fn field_conflicts(&self) -> Vec<(String, String)> {
