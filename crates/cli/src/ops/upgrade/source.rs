@@ -10,6 +10,7 @@ use kantup_bundle::chart::Chart;
 use kantup_bundle::chart_file::ChartFile;
 use kantup_registry::chart_repo::ChartRepository;
 use kantup_registry::credentials::CredentialResolver;
+use kantup_registry::location::ChartLocation;
 use kantup_registry::net::HttpOptions;
 
 use super::UpgradeError;
@@ -82,22 +83,20 @@ impl ChartSource {
         source: &str,
         chart: Option<&str>,
     ) -> Result<Option<String>, UpgradeError> {
-        let is_url = ["oci://", "http://", "https://"]
-            .iter()
-            .any(|scheme| source.starts_with(scheme));
-        if chart.is_none() && !is_url {
+        let location = ChartLocation::parse(source);
+        if chart.is_none() && location.is_directory() {
             return Ok(None);
         }
-        match (chart, source.strip_prefix("oci://")) {
+        match (chart, location) {
             (Some(chart), _) => Ok(Some(chart.to_string())),
-            (None, Some(reference)) => reference
+            (None, ChartLocation::Oci(reference)) => reference
                 .trim_end_matches('/')
                 .rsplit('/')
                 .next()
                 .filter(|name| !name.contains(':') && reference.contains('/'))
                 .map(|name| Some(name.to_string()))
                 .ok_or_else(|| UpgradeError::OciChartNotNamed(source.to_string())),
-            (None, None) => Err(UpgradeError::RepositoryChartNotNamed(source.to_string())),
+            (None, _) => Err(UpgradeError::RepositoryChartNotNamed(source.to_string())),
         }
     }
 }
