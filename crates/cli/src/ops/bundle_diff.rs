@@ -18,6 +18,7 @@ use std::path::Path;
 use kantup_bundle::archive::{Image, ImageArchive};
 use kantup_bundle::chart::Chart;
 use kantup_bundle::{Bundle, BundleError, Digest};
+use kantup_helm_values::deps::enabled_subcharts;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::crd::{CrdChanges, CrdDocument, chart_crds, diff_written_specs};
 use serde::Serialize;
@@ -199,11 +200,16 @@ impl Side {
             .map_err(bundle_error)?
             .map(|archive: ImageArchive| archive.images().to_vec())
             .unwrap_or_default();
-        let crds = chart_crds(&chart, &Default::default(), HelmVersion::V3).map_err(|source| {
-            DiffError::Crds {
-                path: path.to_path_buf(),
-                source: Box::new(source),
-            }
+        let enabled =
+            enabled_subcharts(&chart, &Default::default(), HelmVersion::V3).map_err(|source| {
+                DiffError::Values {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        let crds = chart_crds(&chart, &enabled).map_err(|source| DiffError::Crds {
+            path: path.to_path_buf(),
+            source: Box::new(source),
         })?;
         let values_text = chart
             .files

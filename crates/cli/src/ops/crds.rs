@@ -19,6 +19,7 @@ use std::time::Duration;
 use kantup_bundle::BundleError;
 use kantup_bundle::chart::Chart;
 use kantup_bundle::chart_file::ChartFile;
+use kantup_helm_values::deps::enabled_subcharts;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::{
@@ -53,6 +54,9 @@ pub enum CrdsError {
     /// Reading CRD files, the kubeconfig, or the API server failed, or the apply was refused.
     #[error("{0}")]
     Kube(#[from] kantup_k8s_apply::Error),
+    /// Which subcharts (and so which of their CRDs) are enabled could not be worked out.
+    #[error("{0}")]
+    Values(#[from] kantup_helm_values::Error),
 }
 
 /// What to apply, and how.
@@ -130,7 +134,8 @@ pub fn read_crds(path: &Path) -> Result<Vec<CrdDocument>, CrdsError> {
             ChartFile::Archive(chart) => *chart,
         }
     };
-    Ok(chart_crds(&chart, &Default::default(), HelmVersion::V3)?)
+    let enabled = enabled_subcharts(&chart, &Default::default(), HelmVersion::V3)?;
+    Ok(chart_crds(&chart, &enabled)?)
 }
 
 /// Reads the CRDs and asks the server what applying them would do. Changes nothing.

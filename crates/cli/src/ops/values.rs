@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use kantup_bundle::atomic::Access;
 use kantup_helm_values::chart::Chart;
 use kantup_helm_values::diff::{Change, diff};
 use kantup_helm_values::merge::{ValueOptions, render_owned_values_as};
@@ -71,9 +72,12 @@ pub enum ValuesOpError {
     /// Helm's values rules refused the input.
     #[error("{0}")]
     Values(#[from] kantup_helm_values::Error),
-    /// The release record could not be read, or the backup not written.
+    /// The release record could not be read.
     #[error("{0}")]
     Kube(#[from] kantup_k8s_apply::Error),
+    /// The backup could not be written.
+    #[error(transparent)]
+    Write(#[from] kantup_bundle::FileError),
 }
 
 /// The values Helm would compute from `options` (`-f` files, then the `--set` family) and,
@@ -245,13 +249,14 @@ pub async fn backup(
         Some(revision) => store.revision(&options.release.name, revision).await?,
         None => store.latest(&options.release.name).await?,
     };
-    let yaml = kantup_k8s_apply::values_yaml(&record.release, options.all)?;
+    let stored = crate::ops::release::stored_values(&record.release);
+    let yaml = stored.to_yaml(&record.release.name, options.all)?;
     if let Some(file) = &options.file {
-        kantup_k8s_apply::write_private_file(file, yaml.as_bytes())?;
+        kantup_bundle::atomic::write_with(file, yaml.as_bytes(), Access::Private)?;
     }
     Ok(ValuesBackup {
         revision: record.revision,
-        values: kantup_k8s_apply::release_values(&record.release, options.all),
+        values: stored.values(options.all),
         yaml,
     })
 }

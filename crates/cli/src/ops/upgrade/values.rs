@@ -27,16 +27,17 @@ pub struct ValueInputs {
     pub set_literal: Vec<String>,
 }
 
-/// The values helm gets: the backup first (as `-f bak.yaml`), then the user's files, then the
-/// `--set` family in Helm's order, then `global.imageRegistry` as a string.
+/// The values helm gets: the backup first (`backup`, the text of the backup file named
+/// `backup_file`, read in memory exactly as `-f bak.yaml` would read it), then the user's files,
+/// then the `--set` family in Helm's order, then `global.imageRegistry` as a string.
 pub fn compute_values(
     inputs: &ValueInputs,
     image_registry: Option<&str>,
-    backup: &Path,
+    backup: &str,
+    backup_file: &Path,
     helm: HelmVersion,
 ) -> Result<Map<String, Value>, UpgradeError> {
-    let mut value_files = vec![backup.to_path_buf()];
-    value_files.extend(inputs.files.iter().cloned());
+    let value_files = inputs.files.clone();
     let mut literal_values = inputs.set_literal.clone();
     if let Some(registry) = image_registry {
         // Last of all, and never re-typed: a registry such as `10.16.10.111` stays a string.
@@ -55,7 +56,7 @@ pub fn compute_values(
         literal_values,
         helm,
     };
-    Ok(options.merge_values()?)
+    Ok(options.merge_values_after(backup, &backup_file.display().to_string())?)
 }
 
 /// One changed path in the user-supplied values.
@@ -216,6 +217,7 @@ mod tests {
              image:\n  tag: \"1.24\"\nextra:\n  keep: kept\n  drop: me\n",
         )
         .unwrap();
+        let backup_text = std::fs::read_to_string(&backup).unwrap();
         let user = dir.path().join("user.yaml");
         std::fs::write(&user, "image:\n  tag: \"1.26\"\nextra:\n  drop: null\n").unwrap();
         let registry = "10.16.10.111:5000";
@@ -263,7 +265,8 @@ mod tests {
             ("helm 4", kantup_test_support::helm4(), HelmVersion::V4),
         ] {
             for (case, inputs, flags) in &cases {
-                let merged = compute_values(inputs, Some(registry), &backup, version).unwrap();
+                let merged =
+                    compute_values(inputs, Some(registry), &backup_text, &backup, version).unwrap();
                 let computed = dir.path().join("computed.yaml");
                 std::fs::write(
                     &computed,
@@ -292,9 +295,15 @@ mod tests {
         let backup = dir.path().join("bak.yaml");
         std::fs::write(&backup, "").unwrap();
         for bad in ["", "a,b"] {
-            let err = compute_values(&ValueInputs::default(), Some(bad), &backup, HelmVersion::V3)
-                .unwrap_err()
-                .to_string();
+            let err = compute_values(
+                &ValueInputs::default(),
+                Some(bad),
+                "",
+                &backup,
+                HelmVersion::V3,
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("--image-registry"), "{err}");
         }
     }
