@@ -16,6 +16,7 @@ use crate::differential::{BASE_MEMBER, BaseBundle, BaseRecord, OmittedBlob};
 use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::hints::parse_hints;
+use crate::open_options::OpenOptions;
 use crate::write::deterministic_header;
 
 /// Inputs for [`create`].
@@ -63,6 +64,15 @@ pub fn create(
     options: &CreateOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CreateReport, BundleError> {
+    create_with(options, &OpenOptions::from_env()?, progress)
+}
+
+/// [`create`], opening the base bundle (if any) with `open`.
+pub fn create_with(
+    options: &CreateOptions,
+    open: &OpenOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CreateReport, BundleError> {
     let chart = Chart::load(&options.chart)?;
     let hints_text =
         fs::read_to_string(&options.hints).map_err(|e| BundleError::io(&options.hints, e))?;
@@ -76,7 +86,7 @@ pub fn create(
         .map(ImageArchive::open)
         .transpose()?;
     let base_record = match (&options.base, &archive) {
-        (Some(base), Some(archive)) => Some(BaseContent::read(base)?.record_for(archive)),
+        (Some(base), Some(archive)) => Some(BaseContent::read(base, open)?.record_for(archive)),
         (Some(base), None) => {
             return Err(BundleError::archive(
                 base.display().to_string(),
@@ -204,8 +214,8 @@ struct BaseContent {
 }
 
 impl BaseContent {
-    fn read(path: &Path) -> Result<BaseContent, BundleError> {
-        let bundle = Bundle::open(path)?;
+    fn read(path: &Path, open: &OpenOptions) -> Result<BaseContent, BundleError> {
+        let bundle = Bundle::open_with(path, open)?;
         let chart = bundle.chart()?;
         let file = std::fs::File::open(path).map_err(|e| BundleError::io(path, e))?;
         let (digest, _) = Digest::of_reader(file).map_err(|e| BundleError::io(path, e))?;

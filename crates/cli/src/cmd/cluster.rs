@@ -9,11 +9,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use kantup::ops::crds::{self, CrdsApplyOptions};
 use kantup::ops::duration::parse_duration;
-use kantup::ops::release::ReleaseId;
+use kantup::ops::preflight::{PreflightOptions, preflight};
 use kantup::ops::values::{self, BackupOptions};
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::ConflictPolicy;
-use kantup_k8s_apply::preflight::{PreflightOptions, preflight};
 use kantup_k8s_apply::release::StorageDriver;
 use serde::Serialize;
 
@@ -38,17 +37,6 @@ impl ClusterArgs {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
         }
-    }
-
-    /// A client, and `namespace` or else the context's namespace (as kubectl's `-n`).
-    async fn client_in(
-        &self,
-        namespace: Option<&str>,
-    ) -> anyhow::Result<(kantup_k8s_apply::kube::Client, String)> {
-        let client = self.access().client().await?;
-        let namespace =
-            namespace.map_or_else(|| client.default_namespace().to_string(), str::to_string);
-        Ok((client, namespace))
     }
 }
 
@@ -185,6 +173,7 @@ pub async fn run_crds(ctx: &Ctx, command: CrdsCommand) -> anyhow::Result<ExitCod
 
 async fn crds_apply(ctx: &Ctx, args: CrdsApplyArgs) -> anyhow::Result<ExitCode> {
     let options = CrdsApplyOptions {
+        open: ctx.open.clone(),
         path: args.path,
         conflicts: args.conflicts.policy(),
         allow_version_removal: args.allow_version_removal,
@@ -246,15 +235,17 @@ struct BackupResult<'a> {
 
 pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode> {
     let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
-    let (client, namespace) = args.cluster.client_in(args.namespace.as_deref()).await?;
     let options = BackupOptions {
-        release: ReleaseId::new(&args.release, &namespace),
+        release: args.release.clone(),
+        namespace: args.namespace.clone(),
+        cluster: args.cluster.access(),
         revision: args.revision,
         all: args.all,
         file: args.file.clone(),
         driver,
     };
-    let backup = values::backup(client, &options).await?;
+    let backup = values::backup(&options).await?;
+    let namespace = backup.release.namespace.clone();
     match (ctx.output, &args.file) {
         (OutputFormat::Table, None) => print!("{}", backup.yaml),
         (OutputFormat::Table, Some(file)) => {
@@ -287,18 +278,14 @@ pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode>
 
 pub async fn run_preflight(ctx: &Ctx, args: PreflightArgs) -> anyhow::Result<ExitCode> {
     let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
-    let (client, namespace) = args.cluster.client_in(args.namespace.as_deref()).await?;
-    let report = preflight(
-        &client,
-        &PreflightOptions {
-            release: args.release.clone(),
-            namespace,
-            chart_version: args.chart_version.clone(),
-            allow_downgrade: args.allow_downgrade,
-            driver,
-            ..Default::default()
-        },
-    )
+    let report = preflight(&PreflightOptions {
+        release: args.release.clone(),
+        namespace: args.namespace.clone(),
+        chart_version: args.chart_version.clone(),
+        allow_downgrade: args.allow_downgrade,
+        driver,
+        cluster: args.cluster.access(),
+    })
     .await?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&report)?,

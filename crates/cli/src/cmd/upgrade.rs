@@ -134,8 +134,9 @@ impl UpgradeArgs {
         })))
     }
 
-    fn options(&self) -> anyhow::Result<UpgradeOptions> {
+    fn options(&self, open: &kantup_bundle::OpenOptions) -> anyhow::Result<UpgradeOptions> {
         Ok(UpgradeOptions {
+            open: open.clone(),
             source: self.chart_source()?,
             release: ReleaseId::new(&self.release, &self.namespace),
             image_registry: self.image_registry.clone(),
@@ -167,7 +168,7 @@ impl UpgradeArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
-    let options = args.options()?;
+    let options = args.options(&ctx.open)?;
     let progress = BarProgress::new(ctx);
     let prepared = upgrade::plan(&options, &progress).await?;
     let plan = prepared.plan();

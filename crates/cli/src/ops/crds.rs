@@ -72,6 +72,8 @@ pub struct CrdsApplyOptions {
     pub timeout: Duration,
     /// How to reach the cluster.
     pub cluster: ClusterAccess,
+    /// How a bundle is opened.
+    pub open: kantup_bundle::OpenOptions,
 }
 
 impl CrdsApplyOptions {
@@ -84,6 +86,7 @@ impl CrdsApplyOptions {
             allow_version_removal: false,
             timeout: Duration::from_secs(60),
             cluster: ClusterAccess::default(),
+            open: kantup_bundle::OpenOptions::default(),
         }
     }
 }
@@ -112,7 +115,10 @@ impl PreparedCrds {
 /// Reads the CRDs of whatever `path` is, before any cluster access, so bad input fails fast.
 /// A chart gives its own `crds/` and those of the subcharts its default values enable, as
 /// Helm installs them; a directory without `Chart.yaml` is a directory of CRD files.
-pub fn read_crds(path: &Path) -> Result<Vec<CrdDocument>, CrdsError> {
+pub fn read_crds(
+    path: &Path,
+    open: &kantup_bundle::OpenOptions,
+) -> Result<Vec<CrdDocument>, CrdsError> {
     let chart = if path.is_dir() {
         if !path.join("Chart.yaml").is_file() {
             return Ok(load_crd_dir(path)?);
@@ -122,7 +128,7 @@ pub fn read_crds(path: &Path) -> Result<Vec<CrdDocument>, CrdsError> {
             source,
         })?
     } else {
-        let file = ChartFile::open(path).map_err(|source| CrdsError::Chart {
+        let file = ChartFile::open_with(path, open).map_err(|source| CrdsError::Chart {
             path: path.to_path_buf(),
             source,
         })?;
@@ -140,7 +146,7 @@ pub fn read_crds(path: &Path) -> Result<Vec<CrdDocument>, CrdsError> {
 
 /// Reads the CRDs and asks the server what applying them would do. Changes nothing.
 pub async fn plan(options: &CrdsApplyOptions) -> Result<PreparedCrds, CrdsError> {
-    let crds = read_crds(&options.path)?;
+    let crds = read_crds(&options.path, &options.open)?;
     if crds.is_empty() {
         return Err(CrdsError::NoCrds(options.path.clone()));
     }

@@ -90,6 +90,8 @@ pub struct UpgradeOptions {
     pub verify_key: Option<PathBuf>,
     /// The signature file (default `<source>.sig`).
     pub signature: Option<PathBuf>,
+    /// How bundles are opened (the expansion limit of a compressed bundle).
+    pub open: kantup_bundle::OpenOptions,
 }
 
 impl UpgradeOptions {
@@ -121,6 +123,7 @@ impl UpgradeOptions {
             skip_verify: false,
             verify_key: None,
             signature: None,
+            open: kantup_bundle::OpenOptions::default(),
         }
     }
 }

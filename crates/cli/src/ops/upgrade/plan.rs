@@ -123,7 +123,13 @@ pub async fn plan(
         }
         kantup_bundle::signature::verify_bundle_file(path, key, options.signature.as_deref())?;
     }
-    let chart = source::resolve(&options.source, options.skip_verify, progress).await?;
+    let chart = source::resolve(
+        &options.source,
+        &options.open,
+        options.skip_verify,
+        progress,
+    )
+    .await?;
     let client = options.cluster.client().await?;
     let helm = Helm::detect(&options.helm, &options.cluster, options.driver)?;
 

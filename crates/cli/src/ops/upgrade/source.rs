@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use kantup_bundle::VerifyOptions;
 use kantup_bundle::chart::Chart;
 use kantup_bundle::chart_file::ChartFile;
+use kantup_bundle::{OpenOptions, VerifyOptions};
 use kantup_registry::chart_repo::ChartRepository;
 use kantup_registry::credentials::CredentialResolver;
 use kantup_registry::location::ChartLocation;
@@ -120,11 +120,12 @@ pub struct RepositoryChart {
 /// Resolves any source.
 pub(crate) async fn resolve(
     source: &ChartSource,
+    open: &OpenOptions,
     skip_verify: bool,
     progress: &dyn Progress,
 ) -> Result<ResolvedChart, UpgradeError> {
     match source {
-        ChartSource::Path(path) => resolve_path(path, skip_verify, progress),
+        ChartSource::Path(path) => resolve_path(path, open, skip_verify, progress),
         ChartSource::Repository(repository) => resolve_repository(repository).await,
     }
 }
@@ -166,6 +167,7 @@ pub(crate) struct ResolvedChart {
 /// to a scratch directory; a chart directory or archive is loaded as it is.
 fn resolve_path(
     path: &Path,
+    open: &OpenOptions,
     skip_verify: bool,
     progress: &dyn Progress,
 ) -> Result<ResolvedChart, UpgradeError> {
@@ -182,7 +184,7 @@ fn resolve_path(
     if !path.is_file() {
         return Err(UpgradeError::NoSource(path.to_path_buf()));
     }
-    let file = ChartFile::open(path).map_err(|source| UpgradeError::NotAChart {
+    let file = ChartFile::open_with(path, open).map_err(|source| UpgradeError::NotAChart {
         path: path.to_path_buf(),
         source,
     })?;
