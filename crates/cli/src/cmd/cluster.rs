@@ -19,11 +19,12 @@ use serde::Serialize;
 use crate::cmd::tables::{action_word, name_width, print_checks, print_plans};
 use crate::output::{Ctx, OutputFormat, success_if};
 
-/// How to reach the cluster (as kubectl: `$KUBECONFIG`, `~/.kube/config`, in-cluster).
+/// How to reach the cluster (as kubectl: `--kubeconfig` or `$KUBECONFIG`, `~/.kube/config`,
+/// in-cluster): the one group of cluster flags, flattened into every command that talks to it.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "FILE")]
+    /// Kubeconfig file(s) (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context to use (default: the current context).
     #[arg(long, value_name = "NAME")]
@@ -32,7 +33,7 @@ pub struct ClusterArgs {
 
 impl ClusterArgs {
     /// The cluster, as kubectl would reach it with these flags.
-    fn access(&self) -> ClusterAccess {
+    pub fn access(&self) -> ClusterAccess {
         ClusterAccess {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
@@ -64,28 +65,22 @@ impl ConflictArgs {
     }
 }
 
-/// How the commands that run helm (`upgrade`, `rollback`) reach the cluster and the release
-/// records: the same kubeconfig, context and storage driver helm is given.
+/// How the commands that read Helm release records (`upgrade`, `rollback`, `values backup`,
+/// `preflight`) reach the cluster and the records: the cluster flags and helm's storage
+/// driver, the same ones helm is given.
 #[derive(Debug, Args)]
 pub struct HelmClusterArgs {
-    /// Path to the kubeconfig file (as kubectl's `--kubeconfig`).
-    #[arg(long, env = "KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Helm's storage driver (`secret` or `configmap`), as `HELM_DRIVER`.
-    #[arg(long, env = "HELM_DRIVER")]
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Helm's storage driver: secret (default) or configmap, as `HELM_DRIVER`.
+    #[arg(long, env = "HELM_DRIVER", value_name = "DRIVER")]
     pub helm_driver: Option<String>,
 }
 
 impl HelmClusterArgs {
     /// The cluster, as kubectl would reach it with these flags.
     pub fn access(&self) -> ClusterAccess {
-        ClusterAccess {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-        }
+        self.cluster.access()
     }
 
     /// Where helm keeps the release records.
@@ -114,7 +109,7 @@ pub struct CrdsApplyArgs {
     #[arg(long)]
     pub allow_version_removal: bool,
     /// How long to wait for each CRD to be Established (e.g. `90s`, `2m`, `60`).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = crate::cmd::defaults::CRDS_TIMEOUT.as_str(), value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -137,11 +132,8 @@ pub struct BackupArgs {
     /// Write to this file (atomically, mode 0600) instead of stdout.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Helm's storage driver: secret (default) or configmap.
-    #[arg(long, env = "HELM_DRIVER", value_name = "DRIVER")]
-    pub helm_driver: Option<String>,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub cluster: HelmClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -158,11 +150,8 @@ pub struct PreflightArgs {
     /// Accept a lower chart version than the deployed one.
     #[arg(long)]
     pub allow_downgrade: bool,
-    /// Helm's storage driver: secret (default) or configmap.
-    #[arg(long, env = "HELM_DRIVER", value_name = "DRIVER")]
-    pub helm_driver: Option<String>,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub cluster: HelmClusterArgs,
 }
 
 pub async fn run_crds(ctx: &Ctx, command: CrdsCommand) -> anyhow::Result<ExitCode> {
@@ -234,7 +223,7 @@ struct BackupResult<'a> {
 }
 
 pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode> {
-    let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
+    let driver = args.cluster.driver()?;
     let options = BackupOptions {
         release: args.release.clone(),
         namespace: args.namespace.clone(),
@@ -277,7 +266,7 @@ pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode>
 }
 
 pub async fn run_preflight(ctx: &Ctx, args: PreflightArgs) -> anyhow::Result<ExitCode> {
-    let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
+    let driver = args.cluster.driver()?;
     let report = preflight(&PreflightOptions {
         release: args.release.clone(),
         namespace: args.namespace.clone(),

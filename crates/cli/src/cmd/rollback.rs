@@ -42,7 +42,7 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub cluster: HelmClusterArgs,
     /// Passed to `helm rollback --timeout`, and the CRD wait timeout.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = crate::cmd::defaults::ROLLBACK_TIMEOUT.as_str(), value_parser = parse_duration)]
     pub timeout: Duration,
     /// Passed as `helm rollback --wait`.
     #[arg(long)]
