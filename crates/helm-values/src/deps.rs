@@ -33,8 +33,10 @@ pub fn process_dependencies(
 /// # let root = kantup_test_support::workspace_root();
 /// use kantup_helm_values::strvals::HelmVersion;
 /// let bundle = kantup_bundle::Bundle::open(root.join("examples/bundles/testchart.bundle.tar"))?;
-/// let enabled = kantup_helm_values::deps::enabled_subcharts(&bundle.chart()?, &Default::default(), HelmVersion::V3)?;
-/// assert!(enabled.is_empty(), "the example chart has no subcharts");
+/// let chart = bundle.chart()?;
+/// let enabled = kantup_helm_values::deps::enabled_subcharts(&chart, &Default::default(), HelmVersion::V3)?;
+/// // Each path starts at a subchart of the top chart.
+/// assert!(enabled.iter().all(|path| chart.subcharts.iter().any(|s| s.name() == path[0])));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn enabled_subcharts(

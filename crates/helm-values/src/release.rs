@@ -35,7 +35,25 @@ pub struct StoredValues<'a> {
     pub helm: HelmVersion,
 }
 
-impl StoredValues<'_> {
+impl<'a> StoredValues<'a> {
+    /// The values of a release record: `defaults` (`chart.values`), `config`, and whether
+    /// Helm 4 wrote it (else Helm 3).
+    pub fn of_record(
+        defaults: Option<&'a Map<String, Value>>,
+        config: Option<&'a Map<String, Value>>,
+        written_by_helm4: bool,
+    ) -> Self {
+        StoredValues {
+            defaults,
+            config,
+            helm: if written_by_helm4 {
+                HelmVersion::V4
+            } else {
+                HelmVersion::V3
+            },
+        }
+    }
+
     /// The values as `helm get values` shows them: the user-supplied values (`null` when
     /// there are none, as Helm prints), or with `all` the chart defaults coalesced with them.
     pub fn values(&self, all: bool) -> Value {

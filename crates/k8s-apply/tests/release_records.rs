@@ -14,7 +14,6 @@ mod common;
 use base64::Engine;
 use common::*;
 use kantup_helm_values::release::StoredValues;
-use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::release::{
     Release, ReleaseStatus, ReleaseStore, StorageDriver, decode_release,
 };
@@ -22,15 +21,11 @@ use serde_json::json;
 
 /// The values a record stores, read by helm-values' rules for the Helm that wrote it.
 fn stored(release: &Release) -> StoredValues<'_> {
-    StoredValues {
-        defaults: release.chart_values(),
-        config: release.config.as_ref(),
-        helm: if release.written_by_helm4() {
-            HelmVersion::V4
-        } else {
-            HelmVersion::V3
-        },
-    }
+    StoredValues::of_record(
+        release.chart_values(),
+        release.config.as_ref(),
+        release.written_by_helm4(),
+    )
 }
 
 /// What `helm get values [--all]` shows for `release`, as JSON.

@@ -1,7 +1,6 @@
 //! The release a workflow acts on.
 
 use kantup_helm_values::release::StoredValues;
-use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::release::Release;
 use serde::Serialize;
 
@@ -36,13 +35,9 @@ impl std::fmt::Display for ReleaseId {
 /// The values `release`'s record stores, to be read by the rules of the Helm that wrote it
 /// (`helm get values` of that Helm).
 pub fn stored_values(release: &Release) -> StoredValues<'_> {
-    StoredValues {
-        defaults: release.chart_values(),
-        config: release.config.as_ref(),
-        helm: if release.written_by_helm4() {
-            HelmVersion::V4
-        } else {
-            HelmVersion::V3
-        },
-    }
+    StoredValues::of_record(
+        release.chart_values(),
+        release.config.as_ref(),
+        release.written_by_helm4(),
+    )
 }
