@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use crate::OpenOptions;
 use crate::chart::Chart;
 use crate::{Bundle, BundleError};
 
@@ -32,10 +33,18 @@ impl ChartFile {
     /// # Ok::<(), kantup_bundle::BundleError>(())
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<ChartFile, BundleError> {
+        Self::open_with(path, &OpenOptions::from_env()?)
+    }
+
+    /// [`ChartFile::open`] with explicit options for opening a bundle.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: &OpenOptions,
+    ) -> Result<ChartFile, BundleError> {
         let path = path.as_ref();
         // Every chart archive is also a tar the bundle reader opens, so its failing means
         // the file is neither.
-        let bundle = Bundle::open(path)?;
+        let bundle = Bundle::open_with(path, options)?;
         if bundle.is_bundle() {
             Ok(ChartFile::Bundle(bundle))
         } else {

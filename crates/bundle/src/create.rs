@@ -1,21 +1,22 @@
 //! Creating bundles: the relok8s layout (`hints.yaml` first, `original-chart/`, `images.tar`)
 //! plus `kantup-checksums.sha256`, byte-for-byte reproducible.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read, Seek, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::archive::{Compression, ImageArchive, oci_layout};
 use crate::atomic::{Access, AtomicFile};
-use crate::bundle::{CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
+use crate::bundle::{Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
 use crate::chart::Chart;
-use crate::differential::{BASE_MEMBER, BaseContent, BaseRecord};
+use crate::differential::{BASE_MEMBER, BaseBundle, BaseRecord, OmittedBlob};
 use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::hints::parse_hints;
+use crate::open_options::OpenOptions;
 use crate::write::deterministic_header;
 
 /// Inputs for [`create`].
@@ -63,6 +64,15 @@ pub fn create(
     options: &CreateOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CreateReport, BundleError> {
+    create_with(options, &OpenOptions::from_env()?, progress)
+}
+
+/// [`create`], opening the base bundle (if any) with `open`.
+pub fn create_with(
+    options: &CreateOptions,
+    open: &OpenOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CreateReport, BundleError> {
     let chart = Chart::load(&options.chart)?;
     let hints_text =
         fs::read_to_string(&options.hints).map_err(|e| BundleError::io(&options.hints, e))?;
@@ -76,7 +86,7 @@ pub fn create(
         .map(ImageArchive::open)
         .transpose()?;
     let base_record = match (&options.base, &archive) {
-        (Some(base), Some(archive)) => Some(BaseContent::read(base)?.record_for(archive)),
+        (Some(base), Some(archive)) => Some(BaseContent::read(base, open)?.record_for(archive)),
         (Some(base), None) => {
             return Err(BundleError::archive(
                 base.display().to_string(),
@@ -192,4 +202,68 @@ pub fn create(
         digest,
         base: base_record,
     })
+}
+
+/// What a base bundle provides to a differential one made against it.
+#[derive(Debug, Clone)]
+struct BaseContent {
+    record: BaseBundle,
+    /// Every layer digest the base's images name (including those a differential base itself
+    /// left out: where the base was synced, its registry has them all).
+    layers: HashSet<Digest>,
+}
+
+impl BaseContent {
+    fn read(path: &Path, open: &OpenOptions) -> Result<BaseContent, BundleError> {
+        let bundle = Bundle::open_with(path, open)?;
+        let chart = bundle.chart()?;
+        let file = std::fs::File::open(path).map_err(|e| BundleError::io(path, e))?;
+        let (digest, _) = Digest::of_reader(file).map_err(|e| BundleError::io(path, e))?;
+        let archive = bundle.image_archive()?;
+        let images = archive.as_ref().map(|a| a.images()).unwrap_or_default();
+        let layers = images
+            .iter()
+            .flat_map(|i| i.layers.iter().map(|l| l.digest))
+            .collect();
+        Ok(BaseContent {
+            record: BaseBundle {
+                digest,
+                file: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                chart: chart.name().to_string(),
+                chart_version: chart.metadata.version.to_string(),
+                images: images.iter().map(|i| i.display_name()).collect(),
+            },
+            layers,
+        })
+    }
+
+    /// The record for a differential bundle of `archive`'s images against this base.
+    fn record_for(&self, archive: &ImageArchive) -> BaseRecord {
+        let mut omitted: BTreeMap<Digest, OmittedBlob> = BTreeMap::new();
+        for image in archive.images() {
+            for layer in image
+                .layers
+                .iter()
+                .filter(|l| self.layers.contains(&l.digest))
+            {
+                let entry = omitted.entry(layer.digest).or_insert_with(|| OmittedBlob {
+                    digest: layer.digest,
+                    size: layer.size,
+                    images: Vec::new(),
+                });
+                let name = image.display_name();
+                if !entry.images.contains(&name) {
+                    entry.images.push(name);
+                }
+            }
+        }
+        BaseRecord {
+            version: 1,
+            base: self.record.clone(),
+            omitted: omitted.into_values().collect(),
+        }
+    }
 }

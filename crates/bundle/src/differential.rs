@@ -6,13 +6,10 @@
 //! Only layers are left out: configs and manifests are small and readers need them (platforms,
 //! diff IDs, digests), so every image in a differential bundle is still fully described.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::Path;
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::archive::ImageArchive;
-use crate::bundle::Bundle;
 use crate::digest::Digest;
 use crate::error::BundleError;
 
@@ -94,83 +91,4 @@ impl BaseRecord {
         }
         Ok(record)
     }
-}
-
-/// What a base bundle provides to a differential one made against it.
-#[derive(Debug, Clone)]
-pub(crate) struct BaseContent {
-    pub(crate) record: BaseBundle,
-    /// Every layer digest the base's images name (including those a differential base itself
-    /// left out: where the base was synced, its registry has them all).
-    pub(crate) layers: HashSet<Digest>,
-}
-
-impl BaseContent {
-    pub(crate) fn read(path: &Path) -> Result<BaseContent, BundleError> {
-        let bundle = Bundle::open(path)?;
-        let chart = bundle.chart()?;
-        let file = std::fs::File::open(path).map_err(|e| BundleError::io(path, e))?;
-        let (digest, _) = Digest::of_reader(file).map_err(|e| BundleError::io(path, e))?;
-        let archive = bundle.image_archive()?;
-        let images = archive.as_ref().map(|a| a.images()).unwrap_or_default();
-        let layers = images
-            .iter()
-            .flat_map(|i| i.layers.iter().map(|l| l.digest))
-            .collect();
-        Ok(BaseContent {
-            record: BaseBundle {
-                digest,
-                file: path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                chart: chart.name().to_string(),
-                chart_version: chart.metadata.version.to_string(),
-                images: images.iter().map(|i| i.display_name()).collect(),
-            },
-            layers,
-        })
-    }
-
-    /// The record for a differential bundle of `archive`'s images against this base.
-    pub(crate) fn record_for(&self, archive: &ImageArchive) -> BaseRecord {
-        let mut omitted: BTreeMap<Digest, OmittedBlob> = BTreeMap::new();
-        for image in archive.images() {
-            for layer in image
-                .layers
-                .iter()
-                .filter(|l| self.layers.contains(&l.digest))
-            {
-                let entry = omitted.entry(layer.digest).or_insert_with(|| OmittedBlob {
-                    digest: layer.digest,
-                    size: layer.size,
-                    images: Vec::new(),
-                });
-                let name = image.display_name();
-                if !entry.images.contains(&name) {
-                    entry.images.push(name);
-                }
-            }
-        }
-        BaseRecord {
-            version: 1,
-            base: self.record.clone(),
-            omitted: omitted.into_values().collect(),
-        }
-    }
-}
-
-/// The blobs of a differential bundle's images that must already be in place, grouped by
-/// image: what `sync` checks in the target registry before pushing anything.
-pub fn needed_by_image(record: &BaseRecord) -> BTreeMap<String, BTreeSet<Digest>> {
-    let mut by_image: BTreeMap<String, BTreeSet<Digest>> = BTreeMap::new();
-    for blob in &record.omitted {
-        for image in &blob.images {
-            by_image
-                .entry(image.clone())
-                .or_default()
-                .insert(blob.digest);
-        }
-    }
-    by_image
 }

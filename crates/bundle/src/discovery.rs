@@ -25,6 +25,7 @@
 use serde::Serialize;
 
 use crate::chart::Chart;
+pub use crate::error::DiscoveryError;
 use crate::images_lock::{IMAGES_LOCK_FILE, ImagesLock, ImagesLockError, LockedDigest};
 use crate::reference::Reference;
 
@@ -57,27 +58,6 @@ impl std::fmt::Display for ImageSource {
             ImageSource::None => "none",
         })
     }
-}
-
-/// Why images could not be listed. Messages name the chart, file and key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DiscoveryError {
-    /// An annotation is not a list of `{name, image}`.
-    #[error("chart {chart}: Chart.yaml annotation {key:?}: {reason}")]
-    Annotation {
-        /// The chart (or subchart) name.
-        chart: String,
-        /// The annotation key.
-        key: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// `Images.lock` is unusable.
-    #[error(transparent)]
-    Lock(#[from] ImagesLockError),
-    /// Rendered manifests are not YAML.
-    #[error("rendered manifests: {0}")]
-    Manifests(String),
 }
 
 /// One image a chart needs.

@@ -112,7 +112,7 @@ pub enum BundleError {
     },
     /// The chart's image list (`Images.lock`, `Chart.yaml` annotations) is unusable.
     #[error(transparent)]
-    Discovery(Box<crate::discovery::DiscoveryError>),
+    Discovery(Box<DiscoveryError>),
     /// A chart is malformed.
     #[error("chart {path}: {reason}")]
     Chart {
@@ -171,7 +171,7 @@ pub enum BundleError {
     /// bundle that needs a higher limit): refused before the temporary file grows further.
     #[error("{path}: the {format} stream expands past {}, {}; a decompression bomb? If it is a real bundle, raise the limit (kantup: --max-expanded-size SIZE or KANTUP_MAX_EXPANDED_SIZE=SIZE)",
         human(*limit),
-        if *configured { "the limit set for it".to_string() } else { format!("the default limit ({} times its compressed size of {}, at least {})", crate::bundle::DEFAULT_EXPANSION_RATIO, human(*compressed), human(crate::bundle::MIN_DEFAULT_EXPANSION)) })]
+        if *configured { "the limit set for it".to_string() } else { format!("the default limit ({} times its compressed size of {}, at least {})", crate::open_options::DEFAULT_EXPANSION_RATIO, human(*compressed), human(crate::open_options::MIN_DEFAULT_EXPANSION)) })]
     ExpansionLimit {
         /// The bundle.
         path: PathBuf,
@@ -228,8 +228,29 @@ impl BundleError {
     }
 }
 
-impl From<crate::discovery::DiscoveryError> for BundleError {
-    fn from(e: crate::discovery::DiscoveryError) -> Self {
+impl From<DiscoveryError> for BundleError {
+    fn from(e: DiscoveryError) -> Self {
         BundleError::Discovery(Box::new(e))
     }
+}
+
+/// Why images could not be listed. Messages name the chart, file and key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryError {
+    /// An annotation is not a list of `{name, image}`.
+    #[error("chart {chart}: Chart.yaml annotation {key:?}: {reason}")]
+    Annotation {
+        /// The chart (or subchart) name.
+        chart: String,
+        /// The annotation key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `Images.lock` is unusable.
+    #[error(transparent)]
+    Lock(#[from] crate::images_lock::ImagesLockError),
+    /// Rendered manifests are not YAML.
+    #[error("rendered manifests: {0}")]
+    Manifests(String),
 }

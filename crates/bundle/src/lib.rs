@@ -37,6 +37,7 @@ mod file_error;
 pub mod hints;
 pub mod images_lock;
 pub mod media_types;
+mod open_options;
 pub mod reference;
 pub mod relocation;
 pub mod signature;
@@ -47,11 +48,14 @@ pub mod wrap;
 mod write;
 
 pub use bundle::{
-    Bundle, CHART_DIR, CHECKSUMS_MEMBER, DEFAULT_EXPANSION_RATIO, HINTS_MEMBER, IMAGES_MEMBER,
-    Layout, MAX_EXPANDED_SIZE_ENV, MIN_DEFAULT_EXPANSION, MemberInfo, OpenOptions, SizeParseError,
+    Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER, Layout, MemberInfo,
 };
 pub use digest::{Digest, DigestParseError, DigestReader, DigestWriter};
 pub use error::BundleError;
 pub use file_error::FileError;
+pub use open_options::{
+    DEFAULT_EXPANSION_RATIO, MAX_EXPANDED_SIZE_ENV, MIN_DEFAULT_EXPANSION, OpenOptions,
+    SizeParseError,
+};
 pub use unpack::{UnpackOptions, UnpackReport};
 pub use verify::{VerifyOptions, VerifyReport, verify_archive};

@@ -116,13 +116,11 @@ fn parse_expanded_size(text: &str) -> Result<u64, String> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Some(size) = cli.max_expanded_size {
-        // Every `Bundle::open`, in the commands and in the `kantup::ops` workflows, reads the
-        // limit from the environment; the flag is its command-line form, checked above.
-        // SAFETY: no other thread exists yet (logging and the runtime start below).
-        unsafe { std::env::set_var(kantup_bundle::MAX_EXPANDED_SIZE_ENV, size.to_string()) };
-    }
-    let ctx = Ctx::new(cli.output, cli.verbose, cli.quiet);
+    // The bundle options travel as a value to every workflow that opens a bundle.
+    let open = kantup_bundle::OpenOptions {
+        max_expanded_size: cli.max_expanded_size,
+    };
+    let ctx = Ctx::new(cli.output, cli.verbose, cli.quiet, open);
     ctx.init_logging();
     // Commands that only read and write local files run on the calling thread: a multi-thread
     // runtime first starts a worker thread per core, which they would never use.

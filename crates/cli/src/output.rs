@@ -20,14 +20,22 @@ pub struct Ctx {
     pub output: OutputFormat,
     pub verbose: u8,
     pub quiet: bool,
+    /// How bundles are opened (`--max-expanded-size`), handed to every workflow that opens one.
+    pub open: kantup_bundle::OpenOptions,
 }
 
 impl Ctx {
-    pub fn new(output: OutputFormat, verbose: u8, quiet: bool) -> Self {
+    pub fn new(
+        output: OutputFormat,
+        verbose: u8,
+        quiet: bool,
+        open: kantup_bundle::OpenOptions,
+    ) -> Self {
         Self {
             output,
             verbose,
             quiet,
+            open,
         }
     }
 
@@ -175,16 +183,32 @@ impl std::fmt::Display for ExitError {
 
 impl std::error::Error for ExitError {}
 
-/// Maps an error to its exit code: an [`ExitError`] anywhere in the chain decides; digest and
-/// size mismatches from the libraries are verification failures (3); "not found" from a chart
-/// repository is 4; half a username/password pair or a version that is not semver for an
-/// `oci://` chart is a usage error (2); everything else is 1.
+/// Maps an error to its exit code, the one place exit codes are decided: an [`ExitError`]
+/// anywhere in the chain decides; digest and size mismatches from the libraries are
+/// verification failures (3); "not found" from a chart repository, a repository without
+/// versions, a source without bundles and a bundle without images are "nothing to do" (4);
+/// half a username/password pair, a version that is not semver for an `oci://` chart or a
+/// `--retag` that is not `REGISTRY[/PREFIX]` is a usage error (2); everything else is 1.
 pub fn exit_for(error: &anyhow::Error) -> Exit {
+    use kantup::ops::load::LoadError;
+    use kantup::ops::repo::RepoOpError;
+    use kantup::ops::sync::SyncError;
     use kantup_registry::chart_repo::RepoError;
     use kantup_registry::credentials::CredentialsError;
     for cause in error.chain() {
         if let Some(coded) = cause.downcast_ref::<ExitError>() {
             return coded.exit;
+        }
+        if let Some(RepoOpError::NoVersions { .. }) = cause.downcast_ref::<RepoOpError>() {
+            return Exit::NothingToDo;
+        }
+        if let Some(SyncError::NoBundles(_)) = cause.downcast_ref::<SyncError>() {
+            return Exit::NothingToDo;
+        }
+        match cause.downcast_ref::<LoadError>() {
+            Some(LoadError::NoImages(_)) => return Exit::NothingToDo,
+            Some(LoadError::BadRetag(_)) => return Exit::Usage,
+            _ => {}
         }
         if let Some(repo) = cause.downcast_ref::<RepoError>() {
             if repo.is_verification_failure() {

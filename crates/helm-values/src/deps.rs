@@ -25,6 +25,69 @@ pub fn process_dependencies(
     Ok(chart)
 }
 
+/// The subcharts Helm keeps for `values`, as paths of chart names from the top chart (`[["db"],
+/// ["db", "metrics"]]`), depth first: Helm's `condition` and `tags` with `helm`'s rules,
+/// aliases followed. Which CRDs Helm installs with a chart follows from it.
+///
+/// ```
+/// # let root = kantup_test_support::workspace_root();
+/// use kantup_helm_values::strvals::HelmVersion;
+/// let bundle = kantup_bundle::Bundle::open(root.join("examples/bundles/testchart.bundle.tar"))?;
+/// let chart = bundle.chart()?;
+/// let enabled = kantup_helm_values::deps::enabled_subcharts(&chart, &Default::default(), HelmVersion::V3)?;
+/// // Each path starts at a subchart of the top chart.
+/// assert!(enabled.iter().all(|path| chart.subcharts.iter().any(|s| s.name() == path[0])));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn enabled_subcharts(
+    chart: &kantup_bundle::chart::Chart,
+    values: &Values,
+    helm: HelmVersion,
+) -> crate::Result<Vec<Vec<String>>> {
+    let in_chart = |source: crate::Error| crate::Error::Subcharts {
+        chart: chart.name().to_string(),
+        source: Box::new(source),
+    };
+    let as_values_chart = Chart::from_chart(chart).map_err(in_chart)?;
+    let processed = process_dependencies(&as_values_chart, values, helm).map_err(in_chart)?;
+    let mut out = Vec::new();
+    walk_enabled(chart, &processed, &mut Vec::new(), &mut out);
+    Ok(out)
+}
+
+/// Pairs each subchart of `chart` with the processed dependency that kept it: Helm renames an
+/// aliased dependency to its alias, so a subchart counts when its name, or an alias that
+/// `Chart.yaml` gives it, is among the processed dependencies.
+fn walk_enabled(
+    chart: &kantup_bundle::chart::Chart,
+    processed: &Chart,
+    path: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) {
+    for sub in &chart.subcharts {
+        let mut names = vec![sub.name().to_string()];
+        names.extend(
+            chart
+                .metadata
+                .dependencies
+                .iter()
+                .filter(|d| d.name == sub.name())
+                .filter_map(|d| d.alias.clone()),
+        );
+        let Some(kept) = processed
+            .dependencies
+            .iter()
+            .find(|d| names.contains(&d.name))
+        else {
+            continue;
+        };
+        path.push(sub.name().to_string());
+        out.push(path.clone());
+        walk_enabled(sub, kept, path, out);
+        path.pop();
+    }
+}
+
 /// Masterminds/semver-ish `IsCompatibleRange`: an empty or unparsable constraint never matches.
 fn is_compatible_range(constraint: &str, version: &str) -> bool {
     let constraint = constraint.trim();

@@ -51,6 +51,25 @@ pub enum Error {
     /// Relocating image references failed.
     #[error("relocation: {0}")]
     Relocate(String),
+    /// A chart's dependencies could not be processed for its values (which subcharts are
+    /// enabled).
+    #[error("chart {chart}: {source}")]
+    Subcharts {
+        /// The chart name.
+        chart: String,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A release's values could not be rendered as YAML.
+    #[error("cannot render values of release {release} as YAML: {source}")]
+    ReleaseYaml {
+        /// The release name.
+        release: String,
+        /// The serializer's error.
+        #[source]
+        source: serde_yaml::Error,
+    },
 }
 
 impl Error {

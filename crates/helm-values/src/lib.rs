@@ -8,6 +8,8 @@
 //!   [`merge::render_values`] (what a chart is rendered with).
 //! - [`coalesce`], [`deps`], [`chart`]: chart defaults, globals, subcharts, aliases,
 //!   conditions, tags, import-values.
+//! - [`release`]: a release's stored values as `helm get values [--all]` shows them (the
+//!   values backup).
 //! - [`upgrade`]: `helm upgrade` with `--reuse-values`, `--reset-values`,
 //!   `--reset-then-reuse-values`.
 //! - [`diff`]: a values diff; [`relocate`]: image relocation through relok8s hints, editing
@@ -28,6 +30,7 @@ pub mod deps;
 pub mod diff;
 pub mod error;
 pub mod merge;
+pub mod release;
 pub mod relocate;
 pub mod strvals;
 pub mod typing;

@@ -44,7 +44,25 @@ impl ValueOptions {
     ///     serde_json::json!({"a": {"b": 1, "d": "true"}, "c": ["x", "y"]}));
     /// ```
     pub fn merge_values(&self) -> Result<Values> {
-        let mut base = Map::new();
+        self.merge_values_onto(Map::new())
+    }
+
+    /// [`merge_values`](Self::merge_values) with one values document before the `-f` files:
+    /// `text` read exactly as a first `-f` file holding it would be (`origin` names it in
+    /// errors). An upgrade gives the release's values backup so, in memory.
+    ///
+    /// ```
+    /// use kantup_helm_values::merge::ValueOptions;
+    /// let opts = ValueOptions { values: vec!["tag=2".into()], ..Default::default() };
+    /// let v = opts.merge_values_after("tag: 1\nreplicas: 3\n", "backup.yaml").unwrap();
+    /// assert_eq!(serde_json::Value::Object(v), serde_json::json!({"tag": 2, "replicas": 3.0}));
+    /// ```
+    pub fn merge_values_after(&self, text: &str, origin: &str) -> Result<Values> {
+        let first = parse_values(text, origin)?;
+        self.merge_values_onto(merge_maps(Map::new(), first))
+    }
+
+    fn merge_values_onto(&self, mut base: Values) -> Result<Values> {
         for path in &self.value_files {
             let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
             let current = parse_values(&text, &path.display().to_string())?;

@@ -188,17 +188,6 @@ pub enum Error {
         reason: String,
     },
 
-    /// The chart's dependencies could not be processed for its values (which subcharts, and
-    /// so which of their CRDs, are enabled).
-    #[error("chart {chart}: {source}")]
-    ChartValues {
-        /// The chart name.
-        chart: String,
-        /// What failed.
-        #[source]
-        source: kantup_helm_values::Error,
-    },
-
     /// A CRD snapshot file could not be written or read.
     #[error("CRD snapshot {}: {reason}", path.display())]
     Snapshot {
@@ -206,16 +195,6 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong.
         reason: String,
-    },
-
-    /// Values could not be rendered as YAML.
-    #[error("cannot render values of release {release} as YAML: {source}")]
-    ValuesYaml {
-        /// The release name.
-        release: String,
-        /// The serializer's error.
-        #[source]
-        source: serde_yaml::Error,
     },
 }
 
@@ -344,12 +323,6 @@ impl ApiError {
                 }
             }
         }
-    }
-
-    /// Replaces the hint.
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
     }
 
     /// The conflicts of a `409 Conflict` answer to a server-side apply: one entry per field,

@@ -3,9 +3,8 @@
 //! - [`crd`]: load a chart's CustomResourceDefinitions, plan them against the cluster
 //!   (new / changed / unchanged, with a structural schema diff), server-side apply them as
 //!   field manager `kantup` and wait until they are `Established`.
-//! - [`release`]: read Helm 3 and Helm 4 release records (Secret or ConfigMap storage).
-//! - [`values_yaml`] / [`write_private_file`]: what `helm get values` prints, written
-//!   atomically with mode 0600.
+//! - [`release`]: read Helm 3 and Helm 4 release records (Secret or ConfigMap storage). What
+//!   their values mean (`helm get values`) is `kantup-helm-values`' `release` module.
 //! - [`preflight`]: checks that a release is safe to upgrade.
 //! - [`readiness`]: kstatus's readiness of any object, and a waiter that watches objects until
 //!   they are ready, saying what is wrong underneath those that are not.
@@ -16,8 +15,6 @@
 #![warn(missing_docs)]
 
 mod access;
-mod backup;
-pub mod coalesce;
 pub mod crd;
 mod error;
 pub mod preflight;
@@ -25,7 +22,6 @@ pub mod readiness;
 pub mod release;
 
 pub use access::{API_RETRIES, ClusterAccess};
-pub use backup::{release_values, values_yaml, write_private_file};
 pub use error::{ApiCause, ApiError, Error, Result, describe_conflicts};
 /// The `kube` crate this one is built on, so callers use the same `Client` type.
 pub use kube;

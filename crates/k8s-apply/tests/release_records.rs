@@ -13,9 +13,30 @@ mod common;
 
 use base64::Engine;
 use common::*;
-use kantup_k8s_apply::release::{ReleaseStatus, ReleaseStore, StorageDriver, decode_release};
-use kantup_k8s_apply::{release_values, values_yaml};
+use kantup_helm_values::release::StoredValues;
+use kantup_k8s_apply::release::{
+    Release, ReleaseStatus, ReleaseStore, StorageDriver, decode_release,
+};
 use serde_json::json;
+
+/// The values a record stores, read by helm-values' rules for the Helm that wrote it.
+fn stored(release: &Release) -> StoredValues<'_> {
+    StoredValues::of_record(
+        release.chart_values(),
+        release.config.as_ref(),
+        release.written_by_helm4(),
+    )
+}
+
+/// What `helm get values [--all]` shows for `release`, as JSON.
+fn release_values(release: &Release, all: bool) -> serde_json::Value {
+    stored(release).values(all)
+}
+
+/// What `helm get values [--all] -o yaml` prints for `release`.
+fn values_yaml(release: &Release, all: bool) -> kantup_helm_values::Result<String> {
+    stored(release).to_yaml(&release.name, all)
+}
 
 const NS: &str = "kant-system";
 

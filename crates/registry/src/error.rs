@@ -6,7 +6,6 @@ use kantup_bundle::{Digest, DigestParseError};
 
 use crate::credentials::CredentialsError;
 use crate::net::{NetError, TlsError};
-use crate::push::DigestOrUnknown;
 
 /// Everything that can go wrong talking to a registry or a chart repository.
 ///
@@ -194,3 +193,15 @@ impl RegistryError {
 
 /// Result alias of this crate.
 pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// A digest that may be unknown, shown as `unknown` then.
+pub(crate) struct DigestOrUnknown<'a>(pub(crate) Option<&'a Digest>);
+
+impl std::fmt::Display for DigestOrUnknown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(digest) => digest.fmt(f),
+            None => f.write_str("unknown"),
+        }
+    }
+}

@@ -16,6 +16,7 @@
 //! - [`RelocationRule`]: the relok8s/charts-syncer target naming.
 //! - [`chart_repo::ChartRepository`]: list and pull (digest-verified) charts from HTTP(S)
 //!   repositories (Harbor, ChartMuseum, static), directories and `oci://` registries.
+//! - [`location`]: the one parser of chart locations (`oci://`, `http(s)://`, a directory).
 //! - [`chart_target`]: Helm chart uploads to OCI, Harbor, ChartMuseum and local repositories.
 //! - [`chart_index`]: the `index.yaml` model, and building indexes like `helm repo index`.
 
@@ -29,6 +30,7 @@ pub mod chart_target;
 pub mod client;
 pub mod credentials;
 pub mod error;
+pub mod location;
 pub mod net;
 pub mod push;
 pub mod relocate;

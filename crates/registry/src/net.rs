@@ -224,6 +224,20 @@ pub fn same_host(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// Whether two URLs have the same origin: scheme, host and port (ports defaulted by scheme).
+/// The rule for the credentials of a chart repository: they go only to its own origin, like
+/// helm without `--pass-credentials`.
+///
+/// ```
+/// use kantup_registry::net::same_origin;
+/// let u = |s: &str| url::Url::parse(s).unwrap();
+/// assert!(same_origin(&u("https://h/chartrepo/lib/index.yaml"), &u("https://H:443/charts/a.tgz")));
+/// assert!(!same_origin(&u("https://h/index.yaml"), &u("http://h/a.tgz")));
+/// ```
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && same_host(a, b)
+}
+
 /// Query parameters shown as they are in messages; every other parameter's value is a
 /// possible secret (docker-registry's signed upload `_state`, presigned storage URLs).
 const PUBLIC_QUERY_KEYS: &[&str] = &["digest", "mount", "from", "n", "last"];

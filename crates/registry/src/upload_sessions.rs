@@ -19,7 +19,6 @@
 //! [`MAX_AGE`] is dropped and the blob starts over, and the registry still checks the whole
 //! blob's digest when the upload is closed (`PUT ...?digest=`).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -145,11 +144,9 @@ impl UploadSessions {
         }
         create_private_dir(&self.dir)?;
         let path = self.path(&session.registry, &session.repository, &session.digest);
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        // NamedTempFile is created with mode 0600.
-        tmp.write_all(&serde_json::to_vec(session).map_err(std::io::Error::other)?)?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
+        let bytes = serde_json::to_vec(session).map_err(std::io::Error::other)?;
+        kantup_bundle::atomic::write_with(&path, &bytes, kantup_bundle::atomic::Access::Private)
+            .map_err(|e| e.source)
     }
 
     /// Forgets a session (its blob is in, or the registry no longer knows it).

@@ -90,14 +90,22 @@ impl Dependency {
     }
 }
 
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+/// A `Chart.yaml` text field as Helm reads it, for `#[serde(deserialize_with)]`: versions such
+/// as `1.0` or `2` are YAML numbers when unquoted (and `true` a boolean); helm keeps them as
+/// the text written. `None` for a missing or `null` field. The one rule for every model of
+/// `Chart.yaml` fields (this one, and the index entries of `kantup-registry`).
+pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<serde_yaml::Value>::deserialize(d)?;
     Ok(match v {
         None | Some(serde_yaml::Value::Null) => None,
         Some(serde_yaml::Value::String(s)) => Some(s),
         Some(serde_yaml::Value::Number(n)) => Some(n.to_string()),
         Some(serde_yaml::Value::Bool(b)) => Some(b.to_string()),
-        Some(_) => return Err(serde::de::Error::custom("expected a string")),
+        Some(other) => {
+            return Err(serde::de::Error::custom(format!(
+                "expected a string, found {other:?}"
+            )));
+        }
     })
 }
 

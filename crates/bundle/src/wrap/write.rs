@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::archive::oci::blob_path;
 use crate::archive::{Image, ImageArchive, media_types};
+use crate::atomic::{Access, AtomicFile};
 use crate::chart::Chart;
 use crate::create::CreateReport;
 use crate::digest::{Digest, DigestReader};
@@ -64,18 +65,11 @@ pub fn create_wrap(
     // Fixed, like every other timestamp kantup writes: same inputs, same bytes.
     let lock = lock_for(&chart, archive.as_ref(), "2000-01-01T00:00:00Z")?;
     let root = format!("{}-{}", chart.name(), chart.metadata.version);
-    let parent = match options.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let out = tempfile::Builder::new()
-        .prefix(".kantup-wrap-")
-        .tempfile_in(&parent)
-        .map_err(|e| BundleError::io(&parent, e))?;
+    let out = AtomicFile::create(&options.output, Access::Normal)?;
     let label = options.output.display().to_string();
     let io_err = |e: io::Error| BundleError::io(&label, e);
     let gz = flate2::write::GzEncoder::new(
-        io::BufWriter::new(out.as_file()),
+        io::BufWriter::new(out.file()),
         flate2::Compression::default(),
     );
     let mut tar = tar::Builder::new(gz);
@@ -115,13 +109,12 @@ pub fn create_wrap(
     let gz = tar.into_inner().map_err(io_err)?;
     gz.finish().map_err(io_err)?.flush().map_err(io_err)?;
     let (digest, size) = {
-        let file = fs::File::open(out.path()).map_err(io_err)?;
+        let file = fs::File::open(out.temp_path()).map_err(io_err)?;
         let mut r = DigestReader::new(file);
         io::copy(&mut r, &mut io::sink()).map_err(io_err)?;
         r.finish()
     };
-    out.persist(&options.output)
-        .map_err(|e| BundleError::io(&options.output, e.error))?;
+    out.commit()?;
     Ok(CreateReport {
         output: options.output.clone(),
         chart: chart.name().to_string(),

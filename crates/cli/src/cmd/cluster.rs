@@ -9,22 +9,22 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use kantup::ops::crds::{self, CrdsApplyOptions};
 use kantup::ops::duration::parse_duration;
-use kantup::ops::release::ReleaseId;
+use kantup::ops::preflight::{PreflightOptions, preflight};
 use kantup::ops::values::{self, BackupOptions};
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::ConflictPolicy;
-use kantup_k8s_apply::preflight::{PreflightOptions, preflight};
 use kantup_k8s_apply::release::StorageDriver;
 use serde::Serialize;
 
 use crate::cmd::tables::{action_word, name_width, print_checks, print_plans};
 use crate::output::{Ctx, OutputFormat, success_if};
 
-/// How to reach the cluster (as kubectl: `$KUBECONFIG`, `~/.kube/config`, in-cluster).
+/// How to reach the cluster (as kubectl: `--kubeconfig` or `$KUBECONFIG`, `~/.kube/config`,
+/// in-cluster): the one group of cluster flags, flattened into every command that talks to it.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
-    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
-    #[arg(long, value_name = "FILE")]
+    /// Kubeconfig file(s) (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Kubeconfig context to use (default: the current context).
     #[arg(long, value_name = "NAME")]
@@ -33,22 +33,11 @@ pub struct ClusterArgs {
 
 impl ClusterArgs {
     /// The cluster, as kubectl would reach it with these flags.
-    fn access(&self) -> ClusterAccess {
+    pub fn access(&self) -> ClusterAccess {
         ClusterAccess {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
         }
-    }
-
-    /// A client, and `namespace` or else the context's namespace (as kubectl's `-n`).
-    async fn client_in(
-        &self,
-        namespace: Option<&str>,
-    ) -> anyhow::Result<(kantup_k8s_apply::kube::Client, String)> {
-        let client = self.access().client().await?;
-        let namespace =
-            namespace.map_or_else(|| client.default_namespace().to_string(), str::to_string);
-        Ok((client, namespace))
     }
 }
 
@@ -76,28 +65,22 @@ impl ConflictArgs {
     }
 }
 
-/// How the commands that run helm (`upgrade`, `rollback`) reach the cluster and the release
-/// records: the same kubeconfig, context and storage driver helm is given.
+/// How the commands that read Helm release records (`upgrade`, `rollback`, `values backup`,
+/// `preflight`) reach the cluster and the records: the cluster flags and helm's storage
+/// driver, the same ones helm is given.
 #[derive(Debug, Args)]
 pub struct HelmClusterArgs {
-    /// Path to the kubeconfig file (as kubectl's `--kubeconfig`).
-    #[arg(long, env = "KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Helm's storage driver (`secret` or `configmap`), as `HELM_DRIVER`.
-    #[arg(long, env = "HELM_DRIVER")]
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Helm's storage driver: secret (default) or configmap, as `HELM_DRIVER`.
+    #[arg(long, env = "HELM_DRIVER", value_name = "DRIVER")]
     pub helm_driver: Option<String>,
 }
 
 impl HelmClusterArgs {
     /// The cluster, as kubectl would reach it with these flags.
     pub fn access(&self) -> ClusterAccess {
-        ClusterAccess {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-        }
+        self.cluster.access()
     }
 
     /// Where helm keeps the release records.
@@ -126,7 +109,7 @@ pub struct CrdsApplyArgs {
     #[arg(long)]
     pub allow_version_removal: bool,
     /// How long to wait for each CRD to be Established (e.g. `90s`, `2m`, `60`).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = crate::cmd::defaults::CRDS_TIMEOUT.as_str(), value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -149,11 +132,8 @@ pub struct BackupArgs {
     /// Write to this file (atomically, mode 0600) instead of stdout.
     #[arg(long, short = 'f', value_name = "FILE")]
     pub file: Option<PathBuf>,
-    /// Helm's storage driver: secret (default) or configmap.
-    #[arg(long, env = "HELM_DRIVER", value_name = "DRIVER")]
-    pub helm_driver: Option<String>,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub cluster: HelmClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -170,11 +150,8 @@ pub struct PreflightArgs {
     /// Accept a lower chart version than the deployed one.
     #[arg(long)]
     pub allow_downgrade: bool,
-    /// Helm's storage driver: secret (default) or configmap.
-    #[arg(long, env = "HELM_DRIVER", value_name = "DRIVER")]
-    pub helm_driver: Option<String>,
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub cluster: HelmClusterArgs,
 }
 
 pub async fn run_crds(ctx: &Ctx, command: CrdsCommand) -> anyhow::Result<ExitCode> {
@@ -185,6 +162,7 @@ pub async fn run_crds(ctx: &Ctx, command: CrdsCommand) -> anyhow::Result<ExitCod
 
 async fn crds_apply(ctx: &Ctx, args: CrdsApplyArgs) -> anyhow::Result<ExitCode> {
     let options = CrdsApplyOptions {
+        open: ctx.open.clone(),
         path: args.path,
         conflicts: args.conflicts.policy(),
         allow_version_removal: args.allow_version_removal,
@@ -245,16 +223,18 @@ struct BackupResult<'a> {
 }
 
 pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode> {
-    let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
-    let (client, namespace) = args.cluster.client_in(args.namespace.as_deref()).await?;
+    let driver = args.cluster.driver()?;
     let options = BackupOptions {
-        release: ReleaseId::new(&args.release, &namespace),
+        release: args.release.clone(),
+        namespace: args.namespace.clone(),
+        cluster: args.cluster.access(),
         revision: args.revision,
         all: args.all,
         file: args.file.clone(),
         driver,
     };
-    let backup = values::backup(client, &options).await?;
+    let backup = values::backup(&options).await?;
+    let namespace = backup.release.namespace.clone();
     match (ctx.output, &args.file) {
         (OutputFormat::Table, None) => print!("{}", backup.yaml),
         (OutputFormat::Table, Some(file)) => {
@@ -286,19 +266,15 @@ pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode>
 }
 
 pub async fn run_preflight(ctx: &Ctx, args: PreflightArgs) -> anyhow::Result<ExitCode> {
-    let driver = StorageDriver::from_helm_driver(args.helm_driver.as_deref())?;
-    let (client, namespace) = args.cluster.client_in(args.namespace.as_deref()).await?;
-    let report = preflight(
-        &client,
-        &PreflightOptions {
-            release: args.release.clone(),
-            namespace,
-            chart_version: args.chart_version.clone(),
-            allow_downgrade: args.allow_downgrade,
-            driver,
-            ..Default::default()
-        },
-    )
+    let driver = args.cluster.driver()?;
+    let report = preflight(&PreflightOptions {
+        release: args.release.clone(),
+        namespace: args.namespace.clone(),
+        chart_version: args.chart_version.clone(),
+        allow_downgrade: args.allow_downgrade,
+        driver,
+        cluster: args.cluster.access(),
+    })
     .await?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&report)?,

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use kantup::ops::load::{self, LoadError, LoadOptions, Runtime};
+use kantup::ops::load::{self, LoadOptions, Runtime};
 
-use crate::output::{Ctx, Exit, ExitError, OutputFormat};
+use crate::output::{Ctx, Exit, OutputFormat};
 use crate::progress::BarProgress;
 
 /// The container runtimes `load` can feed.
@@ -67,11 +67,9 @@ pub struct LoadArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let retag = match args.retag.as_deref().map(load::parse_retag).transpose() {
-        Ok(rule) => rule,
-        Err(error) => return Err(ExitError::new(Exit::Usage, error.to_string()).into()),
-    };
+    let retag = args.retag.as_deref().map(load::parse_retag).transpose()?;
     let options = LoadOptions {
+        open: ctx.open.clone(),
         input: args.input,
         runtime: args.runtime.into(),
         retag,
@@ -88,13 +86,7 @@ pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
     })
     .await
     .context("the load task panicked")?;
-    let (ctx, report) = match report {
-        Ok(done) => done,
-        Err(error @ LoadError::NoImages(_)) => {
-            return Err(ExitError::new(Exit::NothingToDo, error.to_string()).into());
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let (ctx, report) = report?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&report)?,
         OutputFormat::Table => {

@@ -7,6 +7,7 @@ use anyhow::bail;
 pub mod bundle;
 pub mod cluster;
 pub mod completions;
+pub mod defaults;
 pub mod image_check;
 pub mod load;
 pub mod net_args;
@@ -18,6 +19,7 @@ pub mod tables;
 pub mod upgrade;
 pub mod upgrade_wait;
 pub mod values;
+pub mod values_args;
 
 /// A person's go-ahead for a change (`verb`: "upgrade", "roll back"): refused when stdin is
 /// not a terminal (`--yes` is then required); else `show` prints what would be done and

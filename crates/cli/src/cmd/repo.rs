@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use kantup::ops::repo::{self, PullOptions, RepoOpError, VersionsOptions};
+use kantup::ops::repo::{self, PullOptions, VersionsOptions};
 use kantup_registry::chart_repo::ChartVersionInfo;
 
 use crate::cmd::net_args::{CredentialArgs, TlsArgs};
-use crate::output::{Ctx, Exit, ExitError, OutputFormat};
+use crate::output::{Ctx, Exit, OutputFormat};
 
 #[derive(Debug, Subcommand)]
 pub enum RepoCommand {
@@ -72,16 +72,6 @@ pub async fn run(ctx: &Ctx, command: RepoCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The exit code of each refusal; a repository error keeps its own (3 on a digest mismatch,
-/// 4 when not found, see [`crate::output::exit_for`]).
-fn exit_error(error: RepoOpError) -> anyhow::Error {
-    let exit = match &error {
-        RepoOpError::NoVersions { .. } => Exit::NothingToDo,
-        RepoOpError::Repository(_) => return error.into(),
-    };
-    ExitError::new(exit, error.to_string()).into()
-}
-
 async fn versions(ctx: &Ctx, args: VersionsArgs) -> anyhow::Result<ExitCode> {
     let options = VersionsOptions {
         repository: args.repository,
@@ -91,7 +81,7 @@ async fn versions(ctx: &Ctx, args: VersionsArgs) -> anyhow::Result<ExitCode> {
         http: args.tls.http_options(),
         credentials: args.credentials.resolver()?,
     };
-    let rows = repo::versions(&options).await.map_err(exit_error)?;
+    let rows = repo::versions(&options).await?;
     match ctx.output {
         OutputFormat::Json => ctx.print_json(&rows)?,
         OutputFormat::Table => print_table(&rows),
@@ -146,7 +136,7 @@ async fn pull(ctx: &Ctx, args: PullArgs) -> anyhow::Result<ExitCode> {
         http: args.tls.http_options(),
         credentials: args.credentials.resolver()?,
     };
-    let report = repo::pull(&options).await.map_err(exit_error)?;
+    let report = repo::pull(&options).await?;
     let check = match report.checked_against() {
         Some(what) => format!("sha256 verified against {what}"),
         None => "NOT verified: the index has no digest".to_string(),

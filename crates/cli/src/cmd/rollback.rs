@@ -42,7 +42,7 @@ pub struct RollbackArgs {
     #[command(flatten)]
     pub cluster: HelmClusterArgs,
     /// Passed to `helm rollback --timeout`, and the CRD wait timeout.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = crate::cmd::defaults::ROLLBACK_TIMEOUT.as_str(), value_parser = parse_duration)]
     pub timeout: Duration,
     /// Do not wait for the rolled-back revision's objects to be ready (by default kantup
     /// waits, up to --timeout, with kstatus's rules, and exits 5 when they are not ready).

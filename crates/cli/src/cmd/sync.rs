@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use kantup::ops::sync::{SyncError, SyncOptions, SyncReport, sync};
+use kantup::ops::sync::{SyncOptions, SyncReport, sync};
 
 use crate::cmd::net_args::TlsArgs;
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
@@ -51,8 +51,9 @@ pub struct SyncArgs {
 }
 
 impl SyncArgs {
-    fn options(&self) -> SyncOptions {
+    fn options(&self, open: &kantup_bundle::OpenOptions) -> SyncOptions {
         SyncOptions {
+            open: open.clone(),
             config: self.config.clone(),
             dry_run: self.dry_run,
             to_oci_layout: self.to_oci_layout.clone(),
@@ -69,14 +70,7 @@ impl SyncArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: SyncArgs) -> anyhow::Result<ExitCode> {
-    let summary = match sync(&args.options(), Arc::new(BarProgress::new(ctx))).await {
-        Ok(summary) => summary,
-        Err(SyncError::NoBundles(source)) => {
-            let message = SyncError::NoBundles(source).to_string();
-            return Err(ExitError::new(Exit::NothingToDo, message).into());
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let summary = sync(&args.options(&ctx.open), Arc::new(BarProgress::new(ctx))).await?;
     if ctx.output == OutputFormat::Json {
         ctx.print_json(&summary)?;
     } else if !ctx.quiet {

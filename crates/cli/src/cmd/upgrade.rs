@@ -9,10 +9,12 @@ use clap::Args;
 use kantup::ops::duration::parse_duration;
 use kantup::ops::release::ReleaseId;
 use kantup::ops::upgrade::{
-    self, ChartSource, RepositoryChart, UpgradeOptions, UpgradePlan, UpgradeSummary, ValueInputs,
+    self, ChartSource, RepositoryChart, UpgradeOptions, UpgradePlan, UpgradeSummary,
 };
+use kantup_helm_values::strvals::HelmVersion;
 
 use crate::cmd::cluster::HelmClusterArgs;
+use crate::cmd::values_args::ValuesArgs;
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
 use crate::progress::BarProgress;
 
@@ -44,24 +46,9 @@ pub struct UpgradeArgs {
     /// Sets `global.imageRegistry` (as a string) after every other value.
     #[arg(long)]
     pub image_registry: Option<String>,
-    /// Values files, applied after the backed-up values, in order.
-    #[arg(long = "values", short = 'f', value_name = "FILE")]
-    pub values: Vec<PathBuf>,
-    /// `--set` expressions (Helm's grammar and typing).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
-    /// `--set-string` expressions.
-    #[arg(long = "set-string", value_name = "KEY=VALUE")]
-    pub set_string: Vec<String>,
-    /// `--set-file` expressions.
-    #[arg(long = "set-file", value_name = "KEY=PATH")]
-    pub set_file: Vec<String>,
-    /// `--set-json` expressions.
-    #[arg(long = "set-json", value_name = "KEY=JSON")]
-    pub set_json: Vec<String>,
-    /// `--set-literal` expressions.
-    #[arg(long = "set-literal", value_name = "KEY=VALUE")]
-    pub set_literal: Vec<String>,
+    /// Values on top of the backed-up ones (files applied after the backup, in order).
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Show everything the upgrade would do and change nothing.
     #[arg(long)]
     pub plan: bool,
@@ -94,7 +81,7 @@ pub struct UpgradeArgs {
     #[arg(long)]
     pub allow_version_removal: bool,
     /// Passed to `helm upgrade --timeout`, and the CRD wait timeout (`90s`, `5m`, `1h30m`).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = crate::cmd::defaults::UPGRADE_TIMEOUT.as_str(), value_parser = parse_duration)]
     pub timeout: Duration,
     #[command(flatten)]
     pub after_helm: crate::cmd::upgrade_wait::WaitArgs,
@@ -136,19 +123,14 @@ impl UpgradeArgs {
         })))
     }
 
-    fn options(&self) -> anyhow::Result<UpgradeOptions> {
+    fn options(&self, open: &kantup_bundle::OpenOptions) -> anyhow::Result<UpgradeOptions> {
         Ok(UpgradeOptions {
+            open: open.clone(),
             source: self.chart_source()?,
             release: ReleaseId::new(&self.release, &self.namespace),
             image_registry: self.image_registry.clone(),
-            values: ValueInputs {
-                files: self.values.clone(),
-                set: self.set.clone(),
-                set_string: self.set_string.clone(),
-                set_file: self.set_file.clone(),
-                set_json: self.set_json.clone(),
-                set_literal: self.set_literal.clone(),
-            },
+            // The Helm version is the one `helm` turns out to be (the plan sets it).
+            values: self.values.clone().options(HelmVersion::V3),
             helm: self.helm.clone(),
             backup_dir: self.backup_dir.clone(),
             cluster: self.cluster.access(),
@@ -170,7 +152,7 @@ impl UpgradeArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
-    let options = args.options()?;
+    let options = args.options(&ctx.open)?;
     let progress = BarProgress::new(ctx);
     let prepared = upgrade::plan(&options, &progress).await?;
     let plan = prepared.plan();

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand, ValueEnum};
 use kantup::ops::values::{self, RelocateOptions};
 use kantup_helm_values::diff::to_text;
-use kantup_helm_values::merge::ValueOptions;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_helm_values::value::to_go_json;
 use kantup_helm_values::yaml::{lossy_in_file, write_yaml};
 use serde_json::Value;
 
+use crate::cmd::values_args::ValuesArgs;
 use crate::output::{Ctx, OutputFormat};
 
 #[derive(Debug, Subcommand)]
@@ -51,24 +51,8 @@ pub struct MergeArgs {
     /// prints the user-supplied values only (what `helm get values` would store).
     #[arg(long)]
     pub chart: Option<PathBuf>,
-    /// Values files, in order (`-f/--values`).
-    #[arg(short = 'f', long = "values")]
-    pub values: Vec<PathBuf>,
-    /// `--set key=value[,key=value]`.
-    #[arg(long)]
-    pub set: Vec<String>,
-    /// `--set-string key=value`.
-    #[arg(long)]
-    pub set_string: Vec<String>,
-    /// `--set-file key=path`.
-    #[arg(long)]
-    pub set_file: Vec<String>,
-    /// `--set-json key=json`.
-    #[arg(long)]
-    pub set_json: Vec<String>,
-    /// `--set-literal key=value`.
-    #[arg(long)]
-    pub set_literal: Vec<String>,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Which Helm's semantics to follow where 3 and 4 differ.
     #[arg(long, value_enum, default_value = "3")]
     pub helm: HelmMajor,
@@ -114,18 +98,10 @@ pub async fn run(ctx: &Ctx, command: ValuesCommand) -> anyhow::Result<ExitCode> 
 }
 
 fn merge(ctx: &Ctx, args: MergeArgs) -> anyhow::Result<ExitCode> {
-    let options = ValueOptions {
-        value_files: args.values,
-        json_values: args.set_json,
-        values: args.set,
-        string_values: args.set_string,
-        file_values: args.set_file,
-        literal_values: args.set_literal,
-        helm: match args.helm {
-            HelmMajor::V3 => HelmVersion::V3,
-            HelmMajor::V4 => HelmVersion::V4,
-        },
-    };
+    let options = args.values.options(match args.helm {
+        HelmMajor::V3 => HelmVersion::V3,
+        HelmMajor::V4 => HelmVersion::V4,
+    });
     // The process ends after this command: freeing a large tree node by node only delays the
     // exit, so it is never dropped.
     let value = std::mem::ManuallyDrop::new(Value::Object(values::merge(

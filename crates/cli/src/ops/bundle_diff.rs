@@ -17,7 +17,8 @@ use std::path::Path;
 
 use kantup_bundle::archive::{Image, ImageArchive};
 use kantup_bundle::chart::Chart;
-use kantup_bundle::{Bundle, BundleError, Digest};
+use kantup_bundle::{Bundle, BundleError, Digest, OpenOptions};
+use kantup_helm_values::deps::enabled_subcharts;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::crd::{CrdChanges, CrdDocument, chart_crds, diff_written_specs};
 use serde::Serialize;
@@ -158,9 +159,9 @@ pub struct CrdChange {
 }
 
 /// Compares the bundles at `old` and `new` (read, not verified).
-pub fn diff_bundles(old: &Path, new: &Path) -> Result<BundleDiff, DiffError> {
-    let old_side = Side::open(old)?;
-    let new_side = Side::open(new)?;
+pub fn diff_bundles(old: &Path, new: &Path, open: &OpenOptions) -> Result<BundleDiff, DiffError> {
+    let old_side = Side::open(old, open)?;
+    let new_side = Side::open(new, open)?;
     let (images, transfer) = diff_images(&old_side.images, &new_side.images);
     Ok(BundleDiff {
         old: old.display().to_string(),
@@ -187,23 +188,28 @@ struct Side {
 }
 
 impl Side {
-    fn open(path: &Path) -> Result<Self, DiffError> {
+    fn open(path: &Path, open: &OpenOptions) -> Result<Self, DiffError> {
         let bundle_error = |source| DiffError::Bundle {
             path: path.to_path_buf(),
             source,
         };
-        let bundle = Bundle::open(path).map_err(bundle_error)?;
+        let bundle = Bundle::open_with(path, open).map_err(bundle_error)?;
         let chart = bundle.chart().map_err(bundle_error)?;
         let images = bundle
             .image_archive()
             .map_err(bundle_error)?
             .map(|archive: ImageArchive| archive.images().to_vec())
             .unwrap_or_default();
-        let crds = chart_crds(&chart, &Default::default(), HelmVersion::V3).map_err(|source| {
-            DiffError::Crds {
-                path: path.to_path_buf(),
-                source: Box::new(source),
-            }
+        let enabled =
+            enabled_subcharts(&chart, &Default::default(), HelmVersion::V3).map_err(|source| {
+                DiffError::Values {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        let crds = chart_crds(&chart, &enabled).map_err(|source| DiffError::Crds {
+            path: path.to_path_buf(),
+            source: Box::new(source),
         })?;
         let values_text = chart
             .files

@@ -19,6 +19,7 @@ use std::time::Duration;
 use kantup_bundle::BundleError;
 use kantup_bundle::chart::Chart;
 use kantup_bundle::chart_file::ChartFile;
+use kantup_helm_values::deps::enabled_subcharts;
 use kantup_helm_values::strvals::HelmVersion;
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::{
@@ -53,6 +54,9 @@ pub enum CrdsError {
     /// Reading CRD files, the kubeconfig, or the API server failed, or the apply was refused.
     #[error("{0}")]
     Kube(#[from] kantup_k8s_apply::Error),
+    /// Which subcharts (and so which of their CRDs) are enabled could not be worked out.
+    #[error("{0}")]
+    Values(#[from] kantup_helm_values::Error),
 }
 
 /// What to apply, and how.
@@ -68,6 +72,8 @@ pub struct CrdsApplyOptions {
     pub timeout: Duration,
     /// How to reach the cluster.
     pub cluster: ClusterAccess,
+    /// How a bundle is opened.
+    pub open: kantup_bundle::OpenOptions,
 }
 
 impl CrdsApplyOptions {
@@ -80,6 +86,7 @@ impl CrdsApplyOptions {
             allow_version_removal: false,
             timeout: Duration::from_secs(60),
             cluster: ClusterAccess::default(),
+            open: kantup_bundle::OpenOptions::default(),
         }
     }
 }
@@ -108,7 +115,10 @@ impl PreparedCrds {
 /// Reads the CRDs of whatever `path` is, before any cluster access, so bad input fails fast.
 /// A chart gives its own `crds/` and those of the subcharts its default values enable, as
 /// Helm installs them; a directory without `Chart.yaml` is a directory of CRD files.
-pub fn read_crds(path: &Path) -> Result<Vec<CrdDocument>, CrdsError> {
+pub fn read_crds(
+    path: &Path,
+    open: &kantup_bundle::OpenOptions,
+) -> Result<Vec<CrdDocument>, CrdsError> {
     let chart = if path.is_dir() {
         if !path.join("Chart.yaml").is_file() {
             return Ok(load_crd_dir(path)?);
@@ -118,7 +128,7 @@ pub fn read_crds(path: &Path) -> Result<Vec<CrdDocument>, CrdsError> {
             source,
         })?
     } else {
-        let file = ChartFile::open(path).map_err(|source| CrdsError::Chart {
+        let file = ChartFile::open_with(path, open).map_err(|source| CrdsError::Chart {
             path: path.to_path_buf(),
             source,
         })?;
@@ -130,12 +140,13 @@ pub fn read_crds(path: &Path) -> Result<Vec<CrdDocument>, CrdsError> {
             ChartFile::Archive(chart) => *chart,
         }
     };
-    Ok(chart_crds(&chart, &Default::default(), HelmVersion::V3)?)
+    let enabled = enabled_subcharts(&chart, &Default::default(), HelmVersion::V3)?;
+    Ok(chart_crds(&chart, &enabled)?)
 }
 
 /// Reads the CRDs and asks the server what applying them would do. Changes nothing.
 pub async fn plan(options: &CrdsApplyOptions) -> Result<PreparedCrds, CrdsError> {
-    let crds = read_crds(&options.path)?;
+    let crds = read_crds(&options.path, &options.open)?;
     if crds.is_empty() {
         return Err(CrdsError::NoCrds(options.path.clone()));
     }

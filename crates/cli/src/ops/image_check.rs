@@ -370,8 +370,12 @@ pub async fn check_upgrade(
     let plan = prepared.plan();
     let scratch = tempfile::tempdir()?;
     let values = scratch.path().join("values.yaml");
-    kantup_k8s_apply::write_private_file(&values, values_yaml.as_bytes())
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    kantup_bundle::atomic::write_with(
+        &values,
+        values_yaml.as_bytes(),
+        kantup_bundle::atomic::Access::Private,
+    )
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
     let manifest = helm.run(&helm.command(vec![
         "template".to_string(),
         plan.release.name.clone(),

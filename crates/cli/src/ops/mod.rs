@@ -3,12 +3,14 @@
 pub(crate) mod backup_files;
 pub mod bundle;
 pub mod bundle_diff;
+pub mod cluster;
 pub mod crds;
 pub mod duration;
 pub mod helm;
 pub mod image_check;
 pub mod images;
 pub mod load;
+pub mod preflight;
 pub mod progress;
 pub mod release;
 pub mod repo;

@@ -16,12 +16,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use kantup_bundle::atomic::Access;
 use kantup_helm_values::chart::Chart;
 use kantup_helm_values::diff::{Change, diff};
 use kantup_helm_values::merge::{ValueOptions, render_owned_values_as};
 use kantup_helm_values::relocate::{RelocationReport, RelocationRules, relocate_chart_dir};
 use kantup_helm_values::value::Values;
 use kantup_helm_values::yaml::parse_values;
+use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::release::{ReleaseStore, StorageDriver};
 use serde_json::Value;
 
@@ -71,9 +73,12 @@ pub enum ValuesOpError {
     /// Helm's values rules refused the input.
     #[error("{0}")]
     Values(#[from] kantup_helm_values::Error),
-    /// The release record could not be read, or the backup not written.
+    /// The release record could not be read.
     #[error("{0}")]
     Kube(#[from] kantup_k8s_apply::Error),
+    /// The backup could not be written.
+    #[error(transparent)]
+    Write(#[from] kantup_bundle::FileError),
 }
 
 /// The values Helm would compute from `options` (`-f` files, then the `--set` family) and,
@@ -210,8 +215,12 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), ValuesOpError> {
 /// Which release's values [`backup`] reads, and where it writes them.
 #[derive(Debug, Clone)]
 pub struct BackupOptions {
-    /// The release.
-    pub release: ReleaseId,
+    /// The release name.
+    pub release: String,
+    /// Its namespace; the context's namespace when `None`.
+    pub namespace: Option<String>,
+    /// How to reach the cluster.
+    pub cluster: ClusterAccess,
     /// A revision other than the latest.
     pub revision: Option<u32>,
     /// The computed values (chart defaults coalesced with the user values, `helm get values
@@ -226,6 +235,8 @@ pub struct BackupOptions {
 /// A release's values as [`backup`] read them.
 #[derive(Debug, Clone)]
 pub struct ValuesBackup {
+    /// The release read.
+    pub release: ReleaseId,
     /// The revision read.
     pub revision: u32,
     /// The values as `helm get values -o yaml` prints them (what was written to the file).
@@ -236,22 +247,24 @@ pub struct ValuesBackup {
 
 /// Reads the values of a release revision (the latest by default) and, when a file is named,
 /// writes them there (mode 0600: values may hold secrets).
-pub async fn backup(
-    client: kantup_k8s_apply::kube::Client,
-    options: &BackupOptions,
-) -> Result<ValuesBackup, ValuesOpError> {
-    let store = ReleaseStore::new(client, options.release.namespace.clone(), options.driver);
+pub async fn backup(options: &BackupOptions) -> Result<ValuesBackup, ValuesOpError> {
+    let (client, namespace) =
+        crate::ops::cluster::connect(&options.cluster, options.namespace.as_deref()).await?;
+    let release = ReleaseId::new(&options.release, namespace);
+    let store = ReleaseStore::new(client, release.namespace.clone(), options.driver);
     let record = match options.revision {
-        Some(revision) => store.revision(&options.release.name, revision).await?,
-        None => store.latest(&options.release.name).await?,
+        Some(revision) => store.revision(&release.name, revision).await?,
+        None => store.latest(&release.name).await?,
     };
-    let yaml = kantup_k8s_apply::values_yaml(&record.release, options.all)?;
+    let stored = crate::ops::release::stored_values(&record.release);
+    let yaml = stored.to_yaml(&record.release.name, options.all)?;
     if let Some(file) = &options.file {
-        kantup_k8s_apply::write_private_file(file, yaml.as_bytes())?;
+        kantup_bundle::atomic::write_with(file, yaml.as_bytes(), Access::Private)?;
     }
     Ok(ValuesBackup {
+        release,
         revision: record.revision,
-        values: kantup_k8s_apply::release_values(&record.release, options.all),
+        values: stored.values(options.all),
         yaml,
     })
 }

@@ -15,10 +15,6 @@ use crate::error::{Error, Result};
 /// The field manager kantup applies as.
 pub const FIELD_MANAGER: &str = "kantup";
 
-/// etcd's default request limit (`--max-request-bytes`, 1.5 MiB): an object whose stored JSON
-/// is larger passes a dry-run (which never reaches etcd) and then fails the real write.
-pub const ETCD_REQUEST_LIMIT: usize = 1_572_864;
-
 /// What to do with fields another field manager owns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]

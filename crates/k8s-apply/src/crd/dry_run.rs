@@ -3,10 +3,13 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
-use super::apply::ETCD_REQUEST_LIMIT;
 use super::load::CrdDocument;
 use super::plan::{CrdChanges, CrdPlan, FieldConflict, PlanAction, diff_metadata, diff_spec};
 use crate::error::ApiError;
+
+/// etcd's default request limit (`--max-request-bytes`, 1.5 MiB): an object whose stored JSON
+/// is larger passes a dry-run (which never reaches etcd) and then fails the real write.
+pub const ETCD_REQUEST_LIMIT: usize = 1_572_864;
 
 /// The server's answer to the dry-run apply of one CRD.
 pub(super) struct DryRun {

@@ -96,78 +96,24 @@ fn collect_files(
     Ok(())
 }
 
-/// The CRDs Helm installs with `chart` for the user-supplied `values`: the chart's own `crds/`,
-/// then those of every subchart that the values enable (Helm's `condition` and `tags`, with
-/// `helm`'s rules), depth first, named `charts/<subchart>/crds/<file>`.
+/// The CRDs Helm installs with `chart`: the chart's own `crds/`, then those of every subchart
+/// in `enabled_subcharts` (paths of chart names from the top chart, as
+/// `kantup_helm_values::deps::enabled_subcharts` computes them from the values), depth first,
+/// named `charts/<subchart>/crds/<file>`.
 ///
 /// ```
 /// # let root = kantup_test_support::workspace_root();
-/// use kantup_helm_values::strvals::HelmVersion;
 /// let bundle = kantup_bundle::Bundle::open(root.join("examples/bundles/testchart.bundle.tar"))?;
-/// let crds = kantup_k8s_apply::crd::chart_crds(&bundle.chart()?, &Default::default(), HelmVersion::V3)?;
+/// let crds = kantup_k8s_apply::crd::chart_crds(&bundle.chart()?, &[])?;
 /// assert!(crds.is_empty(), "the example chart has no CRDs");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn chart_crds(
     chart: &kantup_bundle::chart::Chart,
-    values: &kantup_helm_values::value::Values,
-    helm: kantup_helm_values::strvals::HelmVersion,
+    enabled_subcharts: &[Vec<String>],
 ) -> Result<Vec<CrdDocument>> {
-    let enabled = enabled_subcharts(chart, values, helm)?;
-    let files = chart.crd_files(&|path: &[&str]| enabled.iter().any(|e| e == path));
+    let files = chart.crd_files(&|path: &[&str]| enabled_subcharts.iter().any(|e| e == path));
     load_crd_documents(files)
-}
-
-/// The subchart paths (by chart name, from the top chart) that Helm keeps for `values`.
-fn enabled_subcharts(
-    chart: &kantup_bundle::chart::Chart,
-    values: &kantup_helm_values::value::Values,
-    helm: kantup_helm_values::strvals::HelmVersion,
-) -> Result<Vec<Vec<String>>> {
-    use kantup_helm_values::chart::Chart as ValuesChart;
-    let values_error = |source: kantup_helm_values::Error| Error::ChartValues {
-        chart: chart.name().to_string(),
-        source,
-    };
-    let as_values_chart = ValuesChart::from_chart(chart).map_err(values_error)?;
-    let processed = kantup_helm_values::deps::process_dependencies(&as_values_chart, values, helm)
-        .map_err(values_error)?;
-    let mut out = Vec::new();
-    walk_enabled(chart, &processed, &mut Vec::new(), &mut out);
-    Ok(out)
-}
-
-/// Pairs each subchart of `chart` with the processed dependency that kept it: Helm renames an
-/// aliased dependency to its alias, so a subchart counts when its name, or an alias that
-/// `Chart.yaml` gives it, is among the processed dependencies.
-fn walk_enabled(
-    chart: &kantup_bundle::chart::Chart,
-    processed: &kantup_helm_values::chart::Chart,
-    path: &mut Vec<String>,
-    out: &mut Vec<Vec<String>>,
-) {
-    for sub in &chart.subcharts {
-        let mut names = vec![sub.name().to_string()];
-        names.extend(
-            chart
-                .metadata
-                .dependencies
-                .iter()
-                .filter(|d| d.name == sub.name())
-                .filter_map(|d| d.alias.clone()),
-        );
-        let Some(kept) = processed
-            .dependencies
-            .iter()
-            .find(|d| names.contains(&d.name))
-        else {
-            continue;
-        };
-        path.push(sub.name().to_string());
-        out.push(path.clone());
-        walk_enabled(sub, kept, path, out);
-        path.pop();
-    }
 }
 
 /// Loads CRDs from in-memory files `(name, bytes)` (e.g. a chart's `crds/...` entries).

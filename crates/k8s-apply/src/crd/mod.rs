@@ -12,10 +12,8 @@ mod plan;
 mod ready;
 mod snapshot;
 
-pub use apply::{
-    AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, ETCD_REQUEST_LIMIT, FIELD_MANAGER,
-    check_plans,
-};
+pub use apply::{AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, FIELD_MANAGER, check_plans};
+pub use dry_run::ETCD_REQUEST_LIMIT;
 pub use load::{CrdDocument, chart_crds, load_crd_dir, load_crd_documents};
 pub use plan::{
     CrdChanges, CrdPlan, FieldConflict, PlanAction, SchemaChange, SchemaChangeKind, VersionChange,

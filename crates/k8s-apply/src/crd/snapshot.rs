@@ -104,7 +104,12 @@ impl CrdSnapshot {
             path: path.to_path_buf(),
             reason: source.to_string(),
         })?;
-        crate::write_private_file(path, yaml.as_bytes())
+        kantup_bundle::atomic::write_with(
+            path,
+            yaml.as_bytes(),
+            kantup_bundle::atomic::Access::Private,
+        )
+        .map_err(Error::Io)
     }
 
     /// Reads a snapshot file, checking its kind.

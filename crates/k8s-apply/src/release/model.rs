@@ -46,6 +46,16 @@ impl Release {
     pub fn chart_metadata(&self) -> Option<&ChartMetadata> {
         self.chart.as_ref().map(|c| &c.metadata)
     }
+
+    /// The chart's default values, when the record has them.
+    pub fn chart_values(&self) -> Option<&Map<String, Value>> {
+        self.chart.as_ref().and_then(|c| c.values.as_ref())
+    }
+
+    /// Whether Helm 4 wrote the record: only Helm 4 writes `apply_method`.
+    pub fn written_by_helm4(&self) -> bool {
+        self.apply_method.is_some()
+    }
 }
 
 /// `release/v1.Info`.

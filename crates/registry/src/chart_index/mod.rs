@@ -27,6 +27,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use kantup_bundle::chart::string_or_number as opt_string_or_number;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The only index `apiVersion` helm writes and reads.
@@ -216,24 +217,9 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
-/// Versions like `1.0` or `2` are YAML numbers when unquoted; helm reads them as text.
+/// A required text field, by the chart model's rule ([`kantup_bundle::chart::string_or_number`]).
 fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     Ok(opt_string_or_number(deserializer)?.unwrap_or_default())
-}
-
-fn opt_string_or_number<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<String>, D::Error> {
-    let value = Option::<serde_yaml::Value>::deserialize(deserializer)?;
-    match value {
-        None | Some(serde_yaml::Value::Null) => Ok(None),
-        Some(serde_yaml::Value::String(text)) => Ok(Some(text)),
-        Some(serde_yaml::Value::Number(number)) => Ok(Some(number.to_string())),
-        Some(serde_yaml::Value::Bool(flag)) => Ok(Some(flag.to_string())),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "expected a string, found {other:?}"
-        ))),
-    }
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {

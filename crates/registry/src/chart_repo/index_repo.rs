@@ -2,7 +2,7 @@
 //! static HTTP(S) server with an `index.yaml`, or a local directory (its `index.yaml`, or an
 //! index built from the `*.tgz` in it like `helm repo index`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 use kantup_bundle::Digest;
@@ -12,7 +12,8 @@ use url::Url;
 use super::{ChartVersionInfo, PulledChart, RepoError, is_safe_file_name, newest_first};
 use crate::chart_index::{ChartVersion, IndexFile};
 use crate::credentials::{CredentialResolver, Credentials};
-use crate::net::{HttpOptions, TlsError, redact_url};
+use crate::location::{ChartLocation, authority};
+use crate::net::{HttpOptions, TlsError, redact_url, same_origin};
 
 #[derive(Debug, Clone)]
 enum Location {
@@ -34,35 +35,33 @@ pub struct IndexRepository {
     index: tokio::sync::OnceCell<IndexFile>,
 }
 
-fn authority(url: &Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_owned(),
-        _ => String::new(),
-    }
-}
-
 impl IndexRepository {
-    /// See [`super::ChartRepository::open`].
+    /// See [`super::ChartRepository::open`]: an `http(s)://` location or a directory (an
+    /// `oci://` one is refused as no directory).
     pub fn open(
-        location: &str,
+        location: ChartLocation<'_>,
         http: &HttpOptions,
         credentials: &CredentialResolver,
     ) -> Result<Self, RepoError> {
-        if !(location.starts_with("http://") || location.starts_with("https://")) {
-            let dir = Path::new(location);
-            if !dir.is_dir() {
-                return Err(RepoError::BadLocation(location.to_owned()));
+        let location = match location {
+            ChartLocation::Http(url) => url,
+            ChartLocation::Directory(dir) if dir.is_dir() => {
+                return Ok(Self {
+                    location: Location::Directory(dir.to_owned()),
+                    display: dir.display().to_string(),
+                    host: String::new(),
+                    credentials: None,
+                    client: None,
+                    index: tokio::sync::OnceCell::new(),
+                });
             }
-            return Ok(Self {
-                location: Location::Directory(dir.to_owned()),
-                display: location.to_owned(),
-                host: String::new(),
-                credentials: None,
-                client: None,
-                index: tokio::sync::OnceCell::new(),
-            });
-        }
+            ChartLocation::Directory(dir) => {
+                return Err(RepoError::BadLocation(dir.display().to_string()));
+            }
+            ChartLocation::Oci(reference) => {
+                return Err(RepoError::BadLocation(format!("oci://{reference}")));
+            }
+        };
         let mut url =
             Url::parse(location).map_err(|_| RepoError::BadLocation(redact_url(location)))?;
         let mut resolver = credentials.clone().without_docker_config();
@@ -236,7 +235,7 @@ impl IndexRepository {
             .expect("HTTP repositories have a client");
         let mut request = client.get(url.clone());
         if let (Some(credentials), Location::Http(base)) = (&self.credentials, &self.location)
-            && base.origin() == url.origin()
+            && same_origin(base, url)
         {
             request = request.basic_auth(&credentials.username, Some(&credentials.password));
         }
@@ -302,7 +301,12 @@ mod tests {
     use super::*;
 
     fn open(location: &str, credentials: &CredentialResolver) -> IndexRepository {
-        IndexRepository::open(location, &HttpOptions::default(), credentials).unwrap()
+        IndexRepository::open(
+            ChartLocation::parse(location),
+            &HttpOptions::default(),
+            credentials,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -38,6 +38,7 @@ use serde::Serialize;
 use crate::chart_index::{IndexError, parse_version};
 use crate::credentials::{CredentialResolver, CredentialsError};
 use crate::error::RegistryError;
+use crate::location::ChartLocation;
 use crate::net::{HttpOptions, NetError, TlsError};
 
 pub use index_repo::IndexRepository;
@@ -290,18 +291,12 @@ impl ChartRepository {
         http: &HttpOptions,
         credentials: &CredentialResolver,
     ) -> Result<Self, RepoError> {
-        if let Some(reference) = location.strip_prefix("oci://") {
-            return Ok(ChartRepository::Oci(OciRepository::open(
-                reference,
-                http,
-                credentials,
-            )?));
-        }
-        Ok(ChartRepository::Index(IndexRepository::open(
-            location,
-            http,
-            credentials,
-        )?))
+        Ok(match ChartLocation::parse(location) {
+            ChartLocation::Oci(reference) => {
+                ChartRepository::Oci(OciRepository::open(reference, http, credentials)?)
+            }
+            other => ChartRepository::Index(IndexRepository::open(other, http, credentials)?),
+        })
     }
 
     /// The location as given, credentials cut out.

@@ -13,6 +13,7 @@ use crate::chart_index::parse_version;
 use crate::client::{ClientOptions, RegistryClient};
 use crate::credentials::CredentialResolver;
 use crate::error::RegistryError;
+use crate::location::split_reference;
 use crate::net::HttpOptions;
 
 /// How many versions get their app version and description read from their chart config
@@ -49,14 +50,6 @@ struct ChartManifest {
     config: Descriptor,
     #[serde(default)]
     layers: Vec<Descriptor>,
-}
-
-/// `registry/repository` (the part after `oci://`) split into host and repository.
-pub(crate) fn split_reference(reference: &str) -> Option<(&str, &str)> {
-    reference
-        .split_once('/')
-        .map(|(host, repo)| (host, repo.trim_matches('/')))
-        .filter(|(host, repo)| !host.is_empty() && !repo.is_empty())
 }
 
 /// The registry repository of `chart` below `base`: helm's form names the chart in the URL

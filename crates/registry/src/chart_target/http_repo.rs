@@ -5,15 +5,8 @@ use super::PackagedChart;
 use crate::chart_index::IndexFile;
 use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
-use crate::net::{TlsError, same_host};
-
-pub(super) fn authority(url: &url::Url) -> String {
-    match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_owned(),
-        _ => String::new(),
-    }
-}
+use crate::location::authority;
+use crate::net::{TlsError, same_origin};
 
 /// Attaches the repository's credentials when `request_url` is on the repository's own host.
 fn with_credentials(
@@ -23,7 +16,7 @@ fn with_credentials(
     credentials: Option<&Credentials>,
 ) -> reqwest::RequestBuilder {
     let own = match (url::Url::parse(repo_url), url::Url::parse(request_url)) {
-        (Ok(repo), Ok(request)) => same_host(&repo, &request) && repo.scheme() == request.scheme(),
+        (Ok(repo), Ok(request)) => same_origin(&repo, &request),
         _ => false,
     };
     match credentials {

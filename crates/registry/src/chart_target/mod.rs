@@ -42,7 +42,8 @@ mod packaged;
 
 pub use packaged::PackagedChart;
 
-use http_repo::{authority, harbor_api_url, post_multipart};
+use crate::location::authority;
+use http_repo::{harbor_api_url, post_multipart};
 use local::write_local;
 use oci::push_oci;
 

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use bytes::Bytes;
-use kantup_bundle::{Digest, DigestWriter};
+use kantup_bundle::Digest;
 use reqwest::header::{CONTENT_LENGTH, LOCATION};
 use reqwest::{Method, Response, StatusCode};
 
@@ -91,37 +91,6 @@ impl RegistryClient {
             }
         }
         Ok(Bytes::from(body))
-    }
-
-    /// Streams blob `digest` of `repo` into a new file at `path`, hashing as it goes, and
-    /// returns the digest of the bytes received and their count. It does not compare that
-    /// against `digest`: the caller decides what a mismatch means (and removes `path`).
-    pub async fn download_blob(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        path: &std::path::Path,
-    ) -> Result<(Digest, u64)> {
-        use tokio::io::AsyncWriteExt as _;
-        let (url, mut r) = self.get_blob_response(repo, digest).await?;
-        let file_error = |source| RegistryError::File {
-            path: path.to_owned(),
-            source,
-        };
-        let mut out = tokio::fs::File::create(path).await.map_err(file_error)?;
-        // Hashes and counts what is received (the sink keeps nothing).
-        let mut hashed = DigestWriter::new(std::io::sink());
-        while let Some(chunk) = r
-            .chunk()
-            .await
-            .map_err(|source| self.request_error(&Method::GET, &url, source))?
-        {
-            std::io::Write::write_all(&mut hashed, &chunk).expect("a sink accepts everything");
-            out.write_all(&chunk).await.map_err(file_error)?;
-        }
-        out.sync_all().await.map_err(file_error)?;
-        let (_, digest, size) = hashed.finish();
-        Ok((digest, size))
     }
 
     /// Starts an upload session, or mounts `digest` from `mount_from` when given. Returns

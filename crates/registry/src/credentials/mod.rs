@@ -228,11 +228,6 @@ impl CredentialResolver {
         self
     }
 
-    /// Whether any credentials were given explicitly.
-    pub fn has_given(&self) -> bool {
-        !self.given.is_empty()
-    }
-
     /// The credentials for `host` (`name[:port]`), or `None` for anonymous access.
     pub fn resolve(&self, host: &str) -> Result<Option<Credentials>, CredentialsError> {
         if let Some((label, credentials)) = self.given.first() {

@@ -13,7 +13,7 @@ use serde::Serialize;
 use kantup_bundle::Digest;
 
 use crate::client::{BlobOutcome, RegistryClient};
-use crate::error::Result;
+use crate::error::{DigestOrUnknown, Result};
 
 pub use memory::MemoryBlobs;
 use run::Run;
@@ -114,18 +114,6 @@ impl std::fmt::Display for ImageAction {
             ImageAction::Overwrite { previous } => {
                 write!(f, "overwrite (was {})", DigestOrUnknown(previous.as_ref()))
             }
-        }
-    }
-}
-
-/// A digest that may be unknown, shown as `unknown` then.
-pub(crate) struct DigestOrUnknown<'a>(pub(crate) Option<&'a Digest>);
-
-impl std::fmt::Display for DigestOrUnknown<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0 {
-            Some(digest) => digest.fmt(f),
-            None => f.write_str("unknown"),
         }
     }
 }

@@ -187,7 +187,7 @@ pub async fn run(ctx: &Ctx, command: BundleCommand) -> anyhow::Result<ExitCode> 
 }
 
 fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let info = bundle::inspect(&args.bundle, args.helm.as_deref())?;
+    let info = bundle::inspect(&args.bundle, &ctx.open, args.helm.as_deref())?;
     if ctx.output == OutputFormat::Json {
         ctx.print_json(&info)?;
         return Ok(ExitCode::SUCCESS);
@@ -200,6 +200,7 @@ fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<ExitCode> {
 
 fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let options = VerifyBundleOptions {
+        open: ctx.open.clone(),
         bundle: args.bundle.clone(),
         deep: args.deep,
         key: args.key.clone(),
@@ -245,7 +246,7 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn diff(ctx: &Ctx, args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let diff = kantup::ops::bundle_diff::diff_bundles(&args.old, &args.new)?;
+    let diff = kantup::ops::bundle_diff::diff_bundles(&args.old, &args.new, &ctx.open)?;
     if ctx.output == OutputFormat::Json {
         ctx.print_json(&diff)?;
     } else {
@@ -276,6 +277,7 @@ fn sign(ctx: &Ctx, args: SignArgs) -> anyhow::Result<ExitCode> {
 
 fn unpack(ctx: &Ctx, args: UnpackArgs) -> anyhow::Result<ExitCode> {
     let options = UnpackBundleOptions {
+        open: ctx.open.clone(),
         bundle: args.bundle.clone(),
         target: args.target.clone(),
         max_member_size: args.max_member_size,
@@ -298,6 +300,7 @@ fn unpack(ctx: &Ctx, args: UnpackArgs) -> anyhow::Result<ExitCode> {
 
 fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
     let options = CreateBundleOptions {
+        open: ctx.open.clone(),
         output: args.file,
         chart: args.chart,
         hints: args.hints,
@@ -341,6 +344,7 @@ fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
 
 fn export(ctx: &Ctx, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let options = ExportOptions {
+        open: ctx.open.clone(),
         bundle: args.bundle,
         oci_layout: args.oci_layout.clone(),
         images: args.images,

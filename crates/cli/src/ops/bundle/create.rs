@@ -39,6 +39,8 @@ pub struct CreateBundleOptions {
     pub compression: Option<Compression>,
     /// Leave out the layers this older bundle holds (a differential relok8s bundle).
     pub base: Option<PathBuf>,
+    /// How the base bundle is opened.
+    pub open: kantup_bundle::OpenOptions,
 }
 
 /// The compression a bundle named `output` gets when none is asked for: `.zst`/`.zstd` ->
@@ -117,7 +119,7 @@ fn write(
                     empty_hints.path().to_path_buf()
                 }
             };
-            kantup_bundle::create::create(
+            kantup_bundle::create::create_with(
                 &kantup_bundle::create::CreateOptions {
                     chart: options.chart.clone(),
                     hints,
@@ -128,6 +130,7 @@ fn write(
                         .unwrap_or_else(|| compression_for(&options.output)),
                     base: options.base.clone(),
                 },
+                &options.open,
                 &mut |n| progress.advance(n),
             )?
         }

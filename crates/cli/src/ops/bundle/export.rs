@@ -24,6 +24,8 @@ pub struct ExportOptions {
     /// Rewrite Docker schema 2 manifests as OCI manifests (as `skopeo copy --format oci`):
     /// blobs stay, manifest digests change. By default manifests are kept byte for byte.
     pub oci_manifests: bool,
+    /// How bundles are opened (the expansion limit of a compressed bundle).
+    pub open: kantup_bundle::OpenOptions,
 }
 
 /// What [`export_images`] wrote.
@@ -40,7 +42,7 @@ pub fn export_images(
     options: &ExportOptions,
     progress: &dyn Progress,
 ) -> Result<ExportedImages, BundleOpError> {
-    let bundle = Bundle::open(&options.bundle)?;
+    let bundle = Bundle::open_with(&options.bundle, &options.open)?;
     let archive = bundle
         .image_archive()?
         .ok_or_else(|| BundleOpError::NoImages(options.bundle.clone()))?;

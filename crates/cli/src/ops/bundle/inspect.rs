@@ -53,8 +53,12 @@ pub struct ChartSummary {
 
 /// Reads what `bundle` holds. `helm` (a helm binary) renders the chart to find its images
 /// when neither hints, `Images.lock` nor `Chart.yaml` annotations list them.
-pub fn inspect(bundle: &Path, helm: Option<&Path>) -> Result<BundleInspection, BundleOpError> {
-    let opened = Bundle::open(bundle)?;
+pub fn inspect(
+    bundle: &Path,
+    open: &kantup_bundle::OpenOptions,
+    helm: Option<&Path>,
+) -> Result<BundleInspection, BundleOpError> {
+    let opened = Bundle::open_with(bundle, open)?;
     let chart = opened.chart()?;
     let hints = opened.hints()?;
     let archive = opened.image_archive()?;

@@ -23,7 +23,7 @@ mod sign;
 use std::path::{Path, PathBuf};
 
 use kantup_bundle::{
-    Bundle, BundleError, UnpackOptions, UnpackReport, VerifyOptions, VerifyReport,
+    Bundle, BundleError, OpenOptions, UnpackOptions, UnpackReport, VerifyOptions, VerifyReport,
 };
 
 pub use create::{BundleFormat, CreateBundleOptions, create};
@@ -96,6 +96,8 @@ pub struct VerifyBundleOptions {
     pub key: Option<PathBuf>,
     /// The signature file (default `<bundle>.sig`).
     pub signature: Option<PathBuf>,
+    /// How bundles are opened (the expansion limit of a compressed bundle).
+    pub open: OpenOptions,
 }
 
 impl VerifyBundleOptions {
@@ -106,6 +108,7 @@ impl VerifyBundleOptions {
             deep: false,
             key: None,
             signature: None,
+            open: OpenOptions::default(),
         }
     }
 }
@@ -134,7 +137,7 @@ pub fn verify(
         options.key.as_deref(),
         options.signature.as_deref(),
     )?;
-    let bundle = Bundle::open(&options.bundle)?;
+    let bundle = Bundle::open_with(&options.bundle, &options.open)?;
     progress.start("verifying", bundle.tar_size());
     let result = bundle.verify(VerifyOptions { deep: options.deep }, &mut |n| {
         progress.advance(n)
@@ -158,6 +161,8 @@ pub struct UnpackBundleOptions {
     /// Refuse bundles whose members total more than this many bytes (default: the library's
     /// limit).
     pub max_total_size: Option<u64>,
+    /// How bundles are opened (the expansion limit of a compressed bundle).
+    pub open: OpenOptions,
 }
 
 /// Unpacks the bundle safely into the target directory; progress counts the bundle's bytes.
@@ -165,7 +170,7 @@ pub fn unpack(
     options: &UnpackBundleOptions,
     progress: &dyn Progress,
 ) -> Result<UnpackReport, BundleOpError> {
-    let bundle = Bundle::open(&options.bundle)?;
+    let bundle = Bundle::open_with(&options.bundle, &options.open)?;
     let mut limits = UnpackOptions::default();
     if let Some(n) = options.max_member_size {
         limits.max_member_size = n;

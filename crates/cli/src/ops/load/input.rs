@@ -21,12 +21,15 @@ pub(super) enum Feed {
 }
 
 /// Opens a bundle or an image archive; returns what to feed the runtime and the image names.
-pub(super) fn open_input(path: &Path) -> Result<(Feed, Vec<ImageName>), LoadError> {
+pub(super) fn open_input(
+    path: &Path,
+    open: &kantup_bundle::OpenOptions,
+) -> Result<(Feed, Vec<ImageName>), LoadError> {
     let open_error = |source| LoadError::Open {
         path: path.to_path_buf(),
         source,
     };
-    let bundle = Bundle::open(path).map_err(open_error)?;
+    let bundle = Bundle::open_with(path, open).map_err(open_error)?;
     if let Some(record) = bundle.base().map_err(open_error)? {
         return Err(LoadError::Differential {
             path: path.to_path_buf(),

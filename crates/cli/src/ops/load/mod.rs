@@ -61,6 +61,8 @@ pub struct LoadOptions {
     pub verify_key: Option<PathBuf>,
     /// The signature file (default `<input>.sig`).
     pub signature: Option<PathBuf>,
+    /// How bundles are opened (the expansion limit of a compressed bundle).
+    pub open: kantup_bundle::OpenOptions,
 }
 
 impl LoadOptions {
@@ -75,6 +77,7 @@ impl LoadOptions {
             runtime_bin: None,
             verify_key: None,
             signature: None,
+            open: kantup_bundle::OpenOptions::default(),
         }
     }
 }
@@ -129,7 +132,7 @@ pub fn load(options: &LoadOptions, progress: &dyn Progress) -> Result<LoadReport
             options.signature.as_deref(),
         )?;
     }
-    let (feed, names) = open_input(&options.input)?;
+    let (feed, names) = open_input(&options.input, &options.open)?;
     if names.is_empty() {
         return Err(LoadError::NoImages(options.input.clone()));
     }

@@ -33,7 +33,7 @@ pub(super) struct BundleSync<'a> {
 
 impl BundleSync<'_> {
     pub(super) async fn run(&self, summary: &mut SyncReport) -> Result<BundleReport, SyncError> {
-        let bundle = Bundle::open(self.path)?;
+        let bundle = Bundle::open_with(self.path, &self.options.open)?;
         let mut chart = bundle.chart()?;
         let chart_name = format!("{}-{}", chart.metadata.name, chart.metadata.version);
         let mut out = BundleReport {

@@ -70,6 +70,8 @@ pub struct SyncOptions {
     /// `Images.lock` nor `Chart.yaml` annotations list its images (the last resort of image
     /// discovery: every `image:` of the manifests).
     pub helm: Option<PathBuf>,
+    /// How bundles are opened (the expansion limit of a compressed bundle).
+    pub open: kantup_bundle::OpenOptions,
 }
 
 impl SyncOptions {
@@ -87,6 +89,7 @@ impl SyncOptions {
             verify_key: None,
             signature: None,
             helm: None,
+            open: kantup_bundle::OpenOptions::default(),
         }
     }
 }
@@ -114,7 +117,7 @@ pub async fn sync(
         .ok_or_else(|| SyncError::MissingSource {
             config: options.config.clone(),
         })?;
-    let bundles = find_bundles(&source)?;
+    let bundles = find_bundles(&source, &options.open)?;
     if bundles.is_empty() {
         return Err(SyncError::NoBundles(source));
     }
@@ -186,7 +189,10 @@ pub async fn sync(
 
 /// A bundle file, or every file in a directory that is a bundle (a tar with a chart inside),
 /// whatever its name; sorted by path.
-fn find_bundles(source: &Path) -> Result<Vec<PathBuf>, SyncError> {
+fn find_bundles(
+    source: &Path,
+    open: &kantup_bundle::OpenOptions,
+) -> Result<Vec<PathBuf>, SyncError> {
     if source.is_file() {
         return Ok(vec![source.to_path_buf()]);
     }
@@ -204,7 +210,7 @@ fn find_bundles(source: &Path) -> Result<Vec<PathBuf>, SyncError> {
         .collect();
     entries.sort();
     for path in entries {
-        match Bundle::open(&path).and_then(|b| b.chart().map(|_| ())) {
+        match Bundle::open_with(&path, open).and_then(|b| b.chart().map(|_| ())) {
             Ok(()) => out.push(path),
             Err(e) => tracing::debug!("{} is not a bundle: {e}", path.display()),
         }

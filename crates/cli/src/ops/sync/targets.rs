@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use kantup_registry::chart_target::ChartTarget;
 use kantup_registry::credentials::{CredentialResolver, EnvPair};
+use kantup_registry::location::{OciLocation, url_authority};
 use kantup_registry::{ClientOptions, Credentials, RegistryClient, RelocationRule, UploadSessions};
 
 use super::config::{AuthConfig, TargetConfig};
@@ -107,20 +108,12 @@ pub(super) fn chart_target(
     let url = repo.url();
     Ok(Some(match repo.kind().as_str() {
         "OCI" => {
-            let (plain, rest) = if let Some(r) = url.strip_prefix("http://") {
-                (true, r)
-            } else if let Some(r) = url.strip_prefix("https://") {
-                (false, r)
-            } else {
-                (false, url.strip_prefix("oci://").unwrap_or(url))
-            };
-            let rest = rest.trim_end_matches('/');
-            let (host, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            if host.is_empty() {
-                return Err(SyncError::Target(format!(
+            let location = OciLocation::parse(url).ok_or_else(|| {
+                SyncError::Target(format!(
                     "target.repo.url {url:?} must name a registry (oci://host/path)"
-                )));
-            }
+                ))
+            })?;
+            let (host, prefix) = (location.host.as_str(), location.path.as_str());
             let repo_credentials = repo_resolver.resolve(host)?;
             // Reuse the image registry's client (and its tokens) when it is the same host.
             if let ImageTarget::Registry(client, _) = images
@@ -137,7 +130,7 @@ pub(super) fn chart_target(
                 None => registry_resolver(target, host).resolve(host)?,
             };
             let mut client_options = client_options(options, credentials);
-            client_options.http.plain_http |= plain;
+            client_options.http.plain_http |= location.plain_http;
             ChartTarget::Oci {
                 client: Arc::new(RegistryClient::new(host, client_options)?),
                 repository_prefix: prefix.to_string(),
@@ -170,11 +163,4 @@ pub(super) fn chart_target(
             )));
         }
     }))
-}
-
-/// `host[:port]` of a chart repository URL (for its credentials and messages).
-fn url_authority(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    authority.rsplit('@').next().unwrap_or(authority).to_owned()
 }

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use kantup_bundle::BundleError;
+use kantup_bundle::atomic::{Access, write_with};
 use kantup_k8s_apply::crd::{AppliedCrd, CrdSnapshot, check_plans};
 use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus};
 use serde::Serialize;
@@ -100,8 +102,18 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
     // 1. The backup, before anything in the cluster changes.
     std::fs::create_dir_all(&options.backup_dir)
         .map_err(|source| UpgradeError::io("create", &options.backup_dir, source))?;
-    kantup_k8s_apply::write_private_file(&plan.files.backup_file, backup_yaml.as_bytes())?;
-    kantup_k8s_apply::write_private_file(&plan.files.values_file, values_yaml.as_bytes())?;
+    write_with(
+        &plan.files.backup_file,
+        backup_yaml.as_bytes(),
+        Access::Private,
+    )
+    .map_err(BundleError::from)?;
+    write_with(
+        &plan.files.values_file,
+        values_yaml.as_bytes(),
+        Access::Private,
+    )
+    .map_err(BundleError::from)?;
     tracing::info!(backup = %plan.files.backup_file.display(), "values backed up");
     let way_back = way_back(
         &helm,

@@ -38,6 +38,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ops::release::ReleaseId;
+use kantup_helm_values::merge::ValueOptions;
 use kantup_k8s_apply::ClusterAccess;
 use kantup_k8s_apply::crd::ConflictPolicy;
 use kantup_k8s_apply::release::StorageDriver;
@@ -46,7 +47,7 @@ pub use error::UpgradeError;
 pub use execute::{UpgradeSummary, execute};
 pub use plan::{PreparedUpgrade, UpgradeFiles, UpgradePlan, plan};
 pub use source::{ChartSource, RepositoryChart};
-pub use values::{ValueChange, ValueInputs, compute_values, diff_values, looks_secret};
+pub use values::{ValueChange, compute_values, diff_values, looks_secret};
 
 /// What to install or upgrade, and how. [`UpgradeOptions::new`] gives the defaults of
 /// `kantup upgrade`.
@@ -58,8 +59,9 @@ pub struct UpgradeOptions {
     pub release: ReleaseId,
     /// Sets `global.imageRegistry` (as a string) after every other value.
     pub image_registry: Option<String>,
-    /// Values on top of the backed-up ones.
-    pub values: ValueInputs,
+    /// Values on top of the backed-up ones: `-f` files and the `--set` family, as helm takes
+    /// them (their Helm version is the one the helm binary turns out to be).
+    pub values: ValueOptions,
     /// The helm binary.
     pub helm: PathBuf,
     /// Where the values backup and the computed values file are written.
@@ -90,6 +92,8 @@ pub struct UpgradeOptions {
     pub verify_key: Option<PathBuf>,
     /// The signature file (default `<source>.sig`).
     pub signature: Option<PathBuf>,
+    /// How bundles are opened (the expansion limit of a compressed bundle).
+    pub open: kantup_bundle::OpenOptions,
 }
 
 impl UpgradeOptions {
@@ -105,7 +109,7 @@ impl UpgradeOptions {
             source: source.into(),
             release: ReleaseId::new(release, namespace),
             image_registry: None,
-            values: ValueInputs::default(),
+            values: ValueOptions::default(),
             helm: PathBuf::from("helm"),
             backup_dir: PathBuf::from("."),
             cluster: ClusterAccess::default(),
@@ -121,6 +125,7 @@ impl UpgradeOptions {
             skip_verify: false,
             verify_key: None,
             signature: None,
+            open: kantup_bundle::OpenOptions::default(),
         }
     }
 }

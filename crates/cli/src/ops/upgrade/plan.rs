@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use kantup_helm_values::deps::enabled_subcharts;
 use kantup_k8s_apply::crd::{
     ApplyOptions, CrdApplier, CrdDocument, CrdPlan, PlanAction, chart_crds, check_plans,
 };
@@ -12,14 +13,14 @@ use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus, ReleaseStore};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::source::{self, ChartSource, scratch_dir};
+use super::source::{self, ChartSource};
 use super::up_to_date::is_up_to_date;
 use super::values::{ValueChange, compute_values, diff_values};
 use super::{UpgradeError, UpgradeOptions};
 use crate::ops::backup_files::{BackupFiles, timestamp};
 use crate::ops::helm::{Helm, HelmCommand, UpgradeRequest};
 use crate::ops::progress::Progress;
-use crate::ops::release::ReleaseId;
+use crate::ops::release::{ReleaseId, stored_values};
 
 /// Everything the upgrade will do, shown by `--plan` and before confirmation.
 #[derive(Debug, Clone, Serialize)]
@@ -128,7 +129,13 @@ pub async fn plan(
         }
         kantup_bundle::signature::verify_bundle_file(path, key, options.signature.as_deref())?;
     }
-    let chart = source::resolve(&options.source, options.skip_verify, progress).await?;
+    let chart = source::resolve(
+        &options.source,
+        &options.open,
+        options.skip_verify,
+        progress,
+    )
+    .await?;
     let client = options.cluster.client().await?;
     let helm = Helm::detect(&options.helm, &options.cluster, options.driver)?;
 
@@ -167,7 +174,7 @@ pub async fn plan(
 
     // The backup is what `helm get values -o yaml` prints for the current revision.
     let backup_yaml = match &current {
-        Some(record) => kantup_k8s_apply::values_yaml(&record.release, false)?,
+        Some(record) => stored_values(&record.release).to_yaml(&record.release.name, false)?,
         None => String::new(),
     };
     let files = BackupFiles::new(
@@ -178,15 +185,13 @@ pub async fn plan(
     let stamp = timestamp();
     let backup_file = files.values_backup(report.revision.unwrap_or(0), &stamp);
     let values_file = files.computed_values(&stamp);
-    // Values are computed from the backup exactly as `helm upgrade -f bak.yaml` would read it.
-    let scratch = scratch_dir()?;
-    let backup_for_merge = scratch.path().join("backup.yaml");
-    std::fs::write(&backup_for_merge, &backup_yaml)
-        .map_err(|source| UpgradeError::io("write", &backup_for_merge, source))?;
+    // Values are computed from the backup exactly as `helm upgrade -f bak.yaml` would read it,
+    // in memory.
     let merged = compute_values(
         &options.values,
         options.image_registry.as_deref(),
-        &backup_for_merge,
+        &backup_yaml,
+        &backup_file,
         helm.version(),
     )?;
     let values_yaml = kantup_helm_values::yaml::to_yaml(&Value::Object(merged.clone()));
@@ -199,7 +204,8 @@ pub async fn plan(
     let crds = if options.skip_crds {
         Vec::new()
     } else {
-        chart_crds(&chart.chart, &merged, helm.version())?
+        let enabled = enabled_subcharts(&chart.chart, &merged, helm.version())?;
+        chart_crds(&chart.chart, &enabled)?
     };
     let applier = CrdApplier::new(
         client.clone(),

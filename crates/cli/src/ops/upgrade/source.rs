@@ -5,11 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use kantup_bundle::VerifyOptions;
 use kantup_bundle::chart::Chart;
 use kantup_bundle::chart_file::ChartFile;
+use kantup_bundle::{OpenOptions, VerifyOptions};
 use kantup_registry::chart_repo::ChartRepository;
 use kantup_registry::credentials::CredentialResolver;
+use kantup_registry::location::ChartLocation;
 use kantup_registry::net::HttpOptions;
 
 use super::UpgradeError;
@@ -82,22 +83,20 @@ impl ChartSource {
         source: &str,
         chart: Option<&str>,
     ) -> Result<Option<String>, UpgradeError> {
-        let is_url = ["oci://", "http://", "https://"]
-            .iter()
-            .any(|scheme| source.starts_with(scheme));
-        if chart.is_none() && !is_url {
+        let location = ChartLocation::parse(source);
+        if chart.is_none() && location.is_directory() {
             return Ok(None);
         }
-        match (chart, source.strip_prefix("oci://")) {
+        match (chart, location) {
             (Some(chart), _) => Ok(Some(chart.to_string())),
-            (None, Some(reference)) => reference
+            (None, ChartLocation::Oci(reference)) => reference
                 .trim_end_matches('/')
                 .rsplit('/')
                 .next()
                 .filter(|name| !name.contains(':') && reference.contains('/'))
                 .map(|name| Some(name.to_string()))
                 .ok_or_else(|| UpgradeError::OciChartNotNamed(source.to_string())),
-            (None, None) => Err(UpgradeError::RepositoryChartNotNamed(source.to_string())),
+            (None, _) => Err(UpgradeError::RepositoryChartNotNamed(source.to_string())),
         }
     }
 }
@@ -121,11 +120,12 @@ pub struct RepositoryChart {
 /// Resolves any source.
 pub(crate) async fn resolve(
     source: &ChartSource,
+    open: &OpenOptions,
     skip_verify: bool,
     progress: &dyn Progress,
 ) -> Result<ResolvedChart, UpgradeError> {
     match source {
-        ChartSource::Path(path) => resolve_path(path, skip_verify, progress),
+        ChartSource::Path(path) => resolve_path(path, open, skip_verify, progress),
         ChartSource::Repository(repository) => resolve_repository(repository).await,
     }
 }
@@ -167,6 +167,7 @@ pub(crate) struct ResolvedChart {
 /// to a scratch directory; a chart directory or archive is loaded as it is.
 fn resolve_path(
     path: &Path,
+    open: &OpenOptions,
     skip_verify: bool,
     progress: &dyn Progress,
 ) -> Result<ResolvedChart, UpgradeError> {
@@ -183,7 +184,7 @@ fn resolve_path(
     if !path.is_file() {
         return Err(UpgradeError::NoSource(path.to_path_buf()));
     }
-    let file = ChartFile::open(path).map_err(|source| UpgradeError::NotAChart {
+    let file = ChartFile::open_with(path, open).map_err(|source| UpgradeError::NotAChart {
         path: path.to_path_buf(),
         source,
     })?;

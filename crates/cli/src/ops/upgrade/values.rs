@@ -1,6 +1,6 @@
 //! The values an upgrade hands helm, and how they differ from the release's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use kantup_helm_values::diff::Change;
 use kantup_helm_values::merge::ValueOptions;
@@ -10,52 +10,29 @@ use serde_json::{Map, Value};
 
 use super::UpgradeError;
 
-/// User-supplied values, as helm's flags take them.
-#[derive(Debug, Clone, Default)]
-pub struct ValueInputs {
-    /// `-f` files, applied after the backed-up values, in order.
-    pub files: Vec<PathBuf>,
-    /// `--set` expressions (Helm's grammar and typing).
-    pub set: Vec<String>,
-    /// `--set-string` expressions.
-    pub set_string: Vec<String>,
-    /// `--set-file` expressions.
-    pub set_file: Vec<String>,
-    /// `--set-json` expressions.
-    pub set_json: Vec<String>,
-    /// `--set-literal` expressions.
-    pub set_literal: Vec<String>,
-}
-
-/// The values helm gets: the backup first (as `-f bak.yaml`), then the user's files, then the
-/// `--set` family in Helm's order, then `global.imageRegistry` as a string.
+/// The values helm gets: the backup first (`backup`, the text of the backup file named
+/// `backup_file`, read in memory exactly as `-f bak.yaml` would read it), then the user's files,
+/// then the `--set` family in Helm's order, then `global.imageRegistry` as a string.
 pub fn compute_values(
-    inputs: &ValueInputs,
+    inputs: &ValueOptions,
     image_registry: Option<&str>,
-    backup: &Path,
+    backup: &str,
+    backup_file: &Path,
     helm: HelmVersion,
 ) -> Result<Map<String, Value>, UpgradeError> {
-    let mut value_files = vec![backup.to_path_buf()];
-    value_files.extend(inputs.files.iter().cloned());
-    let mut literal_values = inputs.set_literal.clone();
+    let mut options = inputs.clone();
+    options.helm = helm;
     if let Some(registry) = image_registry {
         // Last of all, and never re-typed: a registry such as `10.16.10.111` stays a string.
         // --set-literal is applied after every other flag group, so it wins.
         if registry.contains(',') || registry.trim().is_empty() {
             return Err(UpgradeError::BadImageRegistry(registry.to_string()));
         }
-        literal_values.push(format!("global.imageRegistry={registry}"));
+        options
+            .literal_values
+            .push(format!("global.imageRegistry={registry}"));
     }
-    let options = ValueOptions {
-        value_files,
-        json_values: inputs.set_json.clone(),
-        values: inputs.set.clone(),
-        string_values: inputs.set_string.clone(),
-        file_values: inputs.set_file.clone(),
-        literal_values,
-        helm,
-    };
-    Ok(options.merge_values()?)
+    Ok(options.merge_values_after(backup, &backup_file.display().to_string())?)
 }
 
 /// One changed path in the user-supplied values.
@@ -162,7 +139,7 @@ mod tests {
 
     /// A chart whose one template prints every value it was given, so two `helm template`
     /// runs render the same manifest exactly when they got the same values.
-    fn values_echo_chart(dir: &Path) -> PathBuf {
+    fn values_echo_chart(dir: &Path) -> std::path::PathBuf {
         let chart = dir.join("echo");
         std::fs::create_dir_all(chart.join("templates")).unwrap();
         std::fs::write(
@@ -216,26 +193,27 @@ mod tests {
              image:\n  tag: \"1.24\"\nextra:\n  keep: kept\n  drop: me\n",
         )
         .unwrap();
+        let backup_text = std::fs::read_to_string(&backup).unwrap();
         let user = dir.path().join("user.yaml");
         std::fs::write(&user, "image:\n  tag: \"1.26\"\nextra:\n  drop: null\n").unwrap();
         let registry = "10.16.10.111:5000";
-        let with_user = |extra: ValueInputs| ValueInputs {
-            files: vec![user.clone()],
+        let with_user = |extra: ValueOptions| ValueOptions {
+            value_files: vec![user.clone()],
             ..extra
         };
-        let cases: Vec<(&str, ValueInputs, Vec<String>)> = vec![
-            ("backup only", ValueInputs::default(), vec![]),
+        let cases: Vec<(&str, ValueOptions, Vec<String>)> = vec![
+            ("backup only", ValueOptions::default(), vec![]),
             (
                 "backup and a values file",
-                with_user(ValueInputs::default()),
+                with_user(ValueOptions::default()),
                 vec!["-f".into(), user.display().to_string()],
             ),
             (
                 "values file and --set family",
-                with_user(ValueInputs {
-                    set: vec!["replicas=5,image.pullSecrets[0]=regcred".into()],
-                    set_string: vec!["extra.port=8080".into()],
-                    set_json: vec![r#"extra.list=[1,"two"]"#.into()],
+                with_user(ValueOptions {
+                    values: vec!["replicas=5,image.pullSecrets[0]=regcred".into()],
+                    string_values: vec!["extra.port=8080".into()],
+                    json_values: vec![r#"extra.list=[1,"two"]"#.into()],
                     ..Default::default()
                 }),
                 vec![
@@ -251,8 +229,8 @@ mod tests {
             ),
             (
                 "a --set that names the registry too",
-                ValueInputs {
-                    set: vec!["global.imageRegistry=x.io".into()],
+                ValueOptions {
+                    values: vec!["global.imageRegistry=x.io".into()],
                     ..Default::default()
                 },
                 vec!["--set".into(), "global.imageRegistry=x.io".into()],
@@ -263,7 +241,8 @@ mod tests {
             ("helm 4", kantup_test_support::helm4(), HelmVersion::V4),
         ] {
             for (case, inputs, flags) in &cases {
-                let merged = compute_values(inputs, Some(registry), &backup, version).unwrap();
+                let merged =
+                    compute_values(inputs, Some(registry), &backup_text, &backup, version).unwrap();
                 let computed = dir.path().join("computed.yaml");
                 std::fs::write(
                     &computed,
@@ -292,9 +271,15 @@ mod tests {
         let backup = dir.path().join("bak.yaml");
         std::fs::write(&backup, "").unwrap();
         for bad in ["", "a,b"] {
-            let err = compute_values(&ValueInputs::default(), Some(bad), &backup, HelmVersion::V3)
-                .unwrap_err()
-                .to_string();
+            let err = compute_values(
+                &ValueOptions::default(),
+                Some(bad),
+                "",
+                &backup,
+                HelmVersion::V3,
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("--image-registry"), "{err}");
         }
     }

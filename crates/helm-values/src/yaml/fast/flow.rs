@@ -4,13 +4,8 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::scalar::Scalar;
+use super::scalar::{Scalar, is_flow};
 use super::{Decline, Fast, MAX_KEY_SPAN, Reader};
-
-/// Whether `b` is a flow indicator.
-pub(super) fn is_flow(b: u8) -> bool {
-    matches!(b, b',' | b'[' | b']' | b'{' | b'}')
-}
 
 impl<'a> Reader<'a> {
     /// A flow collection that closes on its line, `pos` at its `[` or `{`.

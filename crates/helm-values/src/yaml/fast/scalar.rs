@@ -4,9 +4,13 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::flow::is_flow;
 use super::{Decline, Fast, Item, MAX_KEY_SPAN, Reader};
 use crate::yaml::{plain_key, plain_value};
+
+/// Whether `b` is a flow indicator.
+pub(super) fn is_flow(b: u8) -> bool {
+    matches!(b, b',' | b'[' | b']' | b'{' | b'}')
+}
 
 /// A scalar as written: its text (quotes and escapes resolved) and whether it was plain.
 pub(super) struct Scalar<'a> {
