@@ -83,4 +83,17 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// A nodes file could not be read or holds a bad entry.
+    #[error("{}: {reason}", path.display())]
+    NodesFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Loading onto nodes over ssh supports this runtime not (yet).
+    #[error(
+        "loading onto nodes (--node/--nodes) supports --runtime containerd only, not {0:?}: docker load needs every layer of an image in its archive, so nothing could be saved"
+    )]
+    NodeRuntime(super::Runtime),
 }
