@@ -59,13 +59,21 @@ impl GenBundle {
     }
 }
 
-/// `ssh` behind a wrapper that appends the bytes piped into each connection to `count`.
-fn counting_ssh(keys: &SshClientKeys) -> PathBuf {
-    let wrapper = keys.dir().join("counting-ssh");
+/// `ssh` behind a wrapper that appends the bytes piped into each connection to the file
+/// `$KANTUP_TEST_SSH_COUNT`; with `cut_after`, the connection's input ends after that many bytes
+/// (a link that drops mid-transfer).
+fn counting_ssh(keys: &SshClientKeys, cut_after: Option<u64>) -> PathBuf {
+    let (name, cut) = match cut_after {
+        Some(n) => (format!("cutting-ssh-{n}"), format!("head -c {n} | ")),
+        None => ("counting-ssh".to_string(), String::new()),
+    };
+    let wrapper = keys.dir().join(name);
     std::fs::write(
         &wrapper,
-        "#!/bin/bash\nstats=$(mktemp)\ndd bs=64k 2>\"$stats\" | ssh -F /dev/null \"$@\"\nrc=${PIPESTATUS[1]}\n\
-         sed -n 's/^\\([0-9]*\\) bytes.*/\\1/p' \"$stats\" >> \"$KANTUP_TEST_SSH_COUNT\"\nrm -f \"$stats\"\nexit $rc\n",
+        format!(
+            "#!/bin/bash\nstats=$(mktemp)\n{cut}dd bs=64k 2>\"$stats\" | ssh -F /dev/null \"$@\"\nrc=${{PIPESTATUS[-1]}}\n\
+             sed -n 's/^\\([0-9]*\\) bytes.*/\\1/p' \"$stats\" >> \"$KANTUP_TEST_SSH_COUNT\"\nrm -f \"$stats\"\nexit $rc\n"
+        ),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -81,6 +89,16 @@ struct Run {
 }
 
 fn kantup_load(keys: &SshClientKeys, bundle: &Path, nodes: &[String], extra: &[&str]) -> Run {
+    kantup_load_through(&counting_ssh(keys, None), keys, bundle, nodes, extra)
+}
+
+fn kantup_load_through(
+    ssh: &Path,
+    keys: &SshClientKeys,
+    bundle: &Path,
+    nodes: &[String],
+    extra: &[&str],
+) -> Run {
     let count = tempfile::NamedTempFile::new().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_kantup"));
     command
@@ -88,7 +106,7 @@ fn kantup_load(keys: &SshClientKeys, bundle: &Path, nodes: &[String], extra: &[&
         .arg(bundle)
         .args(["--runtime", "containerd", "-o", "json"])
         .args(extra)
-        .env("KANTUP_SSH", counting_ssh(keys))
+        .env("KANTUP_SSH", ssh)
         .env("KANTUP_TEST_SSH_COUNT", count.path())
         .env_remove("KANTUP_RUNTIME_ARGS");
     for option in keys.ssh_options() {
@@ -284,6 +302,81 @@ fn sends_only_missing_layers_to_each_node_and_nothing_on_a_rerun() {
 }
 
 #[test]
+fn an_interrupted_transfer_leaves_no_image_named_and_a_rerun_finishes() {
+    let keys = SshClientKeys::new();
+    let node = SshNode::start(&keys);
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = GenBundle::new(dir.path(), "v1", 64 * 1024);
+    // The link drops after 700 KiB of the ~1.2 MiB archive.
+    let cutting = counting_ssh(&keys, Some(700 * 1024));
+    let retag = ["--retag", "reg.local:5000/kant"];
+    let cut = kantup_load_through(&cutting, &keys, &v1.path, &[node.url()], &retag);
+    assert_eq!(cut.output.status.code(), Some(1), "{}", cut.report);
+    let report = node_report(&cut, &node);
+    assert_eq!(report["status"], "failed", "{report}");
+    eprintln!("interrupted: {}", report["error"]);
+    let images = node_images(&node);
+    assert!(
+        images.is_empty(),
+        "no image may be named after an interrupted import: {images:?}"
+    );
+
+    let rerun = kantup_load(&keys, &v1.path, &[node.url()], &retag);
+    assert_ok(&rerun);
+    assert_node_has(&node, &v1);
+}
+
+/// A blob the node listed as present is gone when the import runs (removed by `ctr content rm`
+/// just before it, as a garbage collection could): the import cannot complete, and no name moves
+/// to the incomplete image.
+#[test]
+fn content_lost_before_the_import_moves_no_name() {
+    let keys = SshClientKeys::new();
+    let node = SshNode::start(&keys);
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = GenBundle::new(dir.path(), "v1", 64 * 1024);
+    let v2 = GenBundle::new(dir.path(), "v2", 96 * 1024);
+    let retag = ["--retag", "reg.local:5000/kant"];
+    assert_ok(&kantup_load(&keys, &v1.path, &[node.url()], &retag));
+    let before = node_images(&node);
+
+    let base = &v2.images[0].layers[0].digest;
+    assert_eq!(base, &v1.images[0].layers[0].digest, "a shared base layer");
+    let losing = keys.dir().join("losing-ssh");
+    std::fs::write(
+        &losing,
+        format!(
+            "#!/bin/bash\ncase \"${{@: -1}}\" in *'images import'*)\n  \
+             ssh -F /dev/null \"${{@:1:$#-1}}\" 'ctr -n k8s.io content rm {base}' </dev/null >/dev/null ;;\nesac\n\
+             exec ssh -F /dev/null \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&losing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let lost = kantup_load_through(&losing, &keys, &v2.path, &[node.url()], &retag);
+    assert_eq!(lost.output.status.code(), Some(1), "{}", lost.report);
+    let report = node_report(&lost, &node);
+    assert_eq!(report["status"], "failed", "{report}");
+    eprintln!("content lost: {}", report["error"]);
+    assert_eq!(
+        node_images(&node),
+        before,
+        "every name must stay where it was, and no temporary name may be left"
+    );
+
+    // The next run finds the layer missing, sends it, and finishes.
+    let rerun = kantup_load(&keys, &v2.path, &[node.url()], &retag);
+    assert_ok(&rerun);
+    assert_node_has(&node, &v2);
+    assert!(
+        rerun.bytes_into_ssh >= v2.images[0].layers[0].size,
+        "{}",
+        rerun.report
+    );
+}
+
+#[test]
 fn a_node_that_cannot_be_reached_fails_alone() {
     let keys = SshClientKeys::new();
     let node = SshNode::start(&keys);
@@ -293,11 +386,26 @@ fn a_node_that_cannot_be_reached_fails_alone() {
     );
     let dir = tempfile::tempdir().unwrap();
     let v1 = GenBundle::new(dir.path(), "v1", 64 * 1024);
+    let nodes_file = dir.path().join("nodes.yaml");
+    let port = node.url().rsplit(':').next().unwrap().to_string();
+    std::fs::write(
+        &nodes_file,
+        format!(
+            "- {down}\n- {{host: 127.0.0.1, user: {}, port: {port}}}\n",
+            node.url()
+                .trim_start_matches("ssh://")
+                .split('@')
+                .next()
+                .unwrap()
+        ),
+    )
+    .unwrap();
+    let nodes_arg = nodes_file.display().to_string();
     let run = kantup_load(
         &keys,
         &v1.path,
-        &[down.clone(), node.url()],
-        &["--retag", "reg.local:5000/kant"],
+        &[],
+        &["--retag", "reg.local:5000/kant", "--nodes", &nodes_arg],
     );
     assert_eq!(run.output.status.code(), Some(1), "{}", run.report);
     let nodes = run.report["nodes"].as_array().unwrap();
