@@ -285,8 +285,13 @@ fn sends_only_missing_layers_to_each_node_and_nothing_on_a_rerun() {
         first.bytes_into_ssh, second.bytes_into_ssh
     );
 
-    // 3. Again: nothing is sent, nothing changes.
-    let third = kantup_load(&keys, &v2.path, &urls, &retag);
+    // 3. Again, one node at a time: nothing is sent, nothing changes.
+    let third = kantup_load(
+        &keys,
+        &v2.path,
+        &urls,
+        &["--retag", "reg.local:5000/kant", "--max-parallel", "1"],
+    );
     assert_ok(&third);
     assert_eq!(third.bytes_into_ssh, 0, "{}", third.report);
     for node in &nodes {
@@ -299,6 +304,25 @@ fn sends_only_missing_layers_to_each_node_and_nothing_on_a_rerun() {
         }
         assert_node_has(node, &v2);
     }
+    // --max-parallel 1: one node's work ends before the next one's begins (RFC 3339 UTC
+    // timestamps of one fixed width compare as strings).
+    let spans: Vec<(&str, &str)> = third.report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["started_at"].as_str().unwrap(),
+                n["finished_at"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut sorted = spans.clone();
+    sorted.sort();
+    assert!(
+        sorted.windows(2).all(|w| w[0].1 <= w[1].0),
+        "nodes overlapped with --max-parallel 1: {spans:?}"
+    );
 }
 
 #[test]

@@ -88,6 +88,10 @@ pub struct NodeReport {
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// When work on the node began (RFC 3339, UTC, milliseconds).
+    pub started_at: String,
+    /// When it ended.
+    pub finished_at: String,
 }
 
 /// What [`load_nodes`] did, node by node in the order given.
@@ -271,7 +275,10 @@ struct NodeState {
 
 impl NodeRun<'_> {
     fn run(&self) -> NodeReport {
+        let now = || humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         let mut report = NodeReport {
+            started_at: now(),
+            finished_at: String::new(),
             node: self.node.to_string(),
             status: NodeStatus::Failed,
             blobs_sent: 0,
@@ -288,6 +295,7 @@ impl NodeRun<'_> {
             }
             Err(error) => report.error = Some(error.to_string()),
         }
+        report.finished_at = now();
         report
     }
 
@@ -303,17 +311,25 @@ impl NodeRun<'_> {
             .join(" ")
     }
 
-    fn state(&self) -> Result<NodeState, RemoteError> {
-        let ssh = &self.options.ssh;
-        let blobs = ssh
-            .run(self.node, &self.ctr(&["content", "ls", "-q"]))?
+    /// What the node holds, and the output of `extra` commands, in one ssh connection.
+    fn state(&self, extra: &[String]) -> Result<(NodeState, Vec<String>), RemoteError> {
+        let mut commands = vec![
+            self.ctr(&["content", "ls", "-q"]),
+            self.ctr(&["images", "ls"]),
+        ];
+        commands.extend(extra.iter().cloned());
+        let mut outputs = self.options.ssh.run_each(self.node, &commands)?.into_iter();
+        let blobs = outputs
+            .next()
+            .unwrap_or_default()
             .lines()
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
             .collect();
         // REF TYPE DIGEST SIZE PLATFORMS LABELS
-        let images = ssh
-            .run(self.node, &self.ctr(&["images", "ls"]))?
+        let images = outputs
+            .next()
+            .unwrap_or_default()
             .lines()
             .skip(1)
             .filter_map(|line| {
@@ -323,11 +339,11 @@ impl NodeRun<'_> {
                 Some((name.to_string(), digest.to_string()))
             })
             .collect();
-        Ok(NodeState { blobs, images })
+        Ok((NodeState { blobs, images }, outputs.collect()))
     }
 
     fn load(&self, report: &mut NodeReport) -> Result<Vec<NodeImage>, RemoteError> {
-        let before = self.state()?;
+        let (before, _) = self.state(&[])?;
         // Images to import: a name missing or elsewhere, or a blob missing.
         let mut to_import = Vec::new();
         let mut send = Vec::new();
@@ -501,9 +517,14 @@ impl NodeRun<'_> {
     /// Checks every name against the bundle: the node's manifest digest for it, and the
     /// config (image ID) that manifest names on the node.
     fn verify(&self, before: &NodeState) -> Result<Vec<NodeImage>, RemoteError> {
-        let after = self.state()?;
+        let manifests: Vec<String> = self
+            .images
+            .iter()
+            .map(|image| self.ctr(&["content", "get", &image.manifest_digest.to_string()]))
+            .collect();
+        let (after, node_manifests) = self.state(&manifests)?;
         let mut checked = Vec::new();
-        for (image, names) in self.images.iter().zip(self.names) {
+        for ((image, names), text) in self.images.iter().zip(self.names).zip(node_manifests) {
             let manifest = image.manifest_digest.to_string();
             let wrong = |message: String| RemoteError {
                 command: format!("{}: {}", self.node, self.ctr(&["images", "ls"])),
@@ -520,10 +541,6 @@ impl NodeRun<'_> {
                     None => return Err(wrong(format!("{name} is not on the node"))),
                 }
             }
-            let text = self
-                .options
-                .ssh
-                .run(self.node, &self.ctr(&["content", "get", &manifest]))?;
             let image_id = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
                 .and_then(|v| v["config"]["digest"].as_str().map(str::to_owned))

@@ -155,6 +155,22 @@ impl SshClient {
         self.run_with_input(node, remote, None).map(|(out, _)| out)
     }
 
+    /// Runs `commands` one after the other in one connection (stopping at the first that
+    /// fails); returns the stdout of each.
+    pub(super) fn run_each(
+        &self,
+        node: &Node,
+        commands: &[String],
+    ) -> Result<Vec<String>, RemoteError> {
+        const SEPARATOR: &str = "--- kantup: next command ---";
+        let remote = commands.join(&format!(" && printf '\\n%s\\n' '{SEPARATOR}' && "));
+        let out = self.run(node, &remote)?;
+        Ok(out
+            .split(&format!("\n{SEPARATOR}\n"))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Runs `remote` on `node`, `write` producing its stdin; returns its stdout and the bytes
     /// written into the connection.
     #[allow(clippy::type_complexity)]
