@@ -448,3 +448,57 @@ fn a_node_that_cannot_be_reached_fails_alone() {
         String::from_utf8_lossy(&run.output.stderr)
     );
 }
+
+/// The example bundle: real images (busybox, tiny) in a docker-archive `images.tar` with
+/// gzip layers, so the manifests kantup sends are the Docker schema 2 ones it derives.
+#[test]
+fn loads_a_docker_archive_bundle_and_a_rerun_sends_nothing() {
+    const BUSYBOX: &str = "harbor-repo.vmware.com/dockerhub-proxy-cache/library/busybox:1.33.1";
+    const TINY: &str = "harbor-repo.vmware.com/tanzu_isv_engineering/tiny:tiniest";
+    let keys = SshClientKeys::new();
+    let node = SshNode::start(&keys);
+    let bundle =
+        kantup_test_support::workspace_root().join("examples/bundles/testchart.bundle.tar");
+    let retag = ["--retag", "reg.local:5000/kant"];
+    let first = kantup_load(&keys, &bundle, &[node.url()], &retag);
+    assert_ok(&first);
+    let report = node_report(&first, &node);
+    assert_eq!(report["status"], "done", "{report}");
+    assert!(first.bytes_into_ssh > 0);
+    let images = node_images(&node);
+    assert_eq!(
+        images.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            BUSYBOX,
+            TINY,
+            "reg.local:5000/kant/busybox:1.33.1",
+            "reg.local:5000/kant/tiny:tiniest",
+        ]
+    );
+    // The bundle's own digests, as its image archive gives them.
+    let archive = kantup_bundle::Bundle::open(&bundle)
+        .unwrap()
+        .image_archive()
+        .unwrap()
+        .unwrap();
+    for image in archive.images() {
+        let source = image.references[0].to_string();
+        let tail = source.rsplit('/').next().unwrap();
+        for name in [source.clone(), format!("reg.local:5000/kant/{tail}")] {
+            assert_eq!(images[&name], image.manifest_digest.to_string(), "{name}");
+        }
+        assert_eq!(
+            node_image_id(&node, &images[&source]),
+            image.config.digest.to_string()
+        );
+    }
+    let check = node.containerd().ctr(&["-n", "k8s.io", "images", "check"]);
+    for line in String::from_utf8_lossy(&check.stdout).lines().skip(1) {
+        assert_eq!(line.split_whitespace().nth(3), Some("complete"), "{line}");
+    }
+
+    let again = kantup_load(&keys, &bundle, &[node.url()], &retag);
+    assert_ok(&again);
+    assert_eq!(again.bytes_into_ssh, 0, "{}", again.report);
+    assert_eq!(node_images(&node), images);
+}

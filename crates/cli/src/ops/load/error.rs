@@ -91,9 +91,10 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
-    /// Loading onto nodes over ssh supports this runtime not (yet).
+    /// Loading onto nodes over ssh does not support this runtime (yet).
     #[error(
-        "loading onto nodes (--node/--nodes) supports --runtime containerd only, not {0:?}: docker load needs every layer of an image in its archive, so nothing could be saved"
+        "loading onto nodes (--node/--nodes) supports --runtime containerd only, not {}: `{} load` needs every layer of an image in its archive, so only images already there whole could be skipped; run kantup load --runtime {} on the node itself",
+        .0.binary(), .0.binary(), .0.binary()
     )]
     NodeRuntime(super::Runtime),
 }
