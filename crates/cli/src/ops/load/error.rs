@@ -83,4 +83,18 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// A nodes file could not be read or holds a bad entry.
+    #[error("{}: {reason}", path.display())]
+    NodesFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Loading onto nodes over ssh does not support this runtime (yet).
+    #[error(
+        "loading onto nodes (--node/--nodes) supports --runtime containerd only, not {}: `{} load` needs every layer of an image in its archive, so only images already there whole could be skipped; run kantup load --runtime {} on the node itself",
+        .0.binary(), .0.binary(), .0.binary()
+    )]
+    NodeRuntime(super::Runtime),
 }

@@ -5,7 +5,9 @@
 
 mod error;
 mod input;
+mod nodes;
 mod runtime_cli;
+mod ssh;
 
 use std::path::PathBuf;
 
@@ -14,6 +16,10 @@ use kantup_registry::RelocationRule;
 use serde::Serialize;
 
 pub use error::LoadError;
+pub use nodes::{
+    NodeImage, NodeLoadOptions, NodeReport, NodeStatus, NodesReport, load_nodes, read_nodes_file,
+};
+pub use ssh::{Node, SshClient};
 
 use crate::ops::progress::Progress;
 use input::{Feed, open_input};
