@@ -7,6 +7,7 @@
 //! let diff = kantup::ops::bundle_diff::diff_bundles(
 //!     "kant-0.4.0.bundle.tar".as_ref(),
 //!     "kant-0.5.0.bundle.tar".as_ref(),
+//!     &kantup_bundle::OpenOptions::default(),
 //! )?;
 //! println!("{} bytes to send to a registry holding 0.4.0", diff.transfer.bytes_needed);
 //! # Ok::<(), kantup::ops::bundle_diff::DiffError>(())
