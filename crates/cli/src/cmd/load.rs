@@ -64,6 +64,8 @@ pub struct LoadArgs {
     runtime_bin: Option<PathBuf>,
     #[command(flatten)]
     signature: crate::cmd::bundle::SignatureArgs,
+    #[command(flatten)]
+    images: crate::cmd::bundle::MissingImagesArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
@@ -80,6 +82,7 @@ pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
         runtime_bin: args.runtime_bin,
         verify_key: args.signature.verify_key,
         signature: args.signature.signature,
+        allow_missing_images: args.images.allow_missing_images,
     };
     let ctx = ctx.clone();
     let report = tokio::task::spawn_blocking(move || {

@@ -104,6 +104,8 @@ pub struct UpgradeArgs {
     pub skip_verify: bool,
     #[command(flatten)]
     pub signature: crate::cmd::bundle::SignatureArgs,
+    #[command(flatten)]
+    pub images: crate::cmd::bundle::MissingImagesArgs,
 }
 
 impl UpgradeArgs {
@@ -162,6 +164,7 @@ impl UpgradeArgs {
             skip_verify: self.skip_verify,
             verify_key: self.signature.verify_key.clone(),
             signature: self.signature.signature.clone(),
+            allow_missing_images: self.images.allow_missing_images,
         })
     }
 }

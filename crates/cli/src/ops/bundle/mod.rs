@@ -96,6 +96,8 @@ pub struct VerifyBundleOptions {
     pub key: Option<PathBuf>,
     /// The signature file (default `<bundle>.sig`).
     pub signature: Option<PathBuf>,
+    /// Pass a bundle that lacks images its chart needs (they are listed in the report).
+    pub allow_missing_images: bool,
 }
 
 impl VerifyBundleOptions {
@@ -106,6 +108,7 @@ impl VerifyBundleOptions {
             deep: false,
             key: None,
             signature: None,
+            allow_missing_images: false,
         }
     }
 }
@@ -136,9 +139,13 @@ pub fn verify(
     )?;
     let bundle = Bundle::open(&options.bundle)?;
     progress.start("verifying", bundle.tar_size());
-    let result = bundle.verify(VerifyOptions { deep: options.deep }, &mut |n| {
-        progress.advance(n)
-    });
+    let result = bundle.verify(
+        VerifyOptions {
+            deep: options.deep,
+            allow_missing_images: options.allow_missing_images,
+        },
+        &mut |n| progress.advance(n),
+    );
     progress.finish();
     result.map_err(|source| BundleOpError::Verify {
         path: options.bundle.clone(),

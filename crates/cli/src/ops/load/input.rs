@@ -21,12 +21,26 @@ pub(super) enum Feed {
 }
 
 /// Opens a bundle or an image archive; returns what to feed the runtime and the image names.
-pub(super) fn open_input(path: &Path) -> Result<(Feed, Vec<ImageName>), LoadError> {
+/// A bundle (not a bare image archive) must carry every image its chart needs unless
+/// `allow_missing_images`, and name them validly.
+pub(super) fn open_input(
+    path: &Path,
+    allow_missing_images: bool,
+) -> Result<(Feed, Vec<ImageName>), LoadError> {
     let open_error = |source| LoadError::Open {
         path: path.to_path_buf(),
         source,
     };
     let bundle = Bundle::open(path).map_err(open_error)?;
+    if bundle.is_bundle() {
+        bundle
+            .check_images()
+            .and_then(|check| check.require(&path.display().to_string(), allow_missing_images))
+            .map_err(|source| LoadError::Images {
+                path: path.to_path_buf(),
+                source,
+            })?;
+    }
     if let Some(record) = bundle.base().map_err(open_error)? {
         return Err(LoadError::Differential {
             path: path.to_path_buf(),

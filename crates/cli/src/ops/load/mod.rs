@@ -61,6 +61,9 @@ pub struct LoadOptions {
     pub verify_key: Option<PathBuf>,
     /// The signature file (default `<input>.sig`).
     pub signature: Option<PathBuf>,
+    /// Accept a bundle that lacks images its chart needs (a chart that pulls them from
+    /// elsewhere on purpose); without it such a bundle is refused before anything is loaded.
+    pub allow_missing_images: bool,
 }
 
 impl LoadOptions {
@@ -75,6 +78,7 @@ impl LoadOptions {
             runtime_bin: None,
             verify_key: None,
             signature: None,
+            allow_missing_images: false,
         }
     }
 }
@@ -129,7 +133,7 @@ pub fn load(options: &LoadOptions, progress: &dyn Progress) -> Result<LoadReport
             options.signature.as_deref(),
         )?;
     }
-    let (feed, names) = open_input(&options.input)?;
+    let (feed, names) = open_input(&options.input, options.allow_missing_images)?;
     if names.is_empty() {
         return Err(LoadError::NoImages(options.input.clone()));
     }

@@ -70,6 +70,10 @@ pub struct SyncOptions {
     /// `Images.lock` nor `Chart.yaml` annotations list its images (the last resort of image
     /// discovery: every `image:` of the manifests).
     pub helm: Option<PathBuf>,
+    /// Accept a bundle that lacks images its chart needs (a chart that pulls them from
+    /// elsewhere on purpose). Without it such a bundle stops the sync before anything is
+    /// pushed; invalid image names always do.
+    pub allow_missing_images: bool,
 }
 
 impl SyncOptions {
@@ -87,6 +91,7 @@ impl SyncOptions {
             verify_key: None,
             signature: None,
             helm: None,
+            allow_missing_images: false,
         }
     }
 }
@@ -134,6 +139,20 @@ pub async fn sync(
             )?;
             tracing::info!(bundle = %bundle.display(), key = %key.display(), "signature verified");
         }
+    }
+
+    // Every bundle carries the images its chart needs, under valid names, before any push.
+    for path in &bundles {
+        let bundle = Bundle::open(path)?;
+        crate::ops::images::require_images(
+            &bundle,
+            options.helm.as_deref(),
+            options.allow_missing_images,
+        )
+        .map_err(|source| SyncError::Bundle {
+            path: path.clone(),
+            source: Box::new(source.into()),
+        })?;
     }
 
     let image_target = targets::image_target(&config.target, options, base)?;

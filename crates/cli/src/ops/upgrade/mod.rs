@@ -90,6 +90,10 @@ pub struct UpgradeOptions {
     pub verify_key: Option<PathBuf>,
     /// The signature file (default `<source>.sig`).
     pub signature: Option<PathBuf>,
+    /// Accept a bundle that lacks images its chart needs (a chart that pulls them from
+    /// elsewhere on purpose); without it such a bundle is refused before anything changes,
+    /// even with `skip_verify`.
+    pub allow_missing_images: bool,
 }
 
 impl UpgradeOptions {
@@ -121,6 +125,7 @@ impl UpgradeOptions {
             skip_verify: false,
             verify_key: None,
             signature: None,
+            allow_missing_images: false,
         }
     }
 }

@@ -122,7 +122,7 @@ pub async fn plan(
         }
         kantup_bundle::signature::verify_bundle_file(path, key, options.signature.as_deref())?;
     }
-    let chart = source::resolve(&options.source, options.skip_verify, progress).await?;
+    let chart = source::resolve(options, progress).await?;
     let client = options.cluster.client().await?;
     let helm = Helm::detect(&options.helm, &options.cluster, options.driver)?;
 
