@@ -199,6 +199,11 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     } else {
         confirm(ctx, &args, plan)?;
     }
+    if ctx.output == OutputFormat::Table && !ctx.quiet {
+        for reason in &plan.helm_reasons {
+            println!("helm runs: {reason}");
+        }
+    }
     let summary = upgrade::execute(prepared).await?;
     print_summary(ctx, &summary)?;
     Ok(ExitCode::SUCCESS)
@@ -275,6 +280,11 @@ fn print_plan(ctx: &Ctx, plan: &UpgradePlan) -> anyhow::Result<()> {
     println!("helm command:\n  {}", plan.helm_command);
     if plan.up_to_date {
         println!("\nthe release is up to date: nothing would be done");
+    } else {
+        println!("\nhelm runs because:");
+        for reason in &plan.helm_reasons {
+            println!("  {reason}");
+        }
     }
     Ok(())
 }

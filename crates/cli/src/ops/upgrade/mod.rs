@@ -46,6 +46,7 @@ pub use error::UpgradeError;
 pub use execute::{UpgradeSummary, execute};
 pub use plan::{PreparedUpgrade, UpgradeFiles, UpgradePlan, plan};
 pub use source::{ChartSource, RepositoryChart};
+pub use up_to_date::HelmReason;
 pub use values::{ValueChange, ValueInputs, compute_values, diff_values, looks_secret};
 
 /// What to install or upgrade, and how. [`UpgradeOptions::new`] gives the defaults of
