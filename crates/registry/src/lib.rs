@@ -32,6 +32,7 @@ pub mod error;
 pub mod net;
 pub mod push;
 pub mod relocate;
+mod resolve;
 pub mod scheme;
 pub mod upload_sessions;
 

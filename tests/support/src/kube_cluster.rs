@@ -213,7 +213,11 @@ impl KubeCluster {
                 can_start_local()
             },
             "no API server{} in {}: run scripts/install-test-tools.sh",
-            if controllers { " and controller-manager" } else { "" },
+            if controllers {
+                " and controller-manager"
+            } else {
+                ""
+            },
             kube_tools_dir().display()
         );
         let scratch = tempfile::tempdir().expect("temp dir");
