@@ -187,39 +187,11 @@ pub enum BundleError {
     },
     /// The bundle lacks images its chart needs, or names images invalidly (see
     /// [`crate::image_check`]).
-    #[error("{path}: {}", image_problems(source_name, missing, invalid))]
-    Images {
-        /// The bundle.
-        path: String,
-        /// Where the list of needed images came from.
-        source_name: String,
-        /// Needed images the bundle does not carry.
-        missing: Vec<String>,
-        /// Invalid names in the image archive, with the reason.
-        invalid: Vec<String>,
-    },
+    #[error("{0}")]
+    Images(Box<crate::image_check::ImageProblems>),
     /// Bad input given by the caller (a path, an option).
     #[error("{0}")]
     Invalid(String),
-}
-
-fn image_problems(source: &str, missing: &[String], invalid: &[String]) -> String {
-    let mut parts = Vec::new();
-    if !missing.is_empty() {
-        parts.push(format!(
-            "{} image(s) the chart needs (listed by {source}) are not in the bundle: {}; if the chart pulls them from elsewhere on purpose, pass --allow-missing-images",
-            missing.len(),
-            missing.join(", ")
-        ));
-    }
-    if !invalid.is_empty() {
-        parts.push(format!(
-            "{} image name(s) in the image archive are not valid references: {}",
-            invalid.len(),
-            invalid.join(", ")
-        ));
-    }
-    parts.join("; and ")
 }
 
 /// A byte count in binary units (`1.0 GiB`).

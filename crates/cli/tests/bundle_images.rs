@@ -47,7 +47,10 @@ fn refused(out: Output) -> String {
 
 /// Copies the tar `from` to `to`, member by member: `edit(name, bytes)` returns the new bytes,
 /// or `None` to leave the member out.
-fn rewrite_tar(from: &[u8], edit: &mut dyn FnMut(&str, Vec<u8>) -> Option<Vec<u8>>) -> Vec<u8> {
+/// What a rewrite does to one member: its new bytes, or `None` to leave it out.
+type EditMember<'a> = dyn FnMut(&str, Vec<u8>) -> Option<Vec<u8>> + 'a;
+
+fn rewrite_tar(from: &[u8], edit: &mut EditMember<'_>) -> Vec<u8> {
     let mut archive = tar::Archive::new(from);
     let mut out = tar::Builder::new(Vec::new());
     for entry in archive.entries().unwrap() {
@@ -172,13 +175,12 @@ fn inspect_verify_sync(root: &Path, bundle: &Path, source: &str, chart: &str, im
         root,
         &host,
         chart,
-        &summary["bundles"][0]["chart"]
+        summary["bundles"][0]["chart"]
             .as_str()
             .unwrap()
             .rsplit_once('-')
             .unwrap()
-            .1
-            .to_string(),
+            .1,
     );
     for image in images {
         assert_eq!(

@@ -19,9 +19,9 @@ pub enum LoadError {
     Images {
         /// The bundle.
         path: PathBuf,
-        /// Which images.
+        /// Which images (boxed: a second unboxed `BundleError` would grow every `LoadError`).
         #[source]
-        source: kantup_bundle::BundleError,
+        source: Box<kantup_bundle::BundleError>,
     },
     /// The input could not be read.
     #[error("{}: not a readable bundle or image archive: {source}", path.display())]

@@ -38,7 +38,7 @@ pub(super) fn open_input(
             .and_then(|check| check.require(&path.display().to_string(), allow_missing_images))
             .map_err(|source| LoadError::Images {
                 path: path.to_path_buf(),
-                source,
+                source: Box::new(source),
             })?;
     }
     if let Some(record) = bundle.base().map_err(open_error)? {
