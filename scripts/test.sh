@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 ./scripts/install-test-tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The release artifact (one static binary), built once: tests/dist_static.rs runs it in an
+# empty root and fails without it.
+./scripts/dist.sh
+export KANTUP_REQUIRE_DIST=1
 log="$(mktemp)"
 # Tests that cannot reach a real peer (no API server) record themselves here: they count as
 # skipped, never as passed.

@@ -189,47 +189,20 @@ impl Bundle {
     }
 
     /// The images the chart needs and where the list came from: `hints.yaml` rendered against
-    /// the chart's values, else `Images.lock`, else the `Chart.yaml` annotations (see
-    /// [`crate::discovery`]). Rendering the chart, the last resort, is up to the caller.
+    /// the chart's values, else the chart's own `.relok8s-images.yaml`, else `Images.lock`, else
+    /// the `Chart.yaml` annotations (see [`crate::discovery`]). Rendering the chart, the last
+    /// resort, is up to the caller. A hint that does not render to a valid image reference is
+    /// an error naming it.
     pub fn discover_images(&self) -> Result<crate::discovery::Discovery, BundleError> {
-        use crate::discovery::{DiscoveredImage, Discovery, ImageSource};
+        use crate::discovery::{Discovery, ImageSource, render_hints};
         let chart = self.chart()?;
-        if self.has_hints() {
-            let hints = self.hints()?;
-            if !hints.is_empty() {
-                let values = chart.all_default_values();
-                let mut images: Vec<DiscoveredImage> = Vec::new();
-                for hint in &hints {
-                    let label = format!("{}!{HINTS_MEMBER}", self.index.label);
-                    let text = hint.render(&values).map_err(|source| BundleError::Hints {
-                        path: label.clone(),
-                        source,
-                    })?;
-                    let reference: crate::reference::Reference =
-                        text.parse()
-                            .map_err(|e: crate::reference::ReferenceError| BundleError::Chart {
-                                path: label.clone(),
-                                reason: format!("hint {}: {e}", hint.template),
-                            })?;
-                    if !images.iter().any(|i| i.reference == reference) {
-                        images.push(DiscoveredImage {
-                            name: reference
-                                .repository
-                                .rsplit('/')
-                                .next()
-                                .unwrap_or_default()
-                                .to_string(),
-                            reference,
-                            chart: chart.name().to_string(),
-                            digests: Vec::new(),
-                        });
-                    }
-                }
-                return Ok(Discovery {
-                    source: ImageSource::Hints,
-                    images,
-                });
-            }
+        let hints = self.hints()?;
+        if !hints.is_empty() {
+            let file = format!("{}!{HINTS_MEMBER}", self.index.label);
+            return Ok(Discovery {
+                source: ImageSource::Hints,
+                images: render_hints(&chart, &hints, &file)?,
+            });
         }
         Ok(crate::discovery::discover(&chart)?)
     }
@@ -292,9 +265,10 @@ impl Bundle {
         })
     }
 
-    /// The parsed image hints; none for a wrapped chart.
+    /// The parsed image hints of `hints.yaml`; none for a wrapped chart or a bundle without
+    /// that member (its images are found as a chart's are: [`Bundle::discover_images`]).
     pub fn hints(&self) -> Result<Vec<ImagePattern>, BundleError> {
-        if let Layout::Wrap { .. } = self.layout {
+        if !self.has_hints() {
             return Ok(Vec::new());
         }
         parse_hints(&self.hints_text()?).map_err(|source| BundleError::Hints {

@@ -1,12 +1,15 @@
-//! Which images a chart needs, without relok8s hints.
+//! Which images a chart needs, without a bundle's `hints.yaml`.
 //!
-//! Sources, in the order [`discover`] tries them:
+//! Sources, in the order [`discover`] tries them (a bundle's own `hints.yaml` comes before all
+//! of them, see [`crate::Bundle::discover_images`]):
 //!
-//! 1. `Images.lock` beside `Chart.yaml` (Bitnami's distribution tooling): every image with its
+//! 1. the chart's own relok8s hints file, `.relok8s-images.yaml` beside `Chart.yaml` (where
+//!    relok8s itself looks), rendered against the chart's default values;
+//! 2. `Images.lock` beside `Chart.yaml` (Bitnami's distribution tooling): every image with its
 //!    per-platform digests;
-//! 2. the `Chart.yaml` annotations `images` (the tooling's key) and `artifacthub.io/images`
+//! 3. the `Chart.yaml` annotations `images` (the tooling's key) and `artifacthub.io/images`
 //!    (Artifact Hub's), in the chart and in every subchart;
-//! 3. as a last resort, and only when the caller renders the chart (with the real helm binary),
+//! 4. as a last resort, and only when the caller renders the chart (with the real helm binary),
 //!    every `image:` value in the rendered manifests: [`images_in_manifests`].
 //!
 //! ```
@@ -26,8 +29,12 @@ use serde::Serialize;
 
 use crate::chart::Chart;
 pub use crate::error::DiscoveryError;
+use crate::hints::{ImagePattern, parse_hints};
 use crate::images_lock::{IMAGES_LOCK_FILE, ImagesLock, ImagesLockError, LockedDigest};
 use crate::reference::Reference;
+
+/// The chart's own relok8s hints file, beside `Chart.yaml`.
+pub const CHART_HINTS_FILE: &str = ".relok8s-images.yaml";
 
 /// The `Chart.yaml` annotation keys that list images, in the order they are read.
 pub const ANNOTATION_KEYS: [&str; 2] = ["images", "artifacthub.io/images"];
@@ -38,6 +45,8 @@ pub const ANNOTATION_KEYS: [&str; 2] = ["images", "artifacthub.io/images"];
 pub enum ImageSource {
     /// relok8s hints (`hints.yaml`).
     Hints,
+    /// The chart's own relok8s hints file (`.relok8s-images.yaml`).
+    ChartHints,
     /// `Images.lock`.
     ImagesLock,
     /// `Chart.yaml` annotations.
@@ -52,6 +61,7 @@ impl std::fmt::Display for ImageSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             ImageSource::Hints => "hints.yaml",
+            ImageSource::ChartHints => "the chart's .relok8s-images.yaml",
             ImageSource::ImagesLock => "Images.lock",
             ImageSource::Annotations => "Chart.yaml annotations",
             ImageSource::RenderedManifests => "rendered manifests (default values)",
@@ -91,9 +101,19 @@ pub struct Discovery {
     pub images: Vec<DiscoveredImage>,
 }
 
-/// The images of `chart` from `Images.lock`, else from its annotations (chart and subcharts).
-/// [`ImageSource::None`] with no images when neither lists any.
+/// The images of `chart` from its `.relok8s-images.yaml`, else `Images.lock`, else its
+/// annotations (chart and subcharts). [`ImageSource::None`] with no images when none lists
+/// any.
 pub fn discover(chart: &Chart) -> Result<Discovery, DiscoveryError> {
+    if let Some(hints) = chart_hints(chart)?
+        && !hints.is_empty()
+    {
+        let file = format!("{}/{CHART_HINTS_FILE}", chart.name());
+        return Ok(Discovery {
+            source: ImageSource::ChartHints,
+            images: render_hints(chart, &hints, &file)?,
+        });
+    }
     if let Some(lock) = images_lock(chart)? {
         let images = lock
             .images
@@ -117,6 +137,78 @@ pub fn discover(chart: &Chart) -> Result<Discovery, DiscoveryError> {
         ImageSource::Annotations
     };
     Ok(Discovery { source, images })
+}
+
+/// The patterns of the chart's own `.relok8s-images.yaml`, if it has one.
+pub fn chart_hints(chart: &Chart) -> Result<Option<Vec<ImagePattern>>, DiscoveryError> {
+    let Some(bytes) = chart.files.get(CHART_HINTS_FILE) else {
+        return Ok(None);
+    };
+    let file = format!("{}/{CHART_HINTS_FILE}", chart.name());
+    let text = std::str::from_utf8(bytes).map_err(|_| DiscoveryError::HintsFile {
+        file: file.clone(),
+        source: crate::hints::HintsError::Yaml("not UTF-8".into()),
+    })?;
+    parse_hints(text)
+        .map(Some)
+        .map_err(|source| DiscoveryError::HintsFile { file, source })
+}
+
+/// The images `hints` (from `file`) name, rendered against the default values of `chart` and
+/// its subcharts as relok8s renders them, duplicates removed. A hint that does not render to a
+/// valid reference is an error naming every such hint and what it rendered to.
+///
+/// ```
+/// use kantup_bundle::discovery::render_hints;
+/// let files = [
+///     ("Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n"),
+///     ("values.yaml", "image: {repository: nginx, tag: 1.25.3}\nbad: {repository: NOT_VALID}\n"),
+/// ];
+/// let files = files.iter().map(|(n, t)| (n.to_string(), t.as_bytes().to_vec())).collect();
+/// let chart = kantup_bundle::chart::Chart::from_files("web", files).unwrap();
+/// let good = kantup_bundle::hints::parse_hints("- '{{ .image.repository }}:{{ .image.tag }}'").unwrap();
+/// let found = render_hints(&chart, &good, "hints.yaml").unwrap();
+/// assert_eq!(found[0].reference.to_string(), "docker.io/library/nginx:1.25.3");
+/// let bad = kantup_bundle::hints::parse_hints("- '{{ .bad.repository }}'").unwrap();
+/// let err = render_hints(&chart, &bad, "hints.yaml").unwrap_err().to_string();
+/// assert!(err.contains("renders to \"NOT_VALID\""), "{err}");
+/// ```
+pub fn render_hints(
+    chart: &Chart,
+    hints: &[ImagePattern],
+    file: &str,
+) -> Result<Vec<DiscoveredImage>, DiscoveryError> {
+    let values = chart.all_default_values();
+    let mut images = Vec::new();
+    let mut problems = Vec::new();
+    for hint in hints {
+        let text = match hint.render(&values) {
+            Ok(text) => text,
+            Err(e) => {
+                problems.push(e.to_string());
+                continue;
+            }
+        };
+        match text.parse::<Reference>() {
+            Ok(reference) => images.push(DiscoveredImage {
+                name: last_segment(&reference.repository).to_string(),
+                reference,
+                chart: chart.name().to_string(),
+                digests: Vec::new(),
+            }),
+            Err(e) => problems.push(format!(
+                "hint {:?} renders to {text:?}: {}",
+                hint.template, e.reason
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(DiscoveryError::BadHints {
+            file: file.to_string(),
+            problems,
+        });
+    }
+    Ok(dedup(images))
 }
 
 /// The chart's `Images.lock`, if it has one.
@@ -341,6 +433,48 @@ mod tests {
         assert_eq!(
             err,
             "chart top: Chart.yaml annotation \"images\": item 1 has no `image` string"
+        );
+    }
+
+    #[test]
+    fn the_charts_relok8s_images_file_comes_first_and_names_every_bad_hint() {
+        let values = "image: {registry: reg.example, repository: a/web, tag: '1'}\nbad: {repository: 'Not A Ref'}\n";
+        let chart_yaml = "apiVersion: v2\nname: top\nversion: 1.0.0\nannotations:\n  images: |\n    - name: other\n      image: reg.example/a/other:2\n";
+        let c = chart(&[
+            ("Chart.yaml", chart_yaml),
+            ("values.yaml", values),
+            (
+                CHART_HINTS_FILE,
+                "- '{{ .image.registry }}/{{ .image.repository }}:{{ .image.tag }}'\n",
+            ),
+        ]);
+        let found = discover(&c).unwrap();
+        assert_eq!(found.source, ImageSource::ChartHints);
+        assert_eq!(found.images.len(), 1);
+        assert_eq!(found.images[0].reference.to_string(), "reg.example/a/web:1");
+
+        let c = chart(&[
+            ("Chart.yaml", chart_yaml),
+            ("values.yaml", values),
+            (
+                CHART_HINTS_FILE,
+                "- '{{ .bad.repository }}'\n- '{{ .missing.repository }}'\n- '{{ .image.registry }}/{{ .image.repository }}'\n",
+            ),
+        ]);
+        let err = discover(&c).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "top/.relok8s-images.yaml: 2 hint(s) do not render to a valid image reference: "
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("hint \"{{ .bad.repository }}\" renders to \"Not A Ref\""),
+            "{err}"
+        );
+        assert!(
+            err.contains("value .missing.repository is missing"),
+            "{err}"
         );
     }
 

@@ -185,6 +185,10 @@ pub enum BundleError {
         /// the default.
         configured: bool,
     },
+    /// The bundle lacks images its chart needs, or names images invalidly (see
+    /// [`crate::image_check`]).
+    #[error("{0}")]
+    Images(Box<crate::image_check::ImageProblems>),
     /// Bad input given by the caller (a path, an option).
     #[error("{0}")]
     Invalid(String),
@@ -253,4 +257,22 @@ pub enum DiscoveryError {
     /// Rendered manifests are not YAML.
     #[error("rendered manifests: {0}")]
     Manifests(String),
+    /// A hints file is not a list of image patterns.
+    #[error("{file}: {source}")]
+    HintsFile {
+        /// The hints file (`<bundle>!hints.yaml`, `<chart>/.relok8s-images.yaml`).
+        file: String,
+        /// Why.
+        #[source]
+        source: HintsError,
+    },
+    /// Hints that do not render to a valid image reference against the chart's values (every
+    /// one is named, with what it rendered to).
+    #[error("{file}: {} hint(s) do not render to a valid image reference: {}", problems.len(), problems.join("; "))]
+    BadHints {
+        /// The hints file.
+        file: String,
+        /// One line per hint: the template, and what it rendered to or why it could not.
+        problems: Vec<String>,
+    },
 }

@@ -35,6 +35,7 @@ pub mod discovery;
 mod error;
 mod file_error;
 pub mod hints;
+pub mod image_check;
 pub mod images_lock;
 pub mod media_types;
 mod open_options;

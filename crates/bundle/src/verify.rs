@@ -17,6 +17,9 @@ use crate::error::BundleError;
 pub struct VerifyOptions {
     /// Also decompress every layer and compare with the config's `rootfs.diff_ids`.
     pub deep: bool,
+    /// Pass a bundle that lacks images its chart needs (a chart that pulls them from elsewhere
+    /// on purpose); they are still listed in [`VerifyReport::images_missing`].
+    pub allow_missing_images: bool,
 }
 
 /// What verification looked at.
@@ -36,6 +39,13 @@ pub struct VerifyReport {
     pub chart: Option<String>,
     /// Number of hint patterns.
     pub hints: usize,
+    /// Where the list of images the chart needs came from.
+    pub image_source: Option<crate::discovery::ImageSource>,
+    /// How many images the chart needs (all in the bundle unless allowed missing).
+    pub images_needed: usize,
+    /// Needed images the bundle lacks, passed with
+    /// [`VerifyOptions::allow_missing_images`].
+    pub images_missing: Vec<String>,
     /// For a differential bundle: its base and the blobs it needs from there (not checked
     /// here: they are not in the bundle).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -300,8 +310,9 @@ fn check_diff_ids(
 }
 
 impl Bundle {
-    /// Verifies the bundle: the checksum member (when present), hints, chart and every image
-    /// blob. Stops at the first problem, returned as a typed error naming the member or image.
+    /// Verifies the bundle: the checksum member (when present), hints, chart, that the bundle
+    /// carries every image the chart needs under valid names ([`crate::image_check`]), and
+    /// every image blob. Stops at the first problem, returned as a typed error naming the member or image.
     pub fn verify(
         &self,
         options: VerifyOptions,
@@ -352,7 +363,17 @@ impl Bundle {
         report.base = self.base()?;
         report.hints = self.hints()?.len();
         report.chart = Some(self.chart()?.name().to_string());
-        if let Some(archive) = self.image_archive()? {
+        let needed = self.discover_images()?;
+        let archive = self.image_archive()?;
+        let check = crate::image_check::check_images(archive.as_ref(), &needed);
+        check.require(
+            &self.path().display().to_string(),
+            options.allow_missing_images,
+        )?;
+        report.image_source = Some(check.source);
+        report.images_needed = check.needed;
+        report.images_missing = check.missing.iter().map(ToString::to_string).collect();
+        if let Some(archive) = archive {
             verify_archive(&archive, options, progress, &mut report)?;
         }
         Ok(report)

@@ -77,7 +77,10 @@ fn classic_docker_save() {
     let mut report = VerifyReport::default();
     verify_archive(
         &archive,
-        VerifyOptions { deep: true },
+        VerifyOptions {
+            deep: true,
+            ..VerifyOptions::default()
+        },
         &mut |_| {},
         &mut report,
     )
@@ -155,7 +158,10 @@ fn multi_platform_oci_layout_with_nested_index() {
     let mut report = VerifyReport::default();
     verify_archive(
         &archive,
-        VerifyOptions { deep: true },
+        VerifyOptions {
+            deep: true,
+            ..VerifyOptions::default()
+        },
         &mut |_| {},
         &mut report,
     )

@@ -74,7 +74,13 @@ fn create_is_reproducible_and_verifies_in_every_compression() {
         );
         assert_eq!(names.last().map(String::as_str), Some(CHECKSUMS_MEMBER));
         let report = bundle
-            .verify(VerifyOptions { deep: true }, &mut |_| {})
+            .verify(
+                VerifyOptions {
+                    deep: true,
+                    ..VerifyOptions::default()
+                },
+                &mut |_| {},
+            )
             .unwrap();
         assert_eq!(report.images, 2);
         assert_eq!(report.diff_ids_checked, 1);
@@ -110,13 +116,32 @@ fn charts_only_bundle_from_tgz() {
     let bundle = Bundle::open(&opts.output).unwrap();
     assert!(bundle.image_archive().unwrap().is_none());
     assert_eq!(bundle.chart().unwrap().name(), "wordpress");
-    assert_eq!(
-        bundle
-            .verify(VerifyOptions::default(), &mut |_| {})
-            .unwrap()
-            .images,
-        0
+    // The chart needs images the bundle does not carry: refused, naming them...
+    let refused = bundle
+        .verify(VerifyOptions::default(), &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("the chart needs (listed by hints.yaml) are not in the bundle"),
+        "{refused}"
     );
+    assert!(
+        refused.contains("docker.io/bitnami/wordpress:"),
+        "{refused}"
+    );
+    // ...unless that is on purpose (the images come from elsewhere): listed, not refused.
+    let report = bundle
+        .verify(
+            VerifyOptions {
+                allow_missing_images: true,
+                ..VerifyOptions::default()
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(report.images, 0);
+    assert!(!report.images_missing.is_empty());
+    assert_eq!(report.images_missing.len(), report.images_needed);
 }
 
 #[test]
@@ -177,7 +202,10 @@ fn oci_layout_directory_round_trip() {
     let mut report = kantup_bundle::VerifyReport::default();
     kantup_bundle::verify_archive(
         &back,
-        VerifyOptions { deep: true },
+        VerifyOptions {
+            deep: true,
+            ..VerifyOptions::default()
+        },
         &mut |_| {},
         &mut report,
     )

@@ -153,7 +153,10 @@ fn verify_deep(archive: &ImageArchive) -> VerifyReport {
     let mut report = VerifyReport::default();
     verify_archive(
         archive,
-        VerifyOptions { deep: true },
+        VerifyOptions {
+            deep: true,
+            ..VerifyOptions::default()
+        },
         &mut |_| {},
         &mut report,
     )

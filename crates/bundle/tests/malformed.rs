@@ -212,7 +212,13 @@ fn fail_at(name: &str, path: &Path, stage: Stage, options: UnpackOptions) -> Bun
         Stage::Chart => bundle.chart().map(|_| ()),
         Stage::Images => bundle.image_archive().map(|_| ()),
         Stage::Verify => bundle
-            .verify(VerifyOptions { deep: true }, &mut |_| {})
+            .verify(
+                VerifyOptions {
+                    deep: true,
+                    ..VerifyOptions::default()
+                },
+                &mut |_| {},
+            )
             .map(|_| ()),
         Stage::Unpack => bundle.unpack(&target, options, &mut |_| {}).map(|_| ()),
     };
@@ -245,10 +251,6 @@ fn malformed_corpus() {
     for b in &mut bad_zstd[mid..mid + 64] {
         *b ^= 0x5a;
     }
-    let without_hints: Vec<_> = example_members()
-        .into_iter()
-        .filter(|(n, _)| n != "hints.yaml")
-        .collect();
     let replace_hints = |text: &str| {
         let mut m = example_members();
         m.iter_mut().find(|(n, _)| n == "hints.yaml").unwrap().1 = text.as_bytes().to_vec();
@@ -382,14 +384,6 @@ fn malformed_corpus() {
             UnpackOptions::default(),
             "declares 1099511627776 bytes",
             |e| matches!(e, BundleError::Tar { .. }),
-        ),
-        (
-            "missing hints.yaml",
-            tar_of(&without_hints),
-            Stage::Hints,
-            UnpackOptions::default(),
-            "missing member \"hints.yaml\"",
-            |e| matches!(e, BundleError::MissingMember { .. }),
         ),
         (
             "hints not a list",
@@ -870,7 +864,13 @@ fn hundred_thousand_members() {
     let bundle = Bundle::open(&path).unwrap();
     assert_eq!(bundle.members().len(), members.len());
     let report = bundle
-        .verify(VerifyOptions { deep: true }, &mut |_| {})
+        .verify(
+            VerifyOptions {
+                deep: true,
+                ..VerifyOptions::default()
+            },
+            &mut |_| {},
+        )
         .unwrap();
     assert_eq!(report.images, 2);
     let chart = bundle.chart().unwrap();
@@ -881,4 +881,29 @@ fn hundred_thousand_members() {
         .unwrap();
     assert_eq!(unpacked.files, members.len());
     assert!(out.join("original-chart/files/f099999").is_file());
+}
+
+/// A relok8s-layout bundle without a `hints.yaml` member is not malformed (bundles made by hand
+/// or by other tools often lack it): it opens, has no hints, its images are found as a chart's
+/// are, and it verifies.
+#[test]
+fn a_bundle_without_hints_yaml_opens_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-hints.tar");
+    let without_hints: Vec<_> = example_members()
+        .into_iter()
+        .filter(|(n, _)| n != "hints.yaml")
+        .collect();
+    std::fs::write(&path, tar_of(&without_hints)).unwrap();
+    let bundle = Bundle::open(&path).unwrap();
+    assert!(bundle.is_bundle());
+    assert!(bundle.hints().unwrap().is_empty());
+    // The example chart lists its images nowhere else.
+    let found = bundle.discover_images().unwrap();
+    assert_eq!(found.source, kantup_bundle::discovery::ImageSource::None);
+    let report = bundle
+        .verify(VerifyOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(report.hints, 0);
+    assert_eq!(report.images, 2);
 }

@@ -40,7 +40,13 @@ fn read_everything(bytes: &[u8]) {
             let _ = archive.read_blob(&image.config.digest);
         }
     }
-    let _ = bundle.verify(VerifyOptions { deep: true }, &mut |_| {});
+    let _ = bundle.verify(
+        VerifyOptions {
+            deep: true,
+            ..VerifyOptions::default()
+        },
+        &mut |_| {},
+    );
     let target = tmp.path().join("out");
     if bundle
         .unpack(&target, UnpackOptions::default(), &mut |_| {})

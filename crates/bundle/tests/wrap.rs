@@ -76,7 +76,13 @@ fn a_dt_wrap_opens_as_a_bundle_named_through_its_lock() {
     }
 
     let report = bundle
-        .verify(VerifyOptions { deep: true }, &mut |_| {})
+        .verify(
+            VerifyOptions {
+                deep: true,
+                ..VerifyOptions::default()
+            },
+            &mut |_| {},
+        )
         .unwrap();
     assert_eq!(report.images, 3);
     assert_eq!(report.chart.as_deref(), Some("webapp"));

@@ -18,11 +18,20 @@ use crate::output::{Ctx, OutputFormat};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `kantup --version`: the package version and the git commit it was built from
+/// (`build.rs`; `unknown` outside a git checkout).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("KANTUP_GIT_COMMIT"),
+    ")"
+);
+
 /// Install and upgrade Kubernetes modules shipped as offline bundles into air-gapped clusters.
 #[derive(Debug, Parser)]
 #[command(
     name = "kantup",
-    version,
+    version = VERSION,
     about,
     propagate_version = true,
     after_help = output::EXIT_CODES_HELP

@@ -739,6 +739,97 @@ fn enabled_subcharts_crds_are_applied() {
     assert_eq!(established, "True");
 }
 
+/// A re-run after a successful upgrade from a bundle does nothing, with helm 3.17 and 4.1: the
+/// same command twice more leaves the revision count as it was and says so. The chart has a
+/// subchart it lists under `dependencies` (disabled, then enabled): Helm stores the parent's
+/// defaults with the subchart's folded in, which a comparison with `values.yaml` as written
+/// took for changed defaults, so every re-run ran `helm upgrade` again. Whenever helm does run,
+/// the plan and the output say why.
+#[test]
+fn a_second_identical_upgrade_from_a_bundle_does_nothing() {
+    let Some(site) = Site::new("a_second_identical_upgrade_from_a_bundle_does_nothing") else {
+        return;
+    };
+    for (name, helm) in helms() {
+        let site = Site {
+            cluster: site.cluster,
+            ns: site.cluster.namespace("again"),
+            group: format!("{}.kant.test", unique_name("again")),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        site.helm_install(
+            &helm,
+            &KantChart::v040(&site.group).write(site.dir.path()),
+            &[],
+        );
+        let bundle = KantChart {
+            addon: true,
+            ..KantChart::v050(&site.group)
+        }
+        .bundle(site.dir.path());
+        for (n, extra) in [&[][..], &["--set", "addon.enabled=true"][..]]
+            .into_iter()
+            .enumerate()
+        {
+            let mut args = vec!["--image-registry", REGISTRY, "--yes"];
+            args.extend_from_slice(extra);
+            let before = site.revision(&helm);
+            let plan: Value = serde_json::from_str(&ok(
+                site.upgrade(
+                    &bundle,
+                    &helm,
+                    &[&args[..], &["--plan", "-o", "json"]].concat(),
+                ),
+                name,
+            ))
+            .unwrap();
+            assert_eq!(plan["up_to_date"], false, "{name}: {plan}");
+            let reasons = plan["helm_reasons"].as_array().unwrap();
+            let first = if n == 0 {
+                serde_json::json!({"reason": "chart-version", "deployed": "kant 0.4.0", "new": "kant 0.5.0"})
+            } else {
+                serde_json::json!({"reason": "values", "paths": ["addon"]})
+            };
+            assert!(reasons.contains(&first), "{name}: {plan}");
+            let upgraded = ok(site.upgrade(&bundle, &helm, &args), name);
+            assert!(upgraded.contains("helm runs: "), "{name}: {upgraded}");
+            assert!(
+                upgraded.contains(&format!("revision {before} -> {}", before + 1)),
+                "{name}: {upgraded}"
+            );
+            for run in ["second", "third"] {
+                let again = ok(site.upgrade(&bundle, &helm, &args), run);
+                assert!(
+                    again.contains(
+                        "already runs kant 0.5.0 with these values and CRDs: nothing to do"
+                    ),
+                    "{name}, {run} run: {again}"
+                );
+                assert_eq!(
+                    site.revision(&helm),
+                    before + 1,
+                    "{name}, {run} run: {again}"
+                );
+            }
+            let plan: Value = serde_json::from_str(&ok(
+                site.upgrade(
+                    &bundle,
+                    &helm,
+                    &[&args[..], &["--plan", "-o", "json"]].concat(),
+                ),
+                name,
+            ))
+            .unwrap();
+            assert_eq!(plan["up_to_date"], true, "{name}: {plan}");
+            assert_eq!(
+                plan["helm_reasons"],
+                serde_json::json!([]),
+                "{name}: {plan}"
+            );
+        }
+    }
+}
+
 /// Bad input fails before anything changes, each error naming what is wrong: a values file
 /// that is not YAML, a bad `--set`, a CRD file that is not a CRD, a corrupt bundle, a
 /// registry that is not a host, a timeout that is not a duration.

@@ -130,9 +130,19 @@ fn failures_exit_1_with_the_cause_on_stderr() {
 fn version_flag_prints_the_version() {
     let output = kantup(&["--version"]);
     assert_eq!(output.status.code(), Some(0));
+    // The version and the commit the binary was built from: this checkout's HEAD, or
+    // `unknown` outside a git checkout.
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| text(&out.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
     assert_eq!(
         text(&output.stdout).trim(),
-        format!("kantup {}", env!("CARGO_PKG_VERSION"))
+        format!("kantup {} (commit {commit})", env!("CARGO_PKG_VERSION"))
     );
 }
 

@@ -88,6 +88,32 @@ pub fn upgrade_values(
     Ok(UpgradeValues { stored, rendered })
 }
 
+/// The chart defaults Helm stores in the release record (`chart.values` of `helm get all`)
+/// when it installs or upgrades `chart` with the user values `user`: not the chart's
+/// `values.yaml` as written, but the values after Helm's dependency processing
+/// (`ProcessDependenciesWithMerge`), which folds the defaults of the subcharts a parent lists
+/// under `dependencies` (and their `import-values`) into the parent's. Compare a deployed
+/// release's stored defaults with this, not with `values.yaml`.
+///
+/// ```
+/// use kantup_helm_values::{chart::{Chart, Dependency}, upgrade::stored_chart_values};
+/// let sub = Chart { name: "db".into(), version: "1.0.0".into(),
+///     values: serde_json::from_str(r#"{"port": 5432}"#).unwrap(), ..Default::default() };
+/// let parent = Chart { name: "app".into(), version: "1.0.0".into(),
+///     values: serde_json::from_str(r#"{"replicas": 1}"#).unwrap(),
+///     metadata_dependencies: vec![Dependency { name: "db".into(), version: "1.0.0".into(),
+///         enabled: true, ..Default::default() }],
+///     dependencies: vec![sub], ..Default::default() };
+/// let stored = stored_chart_values(&parent, &Default::default(),
+///     kantup_helm_values::strvals::HelmVersion::V3).unwrap();
+/// // The subchart's defaults under its name, with the `global` Helm gives every subchart.
+/// assert_eq!(serde_json::Value::Object(stored),
+///     serde_json::json!({"replicas": 1, "db": {"port": 5432, "global": {}}}));
+/// ```
+pub fn stored_chart_values(chart: &Chart, user: &Values, helm: HelmVersion) -> Result<Values> {
+    Ok(crate::deps::process_dependencies(chart, user, helm)?.values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,7 @@ pub mod location;
 pub mod net;
 pub mod push;
 pub mod relocate;
+mod resolve;
 pub mod scheme;
 pub mod upload_sessions;
 

@@ -137,7 +137,8 @@ impl HttpOptions {
         let mut builder = reqwest::Client::builder()
             .user_agent(&self.user_agent)
             .connect_timeout(self.connect_timeout)
-            .redirect(redirect_policy());
+            .redirect(redirect_policy())
+            .dns_resolver(std::sync::Arc::new(crate::resolve::HostResolver::default()));
         if let Some(timeout) = self.read_timeout {
             builder = builder.read_timeout(timeout);
         }

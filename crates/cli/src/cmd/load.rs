@@ -79,6 +79,8 @@ pub struct LoadArgs {
     /// Nodes loaded at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     max_parallel: u16,
+    #[command(flatten)]
+    images: crate::cmd::bundle::MissingImagesArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
@@ -96,6 +98,7 @@ pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
         runtime_bin: args.runtime_bin,
         verify_key: args.signature.verify_key,
         signature: args.signature.signature,
+        allow_missing_images: args.images.allow_missing_images,
     };
     let ctx = ctx.clone();
     let report = tokio::task::spawn_blocking(move || {
@@ -160,6 +163,7 @@ async fn run_nodes(
         ssh,
         max_parallel: usize::from(args.max_parallel),
         open: ctx.open.clone(),
+        allow_missing_images: args.images.allow_missing_images,
     };
     if let Some(key) = &args.signature.verify_key {
         kantup_bundle::signature::verify_bundle_file(

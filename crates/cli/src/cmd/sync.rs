@@ -48,6 +48,8 @@ pub struct SyncArgs {
     pub helm: Option<PathBuf>,
     #[command(flatten)]
     pub signature: crate::cmd::bundle::SignatureArgs,
+    #[command(flatten)]
+    pub images: crate::cmd::bundle::MissingImagesArgs,
 }
 
 impl SyncArgs {
@@ -65,6 +67,7 @@ impl SyncArgs {
             verify_key: self.signature.verify_key.clone(),
             signature: self.signature.signature.clone(),
             helm: self.helm.clone(),
+            allow_missing_images: self.images.allow_missing_images,
         }
     }
 }

@@ -93,6 +93,8 @@ pub struct UpgradeArgs {
     pub skip_verify: bool,
     #[command(flatten)]
     pub signature: crate::cmd::bundle::SignatureArgs,
+    #[command(flatten)]
+    pub images: crate::cmd::bundle::MissingImagesArgs,
 }
 
 impl UpgradeArgs {
@@ -147,6 +149,7 @@ impl UpgradeArgs {
             skip_verify: self.skip_verify,
             verify_key: self.signature.verify_key.clone(),
             signature: self.signature.signature.clone(),
+            allow_missing_images: self.images.allow_missing_images,
         })
     }
 }
@@ -198,6 +201,11 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
         .into());
     } else {
         confirm(ctx, &args, plan)?;
+    }
+    if ctx.output == OutputFormat::Table && !ctx.quiet {
+        for reason in &plan.helm_reasons {
+            println!("helm runs: {reason}");
+        }
     }
     let mut rollback = kantup::ops::rollback::RollbackOptions::new(&args.release, &args.namespace);
     rollback.to_revision = plan.deployed_revision;
@@ -279,6 +287,11 @@ fn print_plan(ctx: &Ctx, plan: &UpgradePlan) -> anyhow::Result<()> {
     println!("helm command:\n  {}", plan.helm_command);
     if plan.up_to_date {
         println!("\nthe release is up to date: nothing would be done");
+    } else {
+        println!("\nhelm runs because:");
+        for reason in &plan.helm_reasons {
+            println!("  {reason}");
+        }
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Which images a bundle's chart needs when it has no relok8s hints, and relocating its values
 //! without them.
 //!
-//! [`discover`] takes `hints.yaml`, then `Images.lock`, then the `Chart.yaml` annotations
+//! [`discover`] takes `hints.yaml`, then the chart's `.relok8s-images.yaml`, then
+//! `Images.lock`, then the `Chart.yaml` annotations
 //! (kantup-bundle's [`discovery`](kantup_bundle::discovery)), and as a last resort, only when
 //! the caller names a helm binary, the chart rendered by `helm template` with its default
 //! values (every `image:` of the manifests). [`relocate_values`] rewrites the chart's values
@@ -16,6 +17,7 @@ use kantup_bundle::Bundle;
 use kantup_bundle::Digest;
 use kantup_bundle::chart::Chart;
 use kantup_bundle::discovery::{Discovery, ImageSource, from_rendered};
+use kantup_bundle::image_check::{ImageCheck, check_images};
 use kantup_bundle::reference::Reference;
 use kantup_helm_values::relocate::{
     RelocationReport, RelocationRules, find_value_images, relocate_chart,
@@ -76,6 +78,27 @@ pub fn discover(bundle: &Bundle, helm: Option<&Path>) -> Result<Discovery, Image
     })
 }
 
+/// Refuses `bundle` when it lacks an image its chart needs ([`discover`], so `helm` renders a
+/// chart nothing else lists the images of), unless `allow_missing`, or when its image archive
+/// names an image invalidly: one error naming every such image. Allowed missing images are
+/// warned about.
+pub fn require_images(
+    bundle: &Bundle,
+    helm: Option<&Path>,
+    allow_missing: bool,
+) -> Result<ImageCheck, ImagesError> {
+    let needed = discover(bundle, helm)?;
+    let check = check_images(bundle.image_archive()?.as_ref(), &needed);
+    check.require(&bundle.path().display().to_string(), allow_missing)?;
+    for image in &check.missing {
+        tracing::warn!(
+            "{}: the chart needs {image}, which is not in the bundle (--allow-missing-images)",
+            bundle.path().display()
+        );
+    }
+    Ok(check)
+}
+
 /// `helm template` of `chart` with its default values: the manifests' text.
 pub fn render(chart: &Chart, helm: &Path) -> Result<String, ImagesError> {
     let scratch = tempfile::tempdir().map_err(|source| ImagesError::Io {
@@ -132,7 +155,14 @@ pub fn relocate_values(
         chart: chart.name().to_string(),
         source,
     };
-    let hints = bundle.hints()?;
+    // The bundle's hints, else the chart's own hints file: both are relok8s patterns.
+    let (hints, hints_source) = match bundle.hints()? {
+        hints if !hints.is_empty() => (hints, ImageSource::Hints),
+        _ => (
+            kantup_bundle::discovery::chart_hints(chart)?.unwrap_or_default(),
+            ImageSource::ChartHints,
+        ),
+    };
     // Without hints every pattern comes from a value that names its tag (or is a whole
     // reference with one): the tag is kept, nothing is pinned.
     let no_digests = HashMap::new();
@@ -154,7 +184,7 @@ pub fn relocate_values(
             &no_digests,
         )
     } else {
-        (hints, Some(ImageSource::Hints), Vec::new(), digests)
+        (hints, Some(hints_source), Vec::new(), digests)
     };
     let report =
         relocate_chart(chart, &patterns, rules, digests).map_err(|e| relocate_error(chart, e))?;

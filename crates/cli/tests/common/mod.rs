@@ -12,6 +12,12 @@ use kantup_test_support::kube_cluster::KubeCluster;
 /// The registry the seed's `--set global.imageRegistry=$reg` names (a private address).
 pub const REGISTRY: &str = "10.16.10.111:5000";
 
+/// The image the kant chart's values name (`docker.io/kant/gen-app-00:1.0.0`, as
+/// kantup-test-support's image generator names its first image).
+pub const KANT_IMAGE_REPOSITORY: &str = "kant/gen-app-00";
+/// Its tag.
+pub const KANT_IMAGE_TAG: &str = "1.0.0";
+
 /// What differs between the chart versions a test writes.
 #[derive(Debug, Clone)]
 pub struct KantChart {
@@ -84,9 +90,8 @@ impl KantChart {
         write(
             "values.yaml",
             &format!(
-                "global:\n  imageRegistry: docker.io\nimage:\n  repository: kant/controller\n  \
-                 tag: v{}\nreplicas: 1\naddon:\n  enabled: false\n",
-                self.version
+                "global:\n  imageRegistry: docker.io\nimage:\n  repository: {KANT_IMAGE_REPOSITORY}\n  \
+                 tag: \"{KANT_IMAGE_TAG}\"\nreplicas: 1\naddon:\n  enabled: false\n"
             ),
         );
         write(
@@ -132,9 +137,27 @@ impl KantChart {
         chart
     }
 
-    /// Writes the chart and packs it as a relok8s bundle with `kantup bundle create`.
+    /// Writes the chart and packs it as a relok8s bundle with `kantup bundle create`, with the
+    /// image its values name (a small generated one): a bundle carries what its chart needs.
     pub fn bundle(&self, dir: &Path) -> PathBuf {
         let chart = self.write(dir);
+        let images = dir.join(format!("images-{}", self.version));
+        let generated = kantup_test_support::image_gen::generate_layout(
+            &images,
+            &kantup_test_support::image_gen::GenSpec {
+                images: 1,
+                base_layers: 1,
+                base_layer_size: 4 * 1024,
+                own_layer_size: 1024,
+                seed: 3,
+                source_prefix: "docker.io/kant".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            generated[0].reference,
+            format!("docker.io/{KANT_IMAGE_REPOSITORY}:{KANT_IMAGE_TAG}")
+        );
         let hints = dir.join(format!("hints-{}.yaml", self.version));
         std::fs::write(
             &hints,
@@ -150,6 +173,8 @@ impl KantChart {
             .arg(&chart)
             .arg("--hints")
             .arg(&hints)
+            .arg("--images")
+            .arg(&images)
             .output()
             .unwrap();
         assert!(output.status.success(), "bundle create: {}", text(&output));

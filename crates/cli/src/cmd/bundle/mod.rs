@@ -95,6 +95,20 @@ pub struct VerifyArgs {
     /// The signature file (default: `<bundle>.sig`).
     #[arg(long, value_name = "FILE", requires = "key")]
     pub signature: Option<PathBuf>,
+    #[command(flatten)]
+    pub images: MissingImagesArgs,
+}
+
+/// `--allow-missing-images`, for `bundle verify`, `sync`, `load` and `upgrade`.
+#[derive(Debug, Clone, Args)]
+pub struct MissingImagesArgs {
+    /// Accept a bundle that lacks images its chart needs (by hints.yaml, the chart's
+    /// .relok8s-images.yaml, Images.lock or Chart.yaml annotations), for a chart that pulls
+    /// them from another registry on purpose; the missing images are still listed. Without it
+    /// such a bundle is refused before anything changes. Invalid image names are always
+    /// refused.
+    #[arg(long)]
+    pub allow_missing_images: bool,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +219,7 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         deep: args.deep,
         key: args.key.clone(),
         signature: args.signature.clone(),
+        allow_missing_images: args.images.allow_missing_images,
     };
     let report = bundle::verify(&options, &BarProgress::new(ctx))?;
     if ctx.output == OutputFormat::Json {
@@ -236,6 +251,21 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
                 base.omitted.len(),
                 human_bytes(base.omitted_bytes()),
                 base.base
+            );
+        }
+        println!(
+            "OK the chart needs {} image(s) (listed by {}): {} in the bundle",
+            report.images_needed,
+            report
+                .image_source
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            report.images_needed - report.images_missing.len(),
+        );
+        if !report.images_missing.is_empty() {
+            println!(
+                "Allowed missing (--allow-missing-images): {}",
+                report.images_missing.join(", ")
             );
         }
         if let Some(key) = &args.key {

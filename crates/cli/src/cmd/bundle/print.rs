@@ -90,7 +90,7 @@ pub(super) fn inspection(info: &BundleInspection) -> String {
     if info.chart_images.source == kantup_bundle::discovery::ImageSource::None {
         let _ = writeln!(
             text,
-            "  none: no hints, Images.lock or images annotation; --helm PATH renders the chart to find them"
+            "  none: no hints.yaml, .relok8s-images.yaml, Images.lock or images annotation; --helm PATH renders the chart to find them"
         );
     }
     for image in &info.chart_images.images {

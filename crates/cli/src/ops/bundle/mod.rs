@@ -98,6 +98,8 @@ pub struct VerifyBundleOptions {
     pub signature: Option<PathBuf>,
     /// How bundles are opened (the expansion limit of a compressed bundle).
     pub open: OpenOptions,
+    /// Pass a bundle that lacks images its chart needs (they are listed in the report).
+    pub allow_missing_images: bool,
 }
 
 impl VerifyBundleOptions {
@@ -109,6 +111,7 @@ impl VerifyBundleOptions {
             key: None,
             signature: None,
             open: OpenOptions::default(),
+            allow_missing_images: false,
         }
     }
 }
@@ -139,9 +142,13 @@ pub fn verify(
     )?;
     let bundle = Bundle::open_with(&options.bundle, &options.open)?;
     progress.start("verifying", bundle.tar_size());
-    let result = bundle.verify(VerifyOptions { deep: options.deep }, &mut |n| {
-        progress.advance(n)
-    });
+    let result = bundle.verify(
+        VerifyOptions {
+            deep: options.deep,
+            allow_missing_images: options.allow_missing_images,
+        },
+        &mut |n| progress.advance(n),
+    );
     progress.finish();
     result.map_err(|source| BundleOpError::Verify {
         path: options.bundle.clone(),

@@ -13,6 +13,16 @@ pub enum LoadError {
     /// The input's signature did not verify (or there is none); nothing was loaded.
     #[error("{0}")]
     Signature(#[from] kantup_bundle::signature::SignatureError),
+    /// The bundle lacks images its chart needs, or names images invalidly; nothing was
+    /// loaded.
+    #[error("{}: refused, nothing loaded", path.display())]
+    Images {
+        /// The bundle.
+        path: PathBuf,
+        /// Which images (boxed: a second unboxed `BundleError` would grow every `LoadError`).
+        #[source]
+        source: Box<kantup_bundle::BundleError>,
+    },
     /// The input could not be read.
     #[error("{}: not a readable bundle or image archive: {source}", path.display())]
     Open {

@@ -21,15 +21,19 @@ pub(super) enum Feed {
 }
 
 /// Opens a bundle or an image archive; returns what to feed the runtime and the image names.
+/// A bundle (not a bare image archive) must carry every image its chart needs unless
+/// `allow_missing_images`, and name them validly.
 pub(super) fn open_input(
     path: &Path,
     open: &kantup_bundle::OpenOptions,
+    allow_missing_images: bool,
 ) -> Result<(Feed, Vec<ImageName>), LoadError> {
     let open_error = |source| LoadError::Open {
         path: path.to_path_buf(),
         source,
     };
     let bundle = Bundle::open_with(path, open).map_err(open_error)?;
+    require_bundle_images(&bundle, path, allow_missing_images)?;
     if let Some(record) = bundle.base().map_err(open_error)? {
         return Err(LoadError::Differential {
             path: path.to_path_buf(),
@@ -107,4 +111,24 @@ fn image_names(archive: &ImageArchive) -> Vec<ImageName> {
         .iter()
         .flat_map(|image| image.references.iter().cloned())
         .collect()
+}
+
+/// A bundle (not a bare image archive) must carry every image its chart needs, unless
+/// `allow_missing_images`, and name them validly: checked before any runtime or node is
+/// touched.
+pub(super) fn require_bundle_images(
+    bundle: &Bundle,
+    path: &Path,
+    allow_missing_images: bool,
+) -> Result<(), LoadError> {
+    if !bundle.is_bundle() {
+        return Ok(());
+    }
+    bundle
+        .check_images()
+        .and_then(|check| check.require(&path.display().to_string(), allow_missing_images))
+        .map_err(|source| LoadError::Images {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
 }

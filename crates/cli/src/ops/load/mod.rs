@@ -69,6 +69,9 @@ pub struct LoadOptions {
     pub signature: Option<PathBuf>,
     /// How bundles are opened (the expansion limit of a compressed bundle).
     pub open: kantup_bundle::OpenOptions,
+    /// Accept a bundle that lacks images its chart needs (a chart that pulls them from
+    /// elsewhere on purpose); without it such a bundle is refused before anything is loaded.
+    pub allow_missing_images: bool,
 }
 
 impl LoadOptions {
@@ -84,6 +87,7 @@ impl LoadOptions {
             verify_key: None,
             signature: None,
             open: kantup_bundle::OpenOptions::default(),
+            allow_missing_images: false,
         }
     }
 }
@@ -138,7 +142,7 @@ pub fn load(options: &LoadOptions, progress: &dyn Progress) -> Result<LoadReport
             options.signature.as_deref(),
         )?;
     }
-    let (feed, names) = open_input(&options.input, &options.open)?;
+    let (feed, names) = open_input(&options.input, &options.open, options.allow_missing_images)?;
     if names.is_empty() {
         return Err(LoadError::NoImages(options.input.clone()));
     }

@@ -45,6 +45,9 @@ pub struct NodeLoadOptions {
     pub max_parallel: usize,
     /// How the bundle is opened (the expansion limit of a compressed bundle).
     pub open: kantup_bundle::OpenOptions,
+    /// Accept a bundle that lacks images its chart needs; without it such a bundle is refused
+    /// before any node is touched, as the local `load` refuses it.
+    pub allow_missing_images: bool,
 }
 
 /// How a node ended.
@@ -160,7 +163,7 @@ pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
     if options.runtime != Runtime::Containerd {
         return Err(LoadError::NodeRuntime(options.runtime));
     }
-    let archive = open_archive(&options.input, &options.open)?;
+    let archive = open_archive(&options.input, &options.open, options.allow_missing_images)?;
     let images: Vec<Image> = archive.images().to_vec();
     if images.is_empty() {
         return Err(LoadError::NoImages(options.input.clone()));
@@ -204,12 +207,14 @@ pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
 fn open_archive(
     input: &Path,
     open: &kantup_bundle::OpenOptions,
+    allow_missing_images: bool,
 ) -> Result<ImageArchive, LoadError> {
     let open_error = |source| LoadError::Open {
         path: input.to_path_buf(),
         source,
     };
     let bundle = kantup_bundle::Bundle::open_with(input, open).map_err(open_error)?;
+    super::input::require_bundle_images(&bundle, input, allow_missing_images)?;
     if let Some(record) = bundle.base().map_err(open_error)? {
         return Err(LoadError::Differential {
             path: input.to_path_buf(),

@@ -72,6 +72,10 @@ pub struct SyncOptions {
     pub helm: Option<PathBuf>,
     /// How bundles are opened (the expansion limit of a compressed bundle).
     pub open: kantup_bundle::OpenOptions,
+    /// Accept a bundle that lacks images its chart needs (a chart that pulls them from
+    /// elsewhere on purpose). Without it such a bundle stops the sync before anything is
+    /// pushed; invalid image names always do.
+    pub allow_missing_images: bool,
 }
 
 impl SyncOptions {
@@ -90,6 +94,7 @@ impl SyncOptions {
             signature: None,
             helm: None,
             open: kantup_bundle::OpenOptions::default(),
+            allow_missing_images: false,
         }
     }
 }
@@ -137,6 +142,20 @@ pub async fn sync(
             )?;
             tracing::info!(bundle = %bundle.display(), key = %key.display(), "signature verified");
         }
+    }
+
+    // Every bundle carries the images its chart needs, under valid names, before any push.
+    for path in &bundles {
+        let bundle = Bundle::open(path)?;
+        crate::ops::images::require_images(
+            &bundle,
+            options.helm.as_deref(),
+            options.allow_missing_images,
+        )
+        .map_err(|source| SyncError::Bundle {
+            path: path.clone(),
+            source: Box::new(source.into()),
+        })?;
     }
 
     let image_target = targets::image_target(&config.target, options, base)?;

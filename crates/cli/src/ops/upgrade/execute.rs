@@ -40,6 +40,8 @@ pub struct UpgradeSummary {
     pub crds: Vec<AppliedCrd>,
     /// How to return to the state before.
     pub way_back: String,
+    /// Why helm ran (empty when nothing was done).
+    pub helm_reasons: Vec<super::HelmReason>,
 }
 
 /// Carries out a plan: refuses when the pre-flight failed; does nothing when the release is
@@ -96,6 +98,7 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
             files: UpgradeFiles::default(),
             crds: unchanged_crds(),
             way_back: "nothing was changed".to_string(),
+            helm_reasons: Vec::new(),
         });
     }
 
@@ -185,6 +188,7 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
         files: plan.files,
         crds: applied,
         way_back,
+        helm_reasons: plan.helm_reasons,
     })
 }
 

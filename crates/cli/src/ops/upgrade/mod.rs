@@ -47,6 +47,7 @@ pub use error::UpgradeError;
 pub use execute::{UpgradeSummary, execute};
 pub use plan::{PreparedUpgrade, UpgradeFiles, UpgradePlan, plan};
 pub use source::{ChartSource, RepositoryChart};
+pub use up_to_date::HelmReason;
 pub use values::{ValueChange, compute_values, diff_values, looks_secret};
 
 /// What to install or upgrade, and how. [`UpgradeOptions::new`] gives the defaults of
@@ -94,6 +95,10 @@ pub struct UpgradeOptions {
     pub signature: Option<PathBuf>,
     /// How bundles are opened (the expansion limit of a compressed bundle).
     pub open: kantup_bundle::OpenOptions,
+    /// Accept a bundle that lacks images its chart needs (a chart that pulls them from
+    /// elsewhere on purpose); without it such a bundle is refused before anything changes,
+    /// even with `skip_verify`.
+    pub allow_missing_images: bool,
 }
 
 impl UpgradeOptions {
@@ -126,6 +131,7 @@ impl UpgradeOptions {
             verify_key: None,
             signature: None,
             open: kantup_bundle::OpenOptions::default(),
+            allow_missing_images: false,
         }
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::source::{self, ChartSource};
-use super::up_to_date::is_up_to_date;
+use super::up_to_date::{HelmReason, helm_reasons};
 use super::values::{ValueChange, compute_values, diff_values};
 use super::{UpgradeError, UpgradeOptions};
 use crate::ops::backup_files::{BackupFiles, timestamp};
@@ -55,9 +55,11 @@ pub struct UpgradePlan {
     /// The files the upgrade writes.
     #[serde(flatten)]
     pub files: UpgradeFiles,
-    /// The release already runs this chart version with these values and every CRD is
-    /// unchanged: nothing would be done.
+    /// The release already runs this chart version with these defaults and values, and every
+    /// CRD is unchanged: nothing would be done.
     pub up_to_date: bool,
+    /// Why helm will run (empty exactly when [`up_to_date`](Self::up_to_date)).
+    pub helm_reasons: Vec<HelmReason>,
 }
 
 /// The files an upgrade writes into its backup directory (none when it has nothing to do).
@@ -129,13 +131,7 @@ pub async fn plan(
         }
         kantup_bundle::signature::verify_bundle_file(path, key, options.signature.as_deref())?;
     }
-    let chart = source::resolve(
-        &options.source,
-        &options.open,
-        options.skip_verify,
-        progress,
-    )
-    .await?;
+    let chart = source::resolve(options, progress).await?;
     let client = options.cluster.client().await?;
     let helm = Helm::detect(&options.helm, &options.cluster, options.driver)?;
 
@@ -236,7 +232,14 @@ pub async fn plan(
         // kantup applies them (or was told not to): helm must not try again.
         skip_crds: true,
     });
-    let up_to_date = is_up_to_date(current.as_ref(), &chart.chart, &merged, &crd_plans);
+    let helm_reasons = helm_reasons(
+        current.as_ref(),
+        &chart.chart,
+        &merged,
+        &crd_plans,
+        helm.version(),
+    );
+    let up_to_date = helm_reasons.is_empty();
     let crd_snapshot_file = crd_plans
         .iter()
         .any(|p| p.action != PlanAction::Unchanged)
@@ -264,6 +267,7 @@ pub async fn plan(
             crd_snapshot_file,
         },
         up_to_date,
+        helm_reasons,
     };
     Ok(PreparedUpgrade {
         plan,

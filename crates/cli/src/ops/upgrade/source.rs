@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use kantup_bundle::VerifyOptions;
 use kantup_bundle::chart::Chart;
 use kantup_bundle::chart_file::ChartFile;
-use kantup_bundle::{OpenOptions, VerifyOptions};
 use kantup_registry::chart_repo::ChartRepository;
 use kantup_registry::credentials::CredentialResolver;
 use kantup_registry::location::ChartLocation;
@@ -119,13 +119,11 @@ pub struct RepositoryChart {
 
 /// Resolves any source.
 pub(crate) async fn resolve(
-    source: &ChartSource,
-    open: &OpenOptions,
-    skip_verify: bool,
+    options: &super::UpgradeOptions,
     progress: &dyn Progress,
 ) -> Result<ResolvedChart, UpgradeError> {
-    match source {
-        ChartSource::Path(path) => resolve_path(path, open, skip_verify, progress),
+    match &options.source {
+        ChartSource::Path(path) => resolve_path(path, options, progress),
         ChartSource::Repository(repository) => resolve_repository(repository).await,
     }
 }
@@ -163,14 +161,15 @@ pub(crate) struct ResolvedChart {
     pub _scratch: Option<tempfile::TempDir>,
 }
 
-/// Opens and checks `path`: a bundle is verified (unless `skip_verify`) and its chart written
-/// to a scratch directory; a chart directory or archive is loaded as it is.
+/// Opens and checks `path`: a bundle is verified (unless `skip_verify`; that it carries the
+/// images its chart needs is checked even then) and its chart written to a scratch
+/// directory; a chart directory or archive is loaded as it is.
 fn resolve_path(
     path: &Path,
-    open: &OpenOptions,
-    skip_verify: bool,
+    options: &super::UpgradeOptions,
     progress: &dyn Progress,
 ) -> Result<ResolvedChart, UpgradeError> {
+    let allow_missing_images = options.allow_missing_images;
     if path.is_dir() {
         let chart = Chart::load_dir(path)?;
         return Ok(ResolvedChart {
@@ -184,21 +183,33 @@ fn resolve_path(
     if !path.is_file() {
         return Err(UpgradeError::NoSource(path.to_path_buf()));
     }
-    let file = ChartFile::open_with(path, open).map_err(|source| UpgradeError::NotAChart {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file =
+        ChartFile::open_with(path, &options.open).map_err(|source| UpgradeError::NotAChart {
+            path: path.to_path_buf(),
+            source,
+        })?;
     match file {
         ChartFile::Bundle(bundle) => {
-            if !skip_verify {
+            let verify_error = |source| UpgradeError::Verify {
+                path: path.to_path_buf(),
+                source,
+            };
+            if options.skip_verify {
+                bundle
+                    .check_images()
+                    .and_then(|c| c.require(&path.display().to_string(), allow_missing_images))
+                    .map_err(verify_error)?;
+            } else {
                 progress.start("verifying bundle", bundle.tar_size());
-                let verified =
-                    bundle.verify(VerifyOptions::default(), &mut |n| progress.advance(n));
+                let verified = bundle.verify(
+                    VerifyOptions {
+                        allow_missing_images,
+                        ..VerifyOptions::default()
+                    },
+                    &mut |n| progress.advance(n),
+                );
                 progress.finish();
-                verified.map_err(|source| UpgradeError::Verify {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+                verified.map_err(verify_error)?;
             }
             let chart = bundle.chart()?;
             let scratch = scratch_dir()?;
