@@ -19,8 +19,9 @@ export KANTUP_SKIP_LOG="$(mktemp)"
 export KANTUP_REQUIRE_KUBE=1
 trap 'rm -f "$log" "$KANTUP_SKIP_LOG"' EXIT
 # Not --all-targets: that would run the benchmarks (harness = false) as tests.
-cargo test --workspace --lib --bins --tests --examples --locked 2>&1 | tee "$log"
-cargo test --workspace --doc --locked 2>&1 | tee -a "$log"
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --lib --bins --tests --examples --locked --no-fail-fast 2>&1 | tee "$log"
+cargo test --workspace --doc --locked --no-fail-fast 2>&1 | tee -a "$log"
 # cargo prints one `test result:` line per test binary; add them up, and move the tests that
 # skipped themselves from passed to skipped.
 if [ -s "$KANTUP_SKIP_LOG" ]; then

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{KantChart, resource_version, text};
+use common::{KANT_IMAGE_REPOSITORY, KANT_IMAGE_TAG, KantChart, resource_version, text};
 use kantup_test_support::image_gen::{GenSpec, generate_layout};
 use kantup_test_support::kube_cluster::{KubeCluster, cluster_or_skip, unique_name};
 use kantup_test_support::registry_server::RegistryServer;
@@ -88,7 +88,8 @@ impl Site {
     }
 }
 
-/// Pushes a generated image to `registry` as `kant/controller:v0.5.0`.
+/// Pushes a generated image to `registry` under the name the kant chart's values give its
+/// image (`KANT_IMAGE_REPOSITORY:KANT_IMAGE_TAG`).
 fn push_controller(registry: &str, dir: &std::path::Path) {
     let layout = dir.join("layout");
     let images = generate_layout(
@@ -106,7 +107,7 @@ fn push_controller(registry: &str, dir: &std::path::Path) {
         "copy",
         "--dest-tls-verify=false",
         &format!("oci:{}:{}", layout.display(), images[0].reference),
-        &format!("docker://{registry}/kant/controller:v0.5.0"),
+        &format!("docker://{registry}/{KANT_IMAGE_REPOSITORY}:{KANT_IMAGE_TAG}"),
     ]);
 }
 
@@ -123,7 +124,7 @@ fn missing_images_are_refused_before_any_change_then_pushed_ones_pass() {
     let history = site.revisions();
 
     let plan = site.upgrade_050(&host, &["--plan"]);
-    let image = format!("{host}/kant/controller:v0.5.0");
+    let image = format!("{host}/{KANT_IMAGE_REPOSITORY}:{KANT_IMAGE_TAG}");
     let refusal =
         format!("image {image} (registry {host}, used by Deployment/kant-controller): missing");
     assert_eq!(plan.status.code(), Some(1), "{}", text(&plan));
@@ -180,7 +181,7 @@ fn a_registry_that_wants_credentials_is_reported_as_denied_not_missing() {
     let all = text(&refused);
     assert_eq!(refused.status.code(), Some(1), "{all}");
     assert!(
-        all.contains(&format!("image {host}/kant/controller:v0.5.0 (registry {host}, used by Deployment/kant-controller): access denied")),
+        all.contains(&format!("image {host}/{KANT_IMAGE_REPOSITORY}:{KANT_IMAGE_TAG} (registry {host}, used by Deployment/kant-controller): access denied")),
         "{all}"
     );
     assert!(!all.contains("): missing"), "{all}");

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::{KantChart, REGISTRY, crd_spec, text};
+use common::{KANT_IMAGE_REPOSITORY, KantChart, REGISTRY, crd_spec, text};
 use kantup_test_support::kube_cluster::{
     KubeCluster, cluster_with_controllers_or_skip, unique_name,
 };
@@ -89,6 +89,10 @@ impl Site {
             backups.to_str().unwrap(),
             "--helm",
             self.helm.to_str().unwrap(),
+            // The new revision runs a new image tag, as a real upgrade does, so the test's
+            // kubelet can tell its pods from the old revision's (`new_image_missing`).
+            "--set",
+            "image.tag=v0.5.0",
         ];
         args.extend_from_slice(extra);
         self.kantup(&args)
@@ -200,7 +204,7 @@ fn an_image_that_cannot_be_pulled_is_named_and_the_release_left_as_it_is() {
     let Some(site) = Site::new("upgrade_image_pull", kantup_test_support::helm4()) else {
         return;
     };
-    let image = format!("{REGISTRY}/kant/controller:v0.5.0");
+    let image = format!("{REGISTRY}/{KANT_IMAGE_REPOSITORY}:v0.5.0");
     let (upgrade, status, revisions_after_status, rollback) =
         site.with_kubelet(new_image_missing, || {
             site.install_040();
