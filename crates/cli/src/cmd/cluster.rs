@@ -26,17 +26,18 @@ pub struct ClusterArgs {
     /// Kubeconfig file(s) (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
     #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context to use (default: the current context).
+    /// Kubeconfig context to use (default: the current context). `upgrade` takes it several
+    /// times: one upgrade over the clusters of these contexts (a fleet).
     #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    pub context: Vec<String>,
 }
 
 impl ClusterArgs {
-    /// The cluster, as kubectl would reach it with these flags.
+    /// The cluster, as kubectl would reach it with these flags (the last `--context` given).
     pub fn access(&self) -> ClusterAccess {
         ClusterAccess {
             kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
+            context: self.context.last().cloned(),
         }
     }
 }
