@@ -77,9 +77,19 @@ fn revisions(server: &KubeCluster, helm: &Path) -> usize {
 
 /// `kantup upgrade` of kant 0.5.0 over the contexts a, b and c, with `extra`, as JSON.
 fn upgrade_fleet(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) -> (Output, Value) {
+    let mut args = vec!["-o", "json"];
+    args.extend_from_slice(extra);
+    let output = kantup_fleet(kubeconfig, dir, helm, &args);
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("the JSON report ({e}): {}", text(&output)));
+    (output, report)
+}
+
+/// `kantup upgrade` of kant 0.5.0 over the contexts a, b and c, with `extra`.
+fn kantup_fleet(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) -> Output {
     let chart = KantChart::v050(GROUP).write(dir);
     let backups = dir.join("backups");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kantup"))
+    std::process::Command::new(env!("CARGO_BIN_EXE_kantup"))
         .args([
             "upgrade",
             chart.to_str().unwrap(),
@@ -94,8 +104,6 @@ fn upgrade_fleet(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) -> 
             "--context",
             "c",
             "--yes",
-            "-o",
-            "json",
             "--image-registry",
             REGISTRY,
             "--backup-dir",
@@ -113,10 +121,7 @@ fn upgrade_fleet(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) -> 
         // The chart's images are at a private address: the kubelet here pulls nothing.
         .env("KANTUP_SKIP_IMAGE_CHECK", "true")
         .output()
-        .expect("run kantup");
-    let report = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("the JSON report ({e}): {}", text(&output)));
-    (output, report)
+        .expect("run kantup")
 }
 
 fn cluster<'a>(report: &'a Value, name: &str) -> &'a Value {
@@ -217,6 +222,15 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
         // 2. c is down: a and b are upgraded one at a time, c is reported unreachable.
         drop(c);
         a_broken.store(false, Ordering::Relaxed);
+        // A canary that cannot be reached gates the others as a failed one does.
+        let (gated, report) = upgrade_fleet(&kubeconfig, dir.path(), helm, &["--canary", "c"]);
+        let all = text(&gated);
+        assert_eq!(gated.status.code(), Some(1), "{all}");
+        assert_eq!(cluster(&report, "c")["state"], "unreachable", "{all}");
+        for name in ["a", "b"] {
+            assert_eq!(cluster(&report, name)["state"], "not_started", "{all}");
+        }
+        assert_eq!((revisions(&a, helm), revisions(&b, helm)), (3, 1), "{all}");
         let (partial, report) = upgrade_fleet(
             &kubeconfig,
             dir.path(),
@@ -286,6 +300,27 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
         assert!(cluster(&report, "c").get("started_at").is_some(), "{all}");
         assert_eq!((revisions(&a, helm), revisions(&b, helm)), (4, 2), "{all}");
         assert_eq!(revisions(&c, helm), 2, "{all}");
+
+        // The plan table says every cluster is up to date; a canary must be in the fleet.
+        let plan = kantup_fleet(&kubeconfig, dir.path(), helm, &["--plan"]);
+        let all = text(&plan);
+        assert_eq!(plan.status.code(), Some(0), "{all}");
+        let stdout = String::from_utf8_lossy(&plan.stdout);
+        for name in ["a", "b", "c"] {
+            assert!(
+                stdout.lines().any(
+                    |l| l.starts_with(&format!("{name}  ")) && l.contains("up to date (0.5.0)")
+                ),
+                "{all}"
+            );
+        }
+        let unknown = kantup_fleet(&kubeconfig, dir.path(), helm, &["--canary", "d"]);
+        assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
+        assert!(
+            text(&unknown).contains("--canary d: no such cluster"),
+            "{}",
+            text(&unknown)
+        );
 
         stop_ab.store(true, Ordering::Relaxed);
         served_a.join().unwrap();

@@ -369,7 +369,19 @@ pub async fn execute(
     }
     let failures =
         |reports: &[ClusterReport]| reports.iter().filter(|r| r.state.is_failure()).count();
-    let mut stopped = None;
+    // A canary that cannot go (refused, or unreachable) gates the rest as a failed one would:
+    // deferring it would let the others go ungated.
+    let blocked_canaries: Vec<&str> = plans
+        .iter()
+        .filter(|p| options.canary.contains(&p.name) && (!p.reachable || !p.blockers.is_empty()))
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut stopped = (!blocked_canaries.is_empty()).then(|| {
+        format!(
+            "the canary {} cannot be upgraded",
+            blocked_canaries.join(", ")
+        )
+    });
     let (canaries, rest): (Vec<_>, Vec<_>) = waiting
         .into_iter()
         .partition(|(index, _)| options.canary.contains(&plans[*index].name));
@@ -387,6 +399,10 @@ pub async fn execute(
     }
     let mut queue = queue.into_iter();
     for (canary, wave) in queue.by_ref() {
+        if stopped.is_some() {
+            leave_untouched(&mut reports, wave, &on_change);
+            break;
+        }
         if failures(&reports) > options.max_failures {
             stopped = Some(format!(
                 "{} cluster(s) failed, more than --max-failures {}",
@@ -423,7 +439,10 @@ pub async fn execute(
     }
     for index in deferred {
         let cluster = &options.clusters[index];
-        let report = if stopped.is_some() {
+        let report = if options.canary.contains(&cluster.name) && stopped.is_some() {
+            ClusterReport::new(&cluster.name, ClusterState::Unreachable)
+                .with_reason(plans[index].blockers.join("; "))
+        } else if stopped.is_some() {
             ClusterReport::new(&cluster.name, ClusterState::NotStarted)
                 .with_reason("unreachable at plan time; the rollout stopped before its retry")
         } else {
