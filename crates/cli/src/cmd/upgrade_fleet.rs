@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use kantup::ops::fleet::{self, ClusterPlan, ClusterReport, FleetCluster, FleetOptions};
 use kantup::ops::image_check::ImageCheckOptions;
 use kantup::ops::upgrade::UpgradeOptions;
+use kantup_k8s_apply::crd::PlanAction;
 
 use crate::cmd::upgrade::UpgradeArgs;
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
@@ -120,9 +121,10 @@ fn live_line(line: &ClusterReport) -> String {
 }
 
 fn print_plans(plans: &[ClusterPlan]) {
-    let width = crate::cmd::tables::name_width(plans.iter().map(|p| p.name.as_str()));
+    let width =
+        crate::cmd::tables::name_width(plans.iter().map(|p| p.name.as_str())).max("CLUSTER".len());
     println!(
-        "{:width$}  {:<28}  {:>4}  {:>6}  BLOCKERS",
+        "{:width$}  {:<28}  {:>5}  {:>6}  BLOCKERS",
         "CLUSTER", "ACTION", "CRDS", "VALUES"
     );
     for plan in plans {
@@ -141,12 +143,19 @@ fn print_plans(plans: &[ClusterPlan]) {
                         p.chart_version
                     )
                 },
-                p.crds.len().to_string(),
+                format!(
+                    "{}/{}",
+                    p.crds
+                        .iter()
+                        .filter(|c| c.action != PlanAction::Unchanged)
+                        .count(),
+                    p.crds.len()
+                ),
                 p.values_changes.len().to_string(),
             ),
         };
         println!(
-            "{:width$}  {action:<28}  {crds:>4}  {values:>6}  {}",
+            "{:width$}  {action:<28}  {crds:>5}  {values:>6}  {}",
             plan.name,
             if plan.blockers.is_empty() {
                 "-".to_string()
@@ -158,7 +167,8 @@ fn print_plans(plans: &[ClusterPlan]) {
 }
 
 fn print_report(clusters: &[ClusterReport]) {
-    let width = crate::cmd::tables::name_width(clusters.iter().map(|c| c.name.as_str()));
+    let width = crate::cmd::tables::name_width(clusters.iter().map(|c| c.name.as_str()))
+        .max("CLUSTER".len());
     println!(
         "{:width$}  {:<12}  {:>8}  {:<24}  {:<24}  REASON",
         "CLUSTER", "STATE", "REVISION", "STARTED", "ENDED"
