@@ -248,7 +248,7 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
             cluster(&report, "c")["reason"]
                 .as_str()
                 .unwrap()
-                .contains("cannot reach the API server"),
+                .contains("cannot reach the API server https://127.0.0.1:"),
             "{all}"
         );
         let (ca, cb) = (cluster(&report, "a"), cluster(&report, "b"));
@@ -314,6 +314,19 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
                 "{all}"
             );
         }
+        // A context the kubeconfig does not have is a mistake, not a cluster that is down.
+        let (mistake, report) =
+            upgrade_fleet(&kubeconfig, dir.path(), helm, &["--context", "nope"]);
+        let all = text(&mistake);
+        assert_eq!(mistake.status.code(), Some(1), "{all}");
+        assert_eq!(cluster(&report, "nope")["state"], "failed", "{all}");
+        assert!(
+            cluster(&report, "nope")["reason"]
+                .as_str()
+                .unwrap()
+                .contains("the kubeconfig"),
+            "{all}"
+        );
         let unknown = kantup_fleet(&kubeconfig, dir.path(), helm, &["--canary", "d"]);
         assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
         assert!(

@@ -271,10 +271,17 @@ async fn plan_cluster(
         plan: None,
         blockers: Vec::new(),
     };
-    if let Err(reason) = reach(cluster).await {
-        plan.reachable = false;
-        plan.blockers.push(reason);
-        return (plan, None);
+    match reach(cluster).await {
+        Ok(Ok(())) => {}
+        Ok(Err(config)) => {
+            plan.blockers.push(format!("the kubeconfig: {config}"));
+            return (plan, None);
+        }
+        Err(down) => {
+            plan.reachable = false;
+            plan.blockers.push(down);
+            return (plan, None);
+        }
     }
     let prepared = match upgrade::plan(&options.for_cluster(cluster), &Silent).await {
         Ok(prepared) => prepared,
@@ -302,8 +309,15 @@ async fn plan_cluster(
     (plan, Some(prepared))
 }
 
-/// Whether the cluster's API server answers (its version), within [`REACH_TIMEOUT`].
-async fn reach(cluster: &FleetCluster) -> Result<(), String> {
+/// Whether the cluster's API server answers (its version), within [`REACH_TIMEOUT`]: `Err`
+/// when it does not, `Ok(Err)` when its kubeconfig or context cannot be used.
+async fn reach(cluster: &FleetCluster) -> Result<Result<(), String>, String> {
+    // The server's address, for the report; a kubeconfig or context that cannot be read is a
+    // mistake in the fleet, not a cluster that is down: that is the caller's refusal.
+    let server = match cluster.access.config().await {
+        Ok(config) => format!(" {}", config.cluster_url),
+        Err(error) => return Ok(Err(error.to_string())),
+    };
     let answer = tokio::time::timeout(REACH_TIMEOUT, async {
         let client = cluster.access.client().await.map_err(|e| e.to_string())?;
         client
@@ -314,10 +328,10 @@ async fn reach(cluster: &FleetCluster) -> Result<(), String> {
     })
     .await;
     match answer {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(reason)) => Err(format!("cannot reach the API server: {reason}")),
+        Ok(Ok(())) => Ok(Ok(())),
+        Ok(Err(reason)) => Err(format!("cannot reach the API server{server}: {reason}")),
         Err(_) => Err(format!(
-            "cannot reach the API server: no answer in {}",
+            "cannot reach the API server{server}: no answer in {}",
             humantime::format_duration(REACH_TIMEOUT)
         )),
     }
