@@ -87,6 +87,13 @@ fn upgrade_fleet(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) -> 
 
 /// `kantup upgrade` of kant 0.5.0 over the contexts a, b and c, with `extra`.
 fn kantup_fleet(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["--context", "a", "--context", "b", "--context", "c"];
+    args.extend_from_slice(extra);
+    kantup_upgrade(kubeconfig, dir, helm, &args)
+}
+
+/// `kantup upgrade` of kant 0.5.0 with `extra` naming the clusters.
+fn kantup_upgrade(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) -> Output {
     let chart = KantChart::v050(GROUP).write(dir);
     let backups = dir.join("backups");
     std::process::Command::new(env!("CARGO_BIN_EXE_kantup"))
@@ -97,12 +104,6 @@ fn kantup_fleet(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) -> O
             "kant",
             "-n",
             NS,
-            "--context",
-            "a",
-            "--context",
-            "b",
-            "--context",
-            "c",
             "--yes",
             "--image-registry",
             REGISTRY,
@@ -327,6 +328,43 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
                 .contains("the kubeconfig"),
             "{all}"
         );
+        // A fleet file, its clusters picked by label, each with its own namespace when given.
+        c.kubectl(&["create", "namespace", "elsewhere"]);
+        let fleet = dir.path().join("fleet.yaml");
+        std::fs::write(
+            &fleet,
+            "clusters:\n\
+             - {name: north-a, kubeconfig: fleet-kubeconfig, context: a, labels: {site: north}}\n\
+             - {name: north-c, kubeconfig: fleet-kubeconfig, context: c, namespace: elsewhere, labels: {site: north}}\n\
+             - {name: south-b, context: b, labels: {site: south}}\n",
+        )
+        .unwrap();
+        let picked = kantup_upgrade(
+            &kubeconfig,
+            dir.path(),
+            helm,
+            &[
+                "--fleet",
+                fleet.to_str().unwrap(),
+                "--selector",
+                "site=north",
+                "--plan",
+                "-o",
+                "json",
+            ],
+        );
+        let all = text(&picked);
+        let plans: Value = serde_json::from_slice(&picked.stdout).expect(&all);
+        let names: Vec<&str> = plans
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["north-a", "north-c"], "{all}");
+        assert_eq!(plans[0]["plan"]["up_to_date"], true, "{all}");
+        assert_eq!(plans[1]["plan"]["namespace"], "elsewhere", "{all}");
+        assert_eq!(plans[1]["plan"]["install"], true, "{all}");
         let unknown = kantup_fleet(&kubeconfig, dir.path(), helm, &["--canary", "d"]);
         assert_eq!(unknown.status.code(), Some(2), "{}", text(&unknown));
         assert!(
