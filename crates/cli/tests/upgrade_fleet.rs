@@ -13,7 +13,7 @@ use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use common::{KantChart, REGISTRY, text};
+use common::{KantChart, REGISTRY, combined_kubeconfig, text};
 use kantup_test_support::kube_cluster::{
     KubeCluster, can_start_local_with_controllers, skip_or_fail,
 };
@@ -22,30 +22,6 @@ use serde_json::Value;
 
 const NS: &str = "kant-fleet";
 const GROUP: &str = "fleet.kant.test";
-
-/// Writes one kubeconfig with a context (and cluster and user) named after each server.
-fn combined_kubeconfig(path: &Path, servers: &[(&str, &KubeCluster)]) {
-    let (mut clusters, mut users, mut contexts) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, server) in servers {
-        let one: serde_yaml::Value =
-            serde_yaml::from_str(&std::fs::read_to_string(server.kubeconfig()).unwrap()).unwrap();
-        clusters.push(
-            serde_json::json!({"name": name, "cluster": yaml_json(&one["clusters"][0]["cluster"])}),
-        );
-        users.push(serde_json::json!({"name": name, "user": yaml_json(&one["users"][0]["user"])}));
-        contexts
-            .push(serde_json::json!({"name": name, "context": {"cluster": name, "user": name}}));
-    }
-    let config = serde_json::json!({
-        "apiVersion": "v1", "kind": "Config", "current-context": servers[0].0,
-        "clusters": clusters, "users": users, "contexts": contexts,
-    });
-    std::fs::write(path, serde_json::to_string(&config).unwrap()).unwrap();
-}
-
-fn yaml_json(value: &serde_yaml::Value) -> Value {
-    serde_json::to_value(value).unwrap()
-}
 
 /// `helm install kant` of kant 0.4.0 (one replica) into [`NS`] of `server`.
 fn install_040(server: &KubeCluster, helm: &Path, dir: &Path) {
