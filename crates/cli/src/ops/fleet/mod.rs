@@ -245,14 +245,38 @@ impl PreparedFleet {
     }
 }
 
-/// Plans the upgrade on every cluster (read-only: changes nothing, writes no file).
+/// Plans the upgrade on every cluster, `max_parallel` at once (read-only: changes nothing,
+/// writes no file).
 pub async fn plan(options: &FleetOptions) -> PreparedFleet {
+    let shared = Arc::new(options.clone());
+    let handle = tokio::runtime::Handle::current();
     let mut plans = Vec::new();
     let mut prepared = Vec::new();
-    for cluster in &options.clusters {
-        let (plan, upgrade) = plan_cluster(options, cluster).await;
-        plans.push(plan);
-        prepared.push(upgrade);
+    let indices: Vec<usize> = (0..options.clusters.len()).collect();
+    for chunk in indices.chunks(options.max_parallel.max(1)) {
+        // helm runs as a blocking child process while planning too: a thread per cluster.
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|&index| {
+                let (options, handle) = (Arc::clone(&shared), handle.clone());
+                tokio::task::spawn_blocking(move || {
+                    handle.block_on(plan_cluster(&options, &options.clusters[index]))
+                })
+            })
+            .collect();
+        for (&index, task) in chunk.iter().zip(tasks) {
+            let (plan, upgrade) = task.await.unwrap_or_else(|panic| {
+                let plan = ClusterPlan {
+                    name: options.clusters[index].name.clone(),
+                    reachable: true,
+                    plan: None,
+                    blockers: vec![format!("planning: the task failed: {panic}")],
+                };
+                (plan, None)
+            });
+            plans.push(plan);
+            prepared.push(upgrade);
+        }
     }
     PreparedFleet {
         options: options.clone(),
