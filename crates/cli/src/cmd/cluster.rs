@@ -33,11 +33,28 @@ pub struct ClusterArgs {
 }
 
 impl ClusterArgs {
-    /// The cluster, as kubectl would reach it with these flags (the last `--context` given).
-    pub fn access(&self) -> ClusterAccess {
+    /// The cluster, as kubectl would reach it with these flags; a usage error when `--context`
+    /// is given more than once (only `upgrade` reaches a fleet).
+    pub fn access(&self) -> anyhow::Result<ClusterAccess> {
+        if self.context.len() > 1 {
+            return Err(crate::output::ExitError::new(
+                crate::output::Exit::Usage,
+                format!(
+                    "--context is given {} times: only `kantup upgrade` works on several clusters",
+                    self.context.len()
+                ),
+            )
+            .into());
+        }
+        Ok(self.first_access())
+    }
+
+    /// The cluster of the first `--context` (kubectl's resolution without one): the one
+    /// cluster, or the template each cluster of a fleet upgrade replaces.
+    pub fn first_access(&self) -> ClusterAccess {
         ClusterAccess {
             kubeconfig: self.kubeconfig.clone(),
-            context: self.context.last().cloned(),
+            context: self.context.first().cloned(),
         }
     }
 }
@@ -79,8 +96,8 @@ pub struct HelmClusterArgs {
 }
 
 impl HelmClusterArgs {
-    /// The cluster, as kubectl would reach it with these flags.
-    pub fn access(&self) -> ClusterAccess {
+    /// The cluster, as kubectl would reach it with these flags (see [`ClusterArgs::access`]).
+    pub fn access(&self) -> anyhow::Result<ClusterAccess> {
         self.cluster.access()
     }
 
@@ -168,7 +185,7 @@ async fn crds_apply(ctx: &Ctx, args: CrdsApplyArgs) -> anyhow::Result<ExitCode> 
         conflicts: args.conflicts.policy(),
         allow_version_removal: args.allow_version_removal,
         timeout: args.timeout,
-        cluster: args.cluster.access(),
+        cluster: args.cluster.access()?,
     };
     let prepared = crds::plan(&options).await?;
     if args.plan {
@@ -228,7 +245,7 @@ pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode>
     let options = BackupOptions {
         release: args.release.clone(),
         namespace: args.namespace.clone(),
-        cluster: args.cluster.access(),
+        cluster: args.cluster.access()?,
         revision: args.revision,
         all: args.all,
         file: args.file.clone(),
@@ -274,7 +291,7 @@ pub async fn run_preflight(ctx: &Ctx, args: PreflightArgs) -> anyhow::Result<Exi
         chart_version: args.chart_version.clone(),
         allow_downgrade: args.allow_downgrade,
         driver,
-        cluster: args.cluster.access(),
+        cluster: args.cluster.access()?,
     })
     .await?;
     match ctx.output {

@@ -159,7 +159,7 @@ impl UpgradeArgs {
             values: self.values.clone().options(HelmVersion::V3),
             helm: self.helm.clone(),
             backup_dir: self.backup_dir.clone(),
-            cluster: self.cluster.access(),
+            cluster: self.cluster.cluster.first_access(),
             driver: self.cluster.driver()?,
             allow_downgrade: self.allow_downgrade,
             install: !self.no_install,
