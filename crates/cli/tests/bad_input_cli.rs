@@ -386,3 +386,68 @@ fn upgrade_version_goes_with_a_repository_source() {
     );
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 }
+
+/// A fleet file with an entry that names no cluster is refused before anything is asked of any
+/// cluster, naming the file and the entry; `--context` twice is a usage error outside `upgrade`,
+/// and `--canary` needs a fleet.
+#[test]
+fn fleet_input_is_checked_before_any_cluster_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let fleet = dir.path().join("fleet.yaml");
+    std::fs::write(
+        &fleet,
+        "clusters:\n  - {name: edge-a, context: a}\n  - {name: edge-b, labels: {site: x}}\n",
+    )
+    .unwrap();
+    let chart = example_bundle();
+    let upgrade = |extra: &[&str]| {
+        let mut args = vec![
+            "upgrade",
+            chart.to_str().unwrap(),
+            "--release",
+            "kant",
+            "-n",
+            "kant",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        kantup(dir.path(), &args)
+    };
+    let out = upgrade(&["--fleet", fleet.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "the fleet file {}: clusters[1] (edge-b): give a kubeconfig, a context, or both",
+            fleet.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = upgrade(&["--canary", "edge-a"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--canary names a cluster of a fleet"),
+        "{}",
+        stderr(&out)
+    );
+    let out = kantup(
+        dir.path(),
+        &[
+            "status",
+            "--release",
+            "kant",
+            "-n",
+            "kant",
+            "--context",
+            "a",
+            "--context",
+            "b",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--context is given 2 times"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -26,17 +26,35 @@ pub struct ClusterArgs {
     /// Kubeconfig file(s) (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
     #[arg(long, value_name = "FILE", env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context to use (default: the current context).
+    /// Kubeconfig context to use (default: the current context). `upgrade` takes it several
+    /// times: one upgrade over the clusters of these contexts (a fleet).
     #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    pub context: Vec<String>,
 }
 
 impl ClusterArgs {
-    /// The cluster, as kubectl would reach it with these flags.
-    pub fn access(&self) -> ClusterAccess {
+    /// The cluster, as kubectl would reach it with these flags; a usage error when `--context`
+    /// is given more than once (only `upgrade` reaches a fleet).
+    pub fn access(&self) -> anyhow::Result<ClusterAccess> {
+        if self.context.len() > 1 {
+            return Err(crate::output::ExitError::new(
+                crate::output::Exit::Usage,
+                format!(
+                    "--context is given {} times: only `kantup upgrade` works on several clusters",
+                    self.context.len()
+                ),
+            )
+            .into());
+        }
+        Ok(self.first_access())
+    }
+
+    /// The cluster of the first `--context` (kubectl's resolution without one): the one
+    /// cluster, or the template each cluster of a fleet upgrade replaces.
+    pub fn first_access(&self) -> ClusterAccess {
         ClusterAccess {
             kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
+            context: self.context.first().cloned(),
         }
     }
 }
@@ -78,8 +96,8 @@ pub struct HelmClusterArgs {
 }
 
 impl HelmClusterArgs {
-    /// The cluster, as kubectl would reach it with these flags.
-    pub fn access(&self) -> ClusterAccess {
+    /// The cluster, as kubectl would reach it with these flags (see [`ClusterArgs::access`]).
+    pub fn access(&self) -> anyhow::Result<ClusterAccess> {
         self.cluster.access()
     }
 
@@ -167,7 +185,7 @@ async fn crds_apply(ctx: &Ctx, args: CrdsApplyArgs) -> anyhow::Result<ExitCode> 
         conflicts: args.conflicts.policy(),
         allow_version_removal: args.allow_version_removal,
         timeout: args.timeout,
-        cluster: args.cluster.access(),
+        cluster: args.cluster.access()?,
     };
     let prepared = crds::plan(&options).await?;
     if args.plan {
@@ -227,7 +245,7 @@ pub async fn run_backup(ctx: &Ctx, args: BackupArgs) -> anyhow::Result<ExitCode>
     let options = BackupOptions {
         release: args.release.clone(),
         namespace: args.namespace.clone(),
-        cluster: args.cluster.access(),
+        cluster: args.cluster.access()?,
         revision: args.revision,
         all: args.all,
         file: args.file.clone(),
@@ -273,7 +291,7 @@ pub async fn run_preflight(ctx: &Ctx, args: PreflightArgs) -> anyhow::Result<Exi
         chart_version: args.chart_version.clone(),
         allow_downgrade: args.allow_downgrade,
         driver,
-        cluster: args.cluster.access(),
+        cluster: args.cluster.access()?,
     })
     .await?;
     match ctx.output {

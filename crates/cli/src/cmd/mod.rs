@@ -17,6 +17,7 @@ pub mod status;
 pub mod sync;
 pub mod tables;
 pub mod upgrade;
+pub mod upgrade_fleet;
 pub mod upgrade_wait;
 pub mod values;
 pub mod values_args;

@@ -56,7 +56,7 @@ pub async fn run(ctx: &Ctx, args: RollbackArgs) -> anyhow::Result<ExitCode> {
         to_revision: args.to_revision,
         backup_dir: args.backup_dir.clone(),
         helm: args.helm.clone(),
-        cluster: args.cluster.access(),
+        cluster: args.cluster.access()?,
         driver: args.cluster.driver()?,
         timeout: args.timeout,
         // kantup waits itself, after helm, with kstatus's rules (`--no-wait` skips it).

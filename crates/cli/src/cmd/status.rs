@@ -28,7 +28,7 @@ pub struct StatusArgs {
 pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let options = StatusOptions {
         release: ReleaseId::new(&args.release, &args.namespace),
-        cluster: args.cluster.access(),
+        cluster: args.cluster.access()?,
         driver: args.cluster.driver()?,
     };
     let report = status::status(&options).await?;

@@ -95,6 +95,32 @@ pub struct UpgradeArgs {
     pub signature: crate::cmd::bundle::SignatureArgs,
     #[command(flatten)]
     pub images: crate::cmd::bundle::MissingImagesArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// The flags of an upgrade over several clusters (`--context` given more than once, or
+/// `--fleet`).
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// A fleet file (YAML: `clusters:` each with a name, a kubeconfig and/or a context, an
+    /// optional namespace and labels): upgrade the release on each of its clusters.
+    #[arg(long, value_name = "FILE", conflicts_with = "context")]
+    pub fleet: Option<PathBuf>,
+    /// Only the fleet file's clusters with these labels (`KEY=VALUE`, comma-separated or
+    /// repeated: all must match).
+    #[arg(long, value_name = "KEY=VALUE", requires = "fleet")]
+    pub selector: Vec<String>,
+    /// Upgrade this cluster first, alone, and go on only when its release is ready (repeat
+    /// for several canaries).
+    #[arg(long, value_name = "NAME")]
+    pub canary: Vec<String>,
+    /// Upgrade at most this many clusters at once, after the canary.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_parallel: u16,
+    /// Stop the rollout once more than this many clusters have failed.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_failures: usize,
 }
 
 impl UpgradeArgs {
@@ -135,7 +161,7 @@ impl UpgradeArgs {
             values: self.values.clone().options(HelmVersion::V3),
             helm: self.helm.clone(),
             backup_dir: self.backup_dir.clone(),
-            cluster: self.cluster.access(),
+            cluster: self.cluster.cluster.first_access(),
             driver: self.cluster.driver()?,
             allow_downgrade: self.allow_downgrade,
             install: !self.no_install,
@@ -156,6 +182,16 @@ impl UpgradeArgs {
 
 pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     let options = args.options(&ctx.open)?;
+    if args.fleet.fleet.is_some() || args.cluster.cluster.context.len() > 1 {
+        return crate::cmd::upgrade_fleet::run(ctx, &args, options).await;
+    }
+    if !args.fleet.canary.is_empty() {
+        return Err(ExitError::new(
+            Exit::Usage,
+            "--canary names a cluster of a fleet: give --context more than once, or --fleet",
+        )
+        .into());
+    }
     let progress = BarProgress::new(ctx);
     let prepared = upgrade::plan(&options, &progress).await?;
     let plan = prepared.plan();

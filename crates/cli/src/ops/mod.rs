@@ -6,6 +6,7 @@ pub mod bundle_diff;
 pub mod cluster;
 pub mod crds;
 pub mod duration;
+pub mod fleet;
 pub mod helm;
 pub mod image_check;
 pub mod images;

@@ -347,3 +347,28 @@ pub fn resource_version(cluster: &KubeCluster, kind: &str, name: &str, ns: Optio
     }
     cluster.kubectl(&args)
 }
+
+/// Writes one kubeconfig with a context (and cluster and user) named after each server: the
+/// fleet of the fleet upgrade's test and bench.
+pub fn combined_kubeconfig(path: &Path, servers: &[(&str, &KubeCluster)]) {
+    let (mut clusters, mut users, mut contexts) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, server) in servers {
+        let one: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(server.kubeconfig()).unwrap()).unwrap();
+        clusters.push(
+            serde_json::json!({"name": name, "cluster": yaml_json(&one["clusters"][0]["cluster"])}),
+        );
+        users.push(serde_json::json!({"name": name, "user": yaml_json(&one["users"][0]["user"])}));
+        contexts
+            .push(serde_json::json!({"name": name, "context": {"cluster": name, "user": name}}));
+    }
+    let config = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config", "current-context": servers[0].0,
+        "clusters": clusters, "users": users, "contexts": contexts,
+    });
+    std::fs::write(path, serde_json::to_string(&config).unwrap()).unwrap();
+}
+
+fn yaml_json(value: &serde_yaml::Value) -> serde_json::Value {
+    serde_json::to_value(value).unwrap()
+}
