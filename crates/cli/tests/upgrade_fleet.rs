@@ -87,6 +87,10 @@ fn kantup_upgrade(kubeconfig: &Path, dir: &Path, helm: &Path, extra: &[&str]) ->
             backups.to_str().unwrap(),
             "--helm",
             helm.to_str().unwrap(),
+            // The new revision runs a new image tag, as a real upgrade does, so the test's
+            // kubelet can tell its pods from the old revision's (`act`).
+            "--set",
+            "image.tag=v0.5.0",
         ])
         .args(extra)
         .env("KUBECONFIG", kubeconfig)
@@ -156,12 +160,15 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
     std::thread::scope(|scope| {
         let served_a = scope.spawn(|| kubelet_a.serve(NS, &stop_ab, act(&a_broken)));
         let served_b = scope.spawn(|| kubelet_b.serve(NS, &stop_ab, act(&never)));
+        // A failed assertion below must end the kubelets too, or the scope waits for ever.
+        let _stop_ab = StopOnDrop(&stop_ab);
 
         // 1. The canary a never becomes ready: it is rolled back, b and c are not touched.
         let stop_c = AtomicBool::new(false);
         let kubelet_c = Kubelet::new(&c);
         let (canary, report) = std::thread::scope(|inner| {
             let served_c = inner.spawn(|| kubelet_c.serve(NS, &stop_c, act(&never)));
+            let _stop_c = StopOnDrop(&stop_c);
             let result = upgrade_fleet(
                 &kubeconfig,
                 dir.path(),
@@ -245,6 +252,7 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
         let kubelet_c = Kubelet::new(&c);
         let (rerun, report) = std::thread::scope(|inner| {
             let served_c = inner.spawn(|| kubelet_c.serve(NS, &stop_c, act(&never)));
+            let _stop_c = StopOnDrop(&stop_c);
             let result = upgrade_fleet(
                 &kubeconfig,
                 dir.path(),
@@ -355,4 +363,14 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
     });
     kubelet_a.release_pods(NS);
     kubelet_b.release_pods(NS);
+}
+
+/// Sets its flag when dropped, also while a panic unwinds: a test kubelet serving in a scoped
+/// thread stops, so a failed assertion fails the test instead of hanging it.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
