@@ -164,22 +164,14 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
         let _stop_ab = StopOnDrop(&stop_ab);
 
         // 1. The canary a never becomes ready: it is rolled back, b and c are not touched.
-        let stop_c = AtomicBool::new(false);
-        let kubelet_c = Kubelet::new(&c);
-        let (canary, report) = std::thread::scope(|inner| {
-            let served_c = inner.spawn(|| kubelet_c.serve(NS, &stop_c, act(&never)));
-            let _stop_c = StopOnDrop(&stop_c);
-            let result = upgrade_fleet(
+        let (canary, report) = while_serving(&c, act(&never), || {
+            upgrade_fleet(
                 &kubeconfig,
                 dir.path(),
                 helm,
                 &["--canary", "a", "--rollback-on-failure", "--timeout", "20s"],
-            );
-            stop_c.store(true, Ordering::Relaxed);
-            served_c.join().unwrap();
-            result
+            )
         });
-        kubelet_c.release_pods(NS);
         let all = text(&canary);
         assert_eq!(canary.status.code(), Some(1), "{all}");
         assert_eq!(cluster(&report, "a")["state"], "rolled_back", "{all}");
@@ -248,22 +240,14 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
         let c = KubeCluster::start_with_controllers();
         combined_kubeconfig(&kubeconfig, &[("a", &a), ("b", &b), ("c", &c)]);
         install_040(&c, helm, dir.path());
-        let stop_c = AtomicBool::new(false);
-        let kubelet_c = Kubelet::new(&c);
-        let (rerun, report) = std::thread::scope(|inner| {
-            let served_c = inner.spawn(|| kubelet_c.serve(NS, &stop_c, act(&never)));
-            let _stop_c = StopOnDrop(&stop_c);
-            let result = upgrade_fleet(
+        let (rerun, report) = while_serving(&c, act(&never), || {
+            upgrade_fleet(
                 &kubeconfig,
                 dir.path(),
                 helm,
                 &["--max-parallel", "2", "--timeout", "60s"],
-            );
-            stop_c.store(true, Ordering::Relaxed);
-            served_c.join().unwrap();
-            result
+            )
         });
-        kubelet_c.release_pods(NS);
         let all = text(&rerun);
         assert_eq!(rerun.status.code(), Some(0), "{all}");
         for (name, revision) in [("a", 4), ("b", 2), ("c", 2)] {
@@ -363,6 +347,25 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
     });
     kubelet_a.release_pods(NS);
     kubelet_b.release_pods(NS);
+}
+
+/// Runs `f` while a test kubelet serves `server`'s pods with `act`, then stops it (also when `f`
+/// panics) and releases the pods it bound.
+fn while_serving<T>(
+    server: &KubeCluster,
+    act: impl Fn(&Kubelet, &str, &Value) + Send,
+    f: impl FnOnce() -> T,
+) -> T {
+    let stop = AtomicBool::new(false);
+    let kubelet = Kubelet::new(server);
+    let result = std::thread::scope(|scope| {
+        let (kubelet, stop_ref) = (&kubelet, &stop);
+        scope.spawn(move || kubelet.serve(NS, stop_ref, act));
+        let _stop = StopOnDrop(&stop);
+        f()
+    });
+    kubelet.release_pods(NS);
+    result
 }
 
 /// Sets its flag when dropped, also while a panic unwinds: a test kubelet serving in a scoped
