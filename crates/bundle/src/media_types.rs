@@ -40,6 +40,22 @@ pub const HELM_CHART_CONTENT_LEGACY: &str = "application/tar+gzip";
 /// A Helm chart's provenance file layer.
 pub const HELM_PROVENANCE: &str = "application/vnd.cncf.helm.chart.provenance.v1.prov";
 
+/// The empty config / layer of OCI 1.1 artifacts (`{}`).
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// A cosign signature layer: the simple-signing payload, its signature in the layer annotation
+/// [`COSIGN_SIGNATURE_ANNOTATION`].
+pub const COSIGN_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// A DSSE envelope (cosign attestation layers).
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// A Sigstore bundle, v0.3 (what cosign 3 attaches as an OCI 1.1 referrer).
+pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The layer annotation holding a cosign signature (base64 DER ECDSA) over the layer's bytes.
+pub const COSIGN_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The layer annotation holding the signing certificate (PEM) of a keyless cosign signature.
+pub const COSIGN_CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// The `index.json` annotation `cosign save` writes to say what a manifest is.
+pub const COSIGN_KIND_ANNOTATION: &str = "kind";
+
 /// The manifest media types kantup asks registries for and understands, most preferred first
 /// (the `Accept` header of manifest requests).
 pub const MANIFESTS: [&str; 4] = [

@@ -155,6 +155,7 @@ pub(crate) fn read(store: Store) -> Result<ImageArchive, BundleError> {
         indexes: Vec::new(),
         blobs,
         omitted: Default::default(),
+        attachments: Vec::new(),
     })
 }
 

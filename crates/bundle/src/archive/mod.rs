@@ -13,6 +13,7 @@
 //! what relok8s and charts-syncer push), its config and layers, and every blob can be read with
 //! [`ImageArchive::open_blob`].
 
+pub mod attachment;
 mod docker;
 pub(crate) mod oci;
 pub mod oci_layout;
@@ -257,6 +258,8 @@ pub struct ImageArchive {
     pub(crate) blobs: HashMap<Digest, String>,
     /// Layer blobs a differential bundle left out (see [`crate::differential`]).
     pub(crate) omitted: HashSet<Digest>,
+    /// Signatures, attestations, SBOMs and referrers of the images and indexes.
+    pub(crate) attachments: Vec<attachment::Attachment>,
 }
 
 /// Largest JSON document (config, `index.json`, `manifest.json`) read into memory.
@@ -323,6 +326,22 @@ impl ImageArchive {
     /// Where the archive is (for messages).
     pub fn label(&self) -> String {
         self.store.label()
+    }
+
+    /// Signatures, attestations, SBOMs and other referrers the archive carries for its images
+    /// and indexes, each kept byte-exact (see [`attachment`]).
+    pub fn attachments(&self) -> &[attachment::Attachment] {
+        &self.attachments
+    }
+
+    /// The attachments whose subject is `digest` (an image manifest or an index).
+    pub fn attachments_of<'a>(
+        &'a self,
+        digest: &'a Digest,
+    ) -> impl Iterator<Item = &'a attachment::Attachment> + 'a {
+        self.attachments
+            .iter()
+            .filter(move |a| a.subject == *digest)
     }
 
     /// Whether the archive holds a blob.

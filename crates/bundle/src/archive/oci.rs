@@ -296,5 +296,6 @@ pub(crate) fn read(store: Store, may_omit: &HashSet<Digest>) -> Result<ImageArch
         indexes,
         blobs,
         omitted,
+        attachments: Vec::new(),
     })
 }

@@ -167,6 +167,7 @@ pub(crate) fn image_archive(
         blobs,
         // A wrap always carries every blob.
         omitted: Default::default(),
+        attachments: Vec::new(),
     }))
 }
 
