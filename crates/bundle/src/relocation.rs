@@ -11,20 +11,25 @@
 use crate::reference::Reference;
 
 /// The target of relocation: `containerRegistry` and `containerRepository` of a
-/// charts-syncer config.
+/// charts-syncer config. Either part may be left out (`kantup values relocate --registry` or
+/// `--repository-prefix` alone): what is left out stays as the image has it.
 ///
 /// ```
 /// use kantup_bundle::relocation::RelocationRule;
 /// let rule = RelocationRule::new("reg.local:5000", "kant/apps");
 /// let image = "harbor.example/proxy/library/busybox:1.33.1".parse().unwrap();
 /// assert_eq!(rule.relocate(&image).to_string(), "reg.local:5000/kant/apps/busybox:1.33.1");
+/// let prefix_only = RelocationRule { registry: None, repository_prefix: Some("mirror".into()) };
+/// let image = "docker.io/bitnami/nginx:1.25".parse().unwrap();
+/// assert_eq!(prefix_only.relocate(&image).to_string(), "docker.io/mirror/nginx:1.25");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RelocationRule {
-    /// Target registry host (`reg.example:5000`).
-    pub registry: String,
-    /// Repository prefix (`library/kant`) without leading or trailing `/`; may be empty.
-    pub repository_prefix: String,
+    /// Target registry host (`reg.example:5000`); `None` keeps each image's registry.
+    pub registry: Option<String>,
+    /// Repository prefix (`library/kant`; slashes at either end are ignored; empty for none:
+    /// the last path segment alone); `None` keeps each image's repository.
+    pub repository_prefix: Option<String>,
 }
 
 impl RelocationRule {
@@ -32,13 +37,13 @@ impl RelocationRule {
     /// are dropped; empty for none).
     pub fn new(registry: impl Into<String>, repository_prefix: impl Into<String>) -> Self {
         Self {
-            registry: registry.into(),
-            repository_prefix: repository_prefix.into().trim_matches('/').to_string(),
+            registry: Some(registry.into()),
+            repository_prefix: Some(repository_prefix.into().trim_matches('/').to_string()),
         }
     }
 
     /// Target repository path for a source repository path: the prefix, `/`, and the last
-    /// path segment of the source.
+    /// path segment of the source (the source's own path when the rule has no prefix).
     ///
     /// ```
     /// use kantup_bundle::relocation::RelocationRule;
@@ -47,14 +52,20 @@ impl RelocationRule {
     /// assert_eq!(RelocationRule::new("reg", "").repository_for("bitnami/wordpress"), "wordpress");
     /// ```
     pub fn repository_for(&self, source_repository: &str) -> String {
-        repository_under(&self.repository_prefix, source_repository)
+        match &self.repository_prefix {
+            Some(prefix) => repository_under(prefix, source_repository),
+            None => source_repository.to_string(),
+        }
     }
 
     /// The reference `source` gets: this rule's registry and repository, the same tag and
     /// digest.
     pub fn relocate(&self, source: &Reference) -> Reference {
         Reference {
-            registry: self.registry.clone(),
+            registry: self
+                .registry
+                .clone()
+                .unwrap_or_else(|| source.registry.clone()),
             repository: self.repository_for(&source.repository),
             tag: source.tag.clone(),
             digest: source.digest,
@@ -62,12 +73,16 @@ impl RelocationRule {
     }
 
     /// Full target name: `registry/repository:tag`, or `registry/repository@digest` when the
-    /// image is pinned (no tag).
+    /// image is pinned (no tag); without a registry in the rule, the repository alone leads.
     pub fn target_name(&self, source_repository: &str, tag: Option<&str>, digest: &str) -> String {
         let repo = self.repository_for(source_repository);
+        let name = match &self.registry {
+            Some(registry) => format!("{registry}/{repo}"),
+            None => repo,
+        };
         match tag {
-            Some(tag) => format!("{}/{repo}:{tag}", self.registry),
-            None => format!("{}/{repo}@{digest}", self.registry),
+            Some(tag) => format!("{name}:{tag}"),
+            None => format!("{name}@{digest}"),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use kantup_bundle::hints::parse_hints;
-use kantup_helm_values::relocate::{RelocationRules, apply_value_edits, relocate_chart_dir};
+use kantup_helm_values::relocate::{RelocationRule, apply_value_edits, relocate_chart_dir};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -106,7 +106,7 @@ fn testchart_relocates_with_subchart_routing_and_digest_pinning() {
         &kantup_test_support::relok8s_fixtures().join("testchart.images.yaml"),
     ))
     .unwrap();
-    let rules = RelocationRules {
+    let rules = RelocationRule {
         registry: Some("my.registry.io:5000".into()),
         repository_prefix: Some("my-project".into()),
     };
@@ -182,7 +182,7 @@ fn complex_chart_global_registry_and_ten_subcharts() {
     let dir = fixture("complex-chart", tmp.path());
     let original = kantup_test_support::relok8s_fixtures().join("complex-chart");
     let hints = parse_hints(&read(&dir.join(".relok8s-images.yaml"))).unwrap();
-    let rules = RelocationRules {
+    let rules = RelocationRule {
         registry: Some("registry.local".into()),
         repository_prefix: Some("mirror/apps".into()),
     };
@@ -242,7 +242,7 @@ fn wordpress_registry_repository_tag_triples_into_subcharts() {
         &kantup_test_support::relok8s_fixtures().join("wordpress-11.0.4.images.yaml"),
     ))
     .unwrap();
-    let rules = RelocationRules {
+    let rules = RelocationRule {
         registry: Some("reg.example:443".into()),
         repository_prefix: Some("airgap".into()),
     };
@@ -309,7 +309,7 @@ fn bad_hint_names_the_hint() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = fixture("testchart", tmp.path());
     let hints = parse_hints("- \"{{ .nope.image }}:{{ .image.tag }}\"\n").unwrap();
-    let err = relocate_chart_dir(&dir, &hints, &RelocationRules::default(), &HashMap::new())
+    let err = relocate_chart_dir(&dir, &hints, &RelocationRule::default(), &HashMap::new())
         .unwrap_err()
         .to_string();
     assert!(err.contains(".nope.image"), "{err}");
@@ -434,7 +434,7 @@ fn packed_subcharts_are_unpacked_and_relocated_nested_and_aliased() {
          - \"{{ .frontend.image.repository }}:{{ .frontend.image.tag }}\"\n",
     )
     .unwrap();
-    let rules = RelocationRules {
+    let rules = RelocationRule {
         registry: Some("reg.local:5000".into()),
         repository_prefix: Some("mirror".into()),
     };
@@ -517,7 +517,7 @@ fn packed_subchart_not_routed_into_stays_packed() {
     let archive = read_bytes(&dir.join("charts/backend-1.2.3.tgz"));
     let hints =
         parse_hints("- \"{{ .frontend.image.repository }}:{{ .frontend.image.tag }}\"\n").unwrap();
-    let rules = RelocationRules {
+    let rules = RelocationRule {
         registry: Some("reg.local:5000".into()),
         repository_prefix: None,
     };
@@ -576,7 +576,7 @@ fn unsafe_subchart_archive_is_refused_and_nothing_is_written() {
     )
     .unwrap();
     let hints = parse_hints("- \"{{ .evil.image }}\"\n").unwrap();
-    let rules = RelocationRules {
+    let rules = RelocationRule {
         registry: Some("reg.local:5000".into()),
         repository_prefix: None,
     };
@@ -604,7 +604,7 @@ fn packed_subchart_whose_directory_name_is_taken_is_refused() {
     write_tree(&dir, &[("charts/backend/notes.txt", "keep me\n")]);
     let archive = read_bytes(&dir.join("charts/backend-1.2.3.tgz"));
     let hints = parse_hints("- \"{{ .api.sidecar.image }}\"\n").unwrap();
-    let err = relocate_chart_dir(&dir, &hints, &RelocationRules::default(), &HashMap::new())
+    let err = relocate_chart_dir(&dir, &hints, &RelocationRule::default(), &HashMap::new())
         .unwrap_err()
         .to_string();
     assert!(

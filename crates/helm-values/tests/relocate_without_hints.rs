@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use kantup_bundle::reference::Reference;
-use kantup_helm_values::relocate::{RelocationRules, find_value_images, relocate_chart_dir};
+use kantup_helm_values::relocate::{RelocationRule, find_value_images, relocate_chart_dir};
 
 fn load(dir: &Path) -> kantup_bundle::chart::Chart {
     kantup_bundle::chart::Chart::load(dir).unwrap()
@@ -104,7 +104,7 @@ fn finds_every_form_and_helm_renders_the_relocated_names() {
     );
     assert_eq!(found.unmapped, ["registry.k8s.io/pause:3.9"]);
 
-    let rules = RelocationRules {
+    let rules = RelocationRule {
         registry: Some("reg.local:5000".into()),
         repository_prefix: Some("mirror".into()),
     };

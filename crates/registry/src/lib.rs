@@ -18,12 +18,15 @@
 //!   repositories (Harbor, ChartMuseum, static), directories and `oci://` registries.
 //! - [`location`]: the one parser of chart locations (`oci://`, `http(s)://`, a directory).
 //! - [`chart_target`]: Helm chart uploads to OCI, Harbor, ChartMuseum and local repositories.
+//! - [`chart_http::ChartRepoClient`]: the one HTTP client of chart repositories, for reading
+//!   and for uploads; credentials only to the repository's own origin.
 //! - [`chart_index`]: the `index.yaml` model, and building indexes like `helm repo index`.
 
 #![warn(missing_docs)]
 
 pub mod base_blobs;
 pub mod bundle_source;
+pub mod chart_http;
 pub mod chart_index;
 pub mod chart_repo;
 pub mod chart_target;

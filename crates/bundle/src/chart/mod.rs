@@ -23,16 +23,22 @@ use crate::error::BundleError;
 /// Largest chart, uncompressed, kantup loads (Helm's own default limit).
 pub const MAX_CHART_SIZE: u64 = 100 << 20;
 
-/// `Chart.yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Chart.yaml`: the one model of it, for a loaded chart and for the entries of a chart
+/// repository index (`kantup-registry`'s `chart_index`, which copies these fields).
+///
+/// `V` is how the version is held: a checked [`semver::Version`] in a chart (the default), the
+/// text as written in an index entry (`ChartMetadata<String>`: helm's index keeps `v1.2` or
+/// `1.0`, and sorts what is not SemVer last).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ChartMetadata {
+pub struct ChartMetadata<V = semver::Version> {
     /// `v1` or `v2`.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// Chart name.
     pub name: String,
-    /// Chart version (SemVer 2).
-    pub version: semver::Version,
+    /// Chart version (SemVer 2 in a chart).
+    pub version: V,
     /// Version of the packaged application (free text; numbers are kept as written).
     #[serde(
         default,
@@ -55,6 +61,24 @@ pub struct ChartMetadata {
     /// Every other field, kept as written.
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_yaml::Value>,
+}
+
+impl<V> ChartMetadata<V> {
+    /// The same fields with the version held another way, e.g. as the text an index entry
+    /// keeps: `chart.metadata.clone().map_version(|v| v.to_string())`.
+    pub fn map_version<W>(self, to: impl FnOnce(V) -> W) -> ChartMetadata<W> {
+        ChartMetadata {
+            api_version: self.api_version,
+            name: self.name,
+            version: to(self.version),
+            app_version: self.app_version,
+            description: self.description,
+            chart_type: self.chart_type,
+            kube_version: self.kube_version,
+            dependencies: self.dependencies,
+            extra: self.extra,
+        }
+    }
 }
 
 /// One entry of `dependencies`.
@@ -92,8 +116,8 @@ impl Dependency {
 
 /// A `Chart.yaml` text field as Helm reads it, for `#[serde(deserialize_with)]`: versions such
 /// as `1.0` or `2` are YAML numbers when unquoted (and `true` a boolean); helm keeps them as
-/// the text written. `None` for a missing or `null` field. The one rule for every model of
-/// `Chart.yaml` fields (this one, and the index entries of `kantup-registry`).
+/// the text written. `None` for a missing or `null` field. The one rule for `Chart.yaml` text
+/// fields, in a chart and in the entries of a chart repository index.
 pub fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<serde_yaml::Value>::deserialize(d)?;
     Ok(match v {

@@ -20,7 +20,7 @@ use kantup_bundle::discovery::{Discovery, ImageSource, from_rendered};
 use kantup_bundle::image_check::{ImageCheck, check_images};
 use kantup_bundle::reference::Reference;
 use kantup_helm_values::relocate::{
-    RelocationReport, RelocationRules, find_value_images, relocate_chart,
+    RelocationReport, RelocationRule, find_value_images, relocate_chart,
 };
 use serde::Serialize;
 
@@ -140,14 +140,14 @@ pub struct ValuesRelocation {
     pub unmapped: Vec<String>,
 }
 
-/// Rewrites the image values of `chart` (in memory) for `rules`: through the bundle's hints
+/// Rewrites the image values of `chart` (in memory) by `rule`: through the bundle's hints
 /// when it has any, else wherever its values name one of the images [`discover`] lists.
 /// Hints without a tag are pinned to `digests` (original reference -> manifest digest); values
 /// found without hints keep their tags.
 pub fn relocate_values(
     bundle: &Bundle,
     chart: &mut Chart,
-    rules: &RelocationRules,
+    rule: &RelocationRule,
     digests: &HashMap<Reference, Digest>,
     helm: Option<&Path>,
 ) -> Result<ValuesRelocation, ImagesError> {
@@ -187,7 +187,7 @@ pub fn relocate_values(
         (hints, Some(hints_source), Vec::new(), digests)
     };
     let report =
-        relocate_chart(chart, &patterns, rules, digests).map_err(|e| relocate_error(chart, e))?;
+        relocate_chart(chart, &patterns, rule, digests).map_err(|e| relocate_error(chart, e))?;
     Ok(ValuesRelocation {
         source,
         report,

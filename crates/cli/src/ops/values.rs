@@ -20,7 +20,7 @@ use kantup_bundle::atomic::Access;
 use kantup_helm_values::chart::Chart;
 use kantup_helm_values::diff::{Change, diff};
 use kantup_helm_values::merge::{ValueOptions, render_owned_values_as};
-use kantup_helm_values::relocate::{RelocationReport, RelocationRules, relocate_chart_dir};
+use kantup_helm_values::relocate::{RelocationReport, RelocationRule, relocate_chart_dir};
 use kantup_helm_values::value::Values;
 use kantup_helm_values::yaml::parse_values;
 use kantup_k8s_apply::ClusterAccess;
@@ -179,11 +179,11 @@ pub fn relocate(options: &RelocateOptions) -> Result<RelocationReport, ValuesOpE
         }
         None => options.chart.clone(),
     };
-    let rules = RelocationRules {
+    let rule = RelocationRule {
         registry: options.registry.clone(),
         repository_prefix: options.repository_prefix.clone(),
     };
-    Ok(relocate_chart_dir(&dir, &patterns, &rules, &digests)?)
+    Ok(relocate_chart_dir(&dir, &patterns, &rule, &digests)?)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), ValuesOpError> {

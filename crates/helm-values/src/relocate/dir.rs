@@ -11,7 +11,7 @@ use kantup_bundle::hints::ImagePattern;
 use kantup_bundle::reference::Reference;
 
 use super::edit::{Edited, Editor, already_exists};
-use super::{RelocationReport, RelocationRules, ValueEdit};
+use super::{RelocationReport, RelocationRule, ValueEdit};
 use crate::{Error, Result};
 
 /// Relocates the images of the chart directory `dir` in place (see [`super::relocate_chart`]).
@@ -20,16 +20,16 @@ use crate::{Error, Result};
 /// its manifest digest; it is used for hints without a tag placeholder.
 ///
 /// ```no_run
-/// use kantup_helm_values::relocate::{relocate_chart_dir, RelocationRules};
+/// use kantup_helm_values::relocate::{relocate_chart_dir, RelocationRule};
 /// let hints = kantup_bundle::hints::parse_hints(&std::fs::read_to_string("hints.yaml").unwrap()).unwrap();
-/// let rules = RelocationRules { registry: Some("reg.local:5000".into()), repository_prefix: Some("mirror".into()) };
-/// let report = relocate_chart_dir("chart".as_ref(), &hints, &rules, &Default::default()).unwrap();
+/// let rule = RelocationRule::new("reg.local:5000", "mirror");
+/// let report = relocate_chart_dir("chart".as_ref(), &hints, &rule, &Default::default()).unwrap();
 /// for image in report.images { println!("{} -> {}", image.original, image.relocated); }
 /// ```
 pub fn relocate_chart_dir(
     dir: &Path,
     patterns: &[ImagePattern],
-    rules: &RelocationRules,
+    rule: &RelocationRule,
     digests: &HashMap<String, String>,
 ) -> Result<RelocationReport> {
     let digests = digests
@@ -43,7 +43,7 @@ pub fn relocate_chart_dir(
         .collect::<Result<HashMap<_, _>>>()?;
     let origin = dir.display().to_string();
     let mut chart = ChartFiles::load_dir(dir)?;
-    let (mut report, edited) = super::relocate(&mut chart, &origin, patterns, rules, &digests)?;
+    let (mut report, edited) = super::relocate(&mut chart, &origin, patterns, rule, &digests)?;
     write_back(dir, &edited)?;
     for edit in &mut report.edits {
         edit.file = dir.join(&edit.file);

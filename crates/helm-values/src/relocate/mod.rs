@@ -23,7 +23,6 @@ use kantup_bundle::Digest;
 use kantup_bundle::chart::Chart as ChartFiles;
 use kantup_bundle::hints::ImagePattern;
 use kantup_bundle::reference::Reference;
-use kantup_bundle::relocation::{RelocationRule, repository_under};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -31,50 +30,9 @@ use crate::chart::Chart;
 use crate::{Error, Result};
 
 pub use dir::{apply_value_edits, relocate_chart_dir};
-
-/// Where images move to: [`RelocationRule`] with either part optional.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RelocationRules {
-    /// New registry host (`registry.local:5000`); `None` keeps each image's registry.
-    pub registry: Option<String>,
-    /// New repository prefix (`team/mirror`); `None` keeps each image's repository.
-    pub repository_prefix: Option<String>,
-}
-
-impl RelocationRules {
-    /// Where `original` goes: the registry and repository replaced as the rules say (by the
-    /// same rule images are pushed by), tag and digest kept.
-    ///
-    /// ```
-    /// use kantup_helm_values::relocate::RelocationRules;
-    /// let rules = RelocationRules { registry: None, repository_prefix: Some("mirror".into()) };
-    /// let image = "docker.io/bitnami/nginx:1.25".parse().unwrap();
-    /// assert_eq!(rules.relocate(&image).to_string(), "docker.io/mirror/nginx:1.25");
-    /// ```
-    pub fn relocate(&self, original: &Reference) -> Reference {
-        Reference {
-            registry: self
-                .registry
-                .clone()
-                .unwrap_or_else(|| original.registry.clone()),
-            repository: match &self.repository_prefix {
-                Some(prefix) => repository_under(prefix, &original.repository),
-                None => original.repository.clone(),
-            },
-            tag: original.tag.clone(),
-            digest: original.digest,
-        }
-    }
-}
-
-impl From<&RelocationRule> for RelocationRules {
-    fn from(rule: &RelocationRule) -> Self {
-        Self {
-            registry: Some(rule.registry.clone()),
-            repository_prefix: Some(rule.repository_prefix.clone()),
-        }
-    }
-}
+/// Where images move to: the one relocation rule, also when `kantup values relocate` leaves
+/// its registry or its prefix out.
+pub use kantup_bundle::relocation::RelocationRule;
 
 /// One image and where it goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,18 +79,18 @@ pub struct RelocationReport {
 /// let mut chart = Chart::load(fixtures.join("testchart"))?;
 /// let hints = parse_hints(&std::fs::read_to_string(fixtures.join("testchart.images.yaml"))?)?;
 /// let rule = RelocationRule::new("reg.local:5000", "mirror");
-/// let report = relocate_chart(&mut chart, &hints, &(&rule).into(), &Default::default())?;
+/// let report = relocate_chart(&mut chart, &hints, &rule, &Default::default())?;
 /// assert!(report.images.iter().all(|i| i.relocated.starts_with("reg.local:5000/mirror/")));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn relocate_chart(
     chart: &mut ChartFiles,
     patterns: &[ImagePattern],
-    rules: &RelocationRules,
+    rule: &RelocationRule,
     digests: &HashMap<Reference, Digest>,
 ) -> Result<RelocationReport> {
     let origin = chart.name().to_string();
-    let (report, _) = relocate(chart, &origin, patterns, rules, digests)?;
+    let (report, _) = relocate(chart, &origin, patterns, rule, digests)?;
     Ok(report)
 }
 
@@ -170,13 +128,13 @@ pub struct ValueImages {
 /// address a list item), nor keys a values path cannot spell (with `.` or spaces).
 ///
 /// ```no_run
-/// use kantup_helm_values::relocate::{find_value_images, relocate_chart, RelocationRules};
+/// use kantup_helm_values::relocate::{find_value_images, relocate_chart, RelocationRule};
 /// let mut chart = kantup_bundle::chart::Chart::load("chart").unwrap();
 /// let images = vec!["docker.io/bitnami/nginx:1.25.3".parse().unwrap()];
 /// let found = find_value_images(&chart, &images).unwrap();
 /// for missing in &found.unmapped { eprintln!("{missing}: no value names it"); }
-/// let rules = RelocationRules { registry: Some("reg.local:5000".into()), repository_prefix: Some("mirror".into()) };
-/// relocate_chart(&mut chart, &found.patterns, &rules, &Default::default()).unwrap();
+/// let rule = RelocationRule::new("reg.local:5000", "mirror");
+/// relocate_chart(&mut chart, &found.patterns, &rule, &Default::default()).unwrap();
 /// ```
 pub fn find_value_images(chart: &ChartFiles, images: &[Reference]) -> Result<ValueImages> {
     let values = all_defaults(chart)?;
@@ -302,7 +260,7 @@ fn relocate(
     chart: &mut ChartFiles,
     origin: &str,
     patterns: &[ImagePattern],
-    rules: &RelocationRules,
+    rule: &RelocationRule,
     digests: &HashMap<Reference, Digest>,
 ) -> Result<(RelocationReport, edit::Edited)> {
     let values = all_defaults(chart)?;
@@ -319,7 +277,7 @@ fn relocate(
                 .map_err(|e: kantup_bundle::reference::ReferenceError| {
                     Error::Relocate(format!("hint {:?}: {e}", pattern.template))
                 })?;
-        let (image, wanted) = plan(pattern, &original, rules, digests);
+        let (image, wanted) = plan(pattern, &original, rule, digests);
         for (path, value) in wanted {
             if let Some((existing, by)) = actions.get(&path)
                 && existing != &value
@@ -378,10 +336,10 @@ fn apply_aliases(chart: &mut Chart) {
 fn plan(
     pattern: &ImagePattern,
     original: &Reference,
-    rules: &RelocationRules,
+    rule: &RelocationRule,
     digests: &HashMap<Reference, Digest>,
 ) -> (RelocatedImage, Vec<(Vec<String>, String)>) {
-    let mut new_ref = rules.relocate(original);
+    let mut new_ref = rule.relocate(original);
     let mut writes = Vec::new();
     let seg = |p: &kantup_bundle::hints::ValuePath| p.segments().to_vec();
     match &pattern.registry {

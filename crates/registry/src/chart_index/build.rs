@@ -1,13 +1,12 @@
 //! Building an index like `helm repo index`: adding packaged charts (their `Chart.yaml` and
 //! digest), indexing a directory, merging indexes; and the file helpers that go with it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use kantup_bundle::Digest;
-use kantup_bundle::chart::Chart;
+use kantup_bundle::chart::{Chart, ChartMetadata};
 
-use super::{ChartMetadata, ChartVersion, IndexError, IndexFile, now_rfc3339};
+use super::{ChartVersion, IndexError, IndexFile, now_rfc3339};
 
 impl IndexFile {
     /// Adds a version (helm's `MustAdd`): fills a missing chart `apiVersion` with `v1`, sets
@@ -15,7 +14,7 @@ impl IndexFile {
     /// as bare hex like helm does) and `created` now.
     pub fn add(
         &mut self,
-        mut metadata: ChartMetadata,
+        mut metadata: ChartMetadata<String>,
         filename: &str,
         base_url: Option<&str>,
         digest: &Digest,
@@ -36,7 +35,6 @@ impl IndexFile {
             created: Some(now_rfc3339()),
             removed: false,
             digest: Some(digest.hex()),
-            extra: BTreeMap::new(),
         };
         self.entries
             .entry(version.metadata.name.clone())
@@ -55,20 +53,6 @@ impl IndexFile {
         let metadata = read_chart_metadata(archive)?;
         let digest = sha256_file(archive)?;
         self.add(metadata, url, base_url, &digest);
-        Ok(())
-    }
-
-    /// Adds a chart already in memory, packaged as the archive whose sha256 is `digest`: the
-    /// same entry [`IndexFile::add_chart_archive`] makes for that archive.
-    pub fn add_chart(
-        &mut self,
-        chart: &Chart,
-        digest: &Digest,
-        url: &str,
-        base_url: Option<&str>,
-    ) -> Result<(), IndexError> {
-        let metadata = chart_metadata(chart)?;
-        self.add(metadata, url, base_url, digest);
         Ok(())
     }
 
@@ -186,38 +170,22 @@ pub fn sha256_file(path: &Path) -> Result<Digest, IndexError> {
 }
 
 /// Reads a packaged chart (through [`Chart`], the one chart reader, with its size and path
-/// checks) and returns the metadata helm copies into an index entry; the chart must have a
-/// name and a semantic version, as helm checks before indexing.
-pub fn read_chart_metadata(archive: &Path) -> Result<ChartMetadata, IndexError> {
+/// checks: a name and a semantic version, as helm checks before indexing) and returns the
+/// metadata helm copies into an index entry.
+pub fn read_chart_metadata(archive: &Path) -> Result<ChartMetadata<String>, IndexError> {
     let chart = Chart::load_tgz(archive).map_err(|source| IndexError::Chart {
         path: archive.to_owned(),
         source: Box::new(source),
     })?;
-    chart_metadata(&chart).map_err(|error| match error {
-        IndexError::InvalidChart { reason, .. } => IndexError::InvalidChart {
-            path: archive.to_owned(),
-            reason,
-        },
-        other => other,
-    })
+    Ok(chart_metadata(&chart))
 }
 
-/// The index metadata of a loaded chart: its `Chart.yaml` as the index model reads it.
-pub fn chart_metadata(chart: &Chart) -> Result<ChartMetadata, IndexError> {
-    let invalid = |reason: String| IndexError::InvalidChart {
-        path: chart.archive_name().into(),
-        reason,
-    };
-    let raw = chart
-        .files
-        .get("Chart.yaml")
-        .ok_or_else(|| invalid("no Chart.yaml".to_owned()))?;
-    let mut metadata: ChartMetadata =
-        serde_yaml::from_slice(raw).map_err(|e| invalid(e.to_string()))?;
-    // The chart model has checked both; the index keeps them as text.
-    metadata.name = chart.name().to_owned();
-    metadata.version = chart.version().to_string();
-    Ok(metadata)
+/// The index metadata of a loaded chart: the chart model's `Chart.yaml`, its version as text.
+pub fn chart_metadata(chart: &Chart) -> ChartMetadata<String> {
+    chart
+        .metadata
+        .clone()
+        .map_version(|version| version.to_string())
 }
 
 #[cfg(test)]

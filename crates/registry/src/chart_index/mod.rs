@@ -27,7 +27,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use kantup_bundle::chart::string_or_number as opt_string_or_number;
+use kantup_bundle::chart::{ChartMetadata, string_or_number};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The only index `apiVersion` helm writes and reads.
@@ -67,14 +67,6 @@ pub enum IndexError {
         #[source]
         source: Box<kantup_bundle::BundleError>,
     },
-    /// `Chart.yaml` inside a chart archive is not valid.
-    #[error("{}: invalid Chart.yaml: {reason}", path.display())]
-    InvalidChart {
-        /// The archive.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
     /// A file could not be written whole.
     #[error(transparent)]
     WriteFile(#[from] kantup_bundle::atomic::WriteError),
@@ -106,124 +98,73 @@ pub struct IndexFile {
     pub extra: BTreeMap<String, serde_yaml::Value>,
 }
 
-/// One version of one chart in an index.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One version of one chart in an index: the chart's `Chart.yaml` fields in the chart
+/// model's [`ChartMetadata`] (the version as the text written; fields that model does not name,
+/// Harbor's `labels` among them, kept in its `extra` and written back unchanged), and what the
+/// index adds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChartVersion {
     /// The chart's `Chart.yaml` fields.
     #[serde(flatten)]
-    pub metadata: ChartMetadata,
+    pub metadata: ChartMetadata<String>,
     /// Where the chart archive can be downloaded; relative URLs are relative to the index.
     /// helm writes `urls: null` for a version without any.
-    #[serde(default, deserialize_with = "null_as_empty")]
     pub urls: Vec<String>,
     /// When this version was added to the index (RFC 3339), kept as written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
     /// Whether the version was removed from the repository.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(skip_serializing_if = "is_false")]
     pub removed: bool,
     /// sha256 of the chart archive, lowercase hex.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// Fields this model does not know (kept as they were).
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, serde_yaml::Value>,
 }
 
-/// The `Chart.yaml` metadata helm copies into an index entry.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChartMetadata {
-    /// Chart API version: `v1` (helm 2) or `v2` (helm 3).
-    #[serde(
-        rename = "apiVersion",
-        default,
-        skip_serializing_if = "String::is_empty"
-    )]
-    pub api_version: String,
-    /// The chart name.
-    #[serde(default, deserialize_with = "string_or_number")]
-    pub name: String,
-    /// The chart version (SemVer for helm 3).
-    #[serde(default, deserialize_with = "string_or_number")]
-    pub version: String,
-    /// The version of the app the chart installs (`appVersion`).
-    #[serde(
-        rename = "appVersion",
-        default,
-        deserialize_with = "opt_string_or_number",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub app_version: Option<String>,
-    /// The Kubernetes versions the chart supports, as a SemVer range (`kubeVersion`).
-    #[serde(
-        rename = "kubeVersion",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub kube_version: Option<String>,
-    /// A one-line description.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// `application` or `library` (`type`).
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
-    pub chart_type: Option<String>,
-    /// The project's home page.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub home: Option<String>,
-    /// An icon URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub icon: Option<String>,
-    /// URLs of the project's sources.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<String>,
-    /// Search keywords.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keywords: Vec<String>,
-    /// Who maintains the chart.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub maintainers: Vec<Maintainer>,
-    /// helm 2's `condition`: a values path that enables the chart.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub condition: Option<String>,
-    /// helm 2's `tags`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tags: Option<String>,
-    /// Whether the chart is deprecated.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub deprecated: bool,
-    /// Chart annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    /// The chart dependencies as written (helm 3 keeps them in `Chart.yaml`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dependencies: Vec<serde_yaml::Value>,
-}
-
-/// A chart maintainer.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Maintainer {
-    /// Their name.
-    #[serde(default)]
-    pub name: String,
-    /// Their e-mail address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Their URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
+/// Read as helm's `loadIndex` reads an entry: the index's own fields taken out, and
+/// `apiVersion`, `name` and `version` read by the chart model's text rule
+/// ([`kantup_bundle::chart::string_or_number`]: `version: 1.0` is the text `1.0`), empty when
+/// missing (`IndexFile::from_yaml` drops an entry without name or version, and fills the
+/// `apiVersion`); the rest is the chart model's.
+impl<'de> Deserialize<'de> for ChartVersion {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        fn take<T: serde::de::DeserializeOwned>(
+            fields: &mut serde_yaml::Mapping,
+            key: &str,
+        ) -> Result<Option<T>, serde_yaml::Error> {
+            match fields.remove(key) {
+                None | Some(serde_yaml::Value::Null) => Ok(None),
+                Some(value) => serde_yaml::from_value(value).map(Some),
+            }
+        }
+        let read = |fields: &mut serde_yaml::Mapping| -> Result<Self, serde_yaml::Error> {
+            let urls = take(fields, "urls")?.unwrap_or_default();
+            let created = take(fields, "created")?;
+            let removed = take(fields, "removed")?.unwrap_or(false);
+            let digest = take(fields, "digest")?;
+            for key in ["apiVersion", "name", "version"] {
+                let value = fields.remove(key).unwrap_or(serde_yaml::Value::Null);
+                let text = string_or_number(value)?.unwrap_or_default();
+                fields.insert(key.into(), text.into());
+            }
+            let metadata =
+                serde_yaml::from_value(serde_yaml::Value::Mapping(std::mem::take(fields)))?;
+            Ok(ChartVersion {
+                metadata,
+                urls,
+                created,
+                removed,
+                digest,
+            })
+        };
+        let mut fields = serde_yaml::Mapping::deserialize(deserializer)?;
+        read(&mut fields).map_err(D::Error::custom)
+    }
 }
 
 fn is_false(value: &bool) -> bool {
     !*value
-}
-
-/// A required text field, by the chart model's rule ([`kantup_bundle::chart::string_or_number`]).
-fn string_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Ok(opt_string_or_number(deserializer)?.unwrap_or_default())
-}
-
-fn null_as_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    Ok(Option::<Vec<String>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Helm drops `null` items from an entry's version list when loading.
@@ -430,7 +371,6 @@ pub(crate) mod tests {
             created: None,
             removed: false,
             digest: None,
-            extra: BTreeMap::new(),
         }
     }
 
@@ -534,7 +474,7 @@ generated: "2021-01-02T00:00:00Z"
         let nginx = index.get("nginx", "1.0").unwrap();
         assert_eq!(nginx.metadata.app_version.as_deref(), Some("1.19"));
         assert_eq!(nginx.metadata.api_version, "v1");
-        assert!(nginx.extra.contains_key("labels"));
+        assert!(nginx.metadata.extra.contains_key("labels"));
         assert!(index.extra.contains_key("serverInfo"));
         assert!(index.versions("empty").is_empty());
         let round = IndexFile::from_yaml(&index.to_yaml().unwrap()).unwrap();

@@ -10,15 +10,16 @@ use kantup_bundle::chart::MAX_CHART_SIZE;
 use url::Url;
 
 use super::{ChartVersionInfo, PulledChart, RepoError, is_safe_file_name, newest_first};
+use crate::chart_http::{ChartHttpError, ChartRepoClient};
 use crate::chart_index::{ChartVersion, IndexFile};
 use crate::credentials::{CredentialResolver, Credentials};
 use crate::location::{ChartLocation, authority};
-use crate::net::{HttpOptions, TlsError, redact_url, same_origin};
+use crate::net::{HttpOptions, redact_url};
 
 #[derive(Debug, Clone)]
 enum Location {
-    /// The index URL.
-    Http(Url),
+    /// The index URL, and the client that reads it and the archives it lists.
+    Http(Url, Box<ChartRepoClient>),
     Directory(PathBuf),
 }
 
@@ -28,10 +29,6 @@ pub struct IndexRepository {
     location: Location,
     /// The location as given, without credentials.
     display: String,
-    /// `host[:port]` of an HTTP repository.
-    host: String,
-    credentials: Option<Credentials>,
-    client: Option<reqwest::Client>,
     index: tokio::sync::OnceCell<IndexFile>,
 }
 
@@ -49,9 +46,6 @@ impl IndexRepository {
                 return Ok(Self {
                     location: Location::Directory(dir.to_owned()),
                     display: dir.display().to_string(),
-                    host: String::new(),
-                    credentials: None,
-                    client: None,
                     index: tokio::sync::OnceCell::new(),
                 });
             }
@@ -83,15 +77,11 @@ impl IndexRepository {
                 .join("index.yaml")
                 .map_err(|_| RepoError::BadLocation(display.clone()))?;
         }
-        let host = authority(&url);
-        let credentials = resolver.resolve(&host)?;
-        let client = http.client_for(&host)?;
+        let credentials = resolver.resolve(&authority(&url))?;
+        let client = Box::new(ChartRepoClient::new(url.clone(), http, credentials)?);
         Ok(Self {
-            location: Location::Http(url),
+            location: Location::Http(url, client),
             display,
-            host,
-            credentials,
-            client: Some(client),
             index: tokio::sync::OnceCell::new(),
         })
     }
@@ -108,11 +98,7 @@ impl IndexRepository {
 
     async fn fetch_index(&self) -> Result<IndexFile, RepoError> {
         match &self.location {
-            Location::Http(url) => {
-                let bytes = self.get(url, MAX_INDEX_SIZE).await?;
-                let text = String::from_utf8_lossy(&bytes);
-                Ok(IndexFile::from_yaml_named(&text, url.as_str())?)
-            }
+            Location::Http(url, client) => Ok(client.index(url).await.map_err(repo_error)?),
             Location::Directory(dir) => {
                 let index_path = dir.join("index.yaml");
                 if index_path.is_file() {
@@ -175,11 +161,11 @@ impl IndexRepository {
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{}-{}.tgz", entry.metadata.name, entry.metadata.version));
         let (source, bytes) = match &self.location {
-            Location::Http(index_url) => {
+            Location::Http(index_url, client) => {
                 let url = index_url
                     .join(raw_url)
                     .map_err(|_| RepoError::BadLocation(redact_url(raw_url)))?;
-                let bytes = self.get(&url, MAX_CHART_SIZE).await?;
+                let bytes = client.get(&url, MAX_CHART_SIZE).await.map_err(repo_error)?;
                 (redact_url(url.as_str()), bytes)
             }
             Location::Directory(dir) => {
@@ -225,64 +211,29 @@ impl IndexRepository {
             verified,
         })
     }
+}
 
-    /// GET with basic auth sent only to the repository's own origin (scheme, host and port,
-    /// like helm without `--pass-credentials`), reading at most `limit` bytes.
-    async fn get(&self, url: &Url, limit: u64) -> Result<Bytes, RepoError> {
-        let client = self
-            .client
-            .as_ref()
-            .expect("HTTP repositories have a client");
-        let mut request = client.get(url.clone());
-        if let (Some(credentials), Location::Http(base)) = (&self.credentials, &self.location)
-            && same_origin(base, url)
-        {
-            request = request.basic_auth(&credentials.username, Some(&credentials.password));
-        }
-        let shown = redact_url(url.as_str());
-        let http_error =
-            |source: reqwest::Error| match TlsError::from_request(&authority(url), &source) {
-                Some(tls) => RepoError::Tls(tls),
-                None => RepoError::Http {
-                    url: shown.clone(),
-                    source: source.without_url(),
-                },
-            };
-        let mut response = request.send().await.map_err(http_error)?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            if let Some(tls) = TlsError::from_plain_http_answer(&self.host, status.as_u16(), &body)
-            {
-                return Err(tls.into());
-            }
-            let hint = match status.as_u16() {
+/// A failed request as a reader says it: what to check for the statuses with an obvious cause.
+fn repo_error(error: ChartHttpError) -> RepoError {
+    match error {
+        ChartHttpError::Tls(tls) => RepoError::Tls(tls),
+        ChartHttpError::Send { url, source, .. } => RepoError::Http { url, source },
+        ChartHttpError::Status { url, status, .. } => RepoError::Status {
+            url,
+            status,
+            hint: match status {
                 401 | 403 => " (check --username/--password)",
                 404 => " (not found; is this a chart repository URL?)",
                 _ => "",
-            };
-            return Err(RepoError::Status {
-                url: shown.clone(),
-                status: status.as_u16(),
-                hint,
-            });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(http_error)? {
-            body.extend_from_slice(&chunk);
-            if body.len() as u64 > limit {
-                return Err(RepoError::NotAChart {
-                    reference: shown.clone(),
-                    reason: format!("larger than {limit} bytes; refusing to read on"),
-                });
-            }
-        }
-        Ok(Bytes::from(body))
+            },
+        },
+        ChartHttpError::TooLarge { url, limit } => RepoError::NotAChart {
+            reference: url,
+            reason: format!("larger than {limit} bytes; refusing to read on"),
+        },
+        ChartHttpError::Index(index) => RepoError::Index(index),
     }
 }
-
-/// Largest `index.yaml` read (big public repositories have indexes of tens of MiB).
-const MAX_INDEX_SIZE: u64 = 256 << 20;
 
 fn version_info(entry: &ChartVersion) -> ChartVersionInfo {
     ChartVersionInfo {
@@ -314,14 +265,17 @@ mod tests {
         let none = CredentialResolver::new();
         let repo = open("https://admin:hunter2@charts.example/chartrepo/lib", &none);
         assert_eq!(repo.location(), "https://charts.example/chartrepo/lib");
-        let auth = repo.credentials.clone().unwrap();
+        let Location::Http(_, client) = &repo.location else {
+            panic!("an http location")
+        };
+        let auth = client.credentials().cloned().unwrap();
         assert_eq!(
             (auth.username.as_str(), auth.password.as_str()),
             ("admin", "hunter2")
         );
         assert!(!format!("{repo:?}").contains("hunter2"));
         match &repo.location {
-            Location::Http(url) => {
+            Location::Http(url, _) => {
                 assert_eq!(
                     url.as_str(),
                     "https://charts.example/chartrepo/lib/index.yaml"
@@ -334,7 +288,10 @@ mod tests {
             .given("--username/--password", Some("u".into()), Some("p".into()))
             .unwrap();
         let repo = open("https://a:b@h/x", &given);
-        assert_eq!(repo.credentials.unwrap().username, "u");
+        let Location::Http(_, client) = &repo.location else {
+            panic!("an http location")
+        };
+        assert_eq!(client.credentials().unwrap().username, "u");
     }
 
     #[test]
@@ -347,7 +304,7 @@ mod tests {
         ];
         for (given, index) in cases {
             match open(given, &CredentialResolver::new()).location {
-                Location::Http(url) => assert_eq!(url.as_str(), index, "{given}"),
+                Location::Http(url, _) => assert_eq!(url.as_str(), index, "{given}"),
                 Location::Directory(_) => panic!("{given}"),
             }
         }

@@ -2,42 +2,41 @@
 //! their multipart APIs, credentials sent only to the repository's own host.
 
 use super::PackagedChart;
+use crate::chart_http::{ChartHttpError, ChartRepoClient};
 use crate::chart_index::IndexFile;
-use crate::credentials::Credentials;
 use crate::error::{RegistryError, Result};
-use crate::location::authority;
-use crate::net::{TlsError, same_origin};
 
-/// Attaches the repository's credentials when `request_url` is on the repository's own host.
-fn with_credentials(
-    rb: reqwest::RequestBuilder,
-    repo_url: &str,
-    request_url: &str,
-    credentials: Option<&Credentials>,
-) -> reqwest::RequestBuilder {
-    let own = match (url::Url::parse(repo_url), url::Url::parse(request_url)) {
-        (Ok(repo), Ok(request)) => same_origin(&repo, &request),
-        _ => false,
-    };
-    match credentials {
-        Some(c) if own => rb.header(reqwest::header::AUTHORIZATION, c.basic_header()),
-        _ => rb,
+/// A failed request as a writer says it.
+fn registry_error(error: ChartHttpError) -> RegistryError {
+    match error {
+        ChartHttpError::Tls(tls) => tls.into(),
+        ChartHttpError::Send {
+            method,
+            url,
+            source,
+        } => RegistryError::Transport {
+            method: method.into(),
+            url,
+            source,
+        },
+        ChartHttpError::Status {
+            method,
+            url,
+            status,
+            body,
+        } => RegistryError::Status {
+            method: method.into(),
+            url,
+            status,
+            body,
+        },
+        other => RegistryError::Invalid(other.to_string()),
     }
 }
 
-/// A request error: the TLS error naming the host when that is what it was.
-fn request_error(method: &str, url: &str, source: reqwest::Error) -> RegistryError {
-    let host = url::Url::parse(url)
-        .map(|u| authority(&u))
-        .unwrap_or_default();
-    match TlsError::from_request(&host, &source) {
-        Some(tls) => tls.into(),
-        None => RegistryError::Transport {
-            method: method.into(),
-            url: url.to_string(),
-            source,
-        },
-    }
+fn parse_url(url: &str) -> Result<url::Url> {
+    url::Url::parse(url)
+        .map_err(|e| RegistryError::Invalid(format!("chart repository url {url:?}: {e}")))
 }
 
 /// `https://harbor/chartrepo/<project>` -> `https://harbor/api/chartrepo/<project>/charts`.
@@ -61,11 +60,10 @@ pub(super) fn harbor_api_url(url: &str) -> Result<String> {
     Ok(format!("{origin}/api/chartrepo/{project}/charts"))
 }
 
+/// Uploads `chart` to the repository's multipart API at `api`.
 pub(super) async fn post_multipart(
-    http: &reqwest::Client,
-    repo_url: &str,
+    client: &ChartRepoClient,
     api: &str,
-    credentials: Option<&Credentials>,
     chart: &PackagedChart,
     force: bool,
 ) -> Result<()> {
@@ -79,55 +77,23 @@ pub(super) async fn post_multipart(
     } else {
         api.to_string()
     };
-    let rb = with_credentials(http.post(&url).multipart(form), repo_url, &url, credentials);
-    let r = rb
-        .send()
+    client
+        .post_multipart(&parse_url(&url)?, form)
         .await
-        .map_err(|source| request_error("POST", &url, source))?;
-    if !r.status().is_success() {
-        let status = r.status().as_u16();
-        let body = r.text().await.unwrap_or_default();
-        return Err(RegistryError::Status {
-            method: "POST".into(),
-            url,
-            status,
-            body,
-        });
-    }
-    Ok(())
+        .map_err(registry_error)
 }
 
 /// The `index.yaml` of a Harbor or ChartMuseum repository at `url`; `None` when it has none
 /// yet (404).
-pub(super) async fn fetch_index(
-    http: &reqwest::Client,
-    url: &str,
-    credentials: Option<&Credentials>,
-) -> Result<Option<IndexFile>> {
-    let index_url = format!("{url}/index.yaml");
-    let rb = with_credentials(http.get(&index_url), url, &index_url, credentials);
-    let r = rb
-        .send()
+pub(super) async fn fetch_index(client: &ChartRepoClient, url: &str) -> Result<Option<IndexFile>> {
+    match client
+        .index(&parse_url(&format!("{url}/index.yaml"))?)
         .await
-        .map_err(|source| request_error("GET", &index_url, source))?;
-    if r.status() == reqwest::StatusCode::NOT_FOUND {
-        return Ok(None);
+    {
+        Ok(index) => Ok(Some(index)),
+        Err(ChartHttpError::Status { status: 404, .. }) => Ok(None),
+        Err(error) => Err(registry_error(error)),
     }
-    if !r.status().is_success() {
-        return Err(RegistryError::Status {
-            method: "GET".into(),
-            url: index_url,
-            status: r.status().as_u16(),
-            body: String::new(),
-        });
-    }
-    let text = r
-        .text()
-        .await
-        .map_err(|source| request_error("GET", &index_url, source))?;
-    IndexFile::from_yaml_named(&text, &index_url)
-        .map(Some)
-        .map_err(|e| RegistryError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]

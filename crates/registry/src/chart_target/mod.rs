@@ -29,6 +29,7 @@ use serde::Serialize;
 use kantup_bundle::Digest;
 use kantup_bundle::chart::oci_tag;
 
+use crate::chart_http::ChartRepoClient;
 use crate::chart_index::IndexFile;
 use crate::client::RegistryClient;
 use crate::credentials::Credentials;
@@ -42,7 +43,6 @@ mod packaged;
 
 pub use packaged::PackagedChart;
 
-use crate::location::authority;
 use http_repo::{harbor_api_url, post_multipart};
 use local::write_local;
 use oci::push_oci;
@@ -61,19 +61,15 @@ pub enum ChartTarget {
     Harbor {
         /// `https://harbor/chartrepo/<project>`.
         url: String,
-        /// Basic-auth credentials, sent only to `url`'s host.
-        credentials: Option<Credentials>,
-        /// The HTTP client, built from the shared [`HttpOptions`].
-        http: reqwest::Client,
+        /// The chart repository client (credentials only to `url`'s origin).
+        client: ChartRepoClient,
     },
     /// ChartMuseum at `url`.
     ChartMuseum {
         /// The ChartMuseum base URL.
         url: String,
-        /// Basic-auth credentials, sent only to `url`'s host.
-        credentials: Option<Credentials>,
-        /// The HTTP client, built from the shared [`HttpOptions`].
-        http: reqwest::Client,
+        /// The chart repository client (credentials only to `url`'s origin).
+        client: ChartRepoClient,
     },
     /// A directory served as a chart repository (`index.yaml` beside the tgz files).
     Local {
@@ -131,8 +127,8 @@ enum Existing {
 }
 
 impl ChartTarget {
-    /// A Harbor or ChartMuseum target at `url`, its HTTP client built from `http`;
-    /// `credentials` go only to `url`'s host.
+    /// A Harbor or ChartMuseum target at `url`, its [`ChartRepoClient`] built from `http`;
+    /// `credentials` go only to `url`'s origin.
     pub fn http_repo(
         kind_harbor: bool,
         url: &str,
@@ -142,19 +138,11 @@ impl ChartTarget {
         let url = url.trim_end_matches('/').to_string();
         let parsed = url::Url::parse(&url)
             .map_err(|e| RegistryError::Invalid(format!("chart repository url {url:?}: {e}")))?;
-        let http = http.client_for(&authority(&parsed))?;
+        let client = ChartRepoClient::new(parsed, http, credentials)?;
         Ok(if kind_harbor {
-            ChartTarget::Harbor {
-                url,
-                credentials,
-                http,
-            }
+            ChartTarget::Harbor { url, client }
         } else {
-            ChartTarget::ChartMuseum {
-                url,
-                credentials,
-                http,
-            }
+            ChartTarget::ChartMuseum { url, client }
         })
     }
 
@@ -219,21 +207,11 @@ impl ChartTarget {
                     client,
                     repository_prefix,
                 } => push_oci(client, &self.oci_repo(repository_prefix, chart), chart).await?,
-                ChartTarget::Harbor {
-                    url,
-                    credentials,
-                    http,
-                } => {
-                    let api = harbor_api_url(url)?;
-                    post_multipart(http, url, &api, credentials.as_ref(), chart, false).await?
+                ChartTarget::Harbor { url, client } => {
+                    post_multipart(client, &harbor_api_url(url)?, chart, false).await?
                 }
-                ChartTarget::ChartMuseum {
-                    url,
-                    credentials,
-                    http,
-                } => {
-                    let api = format!("{url}/api/charts");
-                    post_multipart(http, url, &api, credentials.as_ref(), chart, force).await?
+                ChartTarget::ChartMuseum { url, client } => {
+                    post_multipart(client, &format!("{url}/api/charts"), chart, force).await?
                 }
                 ChartTarget::Local { dir } => write_local(dir, chart)?,
             }
@@ -269,21 +247,12 @@ impl ChartTarget {
                     Existing::Different
                 })
             }
-            ChartTarget::Harbor {
-                url,
-                credentials,
-                http,
-            }
-            | ChartTarget::ChartMuseum {
-                url,
-                credentials,
-                http,
-            } => Ok(
-                match http_repo::fetch_index(http, url, credentials.as_ref()).await? {
+            ChartTarget::Harbor { url, client } | ChartTarget::ChartMuseum { url, client } => {
+                Ok(match http_repo::fetch_index(client, url).await? {
                     None => Existing::Absent,
                     Some(index) => index_state(&index, chart, want),
-                },
-            ),
+                })
+            }
             ChartTarget::Local { dir } => local::existing(dir, chart),
         }
     }

@@ -4,7 +4,9 @@ use bytes::Bytes;
 use kantup_bundle::Digest;
 use kantup_bundle::chart::Chart;
 
-use crate::chart_index::{ChartMetadata, chart_metadata};
+use kantup_bundle::chart::ChartMetadata;
+
+use crate::chart_index::chart_metadata;
 use crate::error::{RegistryError, Result};
 
 /// A packaged chart (`<name>-<version>.tgz` bytes) and its `Chart.yaml`, made from a
@@ -21,7 +23,7 @@ pub struct PackagedChart {
     pub tgz: Bytes,
     pub(super) digest: Digest,
     /// What an `index.yaml` entry of it holds.
-    pub(super) index_metadata: ChartMetadata,
+    pub(super) index_metadata: ChartMetadata<String>,
 }
 
 impl PackagedChart {
@@ -58,8 +60,7 @@ impl PackagedChart {
         let yaml: serde_yaml::Value =
             serde_yaml::from_slice(raw).map_err(|e| bad(e.to_string()))?;
         let metadata = serde_json::to_value(&yaml).map_err(|e| bad(e.to_string()))?;
-        let index_metadata =
-            chart_metadata(chart).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+        let index_metadata = chart_metadata(chart);
         Ok(Self {
             name: chart.name().to_owned(),
             version: chart.version().to_string(),

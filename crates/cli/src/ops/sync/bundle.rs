@@ -264,8 +264,7 @@ fn relocate_values(
             digests.insert(reference.clone(), image.manifest_digest);
         }
     }
-    let relocation =
-        crate::ops::images::relocate_values(bundle, chart, &rule.into(), &digests, helm)?;
+    let relocation = crate::ops::images::relocate_values(bundle, chart, rule, &digests, helm)?;
     for image in &relocation.report.images {
         tracing::info!("values: {} -> {}", image.original, image.relocated);
     }

@@ -10,7 +10,7 @@ use kantup_k8s_apply::crd::{AppliedCrd, CrdSnapshot, check_plans};
 use kantup_k8s_apply::release::{ReleaseRecord, ReleaseStatus};
 use serde::Serialize;
 
-use super::plan::failed_checks;
+use super::plan::{CrdChanges, ReleaseState, UpgradeValues, failed_checks};
 use super::{PreparedUpgrade, UpgradeError, UpgradeFiles, UpgradePlan};
 use crate::ops::helm::Helm;
 use crate::ops::release::ReleaseId;
@@ -50,124 +50,44 @@ pub struct UpgradeSummary {
 pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, UpgradeError> {
     let PreparedUpgrade {
         plan,
-        client,
-        options,
-        chart,
-        helm,
-        helm_command,
-        applier,
+        installation,
+        values,
+        release,
         crds,
-        store,
-        current,
-        rollback_revision,
-        backup_yaml,
-        values_yaml,
     } = prepared;
-    if !plan.preflight.passed() {
-        let failed: Vec<String> = failed_checks(&plan.preflight).collect();
-        return Err(UpgradeError::PreflightFailed {
-            release: plan.release.name,
-            namespace: plan.release.namespace,
-            failed: failed.join("; "),
-        });
-    }
-    // CRDs the apply would refuse stop the upgrade before the backup or anything else.
-    check_plans(&plan.crds, applier.options())?;
-    let unchanged_crds = || {
-        plan.crds
-            .iter()
-            .map(|p| AppliedCrd {
-                name: p.name.clone(),
-                action: p.action.clone(),
-                resource_version: None,
-                taken_over: Vec::new(),
-            })
-            .collect()
-    };
+    refuse_blocked(&plan, &crds)?;
     if plan.up_to_date
-        && let Some(current) = &current
+        && let Some(current) = &release.current
     {
-        return Ok(UpgradeSummary {
-            release: plan.release,
-            installed: false,
-            previous_revision: Some(current.revision),
-            revision: current.revision,
-            status: current.release.status().to_string(),
-            chart: plan.chart,
-            chart_version: plan.chart_version,
-            files: UpgradeFiles::default(),
-            crds: unchanged_crds(),
-            way_back: "nothing was changed".to_string(),
-            helm_reasons: Vec::new(),
-        });
+        return Ok(nothing_to_do(plan, current));
     }
 
     // 1. The backup, before anything in the cluster changes.
-    std::fs::create_dir_all(&options.backup_dir)
-        .map_err(|source| UpgradeError::io("create", &options.backup_dir, source))?;
-    write_with(
-        &plan.files.backup_file,
-        backup_yaml.as_bytes(),
-        Access::Private,
-    )
-    .map_err(BundleError::from)?;
-    write_with(
-        &plan.files.values_file,
-        values_yaml.as_bytes(),
-        Access::Private,
-    )
-    .map_err(BundleError::from)?;
-    tracing::info!(backup = %plan.files.backup_file.display(), "values backed up");
-    let way_back = way_back(
-        &helm,
-        &plan,
-        current.as_ref(),
-        rollback_revision,
-        &options.backup_dir,
-    );
+    write_values(&values, &plan.files)?;
+    let way_back = way_back(&installation.helm, &plan, &release, &values.backup_dir);
 
     // 2. CRDs (helm never upgrades them, and installs them only once), after saving the live
     // ones they change, so `kantup rollback` can put them back.
-    if let Some(file) = &plan.files.crd_snapshot_file {
-        let snapshot = CrdSnapshot::take(
-            &client,
-            &plan.crds,
-            &plan.release.name,
-            &plan.release.namespace,
-            current.as_ref().map_or(0, |c| c.revision),
-            plan.deployed_chart_version.clone(),
-        )
-        .await?;
-        snapshot.write(file)?;
-        tracing::info!(snapshot = %file.display(), "CRDs saved");
-    }
-    let applied = if crds.is_empty() {
-        Vec::new()
-    } else {
-        applier
-            .apply_planned(&crds, plan.crds.clone())
-            .await
-            .map_err(|source| UpgradeError::Crds {
-                backup: plan.files.backup_file.clone(),
-                source: Box::new(source),
-            })?
-    };
+    let applied = apply_crds(&crds, &plan, release.current.as_ref()).await?;
 
-    // 3. helm upgrade (--install) with the one computed values file.
+    // 3. helm upgrade (--install) with the one computed values file; the chart's scratch
+    // directory goes with the installation once helm has run.
     let verb = if plan.install { "install" } else { "upgrade" };
-    helm.run(&helm_command)
+    installation
+        .helm
+        .run(&installation.command)
         .map_err(|source| UpgradeError::HelmFailed {
             verb,
             backup: plan.files.backup_file.clone(),
             way_back: way_back.clone(),
             source,
         })?;
-    drop(chart);
+    drop(installation);
 
     // 4. The new revision must be deployed.
-    let latest = store.latest(&plan.release.name).await?;
+    let latest = release.store.latest(&plan.release.name).await?;
     let status = latest.release.status();
-    let previous = current.as_ref().map(|c| c.revision);
+    let previous = release.current.as_ref().map(|c| c.revision);
     if previous.is_some_and(|p| latest.revision <= p) || status != ReleaseStatus::Deployed {
         return Err(UpgradeError::NotDeployed {
             release: plan.release.name,
@@ -192,17 +112,105 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
     })
 }
 
+/// Refuses a plan whose pre-flight failed, or whose CRDs the apply would refuse, before the
+/// backup or anything else.
+fn refuse_blocked(plan: &UpgradePlan, crds: &CrdChanges) -> Result<(), UpgradeError> {
+    if !plan.preflight.passed() {
+        let failed: Vec<String> = failed_checks(&plan.preflight).collect();
+        return Err(UpgradeError::PreflightFailed {
+            release: plan.release.name.clone(),
+            namespace: plan.release.namespace.clone(),
+            failed: failed.join("; "),
+        });
+    }
+    check_plans(&plan.crds, crds.applier.options())?;
+    Ok(())
+}
+
+/// The summary of an upgrade that had nothing to do: the current revision, every CRD
+/// unchanged, no file written.
+fn nothing_to_do(plan: UpgradePlan, current: &ReleaseRecord) -> UpgradeSummary {
+    let crds = plan
+        .crds
+        .iter()
+        .map(|p| AppliedCrd {
+            name: p.name.clone(),
+            action: p.action.clone(),
+            resource_version: None,
+            taken_over: Vec::new(),
+        })
+        .collect();
+    UpgradeSummary {
+        release: plan.release,
+        installed: false,
+        previous_revision: Some(current.revision),
+        revision: current.revision,
+        status: current.release.status().to_string(),
+        chart: plan.chart,
+        chart_version: plan.chart_version,
+        files: UpgradeFiles::default(),
+        crds,
+        way_back: "nothing was changed".to_string(),
+        helm_reasons: Vec::new(),
+    }
+}
+
+/// Writes the values backup and the computed values file (mode 0600).
+fn write_values(values: &UpgradeValues, files: &UpgradeFiles) -> Result<(), UpgradeError> {
+    std::fs::create_dir_all(&values.backup_dir)
+        .map_err(|source| UpgradeError::io("create", &values.backup_dir, source))?;
+    write_with(
+        &files.backup_file,
+        values.backup_yaml.as_bytes(),
+        Access::Private,
+    )
+    .map_err(BundleError::from)?;
+    write_with(
+        &files.values_file,
+        values.values_yaml.as_bytes(),
+        Access::Private,
+    )
+    .map_err(BundleError::from)?;
+    tracing::info!(backup = %files.backup_file.display(), "values backed up");
+    Ok(())
+}
+
+/// Saves the live CRDs the plan changes (when it changes any), then applies the chart's.
+async fn apply_crds(
+    crds: &CrdChanges,
+    plan: &UpgradePlan,
+    current: Option<&ReleaseRecord>,
+) -> Result<Vec<AppliedCrd>, UpgradeError> {
+    if let Some(file) = &plan.files.crd_snapshot_file {
+        let snapshot = CrdSnapshot::take(
+            &crds.client,
+            &plan.crds,
+            &plan.release.name,
+            &plan.release.namespace,
+            current.map_or(0, |c| c.revision),
+            plan.deployed_chart_version.clone(),
+        )
+        .await?;
+        snapshot.write(file)?;
+        tracing::info!(snapshot = %file.display(), "CRDs saved");
+    }
+    if crds.documents.is_empty() {
+        return Ok(Vec::new());
+    }
+    crds.applier
+        .apply_planned(&crds.documents, plan.crds.clone())
+        .await
+        .map_err(|source| UpgradeError::Crds {
+            backup: plan.files.backup_file.clone(),
+            source: Box::new(source),
+        })
+}
+
 /// The command that returns to the state before the upgrade: uninstall a new release; else
 /// roll back to the last deployed revision, through `kantup rollback` when CRDs change (helm
 /// rollback leaves CRDs as the upgrade made them).
-fn way_back(
-    helm: &Helm,
-    plan: &UpgradePlan,
-    current: Option<&ReleaseRecord>,
-    rollback_revision: Option<u32>,
-    backup_dir: &Path,
-) -> String {
-    match (current, rollback_revision) {
+fn way_back(helm: &Helm, plan: &UpgradePlan, release: &ReleaseState, backup_dir: &Path) -> String {
+    match (&release.current, release.rollback_revision) {
         (None, _) => format!(
             "to remove the new release: {}",
             helm.uninstall_command(&plan.release.name, &plan.release.namespace)

@@ -74,21 +74,45 @@ pub struct UpgradeFiles {
     pub crd_snapshot_file: Option<PathBuf>,
 }
 
-/// A planned upgrade: the plan, and what [`execute`] needs to carry it out.
+/// A planned upgrade: the plan, and what [`execute`] needs to carry it out, in four parts.
 pub struct PreparedUpgrade {
     pub(super) plan: UpgradePlan,
-    pub(super) client: kantup_k8s_apply::kube::Client,
-    pub(super) options: UpgradeOptions,
-    pub(super) chart: source::ResolvedChart,
-    pub(super) helm: Helm,
-    pub(super) helm_command: HelmCommand,
-    pub(super) applier: CrdApplier,
-    pub(super) crds: Vec<CrdDocument>,
-    pub(super) store: ReleaseStore,
-    pub(super) current: Option<ReleaseRecord>,
-    pub(super) rollback_revision: Option<u32>,
-    pub(super) backup_yaml: String,
-    pub(super) values_yaml: String,
+    pub(super) installation: Installation,
+    pub(super) values: UpgradeValues,
+    pub(super) release: ReleaseState,
+    pub(super) crds: CrdChanges,
+}
+
+/// What will be installed, and how: the chart, the helm binary and the one command it runs.
+pub(super) struct Installation {
+    /// Held until helm has run: a pulled or unpacked chart lives in its scratch directory.
+    pub chart: source::ResolvedChart,
+    pub helm: Helm,
+    pub command: HelmCommand,
+}
+
+/// The values: the backup of the current revision's and the computed ones helm gets, both
+/// YAML, to be written (mode 0600) into `backup_dir` before anything changes.
+pub(super) struct UpgradeValues {
+    pub backup_dir: PathBuf,
+    pub backup_yaml: String,
+    pub values_yaml: String,
+}
+
+/// The release as the cluster holds it: where its records are, the latest one, and the
+/// revision a rollback returns to (the last deployed, not a failed attempt).
+pub(super) struct ReleaseState {
+    pub store: ReleaseStore,
+    pub current: Option<ReleaseRecord>,
+    pub rollback_revision: Option<u32>,
+}
+
+/// The cluster-side CRD plan: the chart's CRDs and the applier that planned them (its
+/// client also takes the snapshot of the live ones they change).
+pub(super) struct CrdChanges {
+    pub client: kantup_k8s_apply::kube::Client,
+    pub applier: CrdApplier,
+    pub documents: Vec<CrdDocument>,
 }
 
 impl PreparedUpgrade {
@@ -100,7 +124,11 @@ impl PreparedUpgrade {
     /// What `helm template` needs to render what the upgrade would install: the helm binary,
     /// the chart path helm gets and the computed values (YAML).
     pub fn render_inputs(&self) -> (&Helm, &std::path::Path, &str) {
-        (&self.helm, &self.chart.helm_path, &self.values_yaml)
+        (
+            &self.installation.helm,
+            &self.installation.chart.helm_path,
+            &self.values.values_yaml,
+        )
     }
 
     /// Why [`execute`] would refuse this plan before changing anything (failed pre-flight
@@ -110,7 +138,7 @@ impl PreparedUpgrade {
         let mut blockers: Vec<String> = failed_checks(&self.plan.preflight)
             .map(|failed| format!("pre-flight {failed}"))
             .collect();
-        if let Err(refused) = check_plans(&self.plan.crds, self.applier.options()) {
+        if let Err(refused) = check_plans(&self.plan.crds, self.crds.applier.options()) {
             blockers.push(refused.to_string());
         }
         blockers
@@ -271,18 +299,26 @@ pub async fn plan(
     };
     Ok(PreparedUpgrade {
         plan,
-        client,
-        options: options.clone(),
-        chart,
-        helm,
-        helm_command,
-        applier,
-        crds,
-        store,
-        current,
-        rollback_revision,
-        backup_yaml,
-        values_yaml,
+        installation: Installation {
+            chart,
+            helm,
+            command: helm_command,
+        },
+        values: UpgradeValues {
+            backup_dir: options.backup_dir.clone(),
+            backup_yaml,
+            values_yaml,
+        },
+        release: ReleaseState {
+            store,
+            current,
+            rollback_revision,
+        },
+        crds: CrdChanges {
+            client,
+            applier,
+            documents: crds,
+        },
     })
 }
 
