@@ -135,6 +135,11 @@ impl std::fmt::Display for ClusterState {
 }
 
 impl ClusterState {
+    /// Whether the cluster stays in this state for the rest of the rollout.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Planned | Self::Upgrading | Self::Waiting)
+    }
+
     /// Whether the state counts against `max_failures`.
     fn is_failure(self) -> bool {
         matches!(self, Self::Failed | Self::RolledBack)
