@@ -170,16 +170,21 @@ fn node_image_id(node: &SshNode, manifest: &str) -> String {
     manifest["config"]["digest"].as_str().unwrap().to_string()
 }
 
+/// The names a load with `--retag reg.local:5000/kant` gives `image`: its own and the re-tagged.
+fn names_of(image: &GenImage) -> [String; 2] {
+    let tail = image.repository.rsplit('/').next().unwrap();
+    [
+        image.reference.clone(),
+        format!("reg.local:5000/kant/{tail}:{}", image.tag),
+    ]
+}
+
 /// Every name of `bundle` (source and re-tagged) is on `node` at the bundle's manifest digest,
 /// its image ID is the bundle's config digest, it is complete, and no temporary name is left.
 fn assert_node_has(node: &SshNode, bundle: &GenBundle) {
     let images = node_images(node);
     for image in &bundle.images {
-        let tail = image.repository.rsplit('/').next().unwrap();
-        for name in [
-            image.reference.clone(),
-            format!("reg.local:5000/kant/{tail}:{}", image.tag),
-        ] {
+        for name in names_of(image) {
             assert_eq!(
                 images.get(&name),
                 Some(&image.manifest_digest),
@@ -518,11 +523,7 @@ fn loads_a_docker_archive_bundle_and_a_rerun_sends_nothing() {
 /// over ssh) with the bundle's config digest as its image ID.
 fn assert_docker_node_has(node: &SshNode, bundle: &GenBundle) {
     for image in &bundle.images {
-        let tail = image.repository.rsplit('/').next().unwrap();
-        for name in [
-            image.reference.clone(),
-            format!("reg.local:5000/kant/{tail}:{}", image.tag),
-        ] {
+        for name in names_of(image) {
             assert_eq!(
                 node.docker().image_id(&name),
                 image.config.digest,

@@ -16,20 +16,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 
 use kantup_bundle::Digest;
-use kantup_bundle::archive::{Image, ImageArchive};
+use kantup_bundle::archive::Image;
 
-use super::nodes::{NodeImage, NodeLoadOptions, NodeReport};
-use super::ssh::{Node, RemoteError, quote};
+use super::nodes::{NodeImage, NodeReport, NodeRun};
+use super::ssh::{RemoteError, quote};
 
 /// One node's load into its Docker Engine.
-pub(super) struct DockerNodeRun<'a> {
-    pub(super) node: &'a Node,
-    pub(super) options: &'a NodeLoadOptions,
-    pub(super) archive: &'a ImageArchive,
-    pub(super) images: &'a [Image],
-    /// Every name of each image (by index).
-    pub(super) names: &'a [Vec<String>],
-}
+pub(super) struct DockerNodeRun<'a>(pub(super) &'a NodeRun<'a>);
 
 /// What the node's docker holds.
 struct DockerState {
@@ -64,9 +57,9 @@ fn taggable(name: &str) -> bool {
 impl DockerNodeRun<'_> {
     /// `docker [GLOBAL..] ARGS..` as one remote command line.
     fn docker(&self, args: &[&str]) -> String {
-        let program = self.options.runtime_bin.as_deref().unwrap_or("docker");
+        let program = self.0.options.runtime_bin.as_deref().unwrap_or("docker");
         std::iter::once(program)
-            .chain(self.options.runtime_args.iter().map(String::as_str))
+            .chain(self.0.options.runtime_args.iter().map(String::as_str))
             .chain(args.iter().copied())
             .map(quote)
             .collect::<Vec<_>>()
@@ -75,7 +68,7 @@ impl DockerNodeRun<'_> {
 
     /// The names docker can carry, per image.
     fn tags(&self, index: usize) -> impl Iterator<Item = &String> {
-        self.names[index].iter().filter(|name| taggable(name))
+        self.0.names[index].iter().filter(|name| taggable(name))
     }
 
     /// What the node holds: its images' IDs and chains, and what each of our names is, in one
@@ -91,7 +84,9 @@ impl DockerNodeRun<'_> {
         let mut commands = vec![format!(
             "ids=$({list} | sort -u) && if [ -n \"$ids\" ]; then {inspect} $ids; fi"
         )];
-        let names: Vec<&String> = (0..self.images.len()).flat_map(|i| self.tags(i)).collect();
+        let names: Vec<&String> = (0..self.0.images.len())
+            .flat_map(|i| self.tags(i))
+            .collect();
         // A name the node lacks answers "-" (docker image inspect fails for it).
         commands.extend(names.iter().map(|name| {
             format!(
@@ -99,7 +94,12 @@ impl DockerNodeRun<'_> {
                 self.docker(&["image", "inspect", "--format", "{{.Id}}", name])
             )
         }));
-        let mut outputs = self.options.ssh.run_each(self.node, &commands)?.into_iter();
+        let mut outputs = self
+            .0
+            .options
+            .ssh
+            .run_each(self.0.node, &commands)?
+            .into_iter();
         let mut state = DockerState {
             ids: HashSet::new(),
             chains: HashSet::new(),
@@ -129,6 +129,7 @@ impl DockerNodeRun<'_> {
             message,
         };
         let config = self
+            .0
             .archive
             .read_blob(&image.config.digest)
             .map_err(|e| bad(e.to_string()))?;
@@ -159,7 +160,7 @@ impl DockerNodeRun<'_> {
         let mut to_load = Vec::new();
         let mut files: Vec<(Digest, u64)> = Vec::new();
         let mut in_archive = HashSet::new();
-        for (index, image) in self.images.iter().enumerate() {
+        for (index, image) in self.0.images.iter().enumerate() {
             if before.ids.contains(&image.config.digest.to_string()) {
                 report.blobs_skipped += 1 + image.layers.len();
                 continue;
@@ -178,8 +179,8 @@ impl DockerNodeRun<'_> {
             self.send(&to_load, &files, report)?;
         }
         // Names of images that were there already (or that docker load did not give).
-        let id_of = |index: usize| self.images[index].config.digest.to_string();
-        let steps: Vec<String> = (0..self.images.len())
+        let id_of = |index: usize| self.0.images[index].config.digest.to_string();
+        let steps: Vec<String> = (0..self.0.images.len())
             .flat_map(|index| {
                 let id = id_of(index);
                 self.tags(index)
@@ -191,7 +192,7 @@ impl DockerNodeRun<'_> {
             })
             .collect();
         if !steps.is_empty() {
-            self.options.ssh.run(self.node, &steps.join(" && "))?;
+            self.0.options.ssh.run(self.0.node, &steps.join(" && "))?;
         }
         self.verify(&before)
     }
@@ -217,8 +218,9 @@ impl DockerNodeRun<'_> {
             };
             let mut manifest = Vec::new();
             for &index in to_load {
-                let image = &self.images[index];
+                let image = &self.0.images[index];
                 let mut config = self
+                    .0
                     .archive
                     .open_blob(&image.config.digest)
                     .map_err(std::io::Error::other)?;
@@ -233,6 +235,7 @@ impl DockerNodeRun<'_> {
             }
             for (digest, size) in files {
                 let mut blob = self
+                    .0
                     .archive
                     .open_blob(digest)
                     .map_err(std::io::Error::other)?;
@@ -248,8 +251,8 @@ impl DockerNodeRun<'_> {
             )?;
             tar.into_inner()?.flush()
         };
-        let loaded = self.options.ssh.run_with_input(
-            self.node,
+        let loaded = self.0.options.ssh.run_with_input(
+            self.0.node,
             &self.docker(&["load", "-q"]),
             Some(&mut write),
         );
@@ -265,7 +268,7 @@ impl DockerNodeRun<'_> {
     fn verify(&self, before: &DockerState) -> Result<Vec<NodeImage>, RemoteError> {
         let after = self.state()?;
         let mut checked = Vec::new();
-        for (index, image) in self.images.iter().enumerate() {
+        for (index, image) in self.0.images.iter().enumerate() {
             let id = image.config.digest.to_string();
             for name in self.tags(index) {
                 match after.names.get(name) {
@@ -274,7 +277,7 @@ impl DockerNodeRun<'_> {
                         return Err(RemoteError {
                             command: format!(
                                 "{}: {}",
-                                self.node,
+                                self.0.node,
                                 self.docker(&["image", "inspect", name])
                             ),
                             message: match found {
@@ -293,7 +296,7 @@ impl DockerNodeRun<'_> {
                     changed: before.names.get(name) != Some(&id),
                 });
             }
-            for name in self.names[index].iter().filter(|n| !taggable(n)) {
+            for name in self.0.names[index].iter().filter(|n| !taggable(n)) {
                 tracing::warn!("{name}: docker names images by tag only; not given this name");
             }
         }

@@ -183,23 +183,16 @@ pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
                     let Some(node) = options.nodes.get(i) else {
                         break;
                     };
+                    let run = NodeRun {
+                        node,
+                        options,
+                        archive: &archive,
+                        images: &images,
+                        names: &plan,
+                    };
                     let report = report_on(node, |report| match options.runtime {
-                        Runtime::Docker => DockerNodeRun {
-                            node,
-                            options,
-                            archive: &archive,
-                            images: &images,
-                            names: &plan,
-                        }
-                        .load(report),
-                        _ => NodeRun {
-                            node,
-                            options,
-                            archive: &archive,
-                            images: &images,
-                            names: &plan,
-                        }
-                        .load(report),
+                        Runtime::Docker => DockerNodeRun(&run).load(report),
+                        _ => run.load(report),
                     });
                     reports.lock().expect("not poisoned").insert(i, report);
                 }
@@ -282,12 +275,15 @@ fn temporary_name(image: &Image) -> String {
     )
 }
 
-struct NodeRun<'a> {
-    node: &'a Node,
-    options: &'a NodeLoadOptions,
-    archive: &'a ImageArchive,
-    images: &'a [Image],
-    names: &'a [Vec<String>],
+/// One node's load: the node, the options, the bundle's images and their names; its methods
+/// load into containerd, [`DockerNodeRun`]'s into docker.
+pub(super) struct NodeRun<'a> {
+    pub(super) node: &'a Node,
+    pub(super) options: &'a NodeLoadOptions,
+    pub(super) archive: &'a ImageArchive,
+    pub(super) images: &'a [Image],
+    /// Every name of each image (by index).
+    pub(super) names: &'a [Vec<String>],
 }
 
 /// What the node's containerd holds.
