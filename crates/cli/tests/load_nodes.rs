@@ -1,7 +1,7 @@
 //! `kantup load --node ssh://...` against real nodes: each a real OpenSSH `sshd` on a loopback
-//! port (keys made by the test) in front of its own real containerd
+//! port (keys made by the test) in front of its own real containerd or Docker Engine
 //! (`kantup_test_support::ssh_node`), driven by the real `ssh` client and, on the node, the
-//! real `ctr`. Bytes sent over ssh are counted by a wrapper around `ssh` (KANTUP_SSH) that
+//! real `ctr` or `docker`. Bytes sent over ssh are counted by a wrapper around `ssh` (KANTUP_SSH) that
 //! pipes kantup's stream through `dd`, independently of what kantup reports.
 
 use std::collections::BTreeMap;
@@ -99,12 +99,23 @@ fn kantup_load_through(
     nodes: &[String],
     extra: &[&str],
 ) -> Run {
+    kantup_load_into("containerd", ssh, keys, bundle, nodes, extra)
+}
+
+fn kantup_load_into(
+    runtime: &str,
+    ssh: &Path,
+    keys: &SshClientKeys,
+    bundle: &Path,
+    nodes: &[String],
+    extra: &[&str],
+) -> Run {
     let count = tempfile::NamedTempFile::new().unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_kantup"));
     command
         .arg("load")
         .arg(bundle)
-        .args(["--runtime", "containerd", "-o", "json"])
+        .args(["--runtime", runtime, "-o", "json"])
         .args(extra)
         .env("KANTUP_SSH", ssh)
         .env("KANTUP_TEST_SSH_COUNT", count.path())
@@ -159,16 +170,21 @@ fn node_image_id(node: &SshNode, manifest: &str) -> String {
     manifest["config"]["digest"].as_str().unwrap().to_string()
 }
 
+/// The names a load with `--retag reg.local:5000/kant` gives `image`: its own and the re-tagged.
+fn names_of(image: &GenImage) -> [String; 2] {
+    let tail = image.repository.rsplit('/').next().unwrap();
+    [
+        image.reference.clone(),
+        format!("reg.local:5000/kant/{tail}:{}", image.tag),
+    ]
+}
+
 /// Every name of `bundle` (source and re-tagged) is on `node` at the bundle's manifest digest,
 /// its image ID is the bundle's config digest, it is complete, and no temporary name is left.
 fn assert_node_has(node: &SshNode, bundle: &GenBundle) {
     let images = node_images(node);
     for image in &bundle.images {
-        let tail = image.repository.rsplit('/').next().unwrap();
-        for name in [
-            image.reference.clone(),
-            format!("reg.local:5000/kant/{tail}:{}", image.tag),
-        ] {
+        for name in names_of(image) {
             assert_eq!(
                 images.get(&name),
                 Some(&image.manifest_digest),
@@ -501,4 +517,115 @@ fn loads_a_docker_archive_bundle_and_a_rerun_sends_nothing() {
     assert_ok(&again);
     assert_eq!(again.bytes_into_ssh, 0, "{}", again.report);
     assert_eq!(node_images(&node), images);
+}
+
+/// Every name of `bundle` (source and re-tagged) is on the docker `node` (asked directly, not
+/// over ssh) with the bundle's config digest as its image ID.
+fn assert_docker_node_has(node: &SshNode, bundle: &GenBundle) {
+    for image in &bundle.images {
+        for name in names_of(image) {
+            assert_eq!(
+                node.docker().image_id(&name),
+                image.config.digest,
+                "{name} on {}",
+                node.url()
+            );
+        }
+    }
+}
+
+/// Layers and configs (what a docker-archive carries; docker keeps no manifests), by digest.
+fn docker_blobs(bundle: &GenBundle) -> BTreeMap<String, u64> {
+    let mut blobs = bundle.blobs();
+    for image in &bundle.images {
+        blobs.remove(&image.manifest_digest);
+    }
+    blobs
+}
+
+/// A node whose runtime is Docker Engine: an interrupted load names nothing, the first load
+/// sends every layer once, a newer bundle sends only its new layers and configs (the base
+/// layers' chains are there), the image IDs are the bundle's config digests, a re-run sends
+/// nothing.
+#[test]
+fn a_docker_node_gets_only_the_layers_it_lacks() {
+    let keys = SshClientKeys::new();
+    let node = SshNode::start_docker(&keys);
+    let urls = [node.url()];
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = GenBundle::new(dir.path(), "v1", 128 * 1024);
+    let v2 = GenBundle::new(dir.path(), "v2", 192 * 1024);
+    let ssh = counting_ssh(&keys, None);
+    let retag = ["--retag", "reg.local:5000/kant"];
+    let load =
+        |bundle: &GenBundle| kantup_load_into("docker", &ssh, &keys, &bundle.path, &urls, &retag);
+
+    // 0. The link drops after 700 KiB of the ~1.3 MiB archive: docker loads nothing, so no
+    // image is named.
+    let cutting = counting_ssh(&keys, Some(700 * 1024));
+    let cut = kantup_load_into("docker", &cutting, &keys, &v1.path, &urls, &retag);
+    assert_eq!(cut.output.status.code(), Some(1), "{}", cut.report);
+    let report = node_report(&cut, &node);
+    assert_eq!(report["status"], "failed", "{report}");
+    eprintln!("docker node, interrupted: {}", report["error"]);
+    assert_eq!(
+        node.docker().images(),
+        Vec::<String>::new(),
+        "{}",
+        cut.report
+    );
+
+    // 1. An empty engine: every layer (the shared base ones once) and every config.
+    let first = load(&v1);
+    assert_ok(&first);
+    let all_v1 = docker_blobs(&v1);
+    let all_v1_bytes: u64 = all_v1.values().sum();
+    let report = node_report(&first, &node);
+    assert_eq!(report["status"], "done", "{report}");
+    assert_eq!(report["blobs_sent"], all_v1.len(), "{report}");
+    assert_eq!(report["blob_bytes_sent"], all_v1_bytes, "{report}");
+    assert_eq!(report["images"].as_array().unwrap().len(), 4, "{report}");
+    assert!(
+        first.bytes_into_ssh >= all_v1_bytes
+            && first.bytes_into_ssh <= all_v1_bytes + ARCHIVE_OVERHEAD,
+        "sent {} bytes over ssh for {all_v1_bytes} bytes of layers and configs",
+        first.bytes_into_ssh
+    );
+    assert_docker_node_has(&node, &v1);
+
+    // 2. A newer bundle: its new layers and configs only.
+    let changed: BTreeMap<String, u64> = docker_blobs(&v2)
+        .into_iter()
+        .filter(|(digest, _)| !all_v1.contains_key(digest))
+        .collect();
+    let changed_bytes: u64 = changed.values().sum();
+    assert_eq!(changed.len(), 4, "2 own layers, 2 configs");
+    let second = load(&v2);
+    assert_ok(&second);
+    let report = node_report(&second, &node);
+    assert_eq!(report["status"], "done", "{report}");
+    assert_eq!(report["blobs_sent"], changed.len(), "{report}");
+    assert_eq!(report["blob_bytes_sent"], changed_bytes, "{report}");
+    assert!(
+        second.bytes_into_ssh >= changed_bytes
+            && second.bytes_into_ssh <= changed_bytes + ARCHIVE_OVERHEAD,
+        "sent {} bytes over ssh for {changed_bytes} bytes of new layers and configs",
+        second.bytes_into_ssh
+    );
+    assert_docker_node_has(&node, &v2);
+    eprintln!(
+        "docker node: first load {} bytes over ssh ({all_v1_bytes} of layers and configs), second {} ({changed_bytes})",
+        first.bytes_into_ssh, second.bytes_into_ssh
+    );
+
+    // 3. Again: nothing is sent, no name moves.
+    let third = load(&v2);
+    assert_ok(&third);
+    assert_eq!(third.bytes_into_ssh, 0, "{}", third.report);
+    let report = node_report(&third, &node);
+    assert_eq!(report["blobs_sent"], 0, "{report}");
+    for image in report["images"].as_array().unwrap() {
+        assert_eq!(image["changed"], false, "{image}");
+    }
+    assert_docker_node_has(&node, &v2);
 }

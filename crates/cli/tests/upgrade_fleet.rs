@@ -4,7 +4,10 @@
 //! and 5 s each) serve every case in turn: a canary that never becomes ready leaves the other
 //! clusters untouched; a cluster that is down is reported unreachable and the others are
 //! upgraded one at a time (`--max-parallel 1`, checked from the report's times); with a fresh
-//! server standing in, the re-run upgrades only that one.
+//! server standing in, the re-run upgrades only that one; when helm fails on two clusters (an
+//! admission policy refuses their new revisions), `--max-failures 1` goes on past the first
+//! and stops at the second, and a failure in a later wave stops the rollout: the clusters not
+//! started are listed so (table, live lines, JSON) and keep their revision.
 
 mod common;
 
@@ -341,6 +344,107 @@ fn a_fleet_upgrade_gates_on_the_canary_defers_a_cluster_that_is_down_and_resumes
             text(&unknown)
         );
 
+        // 4. A failure in a wave. Helm cannot store a new revision on a or b any more (a real
+        // admission policy of their API servers refuses it), a new value makes every cluster
+        // need an upgrade. With --max-failures 1 the rollout goes on past a, stops after b, and
+        // c is left untouched: in the table and in the live lines (plain, stderr is no
+        // terminal), one line per state change.
+        refuse_new_revisions(&a);
+        refuse_new_revisions(&b);
+        let before = [&a, &b, &c].map(|server| revisions(server, helm));
+        let tolerated = kantup_fleet(
+            &kubeconfig,
+            dir.path(),
+            helm,
+            &[
+                "--max-parallel",
+                "1",
+                "--max-failures",
+                "1",
+                "--set",
+                "fleetRun=4",
+            ],
+        );
+        let all = text(&tolerated);
+        assert_eq!(tolerated.status.code(), Some(1), "{all}");
+        let table = String::from_utf8_lossy(&tolerated.stdout);
+        for (name, state) in [("a", "failed"), ("b", "failed"), ("c", "not started")] {
+            assert!(
+                table.lines().any(|line| {
+                    let mut words = line.split_whitespace();
+                    words.next() == Some(name)
+                        && words.collect::<Vec<_>>().join(" ").starts_with(state)
+                }),
+                "{name} is not {state} in the table: {all}"
+            );
+        }
+        assert!(
+            table.contains("the rollout stopped: 2 cluster(s) failed, more than --max-failures 1"),
+            "{all}"
+        );
+        let stderr = String::from_utf8_lossy(&tolerated.stderr);
+        for (name, states) in [
+            ("a", &["planned", "upgrading", "failed"][..]),
+            ("b", &["planned", "upgrading", "failed"]),
+            ("c", &["planned", "not started"]),
+        ] {
+            assert_eq!(live_states(&stderr, name), states, "{all}");
+        }
+        assert!(
+            stderr.contains("refuses new helm revisions"),
+            "the failure's reason is in a's line: {all}"
+        );
+        assert_eq!(
+            [&a, &b, &c].map(|server| revisions(server, helm)),
+            before,
+            "{all}"
+        );
+
+        // A failure in a later wave stops the rollout (--max-failures 0): c (first) is
+        // upgraded, b fails, a is not started and keeps its revision.
+        let (stopped, report) = while_serving(&c, act(&never), || {
+            let output = kantup_upgrade(
+                &kubeconfig,
+                dir.path(),
+                helm,
+                &[
+                    "--context",
+                    "c",
+                    "--context",
+                    "b",
+                    "--context",
+                    "a",
+                    "--max-parallel",
+                    "1",
+                    "--timeout",
+                    "60s",
+                    "--set",
+                    "fleetRun=4",
+                    "-o",
+                    "json",
+                ],
+            );
+            let report: Value = serde_json::from_slice(&output.stdout)
+                .unwrap_or_else(|e| panic!("the JSON report ({e}): {}", text(&output)));
+            (output, report)
+        });
+        let all = text(&stopped);
+        assert_eq!(stopped.status.code(), Some(1), "{all}");
+        assert_eq!(cluster(&report, "c")["state"], "done", "{all}");
+        assert_eq!(cluster(&report, "c")["revision"], 3, "{all}");
+        assert_eq!(cluster(&report, "b")["state"], "failed", "{all}");
+        assert_eq!(cluster(&report, "a")["state"], "not_started", "{all}");
+        assert!(cluster(&report, "a").get("started_at").is_none(), "{all}");
+        assert!(
+            report["stopped"]
+                .as_str()
+                .unwrap()
+                .contains("1 cluster(s) failed, more than --max-failures 0"),
+            "{all}"
+        );
+        assert_eq!(revisions(&a, helm), before[0], "a untouched: {all}");
+        assert_eq!(revisions(&c, helm), before[2] + 1, "{all}");
+
         stop_ab.store(true, Ordering::Relaxed);
         served_a.join().unwrap();
         served_b.join().unwrap();
@@ -376,4 +480,56 @@ impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
     }
+}
+
+/// Makes `server` refuse every new helm revision (helm stores each as a Secret labelled
+/// `owner: helm`) with a ValidatingAdmissionPolicy, and waits until it is in force.
+fn refuse_new_revisions(server: &KubeCluster) {
+    server.apply_yaml(
+        "apiVersion: admissionregistration.k8s.io/v1\n\
+         kind: ValidatingAdmissionPolicy\n\
+         metadata: {name: no-new-helm-revisions}\n\
+         spec:\n\
+         \x20 failurePolicy: Fail\n\
+         \x20 matchConstraints:\n\
+         \x20   resourceRules:\n\
+         \x20   - {apiGroups: [\"\"], apiVersions: [v1], operations: [CREATE], resources: [secrets]}\n\
+         \x20 validations:\n\
+         \x20 - expression: \"!has(object.metadata.labels) || !('owner' in object.metadata.labels) || object.metadata.labels['owner'] != 'helm'\"\n\
+         \x20   message: the fleet test refuses new helm revisions here\n\
+         ---\n\
+         apiVersion: admissionregistration.k8s.io/v1\n\
+         kind: ValidatingAdmissionPolicyBinding\n\
+         metadata: {name: no-new-helm-revisions}\n\
+         spec: {policyName: no-new-helm-revisions, validationActions: [Deny]}\n",
+    );
+    let probe = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: probe, namespace: {NS}, labels: {{owner: helm}}}}\n"
+    );
+    for _ in 0..100 {
+        let out = server.kubectl_output(&["apply", "--dry-run=server", "-f", "-"], Some(&probe));
+        if String::from_utf8_lossy(&out.stderr).contains("refuses new helm revisions") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("the admission policy is not in force after 20 s");
+}
+
+/// The states the plain live lines (`cluster NAME: STATE[ (revision N)][: reason]`) gave
+/// `name`, in order.
+fn live_states(stderr: &str, name: &str) -> Vec<String> {
+    let prefix = format!("cluster {name}: ");
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .map(|rest| {
+            let end = [rest.find(" ("), rest.find(": ")]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(rest.len());
+            rest[..end].to_string()
+        })
+        .collect()
 }

@@ -1,14 +1,14 @@
 //! A node reached over ssh, for tests: a real OpenSSH server (Debian `openssh-server`'s
 //! `sshd`, run by the test on a loopback port with its own config, host key and
-//! `authorized_keys`) in front of a private [`Containerd`]. The sshd's `SetEnv
-//! CONTAINERD_ADDRESS=...` makes that containerd the default of `ctr` in every session, as the
-//! node's own containerd is for an operator. Stops on drop.
+//! `authorized_keys`) in front of a private [`Containerd`] or [`Dockerd`]. The sshd's `SetEnv
+//! CONTAINERD_ADDRESS=...` (or `DOCKER_HOST=...`) makes that runtime the default of `ctr` (or
+//! `docker`) in every session, as the node's own runtime is for an operator. Stops on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::runtimes::Containerd;
+use crate::runtimes::{Containerd, Dockerd};
 
 /// A client key pair and a `known_hosts` file, shared by the nodes of one test.
 pub struct SshClientKeys {
@@ -78,12 +78,18 @@ fn sshd_binary() -> PathBuf {
         .expect("`sshd` is not installed; run scripts/install-test-tools.sh (openssh-server)")
 }
 
-/// An sshd in front of its own containerd; dropped = both stopped.
+/// The runtime behind a node's sshd.
+enum NodeRuntime {
+    Containerd(Containerd),
+    Docker(Dockerd),
+}
+
+/// An sshd in front of its own containerd or Docker Engine; dropped = both stopped.
 pub struct SshNode {
     sshd: Child,
     port: u16,
     user: String,
-    containerd: Containerd,
+    runtime: NodeRuntime,
     temp: tempfile::TempDir,
 }
 
@@ -91,7 +97,23 @@ impl SshNode {
     /// Starts a containerd and an sshd on a free loopback port accepting `keys`' key for the
     /// current user, and adds the node's host key to `keys`' known_hosts.
     pub fn start(keys: &SshClientKeys) -> Self {
-        let containerd = Containerd::start();
+        Self::start_with(keys, NodeRuntime::Containerd(Containerd::start()))
+    }
+
+    /// As [`SshNode::start`], with a Docker Engine (on its own containerd) as the runtime.
+    pub fn start_docker(keys: &SshClientKeys) -> Self {
+        Self::start_with(keys, NodeRuntime::Docker(Dockerd::start()))
+    }
+
+    fn start_with(keys: &SshClientKeys, runtime: NodeRuntime) -> Self {
+        let session_env = match &runtime {
+            NodeRuntime::Containerd(containerd) => {
+                format!("CONTAINERD_ADDRESS={}", containerd.socket().display())
+            }
+            NodeRuntime::Docker(docker) => {
+                format!("DOCKER_HOST=unix://{}", docker.socket().display())
+            }
+        };
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path();
         keygen(&dir.join("host_key"));
@@ -115,10 +137,9 @@ impl SshNode {
                  AuthorizedKeysFile {authorized}\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
                  PermitRootLogin prohibit-password\nAllowUsers {user}\n\
-                 SetEnv CONTAINERD_ADDRESS={socket}\nLogLevel INFO\n",
+                 SetEnv {session_env}\nLogLevel INFO\n",
                 host_key = dir.join("host_key").display(),
                 authorized = dir.join("authorized_keys").display(),
-                socket = containerd.socket().display(),
             ),
         )
         .expect("sshd_config");
@@ -141,7 +162,7 @@ impl SshNode {
             sshd,
             port,
             user,
-            containerd,
+            runtime,
             temp,
         };
         for _ in 0..100 {
@@ -161,9 +182,20 @@ impl SshNode {
         format!("ssh://{}@127.0.0.1:{}", self.user, self.port)
     }
 
-    /// The node's containerd.
+    /// The node's containerd (a node started with [`SshNode::start`]).
     pub fn containerd(&self) -> &Containerd {
-        &self.containerd
+        match &self.runtime {
+            NodeRuntime::Containerd(containerd) => containerd,
+            NodeRuntime::Docker(_) => panic!("{} runs docker, not containerd", self.url()),
+        }
+    }
+
+    /// The node's Docker Engine (a node started with [`SshNode::start_docker`]).
+    pub fn docker(&self) -> &Dockerd {
+        match &self.runtime {
+            NodeRuntime::Docker(docker) => docker,
+            NodeRuntime::Containerd(_) => panic!("{} runs containerd, not docker", self.url()),
+        }
     }
 
     /// The sshd's log.

@@ -1,7 +1,6 @@
 //! `kantup status`: binds flags to [`kantup::ops::status`] and prints the readiness table; also
 //! the printers `upgrade` and `rollback` use for their wait (live lines, the table at the end).
 
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -94,37 +93,12 @@ pub fn print_verdict(report: &ReleaseReadiness) {
 /// terminal, one line per object rewritten in place (a spinner until it is Current); else
 /// plain lines, one per change, for logs. Nothing in `-o json` or `--quiet`.
 pub fn live_lines(ctx: &Ctx) -> impl FnMut(&ObjectReport) + use<> {
-    let show = ctx.output != OutputFormat::Json && ctx.show_progress();
-    let terminal = std::io::stderr().is_terminal();
-    let bars = indicatif::MultiProgress::new();
-    let mut lines: std::collections::HashMap<String, indicatif::ProgressBar> =
-        std::collections::HashMap::new();
+    let lines = crate::progress::LiveLines::new(ctx);
     move |report: &ObjectReport| {
-        if !show {
-            return;
-        }
         let mut line = format!("{} {}", report.object, report.readiness);
         if let Some(first) = report.details.first() {
             line.push_str(&format!(" ({first})"));
         }
-        if !terminal {
-            let _ = writeln!(std::io::stderr(), "{line}");
-            return;
-        }
-        let key = format!("{:?}", report.object);
-        let bar = lines.entry(key).or_insert_with(|| {
-            let bar = bars.add(indicatif::ProgressBar::new_spinner());
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {elapsed:>4} {wide_msg}")
-                    .expect("valid template"),
-            );
-            bar.enable_steady_tick(std::time::Duration::from_millis(200));
-            bar
-        });
-        if report.is_current() {
-            bar.finish_with_message(line);
-        } else {
-            bar.set_message(line);
-        }
+        lines.set(&format!("{:?}", report.object), line, report.is_current());
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use kantup::ops::duration::parse_duration;
+use kantup::ops::readiness_gate::GateOptions;
 use kantup::ops::release::ReleaseId;
 use kantup::ops::upgrade::{
     self, ChartSource, RepositoryChart, UpgradeOptions, UpgradePlan, UpgradeSummary,
@@ -243,13 +244,9 @@ pub async fn run(ctx: &Ctx, args: UpgradeArgs) -> anyhow::Result<ExitCode> {
             println!("helm runs: {reason}");
         }
     }
-    let mut rollback = kantup::ops::rollback::RollbackOptions::new(&args.release, &args.namespace);
-    rollback.to_revision = plan.deployed_revision;
-    (rollback.backup_dir, rollback.helm) = (args.backup_dir.clone(), args.helm.clone());
-    (rollback.cluster, rollback.driver) = (options.cluster.clone(), options.driver);
-    rollback.timeout = args.timeout;
+    let gate = GateOptions::new(&options, plan.deployed_revision);
     let result = upgrade::execute(prepared).await;
-    crate::cmd::upgrade_wait::finish(ctx, &args.after_helm, rollback, result, print_summary).await
+    crate::cmd::upgrade_wait::finish(ctx, &args.after_helm, gate, result, print_summary).await
 }
 
 fn confirm(ctx: &Ctx, args: &UpgradeArgs, plan: &UpgradePlan) -> anyhow::Result<()> {

@@ -1,7 +1,7 @@
 //! `kantup upgrade` over several clusters (`--context` more than once, or `--fleet FILE`):
-//! binds the flags to [`kantup::ops::fleet`], prints the plan table, a line per cluster as its
-//! state changes and the final table (or `-o json`), and picks the exit code: 0 only when every
-//! cluster is done.
+//! binds the flags to [`kantup::ops::fleet`], prints the plan table, a live line per cluster
+//! (redrawn in place on a terminal, a plain line per state change otherwise) and the final
+//! table (or `-o json`), and picks the exit code: 0 only when every cluster is done.
 
 use std::process::ExitCode;
 
@@ -12,6 +12,7 @@ use kantup_k8s_apply::crd::PlanAction;
 
 use crate::cmd::upgrade::UpgradeArgs;
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
+use crate::progress::LiveLines;
 
 pub async fn run(
     ctx: &Ctx,
@@ -87,11 +88,9 @@ pub async fn run(
             ),
         )?;
     }
-    let live = table && !ctx.quiet;
+    let lines = LiveLines::new(ctx);
     let report = fleet::execute(prepared, move |line| {
-        if live {
-            eprintln!("{}", live_line(line));
-        }
+        lines.set(&line.name, live_line(line), line.state.is_final());
     })
     .await;
     if table {

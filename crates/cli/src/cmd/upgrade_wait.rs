@@ -1,14 +1,15 @@
 //! What `kantup upgrade` does after helm: wait until every object of the new revision (and the
 //! CRDs it applied) is ready, print what is not and why, and with `--rollback-on-failure` roll
-//! back and wait for the old revision. The work is in [`kantup::ops::status`] and
-//! [`kantup::ops::rollback_on_failure`]; this module binds the flags and prints.
+//! back and wait for the old revision. The work is in [`kantup::ops::readiness_gate`] (and
+//! [`kantup::ops::status`] for `kantup rollback`'s wait); this module binds the flags and prints.
 
 use clap::Args;
+use kantup::ops::readiness_gate::{self, GateObserver, GateOptions};
 use kantup::ops::rollback::{RollbackOptions, RollbackSummary};
-use kantup::ops::rollback_on_failure::{self, RollbackOutcome};
+use kantup::ops::rollback_on_failure::RollbackOutcome;
 use kantup::ops::status::{ReleaseReadiness, wait_for_revision};
 use kantup::ops::upgrade::{UpgradeError, UpgradeSummary};
-use kantup_k8s_apply::readiness::WaitOptions;
+use kantup_k8s_apply::readiness::{ObjectReport, WaitOptions};
 use serde::Serialize;
 use std::process::ExitCode;
 
@@ -28,6 +29,17 @@ pub struct WaitArgs {
     pub rollback_on_failure: bool,
 }
 
+impl WaitArgs {
+    /// `gate` with these flags.
+    pub fn bind(&self, mut gate: GateOptions) -> GateOptions {
+        if self.no_wait {
+            gate.wait = None;
+        }
+        gate.rollback_on_failure = self.rollback_on_failure;
+        gate
+    }
+}
+
 /// The upgrade's JSON result: the summary, the readiness, and the rollback when one ran.
 #[derive(Serialize)]
 struct UpgradeResult<'a> {
@@ -39,94 +51,117 @@ struct UpgradeResult<'a> {
     rollback_on_failure: Option<&'a RollbackOutcome>,
 }
 
-/// The rest of an upgrade, once `execute` returned: with `result` an error, a rollback when
-/// asked (then the error); else the wait and its verdict. `rollback` reaches the cluster the
-/// upgrade did; its `to_revision` is the revision before the upgrade (`None` for an install:
-/// nothing to roll back to), its `timeout` the wait's.
+/// Prints the gate's steps as they happen: the objects' live lines, the objects that are not
+/// ready, the rollback starting.
+struct Printer<'a> {
+    ctx: &'a Ctx,
+    lines: Box<dyn FnMut(&ObjectReport)>,
+    /// How long the wait was allowed.
+    timeout: std::time::Duration,
+    /// The upgrade's error, when it failed (said before the rollback it causes).
+    upgrade_error: Option<String>,
+}
+
+impl GateObserver for Printer<'_> {
+    fn object(&mut self, report: &ObjectReport) {
+        (self.lines)(report);
+    }
+
+    fn not_ready(&mut self, summary: &UpgradeSummary, readiness: &ReleaseReadiness) {
+        if self.ctx.output != OutputFormat::Table {
+            return;
+        }
+        println!();
+        print_table(&readiness.not_ready().cloned().collect::<Vec<_>>());
+        print_verdict(readiness);
+        println!(
+            "revision {} of {} is not ready{}; the release is left as it is",
+            summary.revision,
+            summary.release,
+            if readiness.timed_out {
+                format!(" after {}", humantime::format_duration(self.timeout))
+            } else {
+                String::new()
+            }
+        );
+        println!("way back: {}", summary.way_back);
+    }
+
+    fn rolling_back(&mut self, target: Option<u32>) {
+        if let Some(error) = &self.upgrade_error {
+            eprintln!("upgrade failed: {error}");
+        }
+        // The rolled-back revision's objects get lines of their own.
+        self.lines = Box::new(live_lines(self.ctx));
+        if let Some(target) = target
+            && self.ctx.output == OutputFormat::Table
+        {
+            println!("\nrolling back to revision {target} (--rollback-on-failure)");
+        }
+    }
+}
+/// The rest of an upgrade, once `execute` returned `result`: the readiness gate (the wait, and
+/// with `--rollback-on-failure` the rollback when due), printed as it goes, then the result
+/// and the exit code (5 when the new revision is not ready). `gate` is the gate for the
+/// upgrade's options and the revision before it; `args` bind its flags.
 pub async fn finish(
     ctx: &Ctx,
     args: &WaitArgs,
-    rollback: RollbackOptions,
+    gate: GateOptions,
     result: Result<UpgradeSummary, UpgradeError>,
     print_summary: impl Fn(&Ctx, &UpgradeSummary) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
-    let timeout = rollback.timeout;
-    let wait = WaitOptions { timeout };
-    let summary = match result {
-        Ok(summary) => summary,
-        Err(error) => {
-            let helm_ran = matches!(
-                error,
-                UpgradeError::HelmFailed { .. } | UpgradeError::NotDeployed { .. }
-            );
-            if args.rollback_on_failure && helm_ran {
-                eprintln!("upgrade failed: {error}");
-                let outcome = roll_back(ctx, args, &rollback, &wait).await;
-                if ctx.output == OutputFormat::Json {
-                    ctx.print_json(&serde_json::json!({
-                        "error": error.to_string(),
-                        "rollback_on_failure": outcome,
-                    }))?;
-                }
-            }
-            return Err(error.into());
-        }
-    };
-    if args.no_wait {
-        print_summary(ctx, &summary)?;
-        return Ok(ExitCode::SUCCESS);
-    }
+    let gate = args.bind(gate);
     let table = ctx.output == OutputFormat::Table;
-    if table {
-        print_summary(ctx, &summary)?;
+    if let (Ok(summary), Some(wait), true) = (&result, &gate.wait, table) {
+        print_summary(ctx, summary)?;
         if !ctx.quiet {
             eprintln!(
                 "waiting up to {} for the objects of revision {} to be ready (--no-wait skips this)",
-                humantime::format_duration(timeout),
+                humantime::format_duration(wait.timeout),
                 summary.revision
             );
         }
     }
-    let crds: Vec<String> = summary.crds.iter().map(|c| c.name.clone()).collect();
-    let readiness = wait_for_revision(
-        &rollback.cluster,
-        &summary.release,
-        rollback.driver,
-        summary.revision,
-        &crds,
-        &wait,
-        live_lines(ctx),
-    )
-    .await?;
-    let mut outcome = None;
+    let mut printer = Printer {
+        ctx,
+        lines: Box::new(live_lines(ctx)),
+        timeout: gate.rollback.timeout,
+        upgrade_error: result.as_ref().err().map(ToString::to_string),
+    };
+    let outcome = readiness_gate::pass(result, &gate, &mut printer).await;
+    if table && let Some(rollback) = &outcome.rollback {
+        print_rollback(rollback);
+    }
+    let summary = match outcome.upgrade {
+        Ok(summary) => summary,
+        Err(error) => {
+            if let (Some(rollback), false) = (&outcome.rollback, table) {
+                ctx.print_json(&serde_json::json!({
+                    "error": error.to_string(),
+                    "rollback_on_failure": rollback,
+                }))?;
+            }
+            return Err(error.into());
+        }
+    };
+    if let Some(error) = outcome.wait_error {
+        return Err(error.into());
+    }
+    let Some(readiness) = &outcome.readiness else {
+        // Not waited for (--no-wait).
+        print_summary(ctx, &summary)?;
+        return Ok(ExitCode::SUCCESS);
+    };
     if table {
         if readiness.ready {
-            print_verdict(&readiness);
-        } else {
-            println!();
-            print_table(&readiness.not_ready().cloned().collect::<Vec<_>>());
-            print_verdict(&readiness);
-            println!(
-                "revision {} of {} is not ready{}; the release is left as it is",
-                summary.revision,
-                summary.release,
-                if readiness.timed_out {
-                    format!(" after {}", humantime::format_duration(timeout))
-                } else {
-                    String::new()
-                }
-            );
-            println!("way back: {}", summary.way_back);
+            print_verdict(readiness);
         }
-    }
-    if !readiness.ready && args.rollback_on_failure {
-        outcome = Some(roll_back(ctx, args, &rollback, &wait).await);
-    }
-    if !table {
+    } else {
         ctx.print_json(&UpgradeResult {
             summary: &summary,
-            readiness: Some(&readiness),
-            rollback_on_failure: outcome.as_ref(),
+            readiness: Some(readiness),
+            rollback_on_failure: outcome.rollback.as_ref(),
         })?;
     }
     Ok(if readiness.ready {
@@ -136,55 +171,23 @@ pub async fn finish(
     })
 }
 
-async fn roll_back(
-    ctx: &Ctx,
-    args: &WaitArgs,
-    options: &RollbackOptions,
-    wait: &WaitOptions,
-) -> RollbackOutcome {
-    let Some(target) = options.to_revision else {
-        let outcome = RollbackOutcome {
-            target_revision: 0,
-            rollback: None,
-            readiness: None,
-            error: Some(
-                "the release was installed by this run: there is no revision to roll back to"
-                    .into(),
-            ),
-        };
-        if ctx.output == OutputFormat::Table {
-            println!(
-                "rollback on failure: {}",
-                outcome.error.as_deref().unwrap_or_default()
-            );
-        }
-        return outcome;
-    };
-    let table = ctx.output == OutputFormat::Table;
-    if table {
-        println!("\nrolling back to revision {target} (--rollback-on-failure)");
+/// The rollback after a failure, as a table prints it.
+fn print_rollback(outcome: &RollbackOutcome) {
+    if let Some(done) = &outcome.rollback {
+        println!(
+            "rolled {} back to revision {}: new revision {}, chart {}",
+            done.release, done.target_revision, done.revision, done.chart_version
+        );
     }
-    let outcome =
-        rollback_on_failure::roll_back(options, (!args.no_wait).then_some(wait), live_lines(ctx))
-            .await;
-    if table {
-        if let Some(done) = &outcome.rollback {
-            println!(
-                "rolled {} back to revision {}: new revision {}, chart {}",
-                done.release, done.target_revision, done.revision, done.chart_version
-            );
+    if let Some(readiness) = &outcome.readiness {
+        if !readiness.ready {
+            print_table(&readiness.not_ready().cloned().collect::<Vec<_>>());
         }
-        if let Some(readiness) = &outcome.readiness {
-            if !readiness.ready {
-                print_table(&readiness.not_ready().cloned().collect::<Vec<_>>());
-            }
-            print_verdict(readiness);
-        }
-        if let Some(error) = &outcome.error {
-            println!("rollback on failure: {error}");
-        }
+        print_verdict(readiness);
     }
-    outcome
+    if let Some(error) = &outcome.error {
+        println!("rollback on failure: {error}");
+    }
 }
 
 /// `kantup rollback`'s JSON result with the wait: the summary and the readiness.

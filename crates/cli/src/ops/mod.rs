@@ -13,6 +13,7 @@ pub mod images;
 pub mod load;
 pub mod preflight;
 pub mod progress;
+pub mod readiness_gate;
 pub mod release;
 pub mod repo;
 pub mod rollback;

@@ -34,17 +34,14 @@ mod file;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use kantup_k8s_apply::readiness::WaitOptions;
 use serde::Serialize;
 
 pub use file::{FleetCluster, FleetFileError, read_fleet_file, select};
 
 use crate::ops::image_check::{self, ImageCheckOptions};
 use crate::ops::progress::Silent;
-use crate::ops::rollback::RollbackOptions;
-use crate::ops::rollback_on_failure;
-use crate::ops::status::wait_for_revision;
-use crate::ops::upgrade::{self, PreparedUpgrade, UpgradeError, UpgradeOptions, UpgradePlan};
+use crate::ops::readiness_gate::{self, GateOptions};
+use crate::ops::upgrade::{self, PreparedUpgrade, UpgradeOptions, UpgradePlan};
 
 /// How long kantup waits for a cluster's API server to answer before calling it unreachable.
 const REACH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -138,6 +135,11 @@ impl std::fmt::Display for ClusterState {
 }
 
 impl ClusterState {
+    /// Whether the cluster stays in this state for the rest of the rollout.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Planned | Self::Upgrading | Self::Waiting)
+    }
+
     /// Whether the state counts against `max_failures`.
     fn is_failure(self) -> bool {
         matches!(self, Self::Failed | Self::RolledBack)
@@ -578,7 +580,7 @@ async fn run_wave(
     results
 }
 
-/// One cluster: CRDs and helm, the readiness gate, and the rollback when asked.
+/// One cluster: CRDs and helm, then the readiness gate (and the rollback when asked).
 async fn upgrade_cluster(
     options: &FleetOptions,
     name: &str,
@@ -588,98 +590,40 @@ async fn upgrade_cluster(
     let mut report = ClusterReport::new(name, ClusterState::Upgrading);
     report.started_at = Some(now());
     on_change(&report);
-    let upgrade_options = upgrade_options_of(options, name);
     let deployed = upgrade.plan().deployed_revision;
-    let mut rollback = RollbackOptions::new(
-        &upgrade_options.release.name,
-        &upgrade_options.release.namespace,
-    );
-    rollback.to_revision = deployed;
-    rollback.backup_dir = upgrade_options.backup_dir.clone();
-    rollback.helm = upgrade_options.helm.clone();
-    rollback.cluster = upgrade_options.cluster.clone();
-    rollback.driver = upgrade_options.driver;
-    rollback.timeout = upgrade_options.timeout;
-    let wait = WaitOptions {
-        timeout: upgrade_options.timeout,
+    let mut gate = GateOptions::new(&upgrade_options_of(options, name), deployed);
+    gate.rollback_on_failure = options.rollback_on_failure;
+    if !options.wait {
+        gate.wait = None;
+    }
+    let result = upgrade::execute(upgrade).await;
+    report.revision = match &result {
+        Ok(summary) => Some(summary.revision),
+        Err(_) => deployed,
     };
-    let failure = match upgrade::execute(upgrade).await {
-        Err(error) => {
-            report.revision = deployed;
-            let helm_ran = matches!(
-                error,
-                UpgradeError::HelmFailed { .. } | UpgradeError::NotDeployed { .. }
-            );
-            Some((error.to_string(), helm_ran))
-        }
-        Ok(summary) => {
-            report.revision = Some(summary.revision);
-            if options.wait {
-                report.state = ClusterState::Waiting;
-                on_change(&report);
-                let crds: Vec<String> = summary.crds.iter().map(|c| c.name.clone()).collect();
-                match wait_for_revision(
-                    &rollback.cluster,
-                    &summary.release,
-                    rollback.driver,
-                    summary.revision,
-                    &crds,
-                    &wait,
-                    |_| {},
-                )
-                .await
-                {
-                    Ok(readiness) if readiness.ready => None,
-                    Ok(readiness) => {
-                        let objects: Vec<String> = readiness
-                            .not_ready()
-                            .map(|o| format!("{} {}", o.object, o.readiness))
-                            .collect();
-                        Some((
-                            format!(
-                                "revision {} is not ready{}: {}",
-                                summary.revision,
-                                if readiness.timed_out {
-                                    format!(" after {}", humantime::format_duration(wait.timeout))
-                                } else {
-                                    String::new()
-                                },
-                                objects.join(", ")
-                            ),
-                            true,
-                        ))
-                    }
-                    Err(error) => Some((format!("waiting for readiness: {error}"), true)),
-                }
-            } else {
-                None
-            }
-        }
-    };
-    match failure {
+    if result.is_ok() && gate.wait.is_some() {
+        report.state = ClusterState::Waiting;
+        on_change(&report);
+    }
+    let outcome = readiness_gate::pass(result, &gate, &mut ()).await;
+    match outcome.failure() {
         None => report.state = ClusterState::Done,
-        Some((reason, helm_ran)) => {
+        Some(reason) => {
             report.state = ClusterState::Failed;
             report.reason = Some(reason);
-            if options.rollback_on_failure && helm_ran && deployed.is_some() {
-                let outcome = rollback_on_failure::roll_back(
-                    &rollback,
-                    options.wait.then_some(&wait),
-                    |_| {},
-                )
-                .await;
-                if let Some(done) = &outcome.rollback {
-                    report.revision = Some(done.revision);
-                }
-                if outcome.restored() {
-                    report.state = ClusterState::RolledBack;
-                } else if let Some(error) = &outcome.error {
-                    report.reason = Some(format!(
-                        "{}; rollback on failure: {error}",
-                        report.reason.take().unwrap_or_default()
-                    ));
-                }
-            }
+        }
+    }
+    if let Some(rollback) = &outcome.rollback {
+        if let Some(done) = &rollback.rollback {
+            report.revision = Some(done.revision);
+        }
+        if rollback.restored() {
+            report.state = ClusterState::RolledBack;
+        } else if let Some(error) = &rollback.error {
+            report.reason = Some(format!(
+                "{}; rollback on failure: {error}",
+                report.reason.take().unwrap_or_default()
+            ));
         }
     }
     report.ended_at = Some(now());

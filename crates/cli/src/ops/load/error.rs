@@ -101,10 +101,10 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
-    /// Loading onto nodes over ssh does not support this runtime (yet).
+    /// Loading onto nodes over ssh does not support this runtime.
     #[error(
-        "loading onto nodes (--node/--nodes) supports --runtime containerd only, not {}: `{} load` needs every layer of an image in its archive, so only images already there whole could be skipped; run kantup load --runtime {} on the node itself",
-        .0.binary(), .0.binary(), .0.binary()
+        "loading onto nodes (--node/--nodes) supports --runtime containerd and docker, not {}: run kantup load --runtime {} on the node itself",
+        .0.binary(), .0.binary()
     )]
     NodeRuntime(super::Runtime),
 }

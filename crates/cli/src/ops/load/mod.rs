@@ -3,6 +3,7 @@
 //! `podman load`), then tag each image with the name the installation uses (the relocation
 //! rule: `REGISTRY/REPO/<last path segment>:<tag>`).
 
+mod docker_node;
 mod error;
 mod input;
 mod nodes;

@@ -1,7 +1,7 @@
 //! Loading a bundle's images onto nodes without a registry, over ssh, sending only what each
-//! node's containerd lacks.
+//! node's runtime lacks: containerd here, Docker Engine in [`super::docker_node`].
 //!
-//! For each node: `ctr content ls` and `ctr images ls` say what it has; an OCI archive holding
+//! For each containerd node: `ctr content ls` and `ctr images ls` say what it has; an OCI archive holding
 //! only the missing blobs (containerd's importer takes an archive that leaves out blobs its
 //! content store already holds) and an `index.json` naming each image under a temporary name
 //! is streamed into `ctr images import -`; `ctr images check` must find the image complete
@@ -19,6 +19,7 @@ use kantup_bundle::archive::{Image, ImageArchive};
 use kantup_registry::RelocationRule;
 use serde::{Deserialize, Serialize};
 
+use super::docker_node::DockerNodeRun;
 use super::ssh::{Node, RemoteError, SshClient, quote};
 use super::{LoadError, Runtime};
 
@@ -29,15 +30,15 @@ pub struct NodeLoadOptions {
     pub input: PathBuf,
     /// The nodes.
     pub nodes: Vec<Node>,
-    /// The runtime on the nodes (containerd only, for now).
+    /// The runtime on the nodes (containerd or docker).
     pub runtime: Runtime,
     /// Also tag every image with the name this rule gives it.
     pub retag: Option<RelocationRule>,
     /// The containerd namespace (`ctr -n`).
     pub namespace: String,
-    /// Global arguments for `ctr` on the node, before its subcommand.
+    /// Global arguments for `ctr` or `docker` on the node, before its subcommand.
     pub runtime_args: Vec<String>,
-    /// The runtime CLI on the node (default `ctr`).
+    /// The runtime CLI on the node (default `ctr` or `docker`).
     pub runtime_bin: Option<String>,
     /// How to run ssh.
     pub ssh: SshClient,
@@ -65,8 +66,10 @@ pub enum NodeStatus {
 pub struct NodeImage {
     /// The name.
     pub name: String,
-    /// The bundle's manifest digest; the node reports the same for `name`.
-    pub manifest_digest: String,
+    /// The bundle's manifest digest; the node reports the same for `name` (containerd; docker
+    /// keeps no manifest of a loaded image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_digest: Option<String>,
     /// The image ID (config digest) the node's manifest names; equal to the bundle's.
     pub image_id: String,
     /// Whether this run imported or re-tagged it (false: it was already there).
@@ -106,8 +109,9 @@ pub struct NodesReport {
     pub input: PathBuf,
     /// The runtime on the nodes.
     pub runtime: Runtime,
-    /// The containerd namespace.
-    pub namespace: String,
+    /// The containerd namespace (containerd only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// One report per node.
     pub nodes: Vec<NodeReport>,
 }
@@ -160,7 +164,7 @@ pub fn read_nodes_file(path: &Path) -> Result<Vec<Node>, LoadError> {
 /// Loads the input's images onto every node (at most `max_parallel` at once) and reports per
 /// node. A node that fails does not stop the others. Blocking.
 pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
-    if options.runtime != Runtime::Containerd {
+    if options.runtime == Runtime::Podman {
         return Err(LoadError::NodeRuntime(options.runtime));
     }
     let archive = open_archive(&options.input, &options.open, options.allow_missing_images)?;
@@ -179,14 +183,17 @@ pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
                     let Some(node) = options.nodes.get(i) else {
                         break;
                     };
-                    let report = NodeRun {
+                    let run = NodeRun {
                         node,
                         options,
                         archive: &archive,
                         images: &images,
                         names: &plan,
-                    }
-                    .run();
+                    };
+                    let report = report_on(node, |report| match options.runtime {
+                        Runtime::Docker => DockerNodeRun(&run).load(report),
+                        _ => run.load(report),
+                    });
                     reports.lock().expect("not poisoned").insert(i, report);
                 }
             });
@@ -195,7 +202,7 @@ pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
     Ok(NodesReport {
         input: options.input.clone(),
         runtime: options.runtime,
-        namespace: options.namespace.clone(),
+        namespace: (options.runtime == Runtime::Containerd).then(|| options.namespace.clone()),
         nodes: reports
             .into_inner()
             .expect("not poisoned")
@@ -268,12 +275,15 @@ fn temporary_name(image: &Image) -> String {
     )
 }
 
-struct NodeRun<'a> {
-    node: &'a Node,
-    options: &'a NodeLoadOptions,
-    archive: &'a ImageArchive,
-    images: &'a [Image],
-    names: &'a [Vec<String>],
+/// One node's load: the node, the options, the bundle's images and their names; its methods
+/// load into containerd, [`DockerNodeRun`]'s into docker.
+pub(super) struct NodeRun<'a> {
+    pub(super) node: &'a Node,
+    pub(super) options: &'a NodeLoadOptions,
+    pub(super) archive: &'a ImageArchive,
+    pub(super) images: &'a [Image],
+    /// Every name of each image (by index).
+    pub(super) names: &'a [Vec<String>],
 }
 
 /// What the node's containerd holds.
@@ -283,32 +293,36 @@ struct NodeState {
     images: BTreeMap<String, String>,
 }
 
-impl NodeRun<'_> {
-    fn run(&self) -> NodeReport {
-        let now = || humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-        let mut report = NodeReport {
-            started_at: now(),
-            finished_at: String::new(),
-            node: self.node.to_string(),
-            status: NodeStatus::Failed,
-            blobs_sent: 0,
-            blob_bytes_sent: 0,
-            bytes_sent: 0,
-            blobs_skipped: 0,
-            images: Vec::new(),
-            error: None,
-        };
-        match self.load(&mut report) {
-            Ok(images) => {
-                report.images = images;
-                report.status = NodeStatus::Done;
-            }
-            Err(error) => report.error = Some(error.to_string()),
+/// The report of one node's `load`, timed.
+fn report_on(
+    node: &Node,
+    load: impl FnOnce(&mut NodeReport) -> Result<Vec<NodeImage>, RemoteError>,
+) -> NodeReport {
+    let now = || humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let mut report = NodeReport {
+        started_at: now(),
+        finished_at: String::new(),
+        node: node.to_string(),
+        status: NodeStatus::Failed,
+        blobs_sent: 0,
+        blob_bytes_sent: 0,
+        bytes_sent: 0,
+        blobs_skipped: 0,
+        images: Vec::new(),
+        error: None,
+    };
+    match load(&mut report) {
+        Ok(images) => {
+            report.images = images;
+            report.status = NodeStatus::Done;
         }
-        report.finished_at = now();
-        report
+        Err(error) => report.error = Some(error.to_string()),
     }
+    report.finished_at = now();
+    report
+}
 
+impl NodeRun<'_> {
     /// `ctr [GLOBAL..] -n NS ARGS..` as one remote command line.
     fn ctr(&self, args: &[&str]) -> String {
         let program = self.options.runtime_bin.as_deref().unwrap_or("ctr");
@@ -565,7 +579,7 @@ impl NodeRun<'_> {
             for name in names {
                 checked.push(NodeImage {
                     name: name.clone(),
-                    manifest_digest: manifest.clone(),
+                    manifest_digest: Some(manifest.clone()),
                     image_id: image_id.clone(),
                     changed: before.images.get(name) != Some(&manifest),
                 });
