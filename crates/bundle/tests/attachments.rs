@@ -215,3 +215,65 @@ fn cosign_attachments_are_read_in_every_form() {
         "{message}"
     );
 }
+
+/// The attachments of `archive` by digest, with their manifest bytes and subject.
+fn by_digest(archive: &ImageArchive) -> Vec<(String, String, Vec<u8>)> {
+    let mut v: Vec<_> = archive
+        .attachments()
+        .iter()
+        .map(|a| {
+            (
+                a.digest.to_string(),
+                a.subject.to_string(),
+                a.manifest.clone(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_relok8s_bundle_carries_every_attachment_and_the_index() {
+    let fixture = SignedImages::create();
+    let source = ImageArchive::open(&fixture.layout).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("signed.bundle.tar");
+    let report = kantup_bundle::create::create(
+        &kantup_bundle::create::CreateOptions {
+            chart: fixture.inputs.chart_dir.clone(),
+            hints: fixture.inputs.hints.clone(),
+            images: Some(fixture.layout.clone()),
+            output: bundle.clone(),
+            compression: kantup_bundle::archive::Compression::None,
+            base: None,
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.images, 3);
+    assert_eq!(report.attachments, fixture.attachments.len());
+
+    let opened = kantup_bundle::Bundle::open(&bundle).unwrap();
+    opened
+        .verify(kantup_bundle::VerifyOptions::default(), &mut |_| {})
+        .unwrap();
+    let archive = opened.image_archive().unwrap().unwrap();
+    assert_eq!(summary(archive.attachments()), expected(&fixture));
+    assert_eq!(by_digest(&archive), by_digest(&source));
+    check_bytes(&archive);
+    // The index travels too, at its digest, so its signature still names it.
+    let index: Vec<String> = archive
+        .indexes()
+        .iter()
+        .map(|i| i.digest.to_string())
+        .collect();
+    assert_eq!(index, [fixture.index.digest.clone()]);
+    assert_eq!(archive.images().len(), 3);
+    let names: Vec<String> = archive
+        .indexes()
+        .iter()
+        .flat_map(|i| i.references.iter().map(ToString::to_string))
+        .collect();
+    assert_eq!(names, [fixture.index.reference.clone()]);
+}
