@@ -268,12 +268,12 @@ fn a_relok8s_bundle_carries_every_attachment_and_the_index() {
         .iter()
         .map(|i| i.digest.to_string())
         .collect();
-    assert_eq!(index, [fixture.index.digest.clone()]);
+    assert_eq!(index, std::slice::from_ref(&fixture.index.digest));
     assert_eq!(archive.images().len(), 3);
     let names: Vec<String> = archive
         .indexes()
         .iter()
         .flat_map(|i| i.references.iter().map(ToString::to_string))
         .collect();
-    assert_eq!(names, [fixture.index.reference.clone()]);
+    assert_eq!(names, std::slice::from_ref(&fixture.index.reference));
 }
