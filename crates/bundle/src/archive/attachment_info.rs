@@ -172,6 +172,80 @@ pub fn attached_to(archive: &ImageArchive, subject: &Digest) -> Result<AttachedT
     Ok(out)
 }
 
+/// What is attached to one image manifest or index of an archive, with the names a user
+/// knows it by.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageAttachments {
+    /// The image's name (an unnamed platform manifest: its index's name and the platform).
+    pub image: String,
+    /// The manifest or index digest the attachments are about.
+    pub digest: Digest,
+    /// The platform, for a platform manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<super::Platform>,
+    /// What is attached.
+    #[serde(flatten)]
+    pub attached: AttachedTo,
+}
+
+/// [`attached_to`] for every index and image of `archive` that has attachments: indexes
+/// first, then images, each in archive order.
+pub fn by_image(archive: &ImageArchive) -> Result<Vec<ImageAttachments>, BundleError> {
+    let mut out = Vec::new();
+    let index_name = |index: &super::ImageIndex| {
+        index
+            .references
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| index.digest.to_string())
+    };
+    for index in archive.indexes() {
+        let attached = attached_to(archive, &index.digest)?;
+        if !attached.is_empty() {
+            out.push(ImageAttachments {
+                image: index_name(index),
+                digest: index.digest,
+                platform: None,
+                attached,
+            });
+        }
+    }
+    for image in archive.images() {
+        let attached = attached_to(archive, &image.manifest_digest)?;
+        if attached.is_empty() {
+            continue;
+        }
+        let parent = archive.indexes().iter().find(|i| {
+            serde_json::from_slice::<Value>(&i.manifest)
+                .ok()
+                .and_then(|v| v["manifests"].as_array().cloned())
+                .is_some_and(|children| {
+                    children
+                        .iter()
+                        .any(|c| c["digest"].as_str() == Some(&image.manifest_digest.to_string()))
+                })
+        });
+        let name = match (
+            image
+                .references
+                .iter()
+                .find(|r| r.reference().is_some_and(|r| r.digest.is_none())),
+            parent,
+        ) {
+            (Some(r), _) => r.to_string(),
+            (None, Some(index)) => index_name(index),
+            (None, None) => image.display_name(),
+        };
+        out.push(ImageAttachments {
+            image: name,
+            digest: image.manifest_digest,
+            platform: image.platform.clone(),
+            attached,
+        });
+    }
+    Ok(out)
+}
+
 fn bad(archive: &ImageArchive, a: &Attachment, reason: impl std::fmt::Display) -> BundleError {
     BundleError::archive(archive.label(), format!("{}: {reason}", a.describe()))
 }
