@@ -14,6 +14,7 @@
 //! [`ImageArchive::open_blob`].
 
 pub mod attachment;
+pub mod attachment_info;
 mod docker;
 pub(crate) mod oci;
 pub mod oci_layout;
@@ -380,6 +381,9 @@ impl ImageArchive {
         }
         if let Some(index) = self.indexes.iter().find(|i| &i.digest == digest) {
             return Ok(Box::new(std::io::Cursor::new(index.manifest.clone())));
+        }
+        if let Some(a) = self.attachments.iter().find(|a| &a.digest == digest) {
+            return Ok(Box::new(std::io::Cursor::new(a.manifest.clone())));
         }
         if self.omitted.contains(digest) {
             return Err(BundleError::BlobOmitted {
