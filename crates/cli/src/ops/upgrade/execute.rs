@@ -117,6 +117,16 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
         Access::Private,
     )
     .map_err(BundleError::from)?;
+    if let Some(images_file) = &plan.files.images_file {
+        let record = serde_json::to_vec_pretty(&serde_json::json!({
+            "release": plan.release,
+            "chart": plan.chart,
+            "chartVersion": plan.chart_version,
+            "images": chart.images,
+        }))
+        .expect("the record serializes");
+        write_with(images_file, &record, Access::Private).map_err(BundleError::from)?;
+    }
     tracing::info!(backup = %plan.files.backup_file.display(), "values backed up");
     let way_back = way_back(
         &helm,
