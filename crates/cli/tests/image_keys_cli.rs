@@ -296,14 +296,14 @@ fn upgrade_refuses_before_any_change_and_records_the_deployed_images() {
     assert!(all.contains("wrong key"), "{all}");
     assert!(!backups.exists(), "no backup before a refusal");
     assert_eq!(
-        helm_releases(&cluster, &ns).trim(),
+        helm_releases(cluster, &ns).trim(),
         "",
         "no release was made"
     );
 
     let installed = upgrade(&b.fixture.public_key);
     let all = common::ok(installed, "upgrade with --image-key");
-    assert!(!helm_releases(&cluster, &ns).trim().is_empty(), "{all}");
+    assert!(!helm_releases(cluster, &ns).trim().is_empty(), "{all}");
     let records: Vec<PathBuf> = std::fs::read_dir(&backups)
         .unwrap()
         .map(|e| e.unwrap().path())
