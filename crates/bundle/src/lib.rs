@@ -36,6 +36,7 @@ mod error;
 mod file_error;
 pub mod hints;
 pub mod image_check;
+pub mod image_signature;
 pub mod images_lock;
 pub mod media_types;
 mod open_options;

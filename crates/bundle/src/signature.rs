@@ -180,6 +180,47 @@ impl VerifyingKey {
             .expect("a valid key encodes")
     }
 
+    /// A key from its SEC1 encoding (`04 || X || Y`, or compressed), as test vectors give it.
+    pub fn from_sec1(bytes: &[u8], origin: &str) -> Result<Self, SignatureError> {
+        let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(bytes).map_err(|e| {
+            SignatureError::BadKey {
+                file: origin.to_string(),
+                kind: "public",
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Self {
+            key,
+            origin: origin.to_string(),
+        })
+    }
+
+    /// Where the key came from (its file), for messages.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The key's hint as Sigstore bundles carry it (`verificationMaterial.publicKey.hint`,
+    /// what cosign writes): base64 of the SHA-256 of the DER `SubjectPublicKeyInfo`.
+    pub fn hint(&self) -> String {
+        let der = self.key.to_public_key_der().expect("a valid key encodes");
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(der.as_bytes()))
+    }
+
+    /// Whether `signature` (DER as cosign and openssl write it, or the fixed 64-byte `r || s`
+    /// of the DSSE test vectors) is this key's ECDSA signature over the SHA-256 digest
+    /// `prehash`.
+    pub fn verifies_prehash(&self, prehash: &[u8; 32], signature: &[u8]) -> bool {
+        let parsed = p256::ecdsa::Signature::from_der(signature)
+            .or_else(|_| p256::ecdsa::Signature::from_slice(signature));
+        parsed.is_ok_and(|signature| self.key.verify_prehash(prehash, &signature).is_ok())
+    }
+
+    /// Whether `signature` is this key's ECDSA P-256 / SHA-256 signature over `message`.
+    pub fn verifies_message(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verifies_prehash(&Sha256::digest(message).into(), signature)
+    }
+
     /// Checks `signature` over the bundle file at `path` (hashed as a stream).
     pub fn verify_file(
         &self,
@@ -252,6 +293,16 @@ impl SigningKey {
             key: *self.key.verifying_key(),
             origin: "(generated)".to_string(),
         }
+    }
+
+    /// Signs `message` (ECDSA P-256 over its SHA-256): the DER signature, as cosign stores it
+    /// (base64) in a signature layer's annotation.
+    pub fn sign_message(&self, message: &[u8]) -> Vec<u8> {
+        let signature: p256::ecdsa::Signature = self
+            .key
+            .sign_prehash(&Sha256::digest(message))
+            .expect("a 32-byte digest is a valid prehash");
+        signature.to_der().as_bytes().to_vec()
     }
 
     /// Signs the SHA-256 of the file at `path` (hashed as a stream).

@@ -155,7 +155,8 @@ Exit codes:
   0  success
   1  failure (bad input, I/O, network, a container runtime or registry error)
   2  usage error (unknown flag, missing or invalid argument)
-  3  verification failed (a digest or size does not match; nothing was written)
+  3  verification failed (a digest, size or signature does not match, or an image is not
+     signed by any --image-key; nothing was written)
   4  nothing to do / not found (no such chart, version or image; target not in sync)
   5  not ready (status; upgrade/rollback waited: an object failed or the timeout passed)";
 
@@ -225,6 +226,19 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
         }
         if let Some(CredentialsError::Incomplete(_)) = cause.downcast_ref::<CredentialsError>() {
             return Exit::Usage;
+        }
+        // An unreadable `--image-key` file is a plain failure; an image it does not verify
+        // is a verification failure.
+        if let Some(kantup::ops::image_keys::ImageKeysError::Key(_)) =
+            cause.downcast_ref::<kantup::ops::image_keys::ImageKeysError>()
+        {
+            return Exit::Failure;
+        }
+        if cause
+            .downcast_ref::<kantup_bundle::image_signature::ImagesNotVerified>()
+            .is_some()
+        {
+            return Exit::VerificationFailed;
         }
         let signature = cause.downcast_ref::<kantup_bundle::signature::SignatureError>();
         if let Some(signature) = signature
@@ -341,6 +355,29 @@ mod tests {
                 ))
                 .context("opening the repository"),
                 Exit::Usage,
+            ),
+            (
+                anyhow::Error::from(kantup::ops::sync::SyncError::from(
+                    kantup::ops::image_keys::ImageKeysError::Refused {
+                        path: "kant.bundle.tar".into(),
+                        source: kantup_bundle::image_signature::ImagesNotVerified {
+                            refused: Vec::new(),
+                        },
+                    },
+                )),
+                Exit::VerificationFailed,
+            ),
+            (
+                anyhow::Error::from(kantup::ops::load::LoadError::from(
+                    kantup::ops::image_keys::ImageKeysError::Key(Box::new(
+                        kantup_bundle::signature::SignatureError::Io(kantup_bundle::FileError {
+                            action: "read the public key",
+                            path: "missing.pub".into(),
+                            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                        }),
+                    )),
+                )),
+                Exit::Failure,
             ),
         ];
         for (error, expected) in cases {

@@ -81,6 +81,8 @@ pub struct LoadArgs {
     max_parallel: u16,
     #[command(flatten)]
     images: crate::cmd::bundle::MissingImagesArgs,
+    #[command(flatten)]
+    image_keys: crate::cmd::image_key_args::ImageKeyArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
@@ -99,6 +101,7 @@ pub async fn run(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<ExitCode> {
         verify_key: args.signature.verify_key,
         signature: args.signature.signature,
         allow_missing_images: args.images.allow_missing_images,
+        image_keys: args.image_keys.image_keys.clone(),
     };
     let ctx = ctx.clone();
     let report = tokio::task::spawn_blocking(move || {
@@ -164,6 +167,7 @@ async fn run_nodes(
         max_parallel: usize::from(args.max_parallel),
         open: ctx.open.clone(),
         allow_missing_images: args.images.allow_missing_images,
+        image_keys: args.image_keys.image_keys.clone(),
     };
     if let Some(key) = &args.signature.verify_key {
         kantup_bundle::signature::verify_bundle_file(

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod completions;
 pub mod defaults;
 pub mod image_check;
+pub mod image_key_args;
 pub mod load;
 pub mod net_args;
 pub mod repo;

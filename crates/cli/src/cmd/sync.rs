@@ -50,6 +50,8 @@ pub struct SyncArgs {
     pub signature: crate::cmd::bundle::SignatureArgs,
     #[command(flatten)]
     pub images: crate::cmd::bundle::MissingImagesArgs,
+    #[command(flatten)]
+    pub image_keys: crate::cmd::image_key_args::ImageKeyArgs,
 }
 
 impl SyncArgs {
@@ -68,6 +70,7 @@ impl SyncArgs {
             signature: self.signature.signature.clone(),
             helm: self.helm.clone(),
             allow_missing_images: self.images.allow_missing_images,
+            image_keys: self.image_keys.image_keys.clone(),
         }
     }
 }

@@ -97,6 +97,8 @@ pub struct UpgradeArgs {
     #[command(flatten)]
     pub images: crate::cmd::bundle::MissingImagesArgs,
     #[command(flatten)]
+    pub image_keys: crate::cmd::image_key_args::ImageKeyArgs,
+    #[command(flatten)]
     pub fleet: FleetArgs,
 }
 
@@ -177,6 +179,7 @@ impl UpgradeArgs {
             verify_key: self.signature.verify_key.clone(),
             signature: self.signature.signature.clone(),
             allow_missing_images: self.images.allow_missing_images,
+            image_keys: self.image_keys.image_keys.clone(),
         })
     }
 }

@@ -31,6 +31,12 @@ impl<'a> BackupFiles<'a> {
         self.unused(format!("{stamp}.values.yaml"))
     }
 
+    /// The record of the images an upgrade deploys (digest, signature verdict, SBOMs), not
+    /// yet taken.
+    pub(crate) fn deployed_images(&self, stamp: &str) -> PathBuf {
+        self.unused(format!("{stamp}.images.json"))
+    }
+
     /// The snapshot of the live CRDs an upgrade from `revision` changes, not yet taken.
     pub(crate) fn crd_snapshot(&self, revision: u32, stamp: &str) -> PathBuf {
         self.unused(format!("rev{revision}-{stamp}.crds.yaml"))

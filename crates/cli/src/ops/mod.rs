@@ -9,6 +9,7 @@ pub mod duration;
 pub mod fleet;
 pub mod helm;
 pub mod image_check;
+pub mod image_keys;
 pub mod images;
 pub mod load;
 pub mod preflight;

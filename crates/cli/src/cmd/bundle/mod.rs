@@ -113,6 +113,8 @@ pub struct VerifyArgs {
     pub signature: Option<PathBuf>,
     #[command(flatten)]
     pub images: MissingImagesArgs,
+    #[command(flatten)]
+    pub image_keys: crate::cmd::image_key_args::ImageKeyArgs,
 }
 
 /// `--allow-missing-images`, for `bundle verify`, `sync`, `load` and `upgrade`.
@@ -237,14 +239,17 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         key: args.key.clone(),
         signature: args.signature.clone(),
         allow_missing_images: args.images.allow_missing_images,
+        image_keys: args.image_keys.image_keys.clone(),
     };
-    let report = bundle::verify(&options, &BarProgress::new(ctx))?;
+    let verified = bundle::verify(&options, &BarProgress::new(ctx))?;
+    let report = &verified.report;
     if ctx.output == OutputFormat::Json {
         ctx.print_json(&serde_json::json!({
             "bundle": args.bundle,
             "ok": true,
             "signature_verified": args.key.is_some(),
-            "report": report
+            "report": report,
+            "image_signatures": verified.image_signatures,
         }))?;
     } else if !ctx.quiet {
         println!(
@@ -287,6 +292,9 @@ fn verify(ctx: &Ctx, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(key) = &args.key {
             println!("OK signature verified with {}", key.display());
+        }
+        for image in &verified.image_signatures {
+            println!("OK {} {}: {}", image.name, image.image, image.summary());
         }
     }
     Ok(ExitCode::SUCCESS)

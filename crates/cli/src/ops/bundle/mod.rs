@@ -10,8 +10,8 @@
 //!     deep: true,
 //!     ..VerifyBundleOptions::new("kant.bundle.tar")
 //! };
-//! let report = bundle::verify(&options, &Silent)?;
-//! println!("{} blobs verified", report.blobs);
+//! let verified = bundle::verify(&options, &Silent)?;
+//! println!("{} blobs verified", verified.report.blobs);
 //! # Ok::<(), kantup::ops::bundle::BundleOpError>(())
 //! ```
 
@@ -48,6 +48,9 @@ pub enum BundleOpError {
     /// The chart's images could not be listed.
     #[error("{0}")]
     Images(#[from] crate::ops::images::ImagesError),
+    /// An image is not signed by any `--image-key` (or a key is unusable); nothing changed.
+    #[error("{0}")]
+    ImageKeys(#[from] crate::ops::image_keys::ImageKeysError),
     /// The bundle failed verification.
     #[error("verification of {} failed", path.display())]
     Verify {
@@ -102,6 +105,17 @@ pub struct VerifyBundleOptions {
     pub open: OpenOptions,
     /// Pass a bundle that lacks images its chart needs (they are listed in the report).
     pub allow_missing_images: bool,
+    /// Every image must be signed by one of these public keys (`--image-key`), checked first.
+    pub image_keys: Vec<PathBuf>,
+}
+
+/// What [`verify`] found: the bundle's checks, and the image signatures with `--image-key`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifiedBundle {
+    /// Blobs, checksums and images checked.
+    pub report: VerifyReport,
+    /// The verdict on each image's signatures (empty without `image_keys`).
+    pub image_signatures: Vec<kantup_bundle::image_signature::ImageVerdict>,
 }
 
 impl VerifyBundleOptions {
@@ -114,6 +128,7 @@ impl VerifyBundleOptions {
             signature: None,
             open: OpenOptions::default(),
             allow_missing_images: false,
+            image_keys: Vec::new(),
         }
     }
 }
@@ -136,13 +151,14 @@ fn check_signature(
 pub fn verify(
     options: &VerifyBundleOptions,
     progress: &dyn Progress,
-) -> Result<VerifyReport, BundleOpError> {
+) -> Result<VerifiedBundle, BundleOpError> {
     check_signature(
         &options.bundle,
         options.key.as_deref(),
         options.signature.as_deref(),
     )?;
     let bundle = Bundle::open_with(&options.bundle, &options.open)?;
+    let image_signatures = crate::ops::image_keys::require_signed(&bundle, &options.image_keys)?;
     progress.start("verifying", bundle.tar_size());
     let result = bundle.verify(
         VerifyOptions {
@@ -152,9 +168,13 @@ pub fn verify(
         &mut |n| progress.advance(n),
     );
     progress.finish();
-    result.map_err(|source| BundleOpError::Verify {
+    let report = result.map_err(|source| BundleOpError::Verify {
         path: options.bundle.clone(),
         source,
+    })?;
+    Ok(VerifiedBundle {
+        report,
+        image_signatures,
     })
 }
 

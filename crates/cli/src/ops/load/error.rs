@@ -13,6 +13,9 @@ pub enum LoadError {
     /// The input's signature did not verify (or there is none); nothing was loaded.
     #[error("{0}")]
     Signature(#[from] kantup_bundle::signature::SignatureError),
+    /// An image is not signed by any `--image-key` (or a key is unusable); nothing was loaded.
+    #[error("{0}")]
+    ImageKeys(#[from] crate::ops::image_keys::ImageKeysError),
     /// The bundle lacks images its chart needs, or names images invalidly; nothing was
     /// loaded.
     #[error("{}: refused, nothing loaded", path.display())]

@@ -73,6 +73,9 @@ pub struct LoadOptions {
     /// Accept a bundle that lacks images its chart needs (a chart that pulls them from
     /// elsewhere on purpose); without it such a bundle is refused before anything is loaded.
     pub allow_missing_images: bool,
+    /// Every image must be signed by one of these public keys (`--image-key`), checked
+    /// before anything is loaded.
+    pub image_keys: Vec<PathBuf>,
 }
 
 impl LoadOptions {
@@ -89,6 +92,7 @@ impl LoadOptions {
             signature: None,
             open: kantup_bundle::OpenOptions::default(),
             allow_missing_images: false,
+            image_keys: Vec::new(),
         }
     }
 }
@@ -143,6 +147,11 @@ pub fn load(options: &LoadOptions, progress: &dyn Progress) -> Result<LoadReport
             options.signature.as_deref(),
         )?;
     }
+    crate::ops::image_keys::require_signed_file(
+        &options.input,
+        &options.image_keys,
+        &options.open,
+    )?;
     let (feed, names) = open_input(&options.input, &options.open, options.allow_missing_images)?;
     if names.is_empty() {
         return Err(LoadError::NoImages(options.input.clone()));

@@ -49,6 +49,9 @@ pub struct NodeLoadOptions {
     /// Accept a bundle that lacks images its chart needs; without it such a bundle is refused
     /// before any node is touched, as the local `load` refuses it.
     pub allow_missing_images: bool,
+    /// Every image must be signed by one of these public keys (`--image-key`), checked
+    /// before any node is touched.
+    pub image_keys: Vec<PathBuf>,
 }
 
 /// How a node ended.
@@ -167,6 +170,11 @@ pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
     if options.runtime == Runtime::Podman {
         return Err(LoadError::NodeRuntime(options.runtime));
     }
+    crate::ops::image_keys::require_signed_file(
+        &options.input,
+        &options.image_keys,
+        &options.open,
+    )?;
     let archive = open_archive(&options.input, &options.open, options.allow_missing_images)?;
     let images: Vec<Image> = archive.images().to_vec();
     if images.is_empty() {

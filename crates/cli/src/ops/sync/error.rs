@@ -19,6 +19,9 @@ pub enum SyncError {
     /// A bundle's signature did not verify (or there is none); nothing was pushed.
     #[error("{0}")]
     Signature(#[from] kantup_bundle::signature::SignatureError),
+    /// An image is not signed by any `--image-key` (or a key is unusable); nothing was pushed.
+    #[error("{0}")]
+    ImageKeys(#[from] crate::ops::image_keys::ImageKeysError),
     /// `signature` names one file but the source holds several bundles.
     #[error(
         "--signature names one signature file but {} holds {count} bundles; leave it out to use <bundle>.sig beside each",

@@ -76,6 +76,9 @@ pub struct SyncOptions {
     /// elsewhere on purpose). Without it such a bundle stops the sync before anything is
     /// pushed; invalid image names always do.
     pub allow_missing_images: bool,
+    /// Every image of every bundle must be signed by one of these public keys
+    /// (`--image-key`); all are checked before anything is pushed.
+    pub image_keys: Vec<PathBuf>,
 }
 
 impl SyncOptions {
@@ -95,6 +98,7 @@ impl SyncOptions {
             helm: None,
             open: kantup_bundle::OpenOptions::default(),
             allow_missing_images: false,
+            image_keys: Vec::new(),
         }
     }
 }
@@ -156,6 +160,9 @@ pub async fn sync(
             path: path.clone(),
             source: Box::new(source.into()),
         })?;
+        // Every image signed by a given key, before any push (no network: the bundle carries
+        // the signatures).
+        crate::ops::image_keys::require_signed(&bundle, &options.image_keys)?;
     }
 
     let image_target = targets::image_target(&config.target, options, base)?;

@@ -61,6 +61,12 @@ pub enum UpgradeError {
         "{0}: --verify-key needs a bundle or chart archive file (not a directory or repository)"
     )]
     SignatureNeedsFile(String),
+    /// `--image-key` for a source that carries no images (not a bundle).
+    #[error("{0}: --image-key needs a bundle (its images and their signatures travel in it)")]
+    ImageKeyNeedsBundle(String),
+    /// An image is not signed by any `--image-key` (or a key is unusable); nothing changed.
+    #[error("{0}")]
+    ImageKeys(#[from] crate::ops::image_keys::ImageKeysError),
     /// helm could not be run (before anything changed).
     #[error("{0}")]
     Helm(#[from] HelmError),

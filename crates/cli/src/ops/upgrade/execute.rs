@@ -63,7 +63,7 @@ pub async fn execute(prepared: PreparedUpgrade) -> Result<UpgradeSummary, Upgrad
     }
 
     // 1. The backup, before anything in the cluster changes.
-    write_values(&values, &plan.files)?;
+    write_values(&values, &plan, &installation.chart.images)?;
     let way_back = way_back(&installation.helm, &plan, &release, &values.backup_dir);
 
     // 2. CRDs (helm never upgrades them, and installs them only once), after saving the live
@@ -155,8 +155,14 @@ fn nothing_to_do(plan: UpgradePlan, current: &ReleaseRecord) -> UpgradeSummary {
     }
 }
 
-/// Writes the values backup and the computed values file (mode 0600).
-fn write_values(values: &UpgradeValues, files: &UpgradeFiles) -> Result<(), UpgradeError> {
+/// Writes the values backup, the computed values and (for a bundle) the record of its images,
+/// all mode 0600, before anything in the cluster changes.
+fn write_values(
+    values: &UpgradeValues,
+    plan: &UpgradePlan,
+    images: &[crate::ops::image_keys::DeployedImage],
+) -> Result<(), UpgradeError> {
+    let files = &plan.files;
     std::fs::create_dir_all(&values.backup_dir)
         .map_err(|source| UpgradeError::io("create", &values.backup_dir, source))?;
     write_with(
@@ -171,6 +177,16 @@ fn write_values(values: &UpgradeValues, files: &UpgradeFiles) -> Result<(), Upgr
         Access::Private,
     )
     .map_err(BundleError::from)?;
+    if let Some(images_file) = &files.images_file {
+        let record = serde_json::to_vec_pretty(&serde_json::json!({
+            "release": plan.release,
+            "chart": plan.chart,
+            "chartVersion": plan.chart_version,
+            "images": images,
+        }))
+        .expect("the record serializes");
+        write_with(images_file, &record, Access::Private).map_err(BundleError::from)?;
+    }
     tracing::info!(backup = %files.backup_file.display(), "values backed up");
     Ok(())
 }

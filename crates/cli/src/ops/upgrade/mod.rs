@@ -99,6 +99,9 @@ pub struct UpgradeOptions {
     /// elsewhere on purpose); without it such a bundle is refused before anything changes,
     /// even with `skip_verify`.
     pub allow_missing_images: bool,
+    /// Every image of the bundle must be signed by one of these public keys (`--image-key`),
+    /// checked before anything changes; the verdicts go into the deployed-images record.
+    pub image_keys: Vec<PathBuf>,
 }
 
 impl UpgradeOptions {
@@ -132,6 +135,7 @@ impl UpgradeOptions {
             signature: None,
             open: kantup_bundle::OpenOptions::default(),
             allow_missing_images: false,
+            image_keys: Vec::new(),
         }
     }
 }

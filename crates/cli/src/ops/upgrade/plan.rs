@@ -72,6 +72,10 @@ pub struct UpgradeFiles {
     /// The live CRDs the upgrade changes, saved before it changes them (for
     /// `kantup rollback`); `None` when no CRD changes.
     pub crd_snapshot_file: Option<PathBuf>,
+    /// The record of the bundle's images (digest, signature verdict, SBOMs), written beside
+    /// the values backup; `None` when the source carries no images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images_file: Option<PathBuf>,
 }
 
 /// A planned upgrade: the plan, and what [`execute`] needs to carry it out, in four parts.
@@ -209,6 +213,7 @@ pub async fn plan(
     let stamp = timestamp();
     let backup_file = files.values_backup(report.revision.unwrap_or(0), &stamp);
     let values_file = files.computed_values(&stamp);
+    let images_file = (!chart.images.is_empty()).then(|| files.deployed_images(&stamp));
     // Values are computed from the backup exactly as `helm upgrade -f bak.yaml` would read it,
     // in memory.
     let merged = compute_values(
@@ -293,6 +298,7 @@ pub async fn plan(
             backup_file,
             values_file,
             crd_snapshot_file,
+            images_file,
         },
         up_to_date,
         helm_reasons,

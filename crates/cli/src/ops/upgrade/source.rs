@@ -124,6 +124,9 @@ pub(crate) async fn resolve(
 ) -> Result<ResolvedChart, UpgradeError> {
     match &options.source {
         ChartSource::Path(path) => resolve_path(path, options, progress),
+        ChartSource::Repository(_) if !options.image_keys.is_empty() => Err(
+            UpgradeError::ImageKeyNeedsBundle(options.source.to_string()),
+        ),
         ChartSource::Repository(repository) => resolve_repository(repository).await,
     }
 }
@@ -145,6 +148,7 @@ async fn resolve_repository(source: &RepositoryChart) -> Result<ResolvedChart, U
         kind: "chart repository",
         pulled_from: Some(format!("{} ({})", pulled.source, pulled.digest)),
         _scratch: Some(scratch),
+        images: Vec::new(),
     })
 }
 
@@ -159,6 +163,8 @@ pub(crate) struct ResolvedChart {
     pub pulled_from: Option<String>,
     /// Keeps a bundle's chart directory alive until helm has run.
     pub _scratch: Option<tempfile::TempDir>,
+    /// A bundle's images: digest, signature verdict (with `--image-key`), SBOMs.
+    pub images: Vec<crate::ops::image_keys::DeployedImage>,
 }
 
 /// Opens and checks `path`: a bundle is verified (unless `skip_verify`; that it carries the
@@ -170,7 +176,17 @@ fn resolve_path(
     progress: &dyn Progress,
 ) -> Result<ResolvedChart, UpgradeError> {
     let allow_missing_images = options.allow_missing_images;
+    let needs_bundle = || {
+        if options.image_keys.is_empty() {
+            Ok(())
+        } else {
+            Err(UpgradeError::ImageKeyNeedsBundle(
+                path.display().to_string(),
+            ))
+        }
+    };
     if path.is_dir() {
+        needs_bundle()?;
         let chart = Chart::load_dir(path)?;
         return Ok(ResolvedChart {
             chart,
@@ -178,6 +194,7 @@ fn resolve_path(
             kind: "chart directory",
             pulled_from: None,
             _scratch: None,
+            images: Vec::new(),
         });
     }
     if !path.is_file() {
@@ -211,6 +228,8 @@ fn resolve_path(
                 progress.finish();
                 verified.map_err(verify_error)?;
             }
+            // Signed by a given key, before anything changes; recorded beside the backup.
+            let images = crate::ops::image_keys::deployed_images(&bundle, &options.image_keys)?;
             let chart = bundle.chart()?;
             let scratch = scratch_dir()?;
             let dir = scratch.path().join(chart.name());
@@ -221,15 +240,20 @@ fn resolve_path(
                 kind: "bundle",
                 pulled_from: None,
                 _scratch: Some(scratch),
+                images,
             })
         }
-        ChartFile::Archive(chart) => Ok(ResolvedChart {
-            chart: *chart,
-            helm_path: path.to_path_buf(),
-            kind: "chart archive",
-            pulled_from: None,
-            _scratch: None,
-        }),
+        ChartFile::Archive(chart) => {
+            needs_bundle()?;
+            Ok(ResolvedChart {
+                chart: *chart,
+                helm_path: path.to_path_buf(),
+                kind: "chart archive",
+                pulled_from: None,
+                _scratch: None,
+                images: Vec::new(),
+            })
+        }
     }
 }
 
