@@ -139,6 +139,19 @@ pub enum BundleError {
         /// What is wrong.
         reason: String,
     },
+    /// A signature, attestation, SBOM or referrer is about a manifest the archive does not
+    /// hold (see [`crate::archive::attachment`]).
+    #[error(
+        "{path}: {attachment} is about {subject}, which the archive does not hold (was the image re-pushed or rebuilt after it was signed? save the image and its signatures from the same source)"
+    )]
+    AttachmentWithoutSubject {
+        /// The archive.
+        path: String,
+        /// The attachment (kind, tag or referrer, digest).
+        attachment: String,
+        /// The manifest it names.
+        subject: Digest,
+    },
     /// A blob was requested that the archive does not hold.
     #[error("{path}: no blob {digest}")]
     BlobNotFound {

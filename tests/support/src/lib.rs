@@ -13,6 +13,7 @@ pub mod kube_cluster;
 pub mod kubelet;
 pub mod registry_server;
 pub mod runtimes;
+pub mod signed_images;
 pub mod ssh_node;
 pub mod token_issuer;
 pub mod tools;

@@ -93,6 +93,28 @@ pub struct Attachment {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl AttachmentKind {
+    /// A word for messages: `signature`, `attestation`, `SBOM`, `referrer`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            AttachmentKind::Signature => "signature",
+            AttachmentKind::Attestation => "attestation",
+            AttachmentKind::Sbom => "SBOM",
+            AttachmentKind::Referrer => "referrer",
+        }
+    }
+}
+
+impl Attachment {
+    /// For messages: `signature sha256:... (tag sha256-<hex>.sig)` or `... (referrer)`.
+    pub fn describe(&self) -> String {
+        match &self.link {
+            Link::Tag(tag) => format!("{} {} (tag {tag})", self.kind.noun(), self.digest),
+            Link::Subject => format!("{} {} (referrer)", self.kind.noun(), self.digest),
+        }
+    }
+}
+
 /// cosign's tag for an attachment of `kind` to the image `subject`: `sha256-<hex>.<suffix>`;
 /// `None` for [`AttachmentKind::Referrer`].
 pub fn cosign_tag(subject: &Digest, kind: AttachmentKind) -> Option<String> {
@@ -121,6 +143,108 @@ pub fn parse_cosign_tag(tag: &str) -> Option<(Digest, Option<AttachmentKind>)> {
     Some((digest, kind))
 }
 
+/// The `index.json` `kind` annotation values of `cosign save` (cosign's `pkg/oci/layout`): what
+/// an entry is. cosign 3 writes one image per layout and names none of the entries.
+pub mod cosign_kind {
+    /// The saved image (a platform manifest).
+    pub const IMAGE: &str = "dev.cosignproject.cosign/image";
+    /// The saved index.
+    pub const IMAGE_INDEX: &str = "dev.cosignproject.cosign/imageIndex";
+    /// Its `.sig` manifest.
+    pub const SIGS: &str = "dev.cosignproject.cosign/sigs";
+    /// Its `.att` manifest.
+    pub const ATTS: &str = "dev.cosignproject.cosign/atts";
+    /// Its `.sbom` manifest.
+    pub const SBOMS: &str = "dev.cosignproject.cosign/sboms";
+    /// The prefix of referrers' kinds (`.../referrers/<hex>`, as Hauler keeps them).
+    pub const REFERRERS_PREFIX: &str = "dev.cosignproject.cosign/referrers/";
+
+    /// The attachment kind of a `kind` value; `None` for images, indexes and other values.
+    pub fn attachment_kind(kind: &str) -> Option<super::AttachmentKind> {
+        use super::AttachmentKind;
+        match kind {
+            SIGS => Some(AttachmentKind::Signature),
+            ATTS => Some(AttachmentKind::Attestation),
+            SBOMS => Some(AttachmentKind::Sbom),
+            k if k.starts_with(REFERRERS_PREFIX) => Some(AttachmentKind::Referrer),
+            _ => None,
+        }
+    }
+}
+
+/// The manifest annotation cosign 3 puts on a Sigstore bundle referrer: the in-toto predicate
+/// type it holds (`https://sigstore.dev/cosign/sign/v1` for an image signature).
+pub const SIGSTORE_BUNDLE_PREDICATE_ANNOTATION: &str = "dev.sigstore.bundle.predicateType";
+/// The manifest annotation saying what a Sigstore bundle referrer holds (`dsse-envelope`,
+/// `message-signature`).
+pub const SIGSTORE_BUNDLE_CONTENT_ANNOTATION: &str = "dev.sigstore.bundle.content";
+/// The predicate type of cosign 3's image signatures (a DSSE envelope in a Sigstore bundle).
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// What a referrer is, from its `artifactType` and manifest annotations: a Sigstore bundle
+/// holding cosign's signature predicate or a message signature is a signature, one holding
+/// another predicate an attestation; anything else stays a plain referrer.
+pub fn referrer_kind(
+    artifact_type: Option<&str>,
+    annotations: &BTreeMap<String, String>,
+) -> AttachmentKind {
+    if artifact_type != Some(crate::media_types::SIGSTORE_BUNDLE_V03) {
+        return AttachmentKind::Referrer;
+    }
+    match (
+        annotations
+            .get(SIGSTORE_BUNDLE_PREDICATE_ANNOTATION)
+            .map(String::as_str),
+        annotations
+            .get(SIGSTORE_BUNDLE_CONTENT_ANNOTATION)
+            .map(String::as_str),
+    ) {
+        (Some(COSIGN_SIGN_PREDICATE), _) | (_, Some("message-signature")) => {
+            AttachmentKind::Signature
+        }
+        (Some(_), _) | (_, Some("dsse-envelope")) => AttachmentKind::Attestation,
+        _ => AttachmentKind::Signature,
+    }
+}
+
+/// The image digest a classic cosign layer is about: a simple-signing payload's
+/// `critical.image.docker-manifest-digest`, or the `sha256` subject of the in-toto statement in
+/// a DSSE envelope. `None` for other layers or unreadable content (the caller names the file).
+pub fn signed_subject(layer_media_type: &str, bytes: &[u8]) -> Option<Digest> {
+    use base64::Engine;
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    match layer_media_type {
+        crate::media_types::COSIGN_SIMPLE_SIGNING => {
+            value["critical"]["image"]["docker-manifest-digest"]
+                .as_str()?
+                .parse()
+                .ok()
+        }
+        crate::media_types::DSSE_ENVELOPE => {
+            let payload = base64::engine::general_purpose::STANDARD
+                .decode(value["payload"].as_str()?)
+                .ok()?;
+            let statement: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+            let hex = statement["subject"]
+                .as_array()?
+                .iter()
+                .find_map(|s| s["digest"]["sha256"].as_str())?;
+            format!("sha256:{hex}").parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// The image tag in a reference as `index.json` names it (`host:5000/repo:sha256-<hex>.sig`
+/// or the bare tag `sha256-<hex>.sig`): what follows the last `:` unless that is a port.
+pub fn tag_of_name(name: &str) -> &str {
+    let name = name.split('@').next().unwrap_or(name);
+    match name.rsplit_once(':') {
+        Some((_, tag)) if !tag.contains('/') => tag,
+        _ => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +268,41 @@ mod tests {
         assert_eq!(parse_cosign_tag(&format!("sha256-{HEX}.txt")), None);
         assert_eq!(parse_cosign_tag("sha256-short.sig"), None);
         assert_eq!(parse_cosign_tag("latest"), None);
+    }
+
+    #[test]
+    fn names_give_their_tags() {
+        let tag = format!("sha256-{HEX}.sig");
+        assert_eq!(tag_of_name(&tag), tag);
+        assert_eq!(tag_of_name(&format!("127.0.0.1:5000/a/b:{tag}")), tag);
+        assert_eq!(tag_of_name("127.0.0.1:5000/a/b"), "127.0.0.1:5000/a/b");
+        assert_eq!(tag_of_name("example.com/a:v1"), "v1");
+    }
+
+    #[test]
+    fn referrers_are_told_apart_by_their_bundle_annotations() {
+        let bundle = Some(crate::media_types::SIGSTORE_BUNDLE_V03);
+        let with = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        assert_eq!(
+            referrer_kind(
+                bundle,
+                &with(SIGSTORE_BUNDLE_PREDICATE_ANNOTATION, COSIGN_SIGN_PREDICATE)
+            ),
+            AttachmentKind::Signature
+        );
+        assert_eq!(
+            referrer_kind(
+                bundle,
+                &with(
+                    SIGSTORE_BUNDLE_PREDICATE_ANNOTATION,
+                    "https://spdx.dev/Document"
+                )
+            ),
+            AttachmentKind::Attestation
+        );
+        assert_eq!(
+            referrer_kind(Some("application/spdx+json"), &BTreeMap::new()),
+            AttachmentKind::Referrer
+        );
     }
 }

@@ -381,6 +381,9 @@ impl ImageArchive {
         if let Some(index) = self.indexes.iter().find(|i| &i.digest == digest) {
             return Ok(Box::new(std::io::Cursor::new(index.manifest.clone())));
         }
+        if let Some(a) = self.attachments.iter().find(|a| &a.digest == digest) {
+            return Ok(Box::new(std::io::Cursor::new(a.manifest.clone())));
+        }
         if self.omitted.contains(digest) {
             return Err(BundleError::BlobOmitted {
                 path: self.store.label(),

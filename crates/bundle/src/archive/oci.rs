@@ -5,6 +5,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 
+use super::attachment::{
+    Attachment, AttachmentKind, Link, cosign_kind, cosign_tag, parse_cosign_tag, referrer_kind,
+    signed_subject, tag_of_name,
+};
 use super::docker::ManifestEntry;
 use super::{
     ArchiveFormat, BlobInfo, Compression, ConfigSummary, Image, ImageArchive, ImageIndex,
@@ -40,6 +44,20 @@ struct IndexDoc {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct AttachmentDoc {
+    config: Descriptor,
+    #[serde(default)]
+    layers: Option<Vec<Descriptor>>,
+    #[serde(default)]
+    subject: Option<Descriptor>,
+    #[serde(default)]
+    artifact_type: Option<String>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ManifestDoc {
     #[serde(default)]
     media_type: Option<String>,
@@ -65,6 +83,58 @@ struct Reader<'a> {
     may_omit: &'a HashSet<Digest>,
     /// Those of `may_omit` the images name and the layout does not hold.
     omitted: HashSet<Digest>,
+    /// The one image or index `cosign save` wrote, when the layout is its output.
+    sole_subject: Option<Digest>,
+    /// Signatures, attestations, SBOMs and referrers found so far.
+    attachments: Vec<Attachment>,
+}
+
+/// What a top-level `index.json` entry is.
+enum Role {
+    /// An image or an index of images.
+    Image,
+    /// A cosign attachment: by its tag (`sha256-<hex>.sig`), or by `cosign save`'s `kind`
+    /// (subject `None`: the layout's one image, else read from the signed payload).
+    Cosign {
+        kind: AttachmentKind,
+        subject: Option<Digest>,
+    },
+    /// The referrers fallback index tagged `sha256-<hex>`: each manifest it lists is a
+    /// referrer of that image.
+    Referrers(Digest),
+}
+
+fn role_of(d: &Descriptor) -> Role {
+    let Some(annotations) = &d.annotations else {
+        return Role::Image;
+    };
+    if let Some(kind) = annotations
+        .get(media_types::COSIGN_KIND_ANNOTATION)
+        .and_then(|k| cosign_kind::attachment_kind(k))
+    {
+        return Role::Cosign {
+            kind,
+            subject: None,
+        };
+    }
+    for name in [annotations.get(REF_NAME), annotations.get(CONTAINERD_NAME)]
+        .into_iter()
+        .flatten()
+    {
+        match parse_cosign_tag(tag_of_name(name)) {
+            Some((subject, Some(kind))) => {
+                return Role::Cosign {
+                    kind,
+                    subject: Some(subject),
+                };
+            }
+            Some((subject, None)) if media_types::is_index(&d.media_type) => {
+                return Role::Referrers(subject);
+            }
+            _ => {}
+        }
+    }
+    Role::Image
 }
 
 fn names_from(annotations: &Option<BTreeMap<String, String>>) -> Vec<ImageName> {
@@ -81,6 +151,180 @@ fn names_from(annotations: &Option<BTreeMap<String, String>>) -> Vec<ImageName> 
 }
 
 impl Reader<'_> {
+    /// Reads an attachment manifest (`bytes`, already checked against `d`): its config and
+    /// layers must be in the layout. `kind` `None` means a referrer, told apart by its
+    /// content; `subject` `None` means: from the manifest's `subject`, else from the signed
+    /// payload, else the layout's only image (`cosign save`).
+    #[allow(clippy::too_many_arguments)]
+    fn attachment(
+        &mut self,
+        d: &Descriptor,
+        digest: Digest,
+        bytes: Vec<u8>,
+        value: serde_json::Value,
+        kind: Option<AttachmentKind>,
+        subject: Option<Digest>,
+        link: Link,
+    ) -> Result<(), BundleError> {
+        let what = format!("attachment {digest}");
+        let media_type = value
+            .get("mediaType")
+            .and_then(|m| m.as_str())
+            .unwrap_or(&d.media_type)
+            .to_string();
+        if !media_types::is_manifest(&media_type) {
+            return Err(BundleError::archive(
+                &self.label,
+                format!("{what}: media type {media_type:?} is not an image manifest"),
+            ));
+        }
+        let doc: AttachmentDoc = serde_json::from_value(value)
+            .map_err(|e| BundleError::json(format!("{}!{}", self.label, blob_path(&digest)), e))?;
+        let mut blobs = Vec::new();
+        for (n, b) in std::iter::once(&doc.config)
+            .chain(doc.layers.iter().flatten())
+            .enumerate()
+        {
+            let part = if n == 0 {
+                "config".to_string()
+            } else {
+                format!("layer {n}")
+            };
+            let bd = self.parse_digest(&b.digest, &format!("{what} {part}"))?;
+            let path = blob_path(&bd);
+            if !self.store.exists(&path) {
+                return Err(BundleError::archive(
+                    &self.label,
+                    format!("{what}: {part} blob {path:?} is missing"),
+                ));
+            }
+            self.blobs.insert(bd, path);
+            blobs.push(BlobInfo {
+                digest: bd,
+                size: b.size,
+                media_type: b.media_type.clone(),
+                diff_id: None,
+                compression: Compression::None,
+            });
+        }
+        let named_subject = match &doc.subject {
+            Some(s) => Some(self.parse_digest(&s.digest, &format!("{what} subject"))?),
+            None => None,
+        };
+        let subject = match (subject, named_subject) {
+            (Some(given), Some(named)) if given != named => {
+                return Err(BundleError::archive(
+                    &self.label,
+                    format!(
+                        "{what}: it is listed for {given} but its manifest's subject is {named}"
+                    ),
+                ));
+            }
+            (Some(s), _) | (None, Some(s)) => s,
+            (None, None) => self.payload_subject(&what, &blobs)?,
+        };
+        let artifact_type = doc.artifact_type.clone().or_else(|| {
+            (doc.config.media_type != media_types::OCI_CONFIG
+                && doc.config.media_type != media_types::OCI_EMPTY
+                && !doc.config.media_type.is_empty())
+            .then(|| doc.config.media_type.clone())
+        });
+        let annotations = doc.annotations.clone().unwrap_or_default();
+        let kind = kind.unwrap_or_else(|| referrer_kind(artifact_type.as_deref(), &annotations));
+        let link = match link {
+            // `cosign save` names nothing: the tag is the one cosign reads it from.
+            Link::Tag(t) if t.is_empty() => {
+                Link::Tag(cosign_tag(&subject, kind).unwrap_or_default())
+            }
+            other => other,
+        };
+        if link == Link::Subject && doc.subject.is_none() {
+            return Err(BundleError::archive(
+                &self.label,
+                format!("{what}: a referrer of {subject} without a `subject` field"),
+            ));
+        }
+        if !self
+            .attachments
+            .iter()
+            .any(|a| a.digest == digest && a.subject == subject && a.link == link)
+        {
+            self.attachments.push(Attachment {
+                kind,
+                subject,
+                link,
+                manifest: bytes,
+                media_type,
+                digest,
+                artifact_type,
+                blobs,
+                annotations,
+            });
+        }
+        Ok(())
+    }
+
+    /// The image a classic attachment's first signed layer is about (see [`signed_subject`]),
+    /// or the layout's only image.
+    fn payload_subject(&self, what: &str, blobs: &[BlobInfo]) -> Result<Digest, BundleError> {
+        for layer in blobs.iter().skip(1) {
+            if layer.media_type != media_types::COSIGN_SIMPLE_SIGNING
+                && layer.media_type != media_types::DSSE_ENVELOPE
+            {
+                continue;
+            }
+            let bytes = self.store.read(&blob_path(&layer.digest), MAX_JSON)?;
+            return signed_subject(&layer.media_type, &bytes).ok_or_else(|| {
+                BundleError::archive(
+                    &self.label,
+                    format!(
+                        "{what}: layer {} ({}) names no image digest",
+                        layer.digest, layer.media_type
+                    ),
+                )
+            });
+        }
+        match self.sole_subject {
+            Some(d) => Ok(d),
+            None => Err(BundleError::archive(
+                &self.label,
+                format!(
+                    "{what}: nothing says which image it belongs to (no tag, no subject, no signed payload, and the layout holds several images)"
+                ),
+            )),
+        }
+    }
+
+    /// The referrers fallback index tagged `sha256-<hex>`: every manifest it lists is a
+    /// referrer of `subject`. The index itself is not kept: it is rebuilt where it is pushed.
+    fn referrers(&mut self, d: &Descriptor, subject: Digest) -> Result<(), BundleError> {
+        let what = format!(
+            "referrers index {} (tag sha256-{})",
+            d.digest,
+            subject.hex()
+        );
+        let (_, bytes) = self.read_manifest(d, &what)?;
+        let index: IndexDoc = serde_json::from_slice(&bytes)
+            .map_err(|e| BundleError::json(format!("{}!{}", self.label, d.digest), e))?;
+        for child in &index.manifests {
+            let (digest, child_bytes) =
+                self.read_manifest(child, &format!("{what}: manifest {}", child.digest))?;
+            let value: serde_json::Value = serde_json::from_slice(&child_bytes).map_err(|e| {
+                BundleError::json(format!("{}!{}", self.label, blob_path(&digest)), e)
+            })?;
+            self.attachment(
+                child,
+                digest,
+                child_bytes,
+                value,
+                None,
+                Some(subject),
+                Link::Subject,
+            )?;
+        }
+        Ok(())
+    }
+
     fn parse_digest(&self, s: &str, what: &str) -> Result<Digest, BundleError> {
         s.parse()
             .map_err(|e| BundleError::archive(&self.label, format!("{what}: {e}")))
@@ -152,6 +396,10 @@ impl Reader<'_> {
                     "{what}: media type {media_type:?} is not an image manifest or index (OCI or Docker schema 2)"
                 ),
             ));
+        }
+        if depth == 0 && value.get("subject").is_some() && media_types::is_manifest(&media_type) {
+            // An OCI 1.1 referrer listed on its own (as `oras copy -r` leaves them).
+            return self.attachment(d, digest, bytes, value, None, None, Link::Subject);
         }
         if media_types::is_index(&media_type) || value.get("manifests").is_some() {
             let index: IndexDoc = serde_json::from_value(value).map_err(|e| {
@@ -268,9 +516,41 @@ pub(crate) fn read(store: Store, may_omit: &HashSet<Digest>) -> Result<ImageArch
         repo_tags,
         may_omit,
         omitted: HashSet::new(),
+        attachments: Vec::new(),
+        sole_subject: None,
     };
+    // `cosign save` names nothing: its signatures belong to the one image it saved.
+    let saved: Vec<&Descriptor> = index
+        .manifests
+        .iter()
+        .filter(|d| {
+            d.annotations
+                .as_ref()
+                .and_then(|a| a.get(media_types::COSIGN_KIND_ANNOTATION))
+                .is_some_and(|k| k == cosign_kind::IMAGE || k == cosign_kind::IMAGE_INDEX)
+        })
+        .collect();
+    if let [only] = saved.as_slice() {
+        reader.sole_subject = Some(reader.parse_digest(&only.digest, "index.json")?);
+    }
     for d in &index.manifests {
-        reader.visit(d, Vec::new(), 0)?;
+        match role_of(d) {
+            Role::Image => reader.visit(d, Vec::new(), 0)?,
+            Role::Cosign { kind, subject } => {
+                let (digest, bytes) =
+                    reader.read_manifest(d, &format!("attachment {}", d.digest))?;
+                let value: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| BundleError::json(format!("{label}!{}", blob_path(&digest)), e))?;
+                let link = match (kind, subject) {
+                    (AttachmentKind::Referrer, _) => Link::Subject,
+                    (_, Some(s)) => Link::Tag(cosign_tag(&s, kind).unwrap_or_default()),
+                    // Filled in once the subject is known.
+                    (_, None) => Link::Tag(String::new()),
+                };
+                reader.attachment(d, digest, bytes, value, Some(kind), subject, link)?;
+            }
+            Role::Referrers(subject) => reader.referrers(d, subject)?,
+        }
     }
     // The same manifest listed twice (two tags) is one image with two names.
     let mut images: Vec<Image> = Vec::new();
@@ -288,7 +568,13 @@ pub(crate) fn read(store: Store, may_omit: &HashSet<Digest>) -> Result<ImageArch
             images.push(image);
         }
     }
-    let (indexes, blobs, omitted) = (reader.indexes, reader.blobs, reader.omitted);
+    let (indexes, blobs, omitted, attachments) = (
+        reader.indexes,
+        reader.blobs,
+        reader.omitted,
+        reader.attachments,
+    );
+    check_subjects(&label, &images, &indexes, &attachments)?;
     Ok(ImageArchive {
         store,
         format: ArchiveFormat::OciLayout,
@@ -296,6 +582,31 @@ pub(crate) fn read(store: Store, may_omit: &HashSet<Digest>) -> Result<ImageArch
         indexes,
         blobs,
         omitted,
-        attachments: Vec::new(),
+        attachments,
     })
+}
+
+/// Every attachment must be about a manifest the archive holds. One that is not is refused,
+/// not carried: pushed, it would be a signature for nothing the bundle installs, and it is
+/// almost always a sign of a mistake upstream (the image was rebuilt or re-pushed after it was
+/// signed, or `cosign save` and the image layout came from different runs), which the user
+/// must see now, not discover as a failed verification inside the air gap.
+pub(crate) fn check_subjects(
+    label: &str,
+    images: &[Image],
+    indexes: &[ImageIndex],
+    attachments: &[Attachment],
+) -> Result<(), BundleError> {
+    for a in attachments {
+        let held = images.iter().any(|i| i.manifest_digest == a.subject)
+            || indexes.iter().any(|i| i.digest == a.subject);
+        if !held {
+            return Err(BundleError::AttachmentWithoutSubject {
+                path: label.to_string(),
+                attachment: a.describe(),
+                subject: a.subject,
+            });
+        }
+    }
+    Ok(())
 }

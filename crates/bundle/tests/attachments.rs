@@ -1,0 +1,217 @@
+//! Signatures, attestations, SBOMs and referrers made by the real cosign (the `signed_images`
+//! fixture) are read from OCI layouts as attachments of their images, byte-exact, in each form
+//! they come in: `cosign save`'s `kind` annotations, manifests named by cosign's tags, the
+//! referrers fallback index, and referrers listed on their own.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
+use kantup_bundle::archive::ImageArchive;
+use kantup_bundle::archive::attachment::{Attachment, AttachmentKind, Link};
+use kantup_bundle::{BundleError, Digest};
+use kantup_test_support::signed_images::{FixtureKind, SignedImages};
+use serde_json::Value;
+
+/// `(subject, digest, link)` of each attachment, comparable with the fixture's list.
+fn summary(attachments: &[Attachment]) -> BTreeSet<(String, String, String)> {
+    attachments
+        .iter()
+        .map(|a| {
+            let link = match &a.link {
+                Link::Tag(tag) => tag.clone(),
+                Link::Subject => "referrer".to_string(),
+            };
+            (a.subject.to_string(), a.digest.to_string(), link)
+        })
+        .collect()
+}
+
+fn expected(fixture: &SignedImages) -> BTreeSet<(String, String, String)> {
+    fixture
+        .attachments
+        .iter()
+        .map(|a| {
+            let link = if a.kind == FixtureKind::Referrer {
+                "referrer".to_string()
+            } else {
+                a.tag.clone()
+            };
+            (a.subject.clone(), a.digest.clone(), link)
+        })
+        .collect()
+}
+
+/// Every attachment's manifest is byte-exact and each of its blobs reads back at its digest.
+fn check_bytes(archive: &ImageArchive) {
+    for a in archive.attachments() {
+        assert_eq!(Digest::of(&a.manifest), a.digest, "{}", a.describe());
+        let mut manifest = Vec::new();
+        archive
+            .open_blob(&a.digest)
+            .unwrap()
+            .read_to_end(&mut manifest)
+            .unwrap();
+        assert_eq!(manifest, a.manifest, "{}", a.describe());
+        assert!(!a.blobs.is_empty());
+        for b in &a.blobs {
+            let bytes = archive.read_blob(&b.digest).unwrap();
+            assert_eq!(Digest::of(&bytes), b.digest, "{} blob", a.describe());
+            assert_eq!(bytes.len() as u64, b.size);
+        }
+    }
+}
+
+fn rewrite_index(layout: &Path, edit: impl FnOnce(&mut Vec<Value>)) {
+    let path = layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(index["manifests"].as_array_mut().unwrap());
+    std::fs::write(&path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn cosign_attachments_are_read_in_every_form() {
+    let fixture = SignedImages::create();
+
+    // Tags and the fallback index: everything the registry holds, nothing taken for an image.
+    let archive = ImageArchive::open(&fixture.layout).unwrap();
+    assert_eq!(archive.images().len(), 3, "{:#?}", archive.images());
+    assert_eq!(archive.indexes().len(), 1);
+    assert_eq!(summary(archive.attachments()), expected(&fixture));
+    check_bytes(&archive);
+    let kinds = |digest: &str| -> Vec<AttachmentKind> {
+        let d: Digest = digest.parse().unwrap();
+        let mut v: Vec<AttachmentKind> = archive.attachments_of(&d).map(|a| a.kind).collect();
+        v.sort();
+        v
+    };
+    use AttachmentKind::*;
+    // The Sigstore bundles are a signature and an SPDX attestation.
+    assert_eq!(
+        kinds(&fixture.single.digest),
+        [Signature, Signature, Attestation, Attestation, Sbom]
+    );
+    assert_eq!(kinds(&fixture.index.digest), [Signature, Signature]);
+    for p in &fixture.index.platforms {
+        assert_eq!(
+            kinds(&p.digest),
+            [Signature, Signature, Attestation],
+            "{p:?}"
+        );
+    }
+
+    // Referrers listed on their own (no fallback index): the same attachments.
+    let scratch = tempfile::tempdir().unwrap();
+    let listed = scratch.path().join("listed");
+    copy_dir(&fixture.layout, &listed);
+    rewrite_index(&listed, |entries| {
+        let mut children = Vec::new();
+        entries.retain(|e| {
+            let fallback = e["mediaType"] == "application/vnd.oci.image.index.v1+json"
+                && e["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .is_some_and(|n| !n.ends_with(":1.0.0"));
+            if fallback {
+                let hex = e["digest"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("sha256:")
+                    .unwrap();
+                let index: Value = serde_json::from_slice(
+                    &std::fs::read(listed.join("blobs/sha256").join(hex)).unwrap(),
+                )
+                .unwrap();
+                children.extend(index["manifests"].as_array().unwrap().iter().cloned());
+            }
+            !fallback
+        });
+        assert!(!children.is_empty());
+        entries.extend(children);
+    });
+    let archive = ImageArchive::open(&listed).unwrap();
+    assert_eq!(archive.images().len(), 3);
+    assert_eq!(summary(archive.attachments()), expected(&fixture));
+
+    // cosign save: `kind` annotations, no names; the attachments are the saved image's.
+    let (_, single_dir) = &fixture.cosign_saved[0];
+    let saved = ImageArchive::open(single_dir).unwrap();
+    assert_eq!(saved.images().len(), 1);
+    assert_eq!(
+        saved.images()[0].manifest_digest.to_string(),
+        fixture.single.digest
+    );
+    let from_registry: BTreeSet<_> = expected(&fixture)
+        .into_iter()
+        .filter(|(s, _, link)| {
+            s == &fixture.single.digest && (link.ends_with(".sig") || link.ends_with(".att"))
+        })
+        .collect();
+    assert_eq!(summary(saved.attachments()), from_registry);
+    check_bytes(&saved);
+    let (_, index_dir) = &fixture.cosign_saved[1];
+    let saved = ImageArchive::open(index_dir).unwrap();
+    assert_eq!(saved.indexes().len(), 1);
+    assert_eq!(saved.indexes()[0].digest.to_string(), fixture.index.digest);
+    let kinds: Vec<_> = saved
+        .attachments()
+        .iter()
+        .map(|a| (a.kind, a.subject.to_string()))
+        .collect();
+    assert_eq!(kinds, [(Signature, fixture.index.digest.clone())]);
+
+    // Two saved layouts merged into one: the subjects come from the signed payloads.
+    let merged = scratch.path().join("merged");
+    copy_dir(single_dir, &merged);
+    copy_dir(index_dir, &merged);
+    let read = |dir: &Path| -> Vec<Value> {
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+        v["manifests"].as_array().unwrap().clone()
+    };
+    let mut all = read(single_dir);
+    all.extend(read(index_dir));
+    rewrite_index(&merged, |entries| *entries = all);
+    let archive = ImageArchive::open(&merged).unwrap();
+    let mut subjects: Vec<_> = archive
+        .attachments()
+        .iter()
+        .map(|a| (a.subject.to_string(), a.kind))
+        .collect();
+    subjects.sort();
+    let mut want = vec![
+        (fixture.single.digest.clone(), Signature),
+        (fixture.single.digest.clone(), Attestation),
+        (fixture.index.digest.clone(), Signature),
+    ];
+    want.sort();
+    assert_eq!(subjects, want);
+
+    // A signature whose image is not in the layout is refused, naming both.
+    let orphan = scratch.path().join("orphan");
+    copy_dir(single_dir, &orphan);
+    rewrite_index(&orphan, |entries| {
+        entries.retain(|e| e["annotations"]["kind"] != "dev.cosignproject.cosign/image")
+    });
+    let err = ImageArchive::open(&orphan).unwrap_err();
+    assert!(
+        matches!(&err, BundleError::AttachmentWithoutSubject { subject, .. } if subject.to_string() == fixture.single.digest),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("signature sha256:") && message.contains(&fixture.single.digest),
+        "{message}"
+    );
+}
