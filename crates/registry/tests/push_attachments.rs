@@ -27,6 +27,7 @@ use kantup_registry::{
 };
 use kantup_test_support::image_gen::{GenSpec, generate_layout};
 use kantup_test_support::registry_server::RegistryServer;
+use kantup_test_support::registry_server::referrers::ReferrersRegistry;
 use kantup_test_support::skopeo;
 use serde_json::Value;
 
@@ -161,19 +162,13 @@ async fn push_image(
     registry: &RegistryServer,
     prefix: &str,
 ) -> (String, Digest) {
-    let plan = plan_archive(
-        archive.clone(),
-        &RelocationRule::new(registry.host(), prefix),
-    )
-    .unwrap();
+    push_image_to(archive, &registry.host(), prefix).await
+}
+
+async fn push_image_to(archive: &Arc<ImageArchive>, host: &str, prefix: &str) -> (String, Digest) {
+    let plan = plan_archive(archive.clone(), &RelocationRule::new(host, prefix)).unwrap();
     assert_eq!(plan.len(), 1);
-    let report = push_images(
-        &client(&registry.host()),
-        &plan,
-        &PushOptions::default(),
-        None,
-    )
-    .await;
+    let report = push_images(&client(host), &plan, &PushOptions::default(), None).await;
     assert_eq!(report.failures().count(), 0, "{report:?}");
     (plan[0].repository.clone(), plan[0].manifest_digest)
 }
@@ -646,4 +641,90 @@ async fn concurrent_pushers_of_one_fallback_index_end_with_every_entry() {
             referrer.digest
         );
     }
+}
+
+/// A registry with the referrers API (go-containerregistry's) lists a referrer itself: kantup
+/// pushes it by digest and writes no fallback index; cosign finds and verifies it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_with_the_referrers_api_gets_no_fallback_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = generated(dir.path());
+    let source = RegistryServer::start();
+    let home = cosign_home(dir.path());
+    let (source_repo, digest) = push_image(&archive, &source, "publisher").await;
+    let signed = format!("{}/{source_repo}@{digest}", source.host());
+    sign_all_ways(&home, &signed, "cosign.key");
+    let mut blobs = MemoryBlobs::default();
+    let attachments = fetch_all(&client(&source.host()), &source_repo, digest, &mut blobs).await;
+
+    let target = ReferrersRegistry::start();
+    let host = target.host();
+    let (target_repo, _) = push_image_to(&archive, &host, "mirror/apps").await;
+    let target_client = client(&host);
+    assert!(
+        target_client
+            .has_referrers_api(&target_repo, &digest)
+            .await
+            .unwrap()
+    );
+    let plan = pushes(&attachments, &target_repo, &blobs);
+    let planned = plan_attachments(&target_client, &plan).await.unwrap();
+    assert_eq!(planned[2].referrers, Some(ReferrerListing::ReferrersApi));
+
+    let report = push_attachments(&target_client, &plan, &PushOptions::default(), None).await;
+    assert_eq!(report.failures().count(), 0, "{report:#?}");
+    assert_eq!(report.manifests_pushed, 3);
+    assert_eq!(report.fallback_indexes_written, 0);
+    assert_eq!(
+        report.attachments[2].referrers,
+        Some(ReferrerListing::ReferrersApi)
+    );
+    let tags = target_client.list_tags(&target_repo).await.unwrap();
+    assert!(!tags.contains(&fallback_tag(&digest)), "{tags:?}");
+    for kind in [AttachmentKind::Signature, AttachmentKind::Attestation] {
+        let tag = cosign_tag(&digest, kind).unwrap();
+        assert_eq!(
+            raw(&format!("{host}/{target_repo}:{tag}")),
+            raw(&format!("{}/{source_repo}:{tag}", source.host())),
+            "{tag}"
+        );
+    }
+    // The registry lists the referrer at the source's digest.
+    let listed: Value = reqwest::get(format!("http://{host}/v2/{target_repo}/referrers/{digest}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed: Vec<&str> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![attachments[2].digest.to_string()]);
+
+    let image = format!("{host}/{target_repo}@{digest}");
+    for extra in [&[][..], &["--new-bundle-format=false"][..]] {
+        let accepted = verify(&home, "verify", &image, "cosign.pub", extra);
+        assert!(
+            accepted.status.success(),
+            "verify {extra:?}: {}",
+            text(&accepted)
+        );
+        let refused = verify(&home, "verify", &image, "other.pub", extra);
+        assert!(
+            !refused.status.success(),
+            "other key accepted: {}",
+            text(&refused)
+        );
+    }
+
+    let again = push_attachments(&target_client, &plan, &PushOptions::default(), None).await;
+    assert_eq!(again.failures().count(), 0, "{again:#?}");
+    assert_eq!(counts(&again), (0, 0, 0), "{again:?}");
+    assert_eq!(
+        again.attachments[2].referrers,
+        Some(ReferrerListing::ReferrersApi)
+    );
 }
