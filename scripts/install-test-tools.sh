@@ -79,6 +79,9 @@ go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
 # server is not substituted.
 # The kstatus oracle (tests/kstatus-oracle): kstatus itself, for the readiness differential test.
 "$root/scripts/build-kstatus-oracle.sh" "$tools/kstatus-oracle"
+# A registry with the OCI 1.1 referrers API (tests/referrers-registry: go-containerregistry's
+# registry; zot is not served by the Go module proxy, distribution v3 has no referrers API).
+"$root/scripts/build-referrers-registry.sh" "$tools/referrers-registry"
 
 echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
 echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"

@@ -1,12 +1,14 @@
 //! Pushing images out of a bundle's image archive: [`BlobSource`] for
 //! [`ImageArchive`], and [`ImagePush`] plans built with a [`RelocationRule`].
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use kantup_bundle::Digest;
 use kantup_bundle::archive::{Image, ImageArchive};
+use kantup_bundle::reference::Reference;
 
 use crate::error::{RegistryError, Result};
 use crate::push::{BlobRef, BlobSource, ImagePush};
@@ -19,9 +21,11 @@ impl BlobSource for ImageArchive {
 }
 
 /// The [`ImagePush`] plans for every image of `archive`: one per parsed reference (an image
-/// with two names goes to both targets). Images without a usable name are an error naming
-/// the image.
+/// with two names goes to both targets). A platform manifest an OCI layout names only through
+/// its index goes by digest into the repository of each of the index's names. Images without
+/// a usable name are an error naming the image.
 pub fn plan_archive(archive: Arc<ImageArchive>, rule: &RelocationRule) -> Result<Vec<ImagePush>> {
+    let parents = index_names_of_children(&archive);
     let mut out = Vec::new();
     for image in archive.images() {
         let refs: Vec<_> = image
@@ -29,6 +33,21 @@ pub fn plan_archive(archive: Arc<ImageArchive>, rule: &RelocationRule) -> Result
             .iter()
             .filter_map(|r| r.reference())
             .collect();
+        if refs.is_empty()
+            && let Some(names) = parents.get(&image.manifest_digest)
+        {
+            for reference in names {
+                out.push(image_push(
+                    archive.clone(),
+                    image,
+                    &reference.repository,
+                    None,
+                    format!("{}@{}", reference.repository, image.manifest_digest),
+                    rule,
+                ));
+            }
+            continue;
+        }
         if refs.is_empty() {
             return Err(RegistryError::Invalid(format!(
                 "{}: image {} has no image reference to relocate (names: {:?})",
@@ -53,6 +72,34 @@ pub fn plan_archive(archive: Arc<ImageArchive>, rule: &RelocationRule) -> Result
         }
     }
     Ok(out)
+}
+
+/// The names of the indexes that list each platform manifest (by its digest).
+fn index_names_of_children(archive: &ImageArchive) -> HashMap<Digest, Vec<Reference>> {
+    #[derive(serde::Deserialize)]
+    struct Child {
+        digest: Digest,
+    }
+    #[derive(serde::Deserialize)]
+    struct IndexDoc {
+        #[serde(default)]
+        manifests: Vec<Child>,
+    }
+    let mut out: HashMap<Digest, Vec<Reference>> = HashMap::new();
+    for index in archive.indexes() {
+        let Ok(doc) = serde_json::from_slice::<IndexDoc>(&index.manifest) else {
+            continue;
+        };
+        for child in doc.manifests {
+            let names = out.entry(child.digest).or_default();
+            for reference in index.references.iter().filter_map(|r| r.reference()) {
+                if !names.contains(reference) {
+                    names.push(reference.clone());
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The [`ImagePush`] plans for the multi-platform indexes of `archive` (a wrapped chart's images

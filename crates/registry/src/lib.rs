@@ -13,6 +13,9 @@
 //!   streamed from a [`BlobSource`]), then the manifest, with bounded concurrency; uploads
 //!   continue where the registry stands after a failure, also in the next run
 //!   ([`UploadSessions`], [`client::upload`]).
+//! - [`push_attachments`]: an image's signatures, attestations, SBOMs and referrers next to it,
+//!   digest-exact (cosign's tags as they are; referrers through the referrers API, else the
+//!   merged `sha256-<hex>` fallback index).
 //! - [`RelocationRule`]: the relok8s/charts-syncer target naming.
 //! - [`chart_repo::ChartRepository`]: list and pull (digest-verified) charts from HTTP(S)
 //!   repositories (Harbor, ChartMuseum, static), directories and `oci://` registries.
@@ -42,11 +45,16 @@ pub mod scheme;
 pub mod upload_sessions;
 
 pub use client::{
-    BlobOutcome, ClientOptions, DEFAULT_CHUNK_SIZE, ManifestInfo, RegistryClient, RetryPolicy,
+    BlobOutcome, ClientOptions, DEFAULT_CHUNK_SIZE, ManifestInfo, ManifestPut, Precondition,
+    RegistryClient, RetryPolicy,
 };
 pub use credentials::{CredentialResolver, Credentials, CredentialsError, DockerConfig};
 pub use error::{RegistryError, Result};
 pub use net::{HttpOptions, TlsError};
+pub use push::attachments::{
+    AttachmentPush, AttachmentReport, AttachmentResult, ReferrerListing, plan_attachments,
+    push_attachments,
+};
 pub use push::{
     BlobCounts, BlobRef, BlobSource, ImageAction, ImagePush, ImageResult, MemoryBlobs, Observer,
     PushEvent, PushOptions, PushReport, TagPolicy, plan, push_images,

@@ -8,6 +8,7 @@
 //! which docker-registry's filesystem storage cannot).
 
 pub mod nginx;
+pub mod referrers;
 pub mod tls;
 
 use std::io::{Read, Write};

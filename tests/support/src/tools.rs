@@ -67,6 +67,15 @@ pub fn cosign() -> PathBuf {
     installed("KANTUP_COSIGN", ".tools/cosign/cosign")
 }
 
+/// A registry with the OCI 1.1 referrers API (`tests/referrers-registry`, built by
+/// `scripts/build-referrers-registry.sh`, or `$KANTUP_REFERRERS_REGISTRY`).
+pub fn referrers_registry() -> PathBuf {
+    installed(
+        "KANTUP_REFERRERS_REGISTRY",
+        ".tools/referrers-registry/referrers-registry",
+    )
+}
+
 /// kstatus itself (`tests/kstatus-oracle`, built by `scripts/build-kstatus-oracle.sh`, or
 /// `$KANTUP_KSTATUS_ORACLE`): reads a JSON array of objects, prints kstatus's status of each.
 pub fn kstatus_oracle() -> PathBuf {

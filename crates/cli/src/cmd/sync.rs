@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use kantup::ops::sync::{SyncOptions, SyncReport, sync};
+use kantup_registry::ReferrerListing;
 
 use crate::cmd::net_args::TlsArgs;
 use crate::output::{Ctx, Exit, ExitError, OutputFormat};
@@ -86,8 +87,8 @@ pub async fn run(ctx: &Ctx, args: SyncArgs) -> anyhow::Result<ExitCode> {
         return Err(ExitError::new(
             Exit::Failure,
             format!(
-                "sync failed: {} image(s) and {} chart(s) failed",
-                summary.images_failed, summary.charts_failed
+                "sync failed: {} image(s), {} attachment(s) and {} chart(s) failed",
+                summary.images_failed, summary.attachments_failed, summary.charts_failed
             ),
         )
         .into());
@@ -103,6 +104,27 @@ fn print_table(summary: &SyncReport) {
             match &image.error {
                 Some(e) => println!("  {} -> {} FAILED: {e}", image.source, image.target),
                 None => println!("  {} -> {} ({})", image.source, image.target, image.action),
+            }
+        }
+        for a in &bundle.attachments {
+            let kind = serde_json::to_value(a.kind).unwrap_or_default();
+            let kind = kind.as_str().unwrap_or_default();
+            match &a.error {
+                Some(e) => println!("    {kind} of {} -> {} FAILED: {e}", a.image, a.target),
+                None => {
+                    let listed = match a.referrers {
+                        Some(ReferrerListing::ReferrersApi) => ", listed by the referrers API",
+                        Some(ReferrerListing::FallbackIndexAdded) => {
+                            ", added to the fallback index"
+                        }
+                        Some(ReferrerListing::FallbackIndexPresent) => ", in the fallback index",
+                        None => "",
+                    };
+                    println!(
+                        "    {kind} of {} -> {} ({}{listed})",
+                        a.image, a.target, a.action
+                    );
+                }
             }
         }
         if let Some(c) = &bundle.chart_upload {
@@ -126,6 +148,20 @@ fn print_table(summary: &SyncReport) {
         summary.blobs.mounted,
         summary.blobs.skipped,
     );
+    let attachments = summary.attachments_pushed
+        + summary.attachments_skipped
+        + summary.attachments_overwritten
+        + summary.attachments_failed;
+    if attachments > 0 {
+        println!(
+            "{verb}: attachments (signatures, attestations, SBOMs, referrers) {} pushed, {} skipped, {} overwritten, {} failed; fallback indexes {} written",
+            summary.attachments_pushed,
+            summary.attachments_skipped,
+            summary.attachments_overwritten,
+            summary.attachments_failed,
+            summary.fallback_indexes_written,
+        );
+    }
     if summary.blobs.resumed > 0 {
         println!(
             "resumed: {} blob upload(s) continued where an interrupted run left them ({} not sent again)",

@@ -5,13 +5,15 @@ use std::sync::LazyLock;
 use bytes::Bytes;
 use kantup_bundle::archive::MAX_MANIFEST;
 use kantup_bundle::media_types;
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap};
+use reqwest::header::{
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, IF_MATCH, IF_NONE_MATCH,
+};
 use reqwest::{Method, StatusCode};
 
 use kantup_bundle::Digest;
 
 use super::transport::{header_digest, header_str, status_error};
-use super::{ManifestInfo, RegistryClient, repo_scope};
+use super::{ManifestInfo, ManifestPut, Precondition, RegistryClient, repo_scope};
 use crate::error::{RegistryError, Result};
 
 /// The `Accept` header of manifest requests: every manifest media type kantup understands.
@@ -108,6 +110,20 @@ impl RegistryClient {
         Ok((body, info))
     }
 
+    /// [`get_manifest`](Self::get_manifest), with `None` when the registry has no such
+    /// manifest (404).
+    pub async fn get_manifest_if_present(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<(Bytes, ManifestInfo)>> {
+        match self.get_manifest(repo, reference).await {
+            Ok(found) => Ok(Some(found)),
+            Err(RegistryError::Status { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A HEAD or GET of a manifest, asking for every manifest type kantup understands: the
     /// URL (for errors) and the answer, whatever its status.
     async fn request_manifest(
@@ -140,25 +156,49 @@ impl RegistryClient {
         media_type: &str,
         manifest: Bytes,
     ) -> Result<Digest> {
+        Ok(self
+            .put_manifest_if(repo, reference, media_type, manifest, &Precondition::None)
+            .await?
+            .digest)
+    }
+
+    /// PUTs manifest bytes unchanged under `reference`, under a [`Precondition`]; a registry
+    /// that refuses the condition answers 412 ([`RegistryError::Status`]). Returns the digest
+    /// and the `OCI-Subject` header.
+    pub async fn put_manifest_if(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        manifest: Bytes,
+        precondition: &Precondition,
+    ) -> Result<ManifestPut> {
         let url = self
             .url(&format!("/v2/{repo}/manifests/{reference}"))
             .await?;
         let scope = repo_scope(repo, true);
         let r = self
             .send_retrying(Method::PUT, &url, &scope, &|| {
-                self.http
+                let request = self
+                    .http
                     .put(&url)
                     .header(CONTENT_TYPE, media_type)
-                    .body(manifest.clone())
+                    .body(manifest.clone());
+                match precondition {
+                    Precondition::None => request,
+                    Precondition::IfMatch(etag) => request.header(IF_MATCH, etag.as_str()),
+                    Precondition::IfAbsent => request.header(IF_NONE_MATCH, "*"),
+                }
             })
             .await?;
         if !r.status().is_success() {
             return Err(status_error(&Method::PUT, &url, r).await);
         }
-        Ok(
-            header_digest(r.headers(), "docker-content-digest", &Method::PUT, &url)?
+        Ok(ManifestPut {
+            digest: header_digest(r.headers(), "docker-content-digest", &Method::PUT, &url)?
                 .unwrap_or_else(|| Digest::of(&manifest)),
-        )
+            subject: header_str(r.headers(), "oci-subject"),
+        })
     }
 
     /// Lists the tags of `repo` (following `Link` pagination, bounded).
@@ -210,5 +250,6 @@ fn manifest_info(headers: &HeaderMap, method: &Method, url: &str) -> Result<Mani
         size: header_str(headers, CONTENT_LENGTH.as_str())
             .and_then(|s| s.parse().ok())
             .unwrap_or(0),
+        etag: header_str(headers, ETAG.as_str()),
     })
 }

@@ -4,10 +4,12 @@
 //! - `token`: `WWW-Authenticate` challenges, basic auth and bearer tokens per scope;
 //! - `blobs`: blob existence, download, upload sessions and mounts;
 //! - [`upload`]: streamed, chunked uploads that continue where the registry stands;
-//! - `manifests`: manifest HEAD/GET/PUT and tag listing.
+//! - `manifests`: manifest HEAD/GET/PUT and tag listing;
+//! - `referrers`: whether a registry has the OCI 1.1 referrers API.
 
 mod blobs;
 mod manifests;
+mod referrers;
 mod token;
 mod transport;
 pub mod upload;
@@ -114,6 +116,33 @@ pub struct ManifestInfo {
     pub media_type: String,
     /// The manifest's size in bytes: `Content-Length`, or (for a GET) the bytes received.
     pub size: u64,
+    /// The `ETag` the registry sent, as sent (quotes included): what a conditional `PUT`
+    /// names in `If-Match` so it replaces only the manifest that was read.
+    pub etag: Option<String>,
+}
+
+/// A condition on a manifest `PUT` (the distribution spec lets clients send conditional
+/// requests when they update the referrers fallback index; registries that do not implement
+/// them ignore the headers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// No condition.
+    None,
+    /// `If-Match: <etag>`: only if the manifest is still the one read.
+    IfMatch(String),
+    /// `If-None-Match: *`: only if nothing is there yet.
+    IfAbsent,
+}
+
+/// What a manifest `PUT` was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestPut {
+    /// The digest the registry reports (`Docker-Content-Digest`), else the bytes' digest.
+    pub digest: Digest,
+    /// The `OCI-Subject` header: a registry with the OCI 1.1 referrers API names the pushed
+    /// manifest's `subject` here, telling the client it lists the manifest as a referrer
+    /// (and that no fallback index is needed).
+    pub subject: Option<String>,
 }
 
 /// How a blob ended up in the target repository.

@@ -1,6 +1,9 @@
 //! Pushing images: blobs first (HEAD, cross-repository mount, upload), manifest last, with
-//! bounded concurrency across blobs and images.
+//! bounded concurrency across blobs and images; then what travels with them (signatures,
+//! attestations, SBOMs, referrers: [`attachments`]).
 
+pub mod attachments;
+pub mod fallback_index;
 mod memory;
 mod run;
 

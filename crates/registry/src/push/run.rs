@@ -7,7 +7,7 @@
 //! not keep the images after it from using the free slots. Only the manifest requests of an
 //! image (looking its tag up, pushing it) are limited to [`PushOptions::image_concurrency`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -18,7 +18,7 @@ use super::{
     BlobCounts, BlobRef, ImageAction, ImagePush, ImageResult, Observer, PushEvent, PushOptions,
     PushReport, TagPolicy, action_for,
 };
-use crate::client::{BlobOutcome, RegistryClient};
+use crate::client::{BlobOutcome, Precondition, RegistryClient};
 use crate::error::{RegistryError, Result};
 use std::sync::Arc;
 
@@ -47,6 +47,9 @@ pub(super) struct Run<'a> {
     homes: Mutex<HashMap<Digest, Arc<OnceCell<String>>>>,
     /// (repo, digest) -> done.
     done: Mutex<HashMap<RepoBlob, Arc<OnceCell<()>>>>,
+    /// Manifests whose `PUT` the registry answered with `OCI-Subject`: it lists them as
+    /// referrers of their subject itself.
+    subject_acknowledged: Mutex<HashSet<RepoBlob>>,
     counters: Counters,
     observer: Option<Observer>,
     /// Set once the registry stopped answering (retries ran out on a dropped connection,
@@ -66,6 +69,7 @@ impl<'a> Run<'a> {
             image_slots: Semaphore::new(options.image_concurrency.max(1)),
             homes: Mutex::new(HashMap::new()),
             done: Mutex::new(HashMap::new()),
+            subject_acknowledged: Mutex::new(HashSet::new()),
             counters: Counters::default(),
             observer,
             gave_up: OnceLock::new(),
@@ -87,6 +91,15 @@ impl<'a> Run<'a> {
             },
             manifests_pushed: c.manifests.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether the registry answered the `PUT` of manifest `digest` in `repository` with
+    /// `OCI-Subject` in this run.
+    pub(super) fn subject_acknowledged(&self, repository: &str, digest: &Digest) -> bool {
+        self.subject_acknowledged
+            .lock()
+            .expect("acknowledged set")
+            .contains(&(repository.to_string(), *digest))
     }
 
     /// Notes an error that means the registry is down, not just this blob or image failing.
@@ -260,16 +273,24 @@ impl<'a> Run<'a> {
             return Err(err);
         }
         let _permit = self.image_slots.acquire().await.expect("semaphore open");
-        let pushed = self
+        let put = self
             .client
-            .put_manifest(
+            .put_manifest_if(
                 &image.repository,
                 &image.reference(),
                 &image.manifest_media_type,
                 image.manifest.clone(),
+                &Precondition::None,
             )
             .await?;
         self.counters.manifests.fetch_add(1, Ordering::Relaxed);
+        if put.subject.is_some() {
+            self.subject_acknowledged
+                .lock()
+                .expect("acknowledged set")
+                .insert((image.repository.clone(), image.manifest_digest));
+        }
+        let pushed = put.digest;
         if pushed != image.manifest_digest {
             return Err(RegistryError::Invalid(format!(
                 "{}: registry stored manifest as {pushed}, expected {}",
@@ -280,7 +301,7 @@ impl<'a> Run<'a> {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

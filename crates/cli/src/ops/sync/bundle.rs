@@ -12,10 +12,11 @@ use kantup_bundle::chart::Chart;
 use kantup_registry::bundle_source::{plan_archive, plan_indexes};
 use kantup_registry::chart_target::{ChartAction, ChartResult, ChartTarget, PackagedChart};
 use kantup_registry::{
-    ImageAction, ImagePush, ImageResult, PushEvent, PushOptions, RegistryClient, RelocationRule,
-    push_images,
+    AttachmentResult, ImageAction, ImagePush, ImageResult, PushEvent, PushOptions, RegistryClient,
+    RelocationRule, plan_attachments, push_attachments, push_images,
 };
 
+use super::attachments;
 use super::differential::{require_base_blobs, require_base_in_layout};
 use super::targets::ImageTarget;
 use super::{BundleReport, SyncError, SyncOptions, SyncReport};
@@ -41,6 +42,7 @@ impl BundleSync<'_> {
             chart: chart_name.clone(),
             values: None,
             images: Vec::new(),
+            attachments: Vec::new(),
             chart_upload: None,
             chart_error: None,
         };
@@ -66,13 +68,16 @@ impl BundleSync<'_> {
 
         // 1. Images.
         if let Some(archive) = &archive {
-            out.images = match self.image_target {
+            match self.image_target {
                 ImageTarget::Registry(client, rule) => {
-                    self.to_registry(client, rule, &bundle, archive, &chart_name, summary)
-                        .await?
+                    (out.images, out.attachments) = self
+                        .to_registry(client, rule, &bundle, archive, &chart_name, summary)
+                        .await?;
                 }
-                ImageTarget::Layout(dir) => self.to_layout(dir, archive, &chart_name, summary)?,
-            };
+                ImageTarget::Layout(dir) => {
+                    out.images = self.to_layout(dir, archive, &chart_name, summary)?;
+                }
+            }
         }
 
         // 2. Chart.
@@ -84,7 +89,9 @@ impl BundleSync<'_> {
     }
 
     /// Pushes the images to the registry (plans them, with `dry_run`). Index manifests of
-    /// multi-platform images go after their platform manifests.
+    /// multi-platform images go after their platform manifests, and the images' attachments
+    /// (signatures, attestations, SBOMs, referrers) after them all, into the repositories
+    /// their images went to.
     async fn to_registry(
         &self,
         client: &RegistryClient,
@@ -93,13 +100,17 @@ impl BundleSync<'_> {
         archive: &Arc<ImageArchive>,
         chart_name: &str,
         summary: &mut SyncReport,
-    ) -> Result<Vec<ImageResult>, SyncError> {
+    ) -> Result<(Vec<ImageResult>, Vec<AttachmentResult>), SyncError> {
         let dry_run = self.options.dry_run;
         let pushes = plan_archive(archive.clone(), rule)?;
         if let Some(record) = bundle.base()? {
             require_base_blobs(client, rule, &pushes, &record, self.path, dry_run).await?;
         }
         let index_pushes = plan_indexes(archive.clone(), rule);
+        let attachment_plan = attachments::plan(
+            archive,
+            &attachments::Destinations::of(pushes.iter().chain(&index_pushes)),
+        );
         if dry_run {
             let all: Vec<ImagePush> = pushes.iter().chain(&index_pushes).cloned().collect();
             let actions = kantup_registry::plan(client, &all).await?;
@@ -114,7 +125,11 @@ impl BundleSync<'_> {
                     error: None,
                 });
             }
-            return Ok(images);
+            let planned = plan_attachments(client, &attachment_plan).await?;
+            for attachment in &planned {
+                summary.count_attachment(attachment);
+            }
+            return Ok((images, planned));
         }
         let mut report = self.push(client, &pushes, chart_name).await;
         if !index_pushes.is_empty() && report.images.iter().all(|i| i.error.is_none()) {
@@ -125,7 +140,25 @@ impl BundleSync<'_> {
         for image in &report.images {
             summary.count_image(&image.action, image.error.is_some());
         }
-        Ok(report.images)
+
+        let outcomes: Vec<_> = pushes
+            .iter()
+            .chain(&index_pushes)
+            .enumerate()
+            .map(|(i, push)| (push, report.images.get(i)))
+            .collect();
+        let (to_push, mut attached) =
+            attachments::split_by_image_outcome(attachment_plan, &outcomes, client.host());
+        if !to_push.is_empty() {
+            let pushed = push_attachments(client, &to_push, self.push_options, None).await;
+            summary.blobs += pushed.blobs;
+            summary.fallback_indexes_written += pushed.fallback_indexes_written;
+            attached.extend(pushed.attachments);
+        }
+        for attachment in &attached {
+            summary.count_attachment(attachment);
+        }
+        Ok((report.images, attached))
     }
 
     /// Writes the images into the OCI layout (plans them, with `dry_run`); what the layout
@@ -138,6 +171,14 @@ impl BundleSync<'_> {
         summary: &mut SyncReport,
     ) -> Result<Vec<ImageResult>, SyncError> {
         require_base_in_layout(dir, archive, self.path)?;
+        if !archive.attachments().is_empty() {
+            tracing::warn!(
+                "{}: {} signature(s), attestation(s), SBOM(s) or referrer(s) are not written into the OCI layout {} (only a registry target gets them)",
+                self.path.display(),
+                archive.attachments().len(),
+                dir.display()
+            );
+        }
         let all: Vec<_> = archive.images().iter().collect();
         let plan = oci_layout::plan_images(dir, &all)?;
         let mut results = Vec::new();

@@ -1,6 +1,7 @@
 //! `kantup sync`: charts-syncer's job for offline bundles, as a library. For every bundle of a
-//! charts-syncer config (`load-image.yaml`): push its images to their relocated names (or write
-//! them into an OCI image layout), rewrite the chart's image values through the bundle's hints
+//! charts-syncer config (`load-image.yaml`): push its images to their relocated names, with
+//! their signatures, attestations, SBOMs and referrers next to them, digest-exact (or write
+//! the images into an OCI image layout), rewrite the chart's image values through the bundle's hints
 //! in memory, and upload the repackaged chart to the chart target.
 //!
 //! ```no_run
@@ -16,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+mod attachments;
 mod bundle;
 pub mod config;
 mod differential;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use kantup_registry::chart_target::ChartResult;
-use kantup_registry::{ImageAction, ImageResult};
+use kantup_registry::{AttachmentResult, ImageAction, ImageResult};
 use serde::Serialize;
 
 /// What happened to one bundle.
@@ -18,6 +18,9 @@ pub struct BundleReport {
     pub values: Option<crate::ops::images::ValuesRelocation>,
     /// Every image: pushed, skipped, overwritten or failed (planned, with `dry_run`).
     pub images: Vec<ImageResult>,
+    /// Every signature, attestation, SBOM and referrer of its images, once per repository
+    /// they went to: pushed, skipped, overwritten or failed (planned, with `dry_run`).
+    pub attachments: Vec<AttachmentResult>,
     /// The chart upload, when there is a chart target and it did not fail.
     pub chart_upload: Option<ChartResult>,
     /// Why the chart was not uploaded.
@@ -39,6 +42,16 @@ pub struct SyncReport {
     pub images_overwritten: u64,
     /// Images that failed.
     pub images_failed: u64,
+    /// Attachments (signatures, attestations, SBOMs, referrers) pushed.
+    pub attachments_pushed: u64,
+    /// Attachments already in place.
+    pub attachments_skipped: u64,
+    /// Attachments whose cosign tag pointed at another manifest and now points at theirs.
+    pub attachments_overwritten: u64,
+    /// Attachments that failed (or whose image did not go in).
+    pub attachments_failed: u64,
+    /// Referrers fallback indexes (`sha256-<hex>`) written, each merged with what was there.
+    pub fallback_indexes_written: u64,
     /// Charts uploaded.
     pub charts_uploaded: u64,
     /// Charts already in place.
@@ -51,14 +64,20 @@ pub struct SyncReport {
 }
 
 impl SyncReport {
-    /// Images and charts that failed.
+    /// Images, attachments and charts that failed.
     pub fn failed(&self) -> u64 {
-        self.images_failed + self.charts_failed
+        self.images_failed + self.attachments_failed + self.charts_failed
     }
 
     /// Whether nothing new was (or would be) pushed or uploaded.
     pub fn nothing_new(&self) -> bool {
-        self.images_pushed + self.images_overwritten + self.charts_uploaded == 0
+        self.images_pushed
+            + self.images_overwritten
+            + self.attachments_pushed
+            + self.attachments_overwritten
+            + self.fallback_indexes_written
+            + self.charts_uploaded
+            == 0
     }
 }
 
@@ -73,6 +92,19 @@ impl SyncReport {
             ImageAction::Push => self.images_pushed += 1,
             ImageAction::Skip => self.images_skipped += 1,
             ImageAction::Overwrite { .. } => self.images_overwritten += 1,
+        }
+    }
+
+    /// Counts one attachment's outcome.
+    pub(super) fn count_attachment(&mut self, attachment: &AttachmentResult) {
+        if attachment.error.is_some() {
+            self.attachments_failed += 1;
+            return;
+        }
+        match attachment.action {
+            ImageAction::Push => self.attachments_pushed += 1,
+            ImageAction::Skip => self.attachments_skipped += 1,
+            ImageAction::Overwrite { .. } => self.attachments_overwritten += 1,
         }
     }
 }
