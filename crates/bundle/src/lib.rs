@@ -36,6 +36,7 @@ mod error;
 mod file_error;
 pub mod hints;
 pub mod image_check;
+mod image_source;
 pub mod images_lock;
 pub mod media_types;
 mod open_options;
