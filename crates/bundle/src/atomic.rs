@@ -4,6 +4,9 @@
 //! removed on failure. The one way kantup writes a file others read (bundles, signatures,
 //! values backups, chart archives, repository indexes, OCI layout blobs and indexes).
 //!
+//! Directories the same way ([`AtomicDir`]): filled in a hidden staging directory beside the
+//! target and renamed into place (`bundle unpack`, a subchart archive unpacked by relocation).
+//!
 //! ```
 //! # let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("index.yaml");
@@ -46,11 +49,7 @@ impl AtomicFile {
     pub fn create(path: impl Into<PathBuf>, access: Access) -> Result<Self, WriteError> {
         let path = path.into();
         let dir = parent_dir(&path);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = format!(".{name}.kantup-");
+        let prefix = temp_prefix(&path);
         let mut builder = tempfile::Builder::new();
         builder.prefix(&prefix).suffix(".tmp");
         #[cfg(unix)]
@@ -103,13 +102,7 @@ impl AtomicFile {
             .persist(&path)
             .map_err(|e| e.error)
             .map_err(fail("rename into place"))?;
-        #[cfg(unix)]
-        if let Ok(d) = File::open(&dir) {
-            // Makes the rename durable; a failure here does not undo a complete file.
-            let _ = d.sync_all();
-        }
-        #[cfg(not(unix))]
-        let _ = dir;
+        sync_dir(&dir);
         Ok(())
     }
 }
@@ -122,6 +115,97 @@ impl Write for AtomicFile {
     fn flush(&mut self) -> std::io::Result<()> {
         self.temp.flush()
     }
+}
+
+/// A directory being filled: write under [`AtomicDir::staging`], then [`AtomicDir::commit`].
+/// The staging directory is hidden (`.<name>.kantup-*.tmp`) and beside the target, so the
+/// rename stays on one file system. Dropped without a commit, it is removed with everything in
+/// it.
+///
+/// Others see the whole directory or none of it. Unlike [`AtomicFile`], the files in it are not
+/// flushed one by one before the rename (a bundle may unpack to 100,000 files, and one `fsync`
+/// each made that 30 times slower): after a power loss, a committed directory may hold files
+/// whose data had not reached the disk yet.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// use kantup_bundle::atomic::AtomicDir;
+/// let target = dir.path().join("chart");
+/// let staged = AtomicDir::create(&target)?;
+/// std::fs::write(staged.staging().join("Chart.yaml"), "name: web\n")?;
+/// assert!(!target.exists());
+/// staged.commit()?;
+/// assert_eq!(std::fs::read_to_string(target.join("Chart.yaml"))?, "name: web\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct AtomicDir {
+    staging: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl AtomicDir {
+    /// Starts filling the directory `path` (the staging directory is created beside it; the
+    /// parent must exist).
+    pub fn create(path: impl Into<PathBuf>) -> Result<Self, WriteError> {
+        let path = path.into();
+        let staging = tempfile::Builder::new()
+            .prefix(&temp_prefix(&path))
+            .suffix(".tmp")
+            .tempdir_in(parent_dir(&path))
+            .map_err(|source| WriteError {
+                action: "create a staging directory beside",
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Self { staging, path })
+    }
+
+    /// The staging directory, to fill.
+    pub fn staging(&self) -> &Path {
+        self.staging.path()
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the staging directory to the final path (which must not exist, or be an empty
+    /// directory) and flushes the parent directory; on failure the staging directory is
+    /// removed.
+    pub fn commit(self) -> Result<(), WriteError> {
+        let path = self.path;
+        let staged = self.staging.keep();
+        if let Err(source) = std::fs::rename(&staged, &path) {
+            let _ = std::fs::remove_dir_all(&staged);
+            return Err(WriteError {
+                action: "rename into place",
+                path,
+                source,
+            });
+        }
+        sync_dir(&parent_dir(&path));
+        Ok(())
+    }
+}
+
+/// Makes a rename in `dir` durable; a failure here does not undo what is complete.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.kantup-")
 }
 
 /// Writes `bytes` to `path` atomically, with normal permissions.
@@ -191,6 +275,39 @@ mod tests {
         let created = dir.path().join("created");
         std::fs::write(&created, b"x").unwrap();
         assert_eq!(mode(&normal), mode(&created));
+    }
+
+    #[test]
+    fn a_directory_appears_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("web");
+        let staged = AtomicDir::create(&target).unwrap();
+        std::fs::create_dir(staged.staging().join("templates")).unwrap();
+        std::fs::write(staged.staging().join("templates/a.yaml"), "a").unwrap();
+        drop(staged);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        std::fs::create_dir(&target).unwrap();
+        let staged = AtomicDir::create(&target).unwrap();
+        std::fs::write(staged.staging().join("Chart.yaml"), "name: web\n").unwrap();
+        staged.commit().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(target.join("Chart.yaml")).unwrap(),
+            "name: web\n"
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["web"]);
+
+        // A target that is not empty stays as it was, and the staging directory goes.
+        let staged = AtomicDir::create(&target).unwrap();
+        std::fs::write(staged.staging().join("other"), "x").unwrap();
+        let err = staged.commit().unwrap_err().to_string();
+        assert!(err.contains("web"), "{err}");
+        assert!(!target.join("other").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

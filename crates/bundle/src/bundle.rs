@@ -152,7 +152,7 @@ impl Bundle {
             }
         };
         let index = TarIndex::build(span, label)?;
-        let layout = crate::wrap::detect(&index);
+        let layout = detect_layout(&index);
         Ok(Bundle {
             path: path.to_path_buf(),
             compression,
@@ -406,4 +406,27 @@ fn spool(
         .into_inner()
         .map_err(|e| BundleError::io(path, e.into_error()))?;
     FileSpan::from_file(file, path.to_path_buf()).map_err(|e| BundleError::io(path, e))
+}
+
+/// A wrap is a tar whose members all sit under one top directory holding `chart/Chart.yaml`,
+/// and which has none of the relok8s members.
+fn detect_layout(index: &TarIndex) -> Layout {
+    if index.get(HINTS_MEMBER).is_some()
+        || index.get(IMAGES_MEMBER).is_some()
+        || index
+            .entries
+            .iter()
+            .any(|e| e.name.starts_with(&format!("{}/", CHART_DIR)))
+    {
+        return Layout::Relok8s;
+    }
+    for e in &index.entries {
+        let parts: Vec<&str> = e.name.split('/').collect();
+        if let [root, crate::wrap::WRAP_CHART_DIR, "Chart.yaml"] = parts.as_slice() {
+            return Layout::Wrap {
+                root: (*root).to_string(),
+            };
+        }
+    }
+    Layout::Relok8s
 }

@@ -6,8 +6,6 @@ use std::fs;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::archive::{Compression, ImageArchive, oci_layout};
 use crate::atomic::{Access, AtomicFile};
 use crate::bundle::{Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
@@ -17,6 +15,7 @@ use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::hints::parse_hints;
 use crate::open_options::OpenOptions;
+pub use crate::write::CreateReport;
 use crate::write::deterministic_header;
 
 /// Inputs for [`create`].
@@ -36,28 +35,6 @@ pub struct CreateOptions {
     /// A base bundle: when set, the bundle is differential and leaves out the layer blobs
     /// the base holds (see [`crate::differential`]).
     pub base: Option<PathBuf>,
-}
-
-/// What [`create`] wrote.
-#[derive(Debug, Clone, Serialize)]
-pub struct CreateReport {
-    /// The bundle file.
-    pub output: PathBuf,
-    /// Chart name.
-    pub chart: String,
-    /// Number of hint patterns.
-    pub hints: usize,
-    /// Number of images.
-    pub images: usize,
-    /// Number of signatures, attestations, SBOMs and referrers carried with them.
-    pub attachments: usize,
-    /// Size of the written file.
-    pub size: u64,
-    /// Digest of the written file.
-    pub digest: Digest,
-    /// For a differential bundle: its base and the blobs left out.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base: Option<BaseRecord>,
 }
 
 /// Writes a bundle. The output appears only when complete (written to a temporary file in

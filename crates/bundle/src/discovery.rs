@@ -30,6 +30,7 @@ use serde::Serialize;
 use crate::chart::Chart;
 pub use crate::error::DiscoveryError;
 use crate::hints::{ImagePattern, parse_hints};
+pub use crate::image_source::ImageSource;
 use crate::images_lock::{IMAGES_LOCK_FILE, ImagesLock, ImagesLockError, LockedDigest};
 use crate::reference::Reference;
 
@@ -38,37 +39,6 @@ pub const CHART_HINTS_FILE: &str = ".relok8s-images.yaml";
 
 /// The `Chart.yaml` annotation keys that list images, in the order they are read.
 pub const ANNOTATION_KEYS: [&str; 2] = ["images", "artifacthub.io/images"];
-
-/// Where an image list came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageSource {
-    /// relok8s hints (`hints.yaml`).
-    Hints,
-    /// The chart's own relok8s hints file (`.relok8s-images.yaml`).
-    ChartHints,
-    /// `Images.lock`.
-    ImagesLock,
-    /// `Chart.yaml` annotations.
-    Annotations,
-    /// The manifests of the chart rendered with its default values.
-    RenderedManifests,
-    /// Nothing lists the chart's images.
-    None,
-}
-
-impl std::fmt::Display for ImageSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ImageSource::Hints => "hints.yaml",
-            ImageSource::ChartHints => "the chart's .relok8s-images.yaml",
-            ImageSource::ImagesLock => "Images.lock",
-            ImageSource::Annotations => "Chart.yaml annotations",
-            ImageSource::RenderedManifests => "rendered manifests (default values)",
-            ImageSource::None => "none",
-        })
-    }
-}
 
 /// One image a chart needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

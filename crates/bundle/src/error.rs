@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::digest::Digest;
 use crate::hints::HintsError;
+use crate::image_source::ImageSource;
 
 /// Everything that can go wrong reading, verifying, unpacking or creating a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -201,10 +202,51 @@ pub enum BundleError {
     /// The bundle lacks images its chart needs, or names images invalidly (see
     /// [`crate::image_check`]).
     #[error("{0}")]
-    Images(Box<crate::image_check::ImageProblems>),
+    Images(Box<ImageProblems>),
     /// Bad input given by the caller (a path, an option).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Why [`ImageCheck::require`](crate::image_check::ImageCheck::require) refused a bundle
+/// ([`BundleError::Images`]); the message names every image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageProblems {
+    /// The bundle.
+    pub bundle: String,
+    /// Where the list of needed images came from.
+    pub source: ImageSource,
+    /// Needed images the bundle does not carry.
+    pub missing: Vec<String>,
+    /// Invalid names in the image archive, each with the reason.
+    pub invalid: Vec<String>,
+}
+
+impl std::fmt::Display for ImageProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.bundle)?;
+        if !self.missing.is_empty() {
+            write!(
+                f,
+                "{} image(s) the chart needs (listed by {}) are not in the bundle: {}; if the chart pulls them from elsewhere on purpose, pass --allow-missing-images",
+                self.missing.len(),
+                self.source,
+                self.missing.join(", ")
+            )?;
+            if !self.invalid.is_empty() {
+                f.write_str("; and ")?;
+            }
+        }
+        if !self.invalid.is_empty() {
+            write!(
+                f,
+                "{} image name(s) in the image archive are not valid references: {}",
+                self.invalid.len(),
+                self.invalid.join(", ")
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// A byte count in binary units (`1.0 GiB`).

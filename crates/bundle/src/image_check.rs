@@ -22,6 +22,7 @@ use crate::archive::{ImageArchive, ImageName};
 use crate::bundle::Bundle;
 use crate::discovery::{Discovery, ImageSource};
 use crate::error::BundleError;
+pub use crate::error::ImageProblems;
 use crate::reference::{Reference, ReferenceError};
 
 /// What [`check_images`] found.
@@ -112,47 +113,6 @@ impl ImageCheck {
             missing: missing.iter().map(ToString::to_string).collect(),
             invalid: self.invalid_names.clone(),
         })))
-    }
-}
-
-/// Why [`ImageCheck::require`] refused a bundle ([`BundleError::Images`]); the message names
-/// every image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageProblems {
-    /// The bundle.
-    pub bundle: String,
-    /// Where the list of needed images came from.
-    pub source: ImageSource,
-    /// Needed images the bundle does not carry.
-    pub missing: Vec<String>,
-    /// Invalid names in the image archive, each with the reason.
-    pub invalid: Vec<String>,
-}
-
-impl std::fmt::Display for ImageProblems {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: ", self.bundle)?;
-        if !self.missing.is_empty() {
-            write!(
-                f,
-                "{} image(s) the chart needs (listed by {}) are not in the bundle: {}; if the chart pulls them from elsewhere on purpose, pass --allow-missing-images",
-                self.missing.len(),
-                self.source,
-                self.missing.join(", ")
-            )?;
-            if !self.invalid.is_empty() {
-                f.write_str("; and ")?;
-            }
-        }
-        if !self.invalid.is_empty() {
-            write!(
-                f,
-                "{} image name(s) in the image archive are not valid references: {}",
-                self.invalid.len(),
-                self.invalid.join(", ")
-            )?;
-        }
-        Ok(())
     }
 }
 

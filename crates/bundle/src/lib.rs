@@ -37,6 +37,7 @@ mod file_error;
 pub mod hints;
 pub mod image_check;
 pub mod image_signature;
+mod image_source;
 pub mod images_lock;
 pub mod media_types;
 mod open_options;

@@ -159,14 +159,11 @@ impl Bundle {
             _ => std::env::current_dir().map_err(|e| BundleError::io(".", e))?,
         };
         fs::create_dir_all(&parent).map_err(|e| BundleError::io(&parent, e))?;
-        let staging = tempfile::Builder::new()
-            .prefix(".kantup-unpack-")
-            .tempdir_in(&parent)
-            .map_err(|e| BundleError::io(&parent, e))?;
+        let staging = crate::atomic::AtomicDir::create(target)?;
         // 3. Write into staging (dropped, hence removed, on error).
         let mut report = UnpackReport::default();
         for (clean, e) in plan {
-            let dest = staging.path().join(&clean);
+            let dest = staging.staging().join(&clean);
             if let Some(p) = dest.parent() {
                 fs::create_dir_all(p).map_err(|err| BundleError::io(p, err))?;
             }
@@ -189,7 +186,7 @@ impl Bundle {
                 }
                 EntryKind::Hardlink(t) => {
                     let src = staging
-                        .path()
+                        .staging()
                         .join(clean_relative(t.as_str()).ok().flatten().expect("checked"));
                     fs::hard_link(&src, &dest).map_err(|err| BundleError::io(&dest, err))?;
                     report.files += 1;
@@ -202,14 +199,8 @@ impl Bundle {
                 EntryKind::Special(_) => unreachable!("refused above"),
             }
         }
-        if target.exists() {
-            fs::remove_dir(target).map_err(|e| BundleError::io(target, e))?;
-        }
-        let staged = staging.keep();
-        if let Err(e) = fs::rename(&staged, target) {
-            let _ = fs::remove_dir_all(&staged);
-            return Err(BundleError::io(target, e));
-        }
+        // Renamed over the empty target directory, if there is one.
+        staging.commit()?;
         Ok(report)
     }
 }

@@ -1,4 +1,12 @@
-//! Shared helpers for writing deterministic tars.
+//! What the bundle writers share: deterministic tar headers and the report of what was
+//! written.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::differential::BaseRecord;
+use crate::digest::Digest;
 
 /// The fixed modification time kantup writes (2000-01-01T00:00:00Z): same inputs, same bytes.
 pub(crate) const FIXED_MTIME: u64 = 946_684_800;
@@ -13,4 +21,26 @@ pub(crate) fn deterministic_header(size: u64, mode: u32) -> tar::Header {
     h.set_gid(0);
     h.set_mtime(FIXED_MTIME);
     h
+}
+
+/// What a bundle writer wrote ([`crate::create::create`], [`crate::wrap::create_wrap`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateReport {
+    /// The bundle file.
+    pub output: PathBuf,
+    /// Chart name.
+    pub chart: String,
+    /// Number of hint patterns.
+    pub hints: usize,
+    /// Number of images.
+    pub images: usize,
+    /// Number of signatures, attestations, SBOMs and referrers carried with them.
+    pub attachments: usize,
+    /// Size of the written file.
+    pub size: u64,
+    /// Digest of the written file.
+    pub digest: Digest,
+    /// For a differential bundle: its base and the blobs left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseRecord>,
 }

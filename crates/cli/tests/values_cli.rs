@@ -261,6 +261,16 @@ fn relocate_into_out_dir_keeps_the_original() {
             "reg.local:5000/mirror/busybox:1.33.1"
         ]
     );
+    // The edits name the files where they are now, not where they were staged.
+    for edit in report["edits"].as_array().unwrap() {
+        let file = edit["file"].as_str().unwrap();
+        assert!(file.starts_with(out_dir.to_str().unwrap()), "{file}");
+    }
+    let names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["relocated"]);
     let values = std::fs::read_to_string(out_dir.join("values.yaml")).unwrap();
     assert!(
         values.contains("  repository: \"reg.local:5000/mirror/tiny\"\n"),
@@ -281,4 +291,37 @@ fn relocate_into_out_dir_keeps_the_original() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("reg.local:5000/mirror/tiny:tiniest"));
+}
+
+#[test]
+fn a_relocation_that_fails_leaves_no_out_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = kantup_test_support::relok8s_fixtures();
+    let hints = tmp.path().join("hints.yaml");
+    write(
+        &hints,
+        "- \"{{ .image.repository }}:{{ .image.tag }}\"\n- \"{{ .no.such.value }}\"\n",
+    );
+    let out_dir = tmp.path().join("out/relocated");
+    let out = kantup(&[
+        "values",
+        "relocate",
+        "--chart",
+        fixtures.join("testchart").to_str().unwrap(),
+        "--hints",
+        hints.to_str().unwrap(),
+        "--registry",
+        "reg.local:5000",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no.such.value"), "{err}");
+    // Neither the copy nor its staging directory is left behind.
+    let names: Vec<_> = std::fs::read_dir(tmp.path().join("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
 }

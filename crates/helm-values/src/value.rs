@@ -26,11 +26,6 @@ pub fn float(f: f64) -> Option<Value> {
     Number::from_f64(f).map(Value::Number)
 }
 
-/// Whether `v` is a table (a map) in Helm's sense.
-pub fn is_table(v: &Value) -> bool {
-    matches!(v, Value::Object(_))
-}
-
 /// The Go type name Helm's panics print for a value (used to reproduce its error messages).
 pub(crate) fn go_type_name(v: &Value) -> &'static str {
     match v {
@@ -105,13 +100,6 @@ fn write_go_json(out: &mut String, v: &Value) {
             out.push('}');
         }
     }
-}
-
-/// Formats a number as Go's encoding/json does.
-pub fn go_number(n: &Number) -> String {
-    let mut out = String::new();
-    write_go_number(&mut out, n);
-    out
 }
 
 fn write_go_number(out: &mut String, n: &Number) {

@@ -105,13 +105,13 @@ pub enum Error {
     #[error(
         "CustomResourceDefinition {name}: fields owned by other field managers: {}; nothing was \
          applied (the chart's CRDs belong to the chart: drop --refuse-conflicts to take them over)",
-        describe_conflicts(conflicts)
+        crate::conflicts::describe_conflicts(conflicts)
     )]
     CrdConflicts {
         /// The CRD name.
         name: String,
         /// The managers and their fields.
-        conflicts: Vec<crate::crd::FieldConflict>,
+        conflicts: Vec<crate::conflicts::FieldConflict>,
     },
 
     /// Applying would drop versions that objects may still be stored in.
@@ -160,7 +160,7 @@ pub enum Error {
         /// The storage object (`Secret kant-system/sh.helm.release.v1.kant.v3`).
         object: String,
         /// What failed.
-        source: crate::release::CodecError,
+        source: CodecError,
     },
 
     /// `HELM_DRIVER` names a storage backend we cannot read.
@@ -412,13 +412,21 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// `helm (.spec.versions, .spec.names); kubectl-edit (.spec.scope)`.
-pub fn describe_conflicts(conflicts: &[crate::crd::FieldConflict]) -> String {
-    conflicts
-        .iter()
-        .map(|c| format!("{} ({})", c.manager, c.fields.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ")
+/// Why a release record could not be decoded or encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The data is not base64.
+    #[error("release data is not base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The data has the gzip magic but is not valid gzip (or could not be compressed).
+    #[error("release data is not valid gzip: {0}")]
+    Gzip(#[source] std::io::Error),
+    /// The data inflates past the bound.
+    #[error("release data inflates past {0} bytes")]
+    TooLarge(u64),
+    /// The JSON does not parse as (or could not be written from) a release.
+    #[error("release JSON does not parse: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 pub(crate) fn detail_suffix(reason: &Option<String>, message: &Option<String>) -> String {

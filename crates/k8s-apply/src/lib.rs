@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod conflicts;
 pub mod crd;
 mod error;
 pub mod preflight;
@@ -22,6 +23,7 @@ pub mod readiness;
 pub mod release;
 
 pub use access::{API_RETRIES, ClusterAccess};
-pub use error::{ApiCause, ApiError, Error, Result, describe_conflicts};
+pub use conflicts::describe_conflicts;
+pub use error::{ApiCause, ApiError, Error, Result};
 /// The `kube` crate this one is built on, so callers use the same `Client` type.
 pub use kube;

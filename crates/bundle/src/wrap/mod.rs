@@ -29,5 +29,5 @@ mod read;
 mod write;
 
 pub use lock::lock_for;
-pub(crate) use read::{detect, image_archive};
+pub(crate) use read::image_archive;
 pub use write::{WrapOptions, create_wrap};

@@ -1,5 +1,4 @@
-//! Reading a wrap: recognizing its layout, and its image layouts as one archive named
-//! through `Images.lock` (an image with several platforms also gets an image index).
+//! Reading a wrap: its image layouts as one archive named through `Images.lock` (an image with several platforms also gets an image index).
 
 use std::collections::HashMap;
 
@@ -8,7 +7,6 @@ use serde_json::json;
 use crate::archive::{
     ArchiveFormat, Image, ImageArchive, ImageIndex, ImageName, Store, media_types,
 };
-use crate::bundle::Layout;
 use crate::digest::Digest;
 use crate::error::BundleError;
 use crate::images_lock::{IMAGES_LOCK_FILE, ImagesLock, LockedDigest};
@@ -16,29 +14,6 @@ use crate::reference::Reference;
 use crate::source::TarIndex;
 
 use super::{LAYOUT_SUFFIX, WRAP_CHART_DIR, WRAP_IMAGES_DIR};
-
-/// A wrap is a tar whose members all sit under one top directory holding `chart/Chart.yaml`,
-/// and which has none of the relok8s members.
-pub(crate) fn detect(index: &TarIndex) -> Layout {
-    if index.get(crate::HINTS_MEMBER).is_some()
-        || index.get(crate::IMAGES_MEMBER).is_some()
-        || index
-            .entries
-            .iter()
-            .any(|e| e.name.starts_with(&format!("{}/", crate::CHART_DIR)))
-    {
-        return Layout::Relok8s;
-    }
-    for e in &index.entries {
-        let parts: Vec<&str> = e.name.split('/').collect();
-        if let [root, WRAP_CHART_DIR, "Chart.yaml"] = parts.as_slice() {
-            return Layout::Wrap {
-                root: (*root).to_string(),
-            };
-        }
-    }
-    Layout::Relok8s
-}
 
 /// The layouts under `<root>/images/`, sorted.
 fn layout_dirs(index: &TarIndex, root: &str) -> Vec<String> {

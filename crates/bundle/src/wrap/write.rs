@@ -11,10 +11,10 @@ use crate::archive::oci::blob_path;
 use crate::archive::{Image, ImageArchive, media_types};
 use crate::atomic::{Access, AtomicFile};
 use crate::chart::Chart;
-use crate::create::CreateReport;
 use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::images_lock::IMAGES_LOCK_FILE;
+use crate::write::CreateReport;
 use crate::write::deterministic_header;
 
 use super::{LAYOUT_SUFFIX, WRAP_CHART_DIR, WRAP_IMAGES_DIR, lock_for};

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use kantup_bundle::atomic::Access;
+use kantup_bundle::atomic::{Access, AtomicDir};
 use kantup_helm_values::chart::Chart;
 use kantup_helm_values::diff::{Change, diff};
 use kantup_helm_values::merge::{ValueOptions, render_owned_values_as};
@@ -120,7 +120,8 @@ pub struct RelocateOptions {
     /// The new repository prefix: each repository becomes PREFIX/<its last segment>.
     pub repository_prefix: Option<String>,
     /// Write the relocated chart here (a copy, which must not exist) instead of editing
-    /// `chart` in place.
+    /// `chart` in place. The copy is relocated in a staging directory beside it and renamed
+    /// into place ([`kantup_bundle::atomic::AtomicDir`]): it appears relocated or not at all.
     pub out: Option<PathBuf>,
     /// `IMAGE=sha256:...`: digests that pin hints without a tag placeholder.
     pub digests: Vec<String>,
@@ -169,21 +170,40 @@ pub fn relocate(options: &RelocateOptions) -> Result<RelocationReport, ValuesOpE
             })?;
         digests.insert(image.to_string(), digest.to_string());
     }
-    let dir = match &options.out {
-        Some(out) => {
-            if out.exists() {
-                return Err(ValuesOpError::OutExists(out.clone()));
-            }
-            copy_dir(&options.chart, out)?;
-            out.clone()
-        }
-        None => options.chart.clone(),
-    };
     let rule = RelocationRule {
         registry: options.registry.clone(),
         repository_prefix: options.repository_prefix.clone(),
     };
-    Ok(relocate_chart_dir(&dir, &patterns, &rule, &digests)?)
+    let Some(out) = &options.out else {
+        return Ok(relocate_chart_dir(
+            &options.chart,
+            &patterns,
+            &rule,
+            &digests,
+        )?);
+    };
+    if out.symlink_metadata().is_ok() {
+        return Err(ValuesOpError::OutExists(out.clone()));
+    }
+    // The copy is relocated where it is staged and appears whole, or not at all.
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| ValuesOpError::Io {
+            action: "creating",
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    let staged = AtomicDir::create(out)?;
+    let staging = staged.staging().to_path_buf();
+    copy_dir(&options.chart, &staging)?;
+    let mut report = relocate_chart_dir(&staging, &patterns, &rule, &digests)?;
+    staged.commit()?;
+    for edit in &mut report.edits {
+        if let Ok(inside) = edit.file.strip_prefix(&staging) {
+            edit.file = out.join(inside);
+        }
+    }
+    Ok(report)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<(), ValuesOpError> {

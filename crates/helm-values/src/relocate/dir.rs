@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use kantup_bundle::Digest;
+use kantup_bundle::atomic::AtomicDir;
 use kantup_bundle::chart::Chart as ChartFiles;
 use kantup_bundle::hints::ImagePattern;
 use kantup_bundle::reference::Reference;
@@ -104,39 +105,27 @@ fn write_back(dir: &Path, edited: &Edited) -> Result<()> {
 }
 
 /// Replaces the archive `dir/archive` by the directory `dir/sub_dir` holding the files the
-/// edited chart has under it. The files go to a hidden staging directory (ignored by Helm)
-/// that is renamed into place, so a failure leaves either the archive or the directory, never
-/// half.
+/// edited chart has under it. The directory is staged in a hidden directory beside it and renamed
+/// into place ([`kantup_bundle::atomic::AtomicDir`]), so a failure leaves either the archive or
+/// the directory, never half.
 fn unpack_on_disk(dir: &Path, archive: &str, sub_dir: &str, edited: &Edited) -> Result<()> {
     let target = dir.join(sub_dir);
     let archive_path = dir.join(archive);
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let charts = target.parent().unwrap_or(dir);
-    let staging = charts.join(format!(".kantup-unpack-{name}"));
-    if staging.symlink_metadata().is_ok() {
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    }
+    let staged = AtomicDir::create(&target).map_err(|e| Error::io(e.path, e.source))?;
     let inside = format!("{sub_dir}/");
-    let written = edited
+    for (rest, bytes) in edited
         .chart
         .files
         .iter()
         .filter_map(|(path, bytes)| path.strip_prefix(&inside).map(|rest| (rest, bytes)))
-        .try_for_each(|(rest, bytes)| {
-            let file = staging.join(rest);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-            std::fs::write(&file, bytes).map_err(|e| Error::io(&file, e))
-        })
-        .and_then(|()| std::fs::rename(&staging, &target).map_err(|e| Error::io(&target, e)));
-    if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(e);
+    {
+        let file = staged.staging().join(rest);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(&file, bytes).map_err(|e| Error::io(&file, e))?;
     }
+    staged.commit().map_err(|e| Error::io(e.path, e.source))?;
     if let Err(e) = std::fs::remove_file(&archive_path) {
         // Keep the chart loadable: without this, Helm would see the subchart twice.
         let _ = std::fs::remove_dir_all(&target);

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::dry_run::{DryRun, is_refusal, plan_one, refuses_only_stored_versions};
 use super::load::CrdDocument;
-use super::plan::{CrdPlan, FieldConflict, PlanAction, group_conflicts};
+use super::plan::{CrdPlan, PlanAction};
+use crate::conflicts::{FieldConflict, group_conflicts};
 use crate::error::{Error, Result};
 
 /// The field manager kantup applies as.

@@ -4,7 +4,8 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
 use super::load::CrdDocument;
-use super::plan::{CrdChanges, CrdPlan, FieldConflict, PlanAction, diff_metadata, diff_spec};
+use super::plan::{CrdChanges, CrdPlan, PlanAction, diff_metadata, diff_spec};
+use crate::conflicts::FieldConflict;
 use crate::error::ApiError;
 
 /// etcd's default request limit (`--max-request-bytes`, 1.5 MiB): an object whose stored JSON

@@ -12,12 +12,13 @@ mod plan;
 mod ready;
 mod snapshot;
 
+pub use crate::conflicts::{FieldConflict, group_conflicts};
 pub use apply::{AppliedCrd, ApplyOptions, ConflictPolicy, CrdApplier, FIELD_MANAGER, check_plans};
 pub use dry_run::ETCD_REQUEST_LIMIT;
 pub use load::{CrdDocument, chart_crds, load_crd_dir, load_crd_documents};
 pub use plan::{
-    CrdChanges, CrdPlan, FieldConflict, PlanAction, SchemaChange, SchemaChangeKind, VersionChange,
-    diff_spec, diff_written_specs, group_conflicts,
+    CrdChanges, CrdPlan, PlanAction, SchemaChange, SchemaChangeKind, VersionChange, diff_spec,
+    diff_written_specs,
 };
 pub use snapshot::{
     CrdSnapshot, SNAPSHOT_API_VERSION, SNAPSHOT_KIND, custom_objects_exist, delete_crd,

@@ -11,6 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::conflicts::FieldConflict;
+
 /// What applying one CRD would do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,34 +63,6 @@ impl CrdPlan {
         }
         managers
     }
-}
-
-/// Fields owned by another field manager.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldConflict {
-    /// The field manager that owns them (`helm`, `kubectl-client-side-apply`, ...).
-    pub manager: String,
-    /// The fields, as the server names them (`.spec.versions`).
-    pub fields: Vec<String>,
-}
-
-/// Groups `(manager, field)` pairs by manager, keeping first-seen order.
-pub fn group_conflicts(pairs: Vec<(String, String)>) -> Vec<FieldConflict> {
-    let mut grouped: Vec<FieldConflict> = Vec::new();
-    for (manager, field) in pairs {
-        match grouped.iter_mut().find(|c| c.manager == manager) {
-            Some(existing) => {
-                if !existing.fields.contains(&field) {
-                    existing.fields.push(field);
-                }
-            }
-            None => grouped.push(FieldConflict {
-                manager,
-                fields: vec![field],
-            }),
-        }
-    }
-    grouped
 }
 
 /// Differences between two CRD specs.

@@ -6,23 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use super::model::Release;
-
-/// Why a release record could not be decoded or encoded.
-#[derive(Debug, thiserror::Error)]
-pub enum CodecError {
-    /// The data is not base64.
-    #[error("release data is not base64: {0}")]
-    Base64(#[from] base64::DecodeError),
-    /// The data has the gzip magic but is not valid gzip (or could not be compressed).
-    #[error("release data is not valid gzip: {0}")]
-    Gzip(#[source] std::io::Error),
-    /// The data inflates past the bound.
-    #[error("release data inflates past {0} bytes")]
-    TooLarge(u64),
-    /// The JSON does not parse as (or could not be written from) a release.
-    #[error("release JSON does not parse: {0}")]
-    Json(#[from] serde_json::Error),
-}
+use crate::error::CodecError;
 
 const GZIP_MAGIC: [u8; 3] = [0x1f, 0x8b, 0x08];
 /// Release records are at most 1 MiB (the Secret/ConfigMap limit); anything that inflates past

@@ -14,6 +14,7 @@ mod codec;
 mod model;
 mod store;
 
-pub use codec::{CodecError, decode_release, encode_release};
+pub use crate::error::CodecError;
+pub use codec::{decode_release, encode_release};
 pub use model::{ChartMetadata, Release, ReleaseChart, ReleaseInfo, ReleaseStatus};
 pub use store::{ReleaseRecord, ReleaseStore, StorageDriver};

@@ -42,20 +42,6 @@ impl IndexFile {
             .push(version);
     }
 
-    /// Adds a packaged chart (`.tgz`): reads its `Chart.yaml`, digests the archive, and records
-    /// `url` (relative to the index, e.g. `web-1.0.0.tgz`) joined onto `base_url` when given.
-    pub fn add_chart_archive(
-        &mut self,
-        archive: &Path,
-        url: &str,
-        base_url: Option<&str>,
-    ) -> Result<(), IndexError> {
-        let metadata = read_chart_metadata(archive)?;
-        let digest = sha256_file(archive)?;
-        self.add(metadata, url, base_url, &digest);
-        Ok(())
-    }
-
     /// Indexes a directory like `helm repo index DIR [--url URL]`: every `*.tgz` in `dir` and
     /// one level below; archives that are not charts are skipped; entries sorted.
     pub fn index_directory(dir: &Path, base_url: Option<&str>) -> Result<Self, IndexError> {

@@ -75,16 +75,21 @@ pub(super) fn image_target(
     if let Some(dir) = registry.strip_prefix("oci-layout:") {
         return Ok(ImageTarget::Layout(base.join(dir)));
     }
-    let host = registry
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let credentials = registry_resolver(target, host).resolve(host)?;
+    // A host, as the registry location parser reads it (`http://` means plain HTTP); a path
+    // is refused by the client, which names it.
+    let location = OciLocation::parse(registry).ok_or_else(|| {
+        SyncError::Target(format!(
+            "target.containerRegistry {registry:?} names no host"
+        ))
+    })?;
+    let host = match location.path.as_str() {
+        "" => location.host,
+        path => format!("{}/{path}", location.host),
+    };
+    let credentials = registry_resolver(target, &host).resolve(&host)?;
     let mut client_options = client_options(options, credentials);
-    if registry.starts_with("http://") {
-        client_options.http.plain_http = true;
-    }
-    let client = RegistryClient::new(host, client_options)?;
+    client_options.http.plain_http |= location.plain_http;
+    let client = RegistryClient::new(&host, client_options)?;
     Ok(ImageTarget::Registry(
         Arc::new(client),
         RelocationRule::new(host, target.container_repository().to_string()),
