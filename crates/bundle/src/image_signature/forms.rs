@@ -362,17 +362,30 @@ fn message_signature<'k>(
                 Refusal::malformed("the message signature is not base64"),
             )
         })?;
+    let signed = format!("sha256:{}", hex::encode(digest));
     let Some(key) = input
         .keys
         .iter()
         .find(|k| k.verifies_prehash(&digest, &signature))
     else {
-        return Err(unverified(input, hint, "message digest or signature"));
+        // One of our keys, this image's digest, a signature that does not verify over it:
+        // the signature is what changed.
+        return Err(
+            match unverified(input, hint, "message digest or signature") {
+                Refusal::TamperedPayload { .. } if signed == input.image.to_string() => {
+                    Refusal::TamperedSignature {
+                        detail: "the bundle names one of the given keys and this image's digest, \
+                             but its signature does not verify over it"
+                            .to_string(),
+                    }
+                }
+                other => other,
+            },
+        );
     };
     if input.payload_changed {
         return Err(changed_or(input, Refusal::Unsigned));
     }
-    let signed = format!("sha256:{}", hex::encode(digest));
     if signed != input.image.to_string() {
         return Err(Refusal::OtherDigest { signed });
     }

@@ -612,11 +612,12 @@ fn openssl_bundle_message_signature_cases() {
             signer: Some(format!("the key with hint {}", signer.hint()))
         }
     );
-    // The right key's hint, but a signature that is not over this message: tampered.
+    // The right key's hint and this image's digest, but a signature that is not over it: the
+    // signature was changed.
     let forged = message_bundle(&signer.hint(), &digest, &openssl.sign("signer", b"other"));
     assert!(matches!(
         refusal(&check(&forged, &signer)),
-        Refusal::TamperedPayload { .. }
+        Refusal::TamperedSignature { .. }
     ));
     // A message signature over another manifest.
     let other_manifest = br#"{"schemaVersion":2,"layers":[{}]}"#;
