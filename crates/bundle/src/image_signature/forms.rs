@@ -233,21 +233,23 @@ fn check_envelope<'k>(
     hint: Option<&str>,
 ) -> Checked<'k> {
     let envelope = Envelope::parse(value).map_err(|r| (None, changed_or(input, r)))?;
+    // A refusal still says which attestation it is about, as the payload claims it.
+    let claimed = envelope.claimed_predicate_type();
     if envelope.signatures.is_empty() {
-        return Err((None, changed_or(input, Refusal::Unsigned)));
+        return Err((claimed, changed_or(input, Refusal::Unsigned)));
     }
     let Some(key) = envelope.signed_by(input.keys) else {
         return Err((
-            None,
+            claimed,
             unverified(input, hint, "envelope's payload or signature"),
         ));
     };
     if input.payload_changed {
-        return Err((None, changed_or(input, Refusal::Unsigned)));
+        return Err((claimed, changed_or(input, Refusal::Unsigned)));
     }
     match envelope.statement_about(input.image) {
         Ok(predicate) => Ok((key, Some(predicate))),
-        Err(refusal) => Err((None, refusal)),
+        Err(refusal) => Err((claimed, refusal)),
     }
 }
 

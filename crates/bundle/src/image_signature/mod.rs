@@ -212,7 +212,8 @@ pub struct SignatureCheck {
     /// Its form, when recognised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<SignatureForm>,
-    /// The in-toto predicate type of an attestation (`https://spdx.dev/Document` ...).
+    /// The in-toto predicate type of an attestation (`https://spdx.dev/Document` ...); for a
+    /// refused one, what its (unverified) payload claims.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicate_type: Option<String>,
     /// The verdict.
