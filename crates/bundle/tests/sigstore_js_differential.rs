@@ -2,9 +2,14 @@
 //! its `@sigstore/verify`, run offline by `tests/sigstore-js-oracle/verify.js`): Sigstore
 //! bundles v0.3 that sigstore-js accepts with a public key, kantup accepts; those it refuses,
 //! kantup refuses. The bundles: the DSSE bundle the real cosign made (the verifier's
-//! `testdata`), the same with another key and with its payload changed, and message-signature
-//! bundles over an image manifest made with openssl: one signed over another message, one
-//! validly signed for another message's digest, one checked with another key.
+//! `testdata`) and its SPDX attestation bundle, each also with another key, the first with its
+//! payload changed; and message-signature bundles over an image manifest made with openssl,
+//! one signed over another message, one validly signed for another message's digest, one
+//! checked with another key.
+//!
+//! sigstore-js checks a DSSE bundle's signature only: that the statement's subject is the image
+//! is the caller's policy (kantup's, tested in the verifier's own tests), so no case here
+//! presents a bundle for another image.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,6 +131,23 @@ fn sigstore_js_and_kantup_agree_on_v03_bundles() {
         "cosign's DSSE bundle, another key",
         &image,
         &cosign_bundle,
+        &other_key,
+        None
+    ));
+    // cosign's SPDX attestation as a Sigstore bundle.
+    let cosign_attestation =
+        testdata("blob-ed8ac8795ee4bf22610740bba229c137231757dc31a71a359d88e77681e01cf9");
+    assert!(agree(
+        "cosign's SPDX attestation bundle, its key",
+        &image,
+        &cosign_attestation,
+        &cosign_key,
+        None
+    ));
+    assert!(!agree(
+        "cosign's SPDX attestation bundle, another key",
+        &image,
+        &cosign_attestation,
         &other_key,
         None
     ));
