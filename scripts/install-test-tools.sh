@@ -8,6 +8,8 @@
 #   v1.36.3 built from the k8s.io/kubernetes Go module (scripts/build-kube.sh, tests/kube/go.mod)
 #   into .tools/kube/, with ../shared/kube/start-apiserver.sh beside them (tests/support's
 #   kube_cluster starts it); built once per machine (about 13 min cold on 2 cores)
+#   sigstore-js (the npm package `sigstore`, pinned) into .tools/sigstore-js/node_modules, the
+#   oracle of tests/sigstore-js-oracle/verify.js
 # Helm binaries land in .tools/helm-3/helm and .tools/helm-4/helm under the workspace root.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -77,6 +79,16 @@ go_tool cosign github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3
 # this machine reaches (403 "not available" for every version): their tests use the layouts the
 # harness writes as they do (tests/support/src/dt_wrap.rs) and a ChartMuseum-API-compatible
 # server is not substituted.
+# sigstore-js (the npm package `sigstore`, pinned): the oracle of the offline image-signature
+# verifier's differential test (tests/sigstore-js-oracle/verify.js runs its @sigstore/verify
+# with a public key and no network).
+sigstore_js="$tools/sigstore-js"
+if [ ! -f "$sigstore_js/node_modules/sigstore/package.json" ] ||
+   ! grep -q '"version": "4.1.1"' "$sigstore_js/node_modules/sigstore/package.json"; then
+  echo "install-test-tools: npm install sigstore@4.1.1"
+  mkdir -p "$sigstore_js"
+  npm install --silent --no-audit --no-fund --prefix "$sigstore_js" sigstore@4.1.1 >/dev/null
+fi
 # The kstatus oracle (tests/kstatus-oracle): kstatus itself, for the readiness differential test.
 "$root/scripts/build-kstatus-oracle.sh" "$tools/kstatus-oracle"
 # A registry with the OCI 1.1 referrers API (tests/referrers-registry: go-containerregistry's

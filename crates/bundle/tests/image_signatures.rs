@@ -110,6 +110,11 @@ fn cosign_made_layouts_verify_image_by_image_and_platform_by_platform() {
             "{}",
             platform.platform
         );
+        // Unnamed in the layout, a platform manifest is named by its index and platform.
+        assert_eq!(
+            verdict.name,
+            format!("{} ({})", fixture.index.reference, platform.platform)
+        );
     }
 
     // Another key verifies nothing, and says so for each signature.

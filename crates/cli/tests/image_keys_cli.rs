@@ -348,3 +348,177 @@ fn upgrade_refuses_before_any_change_and_records_the_deployed_images() {
         "{single:#}"
     );
 }
+
+/// `bundle sbom --image-key` marks each SBOM: an attestation's SBOM verified by cosign's key,
+/// the unsigned `.sbom` attachment not, every one not with another key, none checked without a
+/// key; an attestation whose payload was edited in the layout is not verified while the others
+/// still are. It refuses nothing.
+#[test]
+fn bundle_sbom_marks_the_sboms_an_image_key_verified() {
+    let b = bundles();
+    let key = s(&b.fixture.public_key);
+    let other = s(&b.fixture.other_public_key);
+    let sboms = |bundle: &Path, keys: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec!["-o", "json", "bundle", "sbom", s(bundle)];
+        for k in keys {
+            args.extend(["--image-key", k]);
+        }
+        let out = run(&args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["sboms"].as_array().unwrap().clone()
+    };
+    let verdicts = |list: &[serde_json::Value]| -> Vec<(String, String, String)> {
+        let mut v: Vec<(String, String, String)> = list
+            .iter()
+            .map(|e| {
+                (
+                    e["source"].as_str().unwrap().to_string(),
+                    e["format"].as_str().unwrap().to_string(),
+                    e["verification"]["verdict"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let owned = |rows: &[(&str, &str, &str)]| -> Vec<(String, String, String)> {
+        rows.iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect()
+    };
+
+    // The single image: SPDX and CycloneDX `.att`, an SPDX Sigstore bundle attestation and an
+    // SPDX `.sbom` attachment; each platform manifest: an SPDX `.att`.
+    let with_key = sboms(&b.signed, &[key]);
+    assert_eq!(
+        verdicts(&with_key),
+        owned(&[
+            ("attachment", "spdx-json", "not-verified"),
+            ("attestation", "cyclonedx-json", "verified"),
+            ("attestation", "spdx-json", "verified"),
+            ("attestation", "spdx-json", "verified"),
+            ("attestation", "spdx-json", "verified"),
+            ("attestation", "spdx-json", "verified"),
+        ]),
+        "{with_key:#?}"
+    );
+    for e in &with_key {
+        match e["verification"]["verdict"].as_str().unwrap() {
+            "verified" => assert_eq!(e["verification"]["key"], key, "{e:#}"),
+            _ => assert_eq!(
+                e["verification"]["reason"], "an .sbom attachment carries no signature",
+                "{e:#}"
+            ),
+        }
+    }
+    // One of several keys is enough.
+    assert_eq!(
+        verdicts(&sboms(&b.signed, &[other, key])),
+        verdicts(&with_key)
+    );
+
+    let with_other = sboms(&b.signed, &[other]);
+    assert!(
+        with_other
+            .iter()
+            .all(|e| e["verification"]["verdict"] == "not-verified"),
+        "{with_other:#?}"
+    );
+    assert!(
+        with_other
+            .iter()
+            .filter(|e| e["source"] == "attestation")
+            .all(|e| e["verification"]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("wrong key")),
+        "{with_other:#?}"
+    );
+    let unchecked = sboms(&b.signed, &[]);
+    assert_eq!(unchecked.len(), 6);
+    assert!(
+        unchecked
+            .iter()
+            .all(|e| e["verification"]["verdict"] == "not-checked"),
+        "{unchecked:#?}"
+    );
+
+    // The text listing says it per SBOM.
+    let out = run(&["bundle", "sbom", s(&b.signed), "--image-key", key]);
+    let listing = text(&out);
+    assert!(out.status.success(), "{listing}");
+    assert_eq!(
+        listing.matches(&format!("verified by {key}")).count(),
+        5,
+        "{listing}"
+    );
+    assert_eq!(listing.matches("NOT verified").count(), 1, "{listing}");
+
+    // The CycloneDX attestation's statement edited in a copy of the layout (its blob keeps
+    // its digest name): that SBOM is no longer verified, the others still are.
+    let layout = b.dir.path().join("edited-layout");
+    let status = Command::new("cp")
+        .args(["-r", s(&b.fixture.layout), s(&layout)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut edited = 0;
+    for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(mut envelope) =
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(&path).unwrap())
+        else {
+            continue;
+        };
+        let Some(payload) = envelope["payload"].as_str() else {
+            continue;
+        };
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut statement: serde_json::Value =
+            serde_json::from_slice(&engine.decode(payload).unwrap()).unwrap();
+        if statement["predicateType"] != "https://cyclonedx.org/bom" {
+            continue;
+        }
+        statement["predicate"]["serialNumber"] = "urn:uuid:edited-after-signing".into();
+        envelope["payload"] = engine
+            .encode(serde_json::to_vec(&statement).unwrap())
+            .into();
+        std::fs::write(&path, serde_json::to_vec(&envelope).unwrap()).unwrap();
+        edited += 1;
+    }
+    assert_eq!(edited, 1, "one CycloneDX attestation in the layout");
+    let inputs = &b.fixture.inputs;
+    let edited_bundle = bundle_of(
+        b.dir.path(),
+        "edited",
+        &inputs.chart_dir,
+        &inputs.hints,
+        &layout,
+    );
+    let list = sboms(&edited_bundle, &[key]);
+    assert_eq!(
+        verdicts(&list),
+        owned(&[
+            ("attachment", "spdx-json", "not-verified"),
+            ("attestation", "cyclonedx-json", "not-verified"),
+            ("attestation", "spdx-json", "verified"),
+            ("attestation", "spdx-json", "verified"),
+            ("attestation", "spdx-json", "verified"),
+            ("attestation", "spdx-json", "verified"),
+        ]),
+        "{list:#?}"
+    );
+    let cdx = list
+        .iter()
+        .find(|e| e["format"] == "cyclonedx-json")
+        .unwrap();
+    assert!(
+        cdx["verification"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("tampered payload"),
+        "{cdx:#}"
+    );
+}

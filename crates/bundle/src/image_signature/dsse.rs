@@ -90,6 +90,13 @@ impl Envelope {
         })
     }
 
+    /// The predicate type the payload claims, read without verifying anything (to say which
+    /// attestation a refusal is about); `None` when the payload is no readable statement.
+    pub fn claimed_predicate_type(&self) -> Option<String> {
+        let statement: Value = serde_json::from_slice(&self.payload).ok()?;
+        statement["predicateType"].as_str().map(str::to_string)
+    }
+
     /// The in-toto statement a verified envelope carries, checked to be about `image`: its
     /// predicate type. Another payload type or an unreadable statement is
     /// [`Refusal::Malformed`]; a statement about other digests is [`Refusal::OtherDigest`].

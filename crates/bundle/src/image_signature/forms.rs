@@ -233,21 +233,23 @@ fn check_envelope<'k>(
     hint: Option<&str>,
 ) -> Checked<'k> {
     let envelope = Envelope::parse(value).map_err(|r| (None, changed_or(input, r)))?;
+    // A refusal still says which attestation it is about, as the payload claims it.
+    let claimed = envelope.claimed_predicate_type();
     if envelope.signatures.is_empty() {
-        return Err((None, changed_or(input, Refusal::Unsigned)));
+        return Err((claimed, changed_or(input, Refusal::Unsigned)));
     }
     let Some(key) = envelope.signed_by(input.keys) else {
         return Err((
-            None,
+            claimed,
             unverified(input, hint, "envelope's payload or signature"),
         ));
     };
     if input.payload_changed {
-        return Err((None, changed_or(input, Refusal::Unsigned)));
+        return Err((claimed, changed_or(input, Refusal::Unsigned)));
     }
     match envelope.statement_about(input.image) {
         Ok(predicate) => Ok((key, Some(predicate))),
-        Err(refusal) => Err((None, refusal)),
+        Err(refusal) => Err((claimed, refusal)),
     }
 }
 
@@ -362,17 +364,30 @@ fn message_signature<'k>(
                 Refusal::malformed("the message signature is not base64"),
             )
         })?;
+    let signed = format!("sha256:{}", hex::encode(digest));
     let Some(key) = input
         .keys
         .iter()
         .find(|k| k.verifies_prehash(&digest, &signature))
     else {
-        return Err(unverified(input, hint, "message digest or signature"));
+        // One of our keys, this image's digest, a signature that does not verify over it:
+        // the signature is what changed.
+        return Err(
+            match unverified(input, hint, "message digest or signature") {
+                Refusal::TamperedPayload { .. } if signed == input.image.to_string() => {
+                    Refusal::TamperedSignature {
+                        detail: "the bundle names one of the given keys and this image's digest, \
+                             but its signature does not verify over it"
+                            .to_string(),
+                    }
+                }
+                other => other,
+            },
+        );
     };
     if input.payload_changed {
         return Err(changed_or(input, Refusal::Unsigned));
     }
-    let signed = format!("sha256:{}", hex::encode(digest));
     if signed != input.image.to_string() {
         return Err(Refusal::OtherDigest { signed });
     }

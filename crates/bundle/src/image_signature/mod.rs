@@ -212,7 +212,8 @@ pub struct SignatureCheck {
     /// Its form, when recognised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub form: Option<SignatureForm>,
-    /// The in-toto predicate type of an attestation (`https://spdx.dev/Document` ...).
+    /// The in-toto predicate type of an attestation (`https://spdx.dev/Document` ...); for a
+    /// refused one, what its (unverified) payload claims.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicate_type: Option<String>,
     /// The verdict.
@@ -342,13 +343,21 @@ pub fn sbom_format(predicate_type: &str) -> Option<&'static str> {
 }
 
 /// Verifies every image (every platform manifest) of `archive` with `keys`, from the
-/// attachments it carries.
+/// attachments it carries. A platform manifest without a name of its own is named by its
+/// index's name (and its platform).
 pub fn verify_archive(archive: &ImageArchive, keys: &[VerifyingKey]) -> Vec<ImageVerdict> {
+    let index_names = index_names_of_children(archive);
     archive
         .images()
         .iter()
         .map(|image| {
-            let mut name = image.display_name();
+            let mut name = match (
+                image.references.first(),
+                index_names.get(&image.manifest_digest),
+            ) {
+                (None, Some(index)) => index.clone(),
+                _ => image.display_name(),
+            };
             if let Some(platform) = &image.platform {
                 name = format!("{name} ({platform})");
             }
@@ -361,6 +370,24 @@ pub fn verify_archive(archive: &ImageArchive, keys: &[VerifyingKey]) -> Vec<Imag
             )
         })
         .collect()
+}
+
+/// The first name of each named index of `archive`, by the digests of the manifests it lists.
+fn index_names_of_children(archive: &ImageArchive) -> HashMap<Digest, String> {
+    let mut names = HashMap::new();
+    for index in archive.indexes() {
+        let Some(name) = index.references.first() else {
+            continue;
+        };
+        let Ok(manifest) = serde_json::from_slice::<Value>(&index.manifest) else {
+            continue;
+        };
+        let children = manifest["manifests"].as_array().into_iter().flatten();
+        for digest in children.filter_map(|c| c["digest"].as_str()?.parse::<Digest>().ok()) {
+            names.entry(digest).or_insert_with(|| name.to_string());
+        }
+    }
+    names
 }
 
 /// The images some given key did not verify, as an error naming each and why.

@@ -160,8 +160,27 @@ fn another_key_is_refused_and_a_bundle_says_which_key_signed_it() {
         ]
     );
     assert!(!verdict.is_verified());
-    // The verified attestation's SBOM is now listed as not verified.
-    assert!(verdict.sboms.iter().all(|s| !s.verified));
+    // Refused, the attestations still say what they claim to be, and their SBOMs are listed
+    // as not verified.
+    assert_eq!(
+        verdict
+            .checks
+            .iter()
+            .map(|c| c.predicate_type.as_deref())
+            .collect::<Vec<_>>(),
+        [
+            None,
+            Some("https://spdx.dev/Document"),
+            Some("https://sigstore.dev/cosign/sign/v1"),
+            Some("https://spdx.dev/Document")
+        ]
+    );
+    let sboms: Vec<(String, bool)> = verdict
+        .sboms
+        .iter()
+        .map(|s| (s.format.clone(), s.verified))
+        .collect();
+    assert_eq!(sboms, [("spdx".into(), false), ("spdx".into(), false)]);
     let err = require_verified(&[verdict]).unwrap_err().to_string();
     assert!(err.contains("demo/app"), "{err}");
     assert!(err.contains(IMAGE), "{err}");
@@ -612,11 +631,12 @@ fn openssl_bundle_message_signature_cases() {
             signer: Some(format!("the key with hint {}", signer.hint()))
         }
     );
-    // The right key's hint, but a signature that is not over this message: tampered.
+    // The right key's hint and this image's digest, but a signature that is not over it: the
+    // signature was changed.
     let forged = message_bundle(&signer.hint(), &digest, &openssl.sign("signer", b"other"));
     assert!(matches!(
         refusal(&check(&forged, &signer)),
-        Refusal::TamperedPayload { .. }
+        Refusal::TamperedSignature { .. }
     ));
     // A message signature over another manifest.
     let other_manifest = br#"{"schemaVersion":2,"layers":[{}]}"#;

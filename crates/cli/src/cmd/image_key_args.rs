@@ -1,5 +1,6 @@
 //! `--image-key`, the same on every command that takes a bundle's images somewhere:
-//! `bundle verify`, `sync`, `load`, `upgrade` and `bundle sbom`.
+//! `bundle verify`, `sync`, `load` and `upgrade` (`bundle sbom` has its own: it marks, never
+//! refuses).
 
 use std::path::PathBuf;
 

@@ -1,7 +1,8 @@
 //! `--image-key`: every image a bundle carries (every platform manifest of a multi-platform
 //! image) needs at least one valid signature by one of the given public keys, checked offline
 //! from the signatures the bundle carries, before anything is pushed, loaded or applied.
-//! `bundle verify`, `sync`, `load`, `upgrade` and `bundle sbom` all call [`require_signed`].
+//! `bundle verify`, `sync`, `load` and `upgrade` call [`require_signed`]; `bundle sbom` refuses
+//! nothing but marks each SBOM with [`sbom_verification`].
 //!
 //! The verifier is [`kantup_bundle::image_signature`]; this module loads the keys, runs it over
 //! a bundle's image archive and turns refusals into one error naming each image and why
@@ -9,8 +10,10 @@
 
 use std::path::{Path, PathBuf};
 
+use kantup_bundle::archive::attachment_info::{SbomDocument, SbomFormat, SbomSource};
 use kantup_bundle::image_signature::{
-    ImageVerdict, ImagesNotVerified, Outcome, SbomRef, require_verified, verify_archive,
+    ImageVerdict, ImagesNotVerified, Outcome, SbomRef, SignatureCheck, require_verified,
+    verify_archive,
 };
 use kantup_bundle::signature::{SignatureError, VerifyingKey};
 use kantup_bundle::{Bundle, BundleError, Digest};
@@ -183,4 +186,60 @@ pub fn deployed_images(
         .iter()
         .map(|v| DeployedImage::from_verdict(v, checked))
         .collect())
+}
+
+/// Whether a given `--image-key` verified the signature over one SBOM (`bundle sbom`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum SbomVerification {
+    /// No `--image-key` was given.
+    NotChecked,
+    /// The attestation holding it is signed over its image by this key (its file).
+    Verified {
+        /// The key file.
+        key: String,
+    },
+    /// No given key verified it.
+    NotVerified {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the signature checks of `sbom`'s image (`checks`, from
+/// [`kantup_bundle::image_signature::verify_image`] with the given keys) say about `sbom`: an
+/// attestation's SBOM is verified when the check of its attestation (same attachment, an SBOM
+/// predicate of the same format) verified. One attachment can hold several attestations of one
+/// format, which only their order tells apart: such an SBOM counts as verified only when every
+/// one of them is. cosign's `.sbom` attachments carry no signature of their own.
+pub fn sbom_verification(checks: &[SignatureCheck], sbom: &SbomDocument) -> SbomVerification {
+    if sbom.source == SbomSource::Attachment {
+        return SbomVerification::NotVerified {
+            reason: "an .sbom attachment carries no signature".to_string(),
+        };
+    }
+    let holding: Vec<&SignatureCheck> = checks
+        .iter()
+        .filter(|c| {
+            c.attachment == sbom.attachment
+                && c.predicate_type
+                    .as_deref()
+                    .and_then(SbomFormat::of_predicate)
+                    == Some(sbom.format)
+        })
+        .collect();
+    let refused = holding.iter().find_map(|c| match &c.outcome {
+        Outcome::Refused(refusal) => Some(refusal.to_string()),
+        Outcome::Verified { .. } => None,
+    });
+    match (refused, holding.first().map(|c| &c.outcome)) {
+        (Some(reason), _) => SbomVerification::NotVerified { reason },
+        (None, Some(Outcome::Verified { key })) => SbomVerification::Verified { key: key.clone() },
+        _ => SbomVerification::NotVerified {
+            reason: format!(
+                "no signature check of attestation {} found",
+                sbom.attachment
+            ),
+        },
+    }
 }

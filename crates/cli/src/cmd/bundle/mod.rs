@@ -11,6 +11,7 @@ use kantup::ops::bundle::{
     self, BundleFormat, CreateBundleOptions, ExportOptions, SbomOptions, SignOptions,
     UnpackBundleOptions, VerifyBundleOptions,
 };
+use kantup::ops::image_keys::SbomVerification;
 use kantup_bundle::archive::Compression;
 
 use crate::output::{Ctx, OutputFormat, human_bytes};
@@ -84,6 +85,11 @@ pub struct SbomArgs {
     /// (`-o` is the output format of every command). Without it the SBOMs are listed.
     #[arg(long, short = 'd', value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Mark each SBOM verified when the attestation holding it has a valid signature over its
+    /// image by one of these public keys (PEM; repeatable), checked offline. Nothing is
+    /// refused: an SBOM no key verified is listed (and written) as not verified.
+    #[arg(long = "image-key", value_name = "PUB.pem")]
+    pub image_keys: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +322,7 @@ fn sbom(ctx: &Ctx, args: SbomArgs) -> anyhow::Result<ExitCode> {
         image: args.image,
         output_dir: args.output_dir,
         open: ctx.open.clone(),
+        image_keys: args.image_keys,
     })?;
     if ctx.output == OutputFormat::Json {
         ctx.print_json(&report)?;
@@ -337,8 +344,13 @@ fn sbom(ctx: &Ctx, args: SbomArgs) -> anyhow::Result<ExitCode> {
             Some(path) => format!("-> {}", path.display()),
             None => s.file_name.clone(),
         };
+        let verification = match &s.verification {
+            SbomVerification::NotChecked => String::new(),
+            SbomVerification::Verified { key } => format!("  verified by {key}"),
+            SbomVerification::NotVerified { reason } => format!("  NOT verified: {reason}"),
+        };
         println!(
-            "{}{platform}  {} from {} {} ({})  {place}",
+            "{}{platform}  {} from {} {} ({})  {place}{verification}",
             s.image,
             s.format.extension(),
             match s.source {

@@ -4,7 +4,9 @@
 //! from and its format.
 //!
 //! Each entry names the attachment manifest it came from
-//! ([`SbomEntry::attachment`]), the key a signature check reports on.
+//! ([`SbomEntry::attachment`]), the key a signature check reports on. With `--image-key`, each
+//! entry says whether one of the keys verified the attestation holding it
+//! ([`SbomEntry::verification`]); nothing is refused for it.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -13,9 +15,11 @@ use kantup_bundle::Bundle;
 use kantup_bundle::Digest;
 use kantup_bundle::archive::attachment_info::{SbomFormat, SbomSource, by_image};
 use kantup_bundle::archive::{ImageName, Platform};
+use kantup_bundle::image_signature::verify_image;
 use serde::Serialize;
 
 use super::BundleOpError;
+use crate::ops::image_keys::{SbomVerification, load_keys, sbom_verification};
 
 /// What [`sboms`] does.
 #[derive(Debug, Clone)]
@@ -29,6 +33,8 @@ pub struct SbomOptions {
     pub output_dir: Option<PathBuf>,
     /// How the bundle is opened.
     pub open: kantup_bundle::OpenOptions,
+    /// Public keys (`--image-key`): mark each SBOM verified or not by them. Empty: not checked.
+    pub image_keys: Vec<PathBuf>,
 }
 
 /// One SBOM of the bundle.
@@ -54,6 +60,8 @@ pub struct SbomEntry {
     /// Where it was written (with an output directory).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub written: Option<PathBuf>,
+    /// Whether an `--image-key` verified the signature over it.
+    pub verification: SbomVerification,
 }
 
 /// What [`sboms`] found (and wrote).
@@ -69,6 +77,7 @@ pub struct SbomReport {
 /// `options.output_dir` when one is given. An image asked for that the bundle does not carry
 /// is an error; one without SBOMs gives an empty list.
 pub fn sboms(options: &SbomOptions) -> Result<SbomReport, BundleOpError> {
+    let keys = load_keys(&options.image_keys)?;
     let bundle = Bundle::open_with(&options.bundle, &options.open)?;
     let archive = bundle.image_archive()?;
     let Some(archive) = archive else {
@@ -90,6 +99,17 @@ pub fn sboms(options: &SbomOptions) -> Result<SbomReport, BundleOpError> {
         {
             continue;
         }
+        // The signature checks of this image (or index), offline, when keys are given.
+        let checks = (!keys.is_empty() && !image.attached.sboms.is_empty()).then(|| {
+            verify_image(
+                &image.digest,
+                &image.image,
+                archive.attachments_of(&image.digest),
+                &archive,
+                &keys,
+            )
+            .checks
+        });
         for sbom in &image.attached.sboms {
             let file_name = unique(
                 &mut taken,
@@ -123,6 +143,10 @@ pub fn sboms(options: &SbomOptions) -> Result<SbomReport, BundleOpError> {
                 size: sbom.bytes.len() as u64,
                 file_name,
                 written,
+                verification: match &checks {
+                    Some(checks) => sbom_verification(checks, sbom),
+                    None => SbomVerification::NotChecked,
+                },
             });
         }
     }
