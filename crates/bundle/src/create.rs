@@ -49,6 +49,8 @@ pub struct CreateReport {
     pub hints: usize,
     /// Number of images.
     pub images: usize,
+    /// Number of signatures, attestations, SBOMs and referrers carried with them.
+    pub attachments: usize,
     /// Size of the written file.
     pub size: u64,
     /// Digest of the written file.
@@ -107,11 +109,15 @@ pub fn create_with(
     let images_tmp = match &archive {
         Some(a) => {
             let images: Vec<_> = a.images().iter().collect();
+            let indexes: Vec<_> = a.indexes().iter().collect();
+            let attachments: Vec<_> = a.attachments().iter().collect();
             let file = tempfile::tempfile_in(&parent).map_err(|e| BundleError::io(&parent, e))?;
-            let w = oci_layout::write_archive_tar_omitting(
+            let w = oci_layout::write_archive_tar_carrying(
                 io::BufWriter::new(file),
                 a,
                 &images,
+                &indexes,
+                &attachments,
                 &omit,
                 &mut *progress,
             )?;
@@ -198,6 +204,7 @@ pub fn create_with(
         chart: chart.name().to_string(),
         hints: hints.len(),
         images: archive.as_ref().map_or(0, |a| a.images().len()),
+        attachments: archive.as_ref().map_or(0, |a| a.attachments().len()),
         size,
         digest,
         base: base_record,

@@ -215,3 +215,228 @@ fn cosign_attachments_are_read_in_every_form() {
         "{message}"
     );
 }
+
+/// The attachments of `archive` by digest, with their manifest bytes and subject.
+fn by_digest(archive: &ImageArchive) -> Vec<(String, String, Vec<u8>)> {
+    let mut v: Vec<_> = archive
+        .attachments()
+        .iter()
+        .map(|a| {
+            (
+                a.digest.to_string(),
+                a.subject.to_string(),
+                a.manifest.clone(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_relok8s_bundle_carries_every_attachment_and_the_index() {
+    let fixture = SignedImages::create();
+    let source = ImageArchive::open(&fixture.layout).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("signed.bundle.tar");
+    let report = kantup_bundle::create::create(
+        &kantup_bundle::create::CreateOptions {
+            chart: fixture.inputs.chart_dir.clone(),
+            hints: fixture.inputs.hints.clone(),
+            images: Some(fixture.layout.clone()),
+            output: bundle.clone(),
+            compression: kantup_bundle::archive::Compression::None,
+            base: None,
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(report.images, 3);
+    assert_eq!(report.attachments, fixture.attachments.len());
+
+    let opened = kantup_bundle::Bundle::open(&bundle).unwrap();
+    opened
+        .verify(kantup_bundle::VerifyOptions::default(), &mut |_| {})
+        .unwrap();
+    let archive = opened.image_archive().unwrap().unwrap();
+    assert_eq!(summary(archive.attachments()), expected(&fixture));
+    assert_eq!(by_digest(&archive), by_digest(&source));
+    check_bytes(&archive);
+    // The index travels too, at its digest, so its signature still names it.
+    let index: Vec<String> = archive
+        .indexes()
+        .iter()
+        .map(|i| i.digest.to_string())
+        .collect();
+    assert_eq!(index, std::slice::from_ref(&fixture.index.digest));
+    assert_eq!(archive.images().len(), 3);
+    let names: Vec<String> = archive
+        .indexes()
+        .iter()
+        .flat_map(|i| i.references.iter().map(ToString::to_string))
+        .collect();
+    assert_eq!(names, std::slice::from_ref(&fixture.index.reference));
+}
+
+#[test]
+fn what_the_attachments_say_signers_predicates_and_sboms() {
+    use kantup_bundle::archive::attachment_info::{
+        SbomFormat, SbomSource, SignatureFormat, attached_to,
+    };
+    let fixture = SignedImages::create();
+    let archive = ImageArchive::open(&fixture.layout).unwrap();
+    let single: Digest = fixture.single.digest.parse().unwrap();
+    let info = attached_to(&archive, &single).unwrap();
+    let formats: Vec<SignatureFormat> = info.signatures.iter().map(|s| s.format).collect();
+    assert!(
+        formats.contains(&SignatureFormat::Cosign)
+            && formats.contains(&SignatureFormat::SigstoreBundle)
+            && formats.len() == 2,
+        "{info:#?}"
+    );
+    assert!(
+        info.signatures.iter().all(|s| s.signer.starts_with("key")),
+        "{info:#?}"
+    );
+    let mut predicates: Vec<&str> = info
+        .attestations
+        .iter()
+        .map(|a| a.predicate_type.as_str())
+        .collect();
+    predicates.sort();
+    assert_eq!(
+        predicates,
+        [
+            "https://cyclonedx.org/bom",
+            "https://spdx.dev/Document",
+            "https://spdx.dev/Document"
+        ]
+    );
+    let mut sboms: Vec<(SbomFormat, SbomSource)> =
+        info.sboms.iter().map(|s| (s.format, s.source)).collect();
+    sboms.sort_by_key(|(f, s)| (*f, format!("{s:?}")));
+    assert_eq!(
+        sboms,
+        [
+            (SbomFormat::SpdxJson, SbomSource::Attachment),
+            (SbomFormat::SpdxJson, SbomSource::Attestation),
+            (SbomFormat::SpdxJson, SbomSource::Attestation),
+            (SbomFormat::CyclonedxJson, SbomSource::Attestation),
+        ]
+    );
+    // Each SBOM is the document cosign was given.
+    let spdx: Value = serde_json::from_str(kantup_test_support::signed_images::SPDX_SBOM).unwrap();
+    let cdx: Value =
+        serde_json::from_str(kantup_test_support::signed_images::CYCLONEDX_SBOM).unwrap();
+    for s in &info.sboms {
+        let doc: Value = serde_json::from_slice(&s.bytes).unwrap();
+        let want = if s.format == SbomFormat::SpdxJson {
+            &spdx
+        } else {
+            &cdx
+        };
+        assert_eq!(&doc, want, "{:?} from {}", s.format, s.attachment);
+    }
+
+    // A signature with a certificate (cosign sign --certificate, the certificate made by
+    // openssl with an e-mail SAN, as Fulcio issues them) names that identity.
+    let dir = fixture.dir().join("cosign");
+    let run = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .current_dir(&dir)
+            .env("COSIGN_PASSWORD", "")
+            .env("HOME", &dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        "openssl",
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ec.pem",
+        ],
+    );
+    run(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ec.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/O=kantup test",
+            "-addext",
+            "subjectAltName=email:signer@example.com",
+            "-out",
+            "cert.pem",
+        ],
+    );
+    let out = fixture.cosign(&[
+        "import-key-pair",
+        "--key",
+        "ec.pem",
+        "--output-key-prefix",
+        "cert",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = fixture.cosign(&[
+        "sign",
+        "--key",
+        "cert.key",
+        "--certificate",
+        "cert.pem",
+        "--yes",
+        "--tlog-upload=false",
+        "--use-signing-config=false",
+        "--new-bundle-format=false",
+        "--trusted-root",
+        "trusted-root.json",
+        "--allow-http-registry",
+        &fixture.single.pushed_by_digest(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved = fixture.dir().join("saved-with-certificate");
+    let out = fixture.cosign(&[
+        "save",
+        "--allow-http-registry",
+        "--dir",
+        saved.to_str().unwrap(),
+        &fixture.single.pushed_by_digest(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let archive = ImageArchive::open(&saved).unwrap();
+    let mut signers: Vec<String> = attached_to(&archive, &single)
+        .unwrap()
+        .signatures
+        .into_iter()
+        .map(|s| s.signer)
+        .collect();
+    signers.sort();
+    assert_eq!(signers, ["key", "signer@example.com"]);
+}

@@ -14,6 +14,7 @@
 //! [`ImageArchive::open_blob`].
 
 pub mod attachment;
+pub mod attachment_info;
 mod docker;
 pub(crate) mod oci;
 pub mod oci_layout;

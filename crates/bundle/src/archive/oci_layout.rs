@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use super::attachment::{Attachment, Link};
 use super::oci::{CONTAINERD_NAME, REF_NAME, blob_path};
-use super::{BlobInfo, Image, ImageArchive, ImageName, media_types};
+use super::{BlobInfo, Image, ImageArchive, ImageIndex, ImageName, media_types};
 use crate::atomic::{self, Access, AtomicFile};
 use crate::digest::{Digest, DigestReader, DigestWriter};
 use crate::error::BundleError;
@@ -115,6 +116,37 @@ fn check_copied_blob(
         });
     }
     Ok(())
+}
+
+/// The repository (`registry/path`) a manifest is known by in `archive`: its own first parsed
+/// name, else that of an index listing it.
+pub(crate) fn repository_of(archive: &ImageArchive, digest: &Digest) -> Option<String> {
+    let from = |names: &[ImageName]| {
+        names.iter().find_map(|n| {
+            n.reference()
+                .map(|r| format!("{}/{}", r.registry, r.repository))
+        })
+    };
+    if let Some(name) = archive
+        .images()
+        .iter()
+        .filter(|i| &i.manifest_digest == digest)
+        .find_map(|i| from(&i.references))
+    {
+        return Some(name);
+    }
+    archive.indexes().iter().find_map(|index| {
+        let lists = index.digest == *digest
+            || serde_json::from_slice::<Value>(&index.manifest)
+                .ok()
+                .and_then(|v| v["manifests"].as_array().cloned())
+                .is_some_and(|children| {
+                    children
+                        .iter()
+                        .any(|c| c["digest"].as_str() == Some(&digest.to_string()))
+                });
+        if lists { from(&index.references) } else { None }
+    })
 }
 
 /// What [`write_images`] would do to one image of a layout directory.
@@ -310,6 +342,25 @@ pub fn write_archive_tar_omitting<W: Write>(
     archive: &ImageArchive,
     images: &[&Image],
     omit: &HashSet<Digest>,
+    progress: impl FnMut(u64),
+) -> Result<W, BundleError> {
+    write_archive_tar_carrying(out, archive, images, &[], &[], omit, progress)
+}
+
+/// [`write_archive_tar_omitting`] that also carries `indexes` (named by their references, so
+/// a multi-platform image keeps its index digest) and `attachments` (signatures,
+/// attestations, SBOMs, referrers), each manifest byte for byte: a cosign-tagged one is named
+/// `<repository>:sha256-<hex>.sig` (the repository of its image, or the bare tag when the image
+/// has no name), a referrer is listed unnamed (its `subject` says whose it is), as the OCI
+/// layout reader ([`ImageArchive::open`]) recognizes them. Attachment blobs are never left
+/// out: they are small, and a signature must be checkable from the bundle alone.
+pub fn write_archive_tar_carrying<W: Write>(
+    out: W,
+    archive: &ImageArchive,
+    images: &[&Image],
+    indexes: &[&ImageIndex],
+    attachments: &[&Attachment],
+    omit: &HashSet<Digest>,
     mut progress: impl FnMut(u64),
 ) -> Result<W, BundleError> {
     let label = "image archive being written".to_string();
@@ -356,10 +407,79 @@ pub fn write_archive_tar_omitting<W: Write>(
             "Layers": image.layers.iter().map(|l| blob_path(&l.digest)).collect::<Vec<_>>(),
         }));
     }
+    let mut entries = index_entries(images);
+    for index in indexes {
+        if written.insert(index.digest, ()).is_none() {
+            add(
+                &mut tar,
+                &blob_path(&index.digest),
+                index.manifest.len() as u64,
+                &mut index.manifest.as_slice(),
+            )
+            .map_err(io_err)?;
+        }
+        let descriptor = json!({
+            "mediaType": index.media_type,
+            "digest": index.digest.to_string(),
+            "size": index.manifest.len(),
+        });
+        if index.references.is_empty() {
+            entries.push(descriptor.clone());
+        }
+        for r in &index.references {
+            let mut d = descriptor.clone();
+            d["annotations"] = json!({REF_NAME: r.to_string(), CONTAINERD_NAME: r.to_string()});
+            entries.push(d);
+        }
+    }
+    for a in attachments {
+        for blob in &a.blobs {
+            if written.insert(blob.digest, ()).is_some() {
+                continue;
+            }
+            let reader = archive.open_blob(&blob.digest)?;
+            let mut r = DigestReader::new(reader.take(blob.size + 1));
+            add(&mut tar, &blob_path(&blob.digest), blob.size, &mut r)
+                .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
+            let (digest, size) = r.finish();
+            if digest != blob.digest || size != blob.size {
+                return Err(BundleError::DigestMismatch {
+                    what: format!("{}: blob of {}", archive.label(), a.describe()),
+                    expected: blob.digest,
+                    actual: digest,
+                });
+            }
+        }
+        if written.insert(a.digest, ()).is_none() {
+            add(
+                &mut tar,
+                &blob_path(&a.digest),
+                a.manifest.len() as u64,
+                &mut a.manifest.as_slice(),
+            )
+            .map_err(io_err)?;
+        }
+        let mut d = json!({
+            "mediaType": a.media_type,
+            "digest": a.digest.to_string(),
+            "size": a.manifest.len(),
+        });
+        if let Some(t) = &a.artifact_type {
+            d["artifactType"] = json!(t);
+        }
+        if let Link::Tag(tag) = &a.link {
+            let name = match repository_of(archive, &a.subject) {
+                Some(repository) => format!("{repository}:{tag}"),
+                None => tag.clone(),
+            };
+            d["annotations"] = json!({ REF_NAME: name });
+        }
+        entries.push(d);
+    }
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": media_types::OCI_INDEX,
-        "manifests": index_entries(images),
+        "manifests": entries,
     }))
     .expect("json");
     add(

@@ -85,6 +85,7 @@ pub fn create_wrap(
         .map_err(io_err)?;
     }
     let mut images = 0usize;
+    let attachments = 0usize;
     if let Some(archive) = &archive {
         let mut written: Vec<Digest> = Vec::new();
         for entry in &lock.images {
@@ -120,6 +121,7 @@ pub fn create_wrap(
         chart: chart.name().to_string(),
         hints: 0,
         images,
+        attachments,
         size,
         digest,
         base: None,

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
 use kantup::ops::bundle::{
-    self, BundleFormat, CreateBundleOptions, ExportOptions, SignOptions, UnpackBundleOptions,
-    VerifyBundleOptions,
+    self, BundleFormat, CreateBundleOptions, ExportOptions, SbomOptions, SignOptions,
+    UnpackBundleOptions, VerifyBundleOptions,
 };
 use kantup_bundle::archive::Compression;
 
@@ -31,6 +31,9 @@ pub enum BundleCommand {
     /// What changes from OLD to NEW: images (and the bytes a registry holding OLD still
     /// needs), chart version, CRDs, default values.
     Diff(DiffArgs),
+    /// List the SBOMs a bundle carries with its images (SPDX or CycloneDX, from attestations
+    /// or `.sbom` attachments), or write them into a directory.
+    Sbom(SbomArgs),
     /// Sign a bundle: a detached ECDSA P-256 / SHA-256 signature, as `cosign sign-blob --key`
     /// writes it (base64 of the DER signature), into `<bundle>.sig` by default.
     Sign(SignArgs),
@@ -68,6 +71,19 @@ pub struct SignatureArgs {
     /// `<bundle>.sig`.
     #[arg(long, value_name = "FILE", requires = "verify_key")]
     pub signature: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SbomArgs {
+    /// The bundle.
+    pub bundle: PathBuf,
+    /// Only this image's SBOMs: its name as `bundle inspect` lists it (with or without the
+    /// tag) or its manifest / index digest.
+    pub image: Option<String>,
+    /// Write each SBOM into this directory, named by image, platform, source and format
+    /// (`-o` is the output format of every command). Without it the SBOMs are listed.
+    #[arg(long, short = 'd', value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -196,6 +212,7 @@ pub async fn run(ctx: &Ctx, command: BundleCommand) -> anyhow::Result<ExitCode> 
         BundleCommand::Create(a) => create_cmd(ctx, a),
         BundleCommand::ExportImages(a) => export(ctx, a),
         BundleCommand::Sign(a) => sign(ctx, a),
+        BundleCommand::Sbom(a) => sbom(ctx, a),
         BundleCommand::Diff(a) => diff(ctx, a),
     }
 }
@@ -281,6 +298,48 @@ fn diff(ctx: &Ctx, args: DiffArgs) -> anyhow::Result<ExitCode> {
         ctx.print_json(&diff)?;
     } else {
         print::diff(&diff);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sbom(ctx: &Ctx, args: SbomArgs) -> anyhow::Result<ExitCode> {
+    let report = bundle::sboms(&SbomOptions {
+        bundle: args.bundle,
+        image: args.image,
+        output_dir: args.output_dir,
+        open: ctx.open.clone(),
+    })?;
+    if ctx.output == OutputFormat::Json {
+        ctx.print_json(&report)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if ctx.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if report.sboms.is_empty() {
+        println!("{} carries no SBOMs", report.bundle.display());
+    }
+    for s in &report.sboms {
+        let platform = s
+            .platform
+            .as_ref()
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default();
+        let place = match &s.written {
+            Some(path) => format!("-> {}", path.display()),
+            None => s.file_name.clone(),
+        };
+        println!(
+            "{}{platform}  {} from {} {} ({})  {place}",
+            s.image,
+            s.format.extension(),
+            match s.source {
+                kantup_bundle::archive::attachment_info::SbomSource::Attestation => "attestation",
+                kantup_bundle::archive::attachment_info::SbomSource::Attachment => "attachment",
+            },
+            s.attachment,
+            human_bytes(s.size)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

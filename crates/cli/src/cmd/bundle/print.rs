@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use kantup::ops::bundle::BundleInspection;
 use kantup::ops::bundle_diff::BundleDiff;
 use kantup_bundle::archive::Compression;
+use kantup_bundle::archive::attachment_info::{SbomSource, SignatureFormat};
 
 use crate::cmd::tables::{crd_details, schema_changes, value_changes};
 use crate::output::human_bytes;
@@ -162,7 +163,62 @@ pub(super) fn inspection(info: &BundleInspection) -> String {
             );
         }
     }
+    attachments(&mut text, info);
     text
+}
+
+/// Per image: its signatures (who signed), attestations (predicate types) and SBOMs.
+fn attachments(text: &mut String, info: &BundleInspection) {
+    if info.attachments.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        text,
+        "\nSignatures, attestations, SBOMs (as carried, not verified):"
+    );
+    for image in &info.attachments {
+        let platform = image
+            .platform
+            .as_ref()
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default();
+        let _ = writeln!(text, "  {}{platform} ({})", image.image, image.digest);
+        let a = &image.attached;
+        for s in &a.signatures {
+            let _ = writeln!(
+                text,
+                "    signature    {} ({}, {})",
+                s.signer,
+                match s.format {
+                    SignatureFormat::Cosign => "cosign",
+                    SignatureFormat::SigstoreBundle => "sigstore bundle",
+                },
+                s.attachment
+            );
+        }
+        for t in &a.attestations {
+            let _ = writeln!(
+                text,
+                "    attestation  {} ({})",
+                t.predicate_type, t.attachment
+            );
+        }
+        for s in &a.sboms {
+            let _ = writeln!(
+                text,
+                "    sbom         {} from {} ({})",
+                s.format.extension(),
+                match s.source {
+                    SbomSource::Attestation => "attestation",
+                    SbomSource::Attachment => "attachment",
+                },
+                s.attachment
+            );
+        }
+        for r in &a.referrers {
+            let _ = writeln!(text, "    referrer     {r}");
+        }
+    }
 }
 
 /// `bundle diff`'s summary: chart, images, transfer, CRDs, default values.

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use kantup_bundle::Bundle;
+use kantup_bundle::archive::attachment_info::{ImageAttachments, by_image};
 use kantup_bundle::archive::{Compression, Image};
 use serde::Serialize;
 
@@ -29,6 +30,9 @@ pub struct BundleInspection {
     pub chart_images: kantup_bundle::discovery::Discovery,
     /// The images the bundle carries.
     pub images: Vec<Image>,
+    /// Signatures, attestations and SBOMs carried with the images, per image (platform
+    /// manifest or index) that has any; read, not verified.
+    pub attachments: Vec<ImageAttachments>,
     /// For a differential bundle: its base and the layers it leaves out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base: Option<kantup_bundle::differential::BaseRecord>,
@@ -86,6 +90,11 @@ pub fn inspect(
                 .collect(),
         },
         hints,
+        attachments: archive
+            .as_ref()
+            .map(by_image)
+            .transpose()?
+            .unwrap_or_default(),
         images: archive.map(|a| a.images().to_vec()).unwrap_or_default(),
         base: opened.base()?,
     })

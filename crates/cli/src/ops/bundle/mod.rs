@@ -18,6 +18,7 @@
 mod create;
 mod export;
 mod inspect;
+mod sbom;
 mod sign;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use kantup_bundle::{
 pub use create::{BundleFormat, CreateBundleOptions, create};
 pub use export::{ExportOptions, ExportedImages, export_images};
 pub use inspect::{BundleInspection, ChartSummary, inspect};
+pub use sbom::{SbomEntry, SbomOptions, SbomReport, sboms};
 pub use sign::{SignOptions, sign};
 
 use crate::ops::progress::Progress;

@@ -1,0 +1,154 @@
+//! A bundle made from images cosign signed, attested and gave SBOMs (the `signed_images`
+//! fixture): `bundle create` keeps them, `bundle inspect` lists them per image, `bundle sbom`
+//! lists and writes the SBOMs.
+
+mod common;
+
+use std::path::Path;
+
+use kantup_test_support::signed_images::{CYCLONEDX_SBOM, SPDX_SBOM, SignedImages};
+use serde_json::Value;
+
+use common::{kantup_isolated as kantup, ok};
+
+fn create(fixture: &SignedImages, bundle: &Path, format: &str) {
+    ok(
+        kantup(&[
+            "bundle",
+            "create",
+            bundle.to_str().unwrap(),
+            "--chart",
+            fixture.inputs.chart_dir.to_str().unwrap(),
+            "--hints",
+            fixture.inputs.hints.to_str().unwrap(),
+            "--images",
+            fixture.layout.to_str().unwrap(),
+            "--format",
+            format,
+        ]),
+        "bundle create",
+    );
+}
+
+#[test]
+fn inspect_and_sbom_show_what_cosign_attached() {
+    let fixture = SignedImages::create();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("signed.bundle.tar");
+    create(&fixture, &bundle, "relok8s");
+    let bundle = bundle.to_str().unwrap();
+
+    let text = ok(kantup(&["bundle", "inspect", bundle]), "inspect");
+    assert!(text.contains("Signatures, attestations, SBOMs"), "{text}");
+    assert!(
+        text.contains("attestation  https://cyclonedx.org/bom"),
+        "{text}"
+    );
+    assert!(text.contains("sigstore bundle"), "{text}");
+    assert!(text.contains("linux/arm64"), "{text}");
+
+    let json: Value = serde_json::from_str(&ok(
+        kantup(&["bundle", "inspect", bundle, "-o", "json"]),
+        "inspect json",
+    ))
+    .unwrap();
+    let per_image = json["attachments"].as_array().unwrap();
+    // The index and its two platform manifests, and the single image.
+    assert_eq!(per_image.len(), 4, "{per_image:#?}");
+    let single = per_image
+        .iter()
+        .find(|i| i["digest"] == fixture.single.digest.as_str())
+        .unwrap();
+    assert_eq!(single["image"], fixture.single.reference.as_str());
+    assert_eq!(single["signatures"].as_array().unwrap().len(), 2);
+    assert_eq!(single["attestations"].as_array().unwrap().len(), 3);
+    assert_eq!(single["sboms"].as_array().unwrap().len(), 4);
+    let index = per_image
+        .iter()
+        .find(|i| i["digest"] == fixture.index.digest.as_str())
+        .unwrap();
+    assert_eq!(index["image"], fixture.index.reference.as_str());
+    assert_eq!(index["signatures"].as_array().unwrap().len(), 2);
+    for p in &fixture.index.platforms {
+        let entry = per_image
+            .iter()
+            .find(|i| i["digest"] == p.digest.as_str())
+            .unwrap();
+        assert_eq!(entry["image"], fixture.index.reference.as_str());
+        assert_eq!(entry["signatures"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            entry["attestations"][0]["predicate_type"],
+            "https://spdx.dev/Document"
+        );
+    }
+
+    // Listed: every SBOM; one image's: only those.
+    let listed: Value = serde_json::from_str(&ok(
+        kantup(&["bundle", "sbom", bundle, "-o", "json"]),
+        "sbom",
+    ))
+    .unwrap();
+    assert_eq!(listed["sboms"].as_array().unwrap().len(), 6, "{listed:#}");
+    let repository = fixture.index.reference.rsplit_once(':').unwrap().0;
+    let of_index: Value = serde_json::from_str(&ok(
+        kantup(&["bundle", "sbom", bundle, repository, "-o", "json"]),
+        "sbom of the index",
+    ))
+    .unwrap();
+    let platforms: Vec<&str> = of_index["sboms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["amd64", "arm64"]);
+    let missing = kantup(&["bundle", "sbom", bundle, "example.com/kantup/nope"]);
+    assert!(!missing.status.success());
+    assert!(
+        common::text(&missing).contains("example.com/kantup/nope"),
+        "{}",
+        common::text(&missing)
+    );
+
+    // Written: one file each, named apart, holding the documents cosign was given.
+    let out = dir.path().join("sboms");
+    let text = ok(
+        kantup(&[
+            "bundle",
+            "sbom",
+            bundle,
+            "--output-dir",
+            out.to_str().unwrap(),
+        ]),
+        "sbom -d",
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 6, "{files:?}\n{text}");
+    let spdx: Value = serde_json::from_str(SPDX_SBOM).unwrap();
+    let cdx: Value = serde_json::from_str(CYCLONEDX_SBOM).unwrap();
+    for f in &files {
+        let doc: Value = serde_json::from_slice(&std::fs::read(out.join(f)).unwrap()).unwrap();
+        if f.ends_with(".cdx.json") {
+            assert_eq!(doc, cdx, "{f}");
+        } else {
+            assert!(f.ends_with(".spdx.json"), "{f}");
+            assert_eq!(doc, spdx, "{f}");
+        }
+    }
+    assert!(
+        files
+            .iter()
+            .any(|f| f.contains("gen-app-01_1.0.0_linux-arm64_attestation-")),
+        "{files:?}"
+    );
+    assert!(
+        files
+            .iter()
+            .any(|f| f.contains("gen-app-00_1.0.0_linux-amd64_attachment-")),
+        "{files:?}"
+    );
+}
