@@ -5,7 +5,8 @@
 //! for byte; the `sha256-<hex>` fallback index listing the same referrers), cosign verifies what
 //! kantup pushed with the key and refuses another key, a dry run pushes nothing, and a second
 //! sync pushes nothing. Two sources: the fixture's layout holding every attachment by tag, and
-//! what `cosign save --dir` wrote.
+//! what `cosign save --dir` wrote; and a target with the referrers API, where no fallback index
+//! is written.
 
 mod common;
 
@@ -15,6 +16,7 @@ use std::process::{Command, Output};
 
 use kantup_bundle::{Bundle, Digest};
 use kantup_test_support::registry_server::RegistryServer;
+use kantup_test_support::registry_server::referrers::ReferrersRegistry;
 use kantup_test_support::signed_images::{
     FixtureKind, KIND_IMAGE, KIND_IMAGE_INDEX, SignedImage, SignedImages,
 };
@@ -402,4 +404,110 @@ fn sync_of_a_bundle_from_cosign_save_pushes_the_saved_signatures() {
         "cosign-saved bundle: {} attachments pushed, then {} skipped",
         report["attachments_pushed"], again["attachments_skipped"]
     );
+}
+
+/// Into a registry with the OCI 1.1 referrers API (go-containerregistry's): the Sigstore bundle
+/// referrers are pushed by digest and the registry lists them itself, so no `sha256-<hex>`
+/// fallback index is written; the classic tags land as elsewhere; cosign verifies both formats;
+/// a re-run pushes nothing.
+#[test]
+fn sync_into_a_registry_with_the_referrers_api_writes_no_fallback_index() {
+    let fixture = SignedImages::create();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = bundle_of(&fixture, &fixture.layout, dir.path());
+    let carried = carried(&bundle);
+    let target = ReferrersRegistry::start();
+    let host = target.host();
+    let config = config(dir.path(), bundle.parent().unwrap(), &host);
+
+    let report = sync_json(&config, &[]);
+    assert_eq!(report["attachments_pushed"], carried, "{report}");
+    assert_eq!(report["attachments_failed"], 0, "{report}");
+    assert_eq!(report["fallback_indexes_written"], 0, "{report}");
+    let listings: Vec<&Value> = report["bundles"][0]["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.get("referrers"))
+        .collect();
+    let referrers: Vec<_> = fixture
+        .attachments
+        .iter()
+        .filter(|a| a.kind == FixtureKind::Referrer)
+        .collect();
+    assert_eq!(listings.len(), referrers.len(), "{report}");
+    assert!(
+        listings.iter().all(|l| *l == "referrers-api"),
+        "{listings:?}"
+    );
+
+    for a in &fixture.attachments {
+        let image = image_of(&fixture, &a.subject);
+        let repo = relocated(&host, &image.pushed_repository);
+        if a.kind == FixtureKind::Referrer {
+            let path = repo.strip_prefix(&format!("{host}/")).unwrap();
+            let listed = Command::new("curl")
+                .args([
+                    "-sf",
+                    &format!("http://{host}/v2/{path}/referrers/{}", a.subject),
+                ])
+                .output()
+                .unwrap();
+            let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+            assert!(
+                listed["manifests"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|m| m["digest"] == a.digest.as_str()),
+                "{} not listed for {}: {listed}",
+                a.digest,
+                a.subject
+            );
+            let fallback = skopeo_output(&format!("{repo}:{}", a.tag));
+            assert!(!fallback.status.success(), "{repo}:{} exists", a.tag);
+        } else {
+            let pushed = format!("{repo}:{}", a.tag);
+            assert_eq!(
+                raw(&pushed),
+                raw(&format!("{}:{}", image.pushed_repository, a.tag)),
+                "{pushed}"
+            );
+        }
+    }
+
+    for image in [&fixture.single, &fixture.index] {
+        let reference = format!(
+            "{}@{}",
+            relocated(&host, &image.pushed_repository),
+            image.digest
+        );
+        for format in [&[][..], &["--new-bundle-format=false"][..]] {
+            assert_verifies(&fixture, format, &reference, &image.digest);
+        }
+    }
+
+    let again = sync_json(&config, &[]);
+    assert_eq!(again["images_pushed"], 0, "{again}");
+    assert_eq!(again["attachments_pushed"], 0, "{again}");
+    assert_eq!(again["attachments_skipped"], carried, "{again}");
+    eprintln!(
+        "referrers-API registry: {} attachments pushed ({} referrers listed by the registry), then {} skipped",
+        report["attachments_pushed"],
+        referrers.len(),
+        again["attachments_skipped"]
+    );
+}
+
+/// `skopeo inspect --raw` of `reference`, whatever its outcome.
+fn skopeo_output(reference: &str) -> Output {
+    Command::new(kantup_test_support::tools::require_tool("skopeo"))
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .unwrap()
 }
