@@ -10,6 +10,9 @@
 #   kube_cluster starts it); built once per machine (about 13 min cold on 2 cores)
 #   sigstore-js (the npm package `sigstore`, pinned) into .tools/sigstore-js/node_modules, the
 #   oracle of tests/sigstore-js-oracle/verify.js
+#   cosign v3.1.3, the kstatus oracle and a registry with the OCI 1.1 referrers API
+#   (tests/referrers-registry), each built with Go once per machine into .tools/<name>/; the tests
+#   that use them fail, never skip, when one is missing
 # Helm binaries land in .tools/helm-3/helm and .tools/helm-4/helm under the workspace root.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -100,3 +103,4 @@ echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"
 echo "install-test-tools: skopeo: $(skopeo --version)"
 echo "install-test-tools: podman: $(podman --version)"
 echo "install-test-tools: cosign: $("$tools/cosign/cosign" version 2>&1 | awk '/^GitVersion/ {print $2}')"
+echo "install-test-tools: referrers-registry: go-containerregistry $(awk '/go-containerregistry/ {print $NF}' "$root/tests/referrers-registry/go.mod")"

@@ -22,7 +22,7 @@ use kantup_bundle::archive::{BlobInfo, Compression, ImageArchive, media_types};
 use kantup_registry::bundle_source::plan_archive;
 use kantup_registry::{
     AttachmentPush, AttachmentReport, ClientOptions, ImageAction, MemoryBlobs, PushOptions,
-    ReferrerListing, RegistryClient, RelocationRule, plan_attachments, push_attachments,
+    ReferrerListing, RegistryClient, RelocationRule, TagPolicy, plan_attachments, push_attachments,
     push_images,
 };
 use kantup_test_support::image_gen::{GenSpec, generate_layout};
@@ -90,20 +90,27 @@ fn cosign_home(dir: &Path) -> std::path::PathBuf {
     home
 }
 
+/// cosign's flags for the classic format (`.sig`/`.att` tags), offline: no transparency log.
+const CLASSIC: [&str; 5] = [
+    "--tlog-upload=false",
+    "--use-signing-config=false",
+    "--new-bundle-format=false",
+    "--trusted-root",
+    "trusted-root.json",
+];
+
+/// Classic cosign signature (`.sig`) of `image` with `key`.
+fn sign_classic(home: &Path, image: &str, key: &str) {
+    let mut sign = vec!["sign", "--key", key, "--yes"];
+    sign.extend(CLASSIC);
+    sign.push(image);
+    cosign_ok(home, &sign);
+}
+
 /// Signs `image` (`host/repo@digest`) the classic way (`.sig`), attests an SPDX SBOM (`.att`)
 /// and signs it as a Sigstore bundle referrer, all with `key`.
 fn sign_all_ways(home: &Path, image: &str, key: &str) {
-    let classic = [
-        "--tlog-upload=false",
-        "--use-signing-config=false",
-        "--new-bundle-format=false",
-        "--trusted-root",
-        "trusted-root.json",
-    ];
-    let mut sign = vec!["sign", "--key", key, "--yes"];
-    sign.extend(classic);
-    sign.push(image);
-    cosign_ok(home, &sign);
+    sign_classic(home, image, key);
     let mut attest = vec![
         "attest",
         "--key",
@@ -114,7 +121,7 @@ fn sign_all_ways(home: &Path, image: &str, key: &str) {
         "--predicate",
         "sbom.spdx.json",
     ];
-    attest.extend(classic);
+    attest.extend(CLASSIC);
     attest.push(image);
     cosign_ok(home, &attest);
     sign_as_referrer(home, image, key);
@@ -727,4 +734,71 @@ async fn a_registry_with_the_referrers_api_gets_no_fallback_index() {
         again.attachments[2].referrers,
         Some(ReferrerListing::ReferrersApi)
     );
+}
+
+/// The target already has a `.sig` for the image, made there with another key: kantup's
+/// `.sig` replaces it (reported, with the digest it had) or, with `TagPolicy::Refuse`, is
+/// refused and the target's stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cosign_tag_pointing_elsewhere_is_overwritten_or_refused_as_the_policy_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = generated(dir.path());
+    let source = RegistryServer::start();
+    let target = RegistryServer::start();
+    let home = cosign_home(dir.path());
+    let (source_repo, digest) = push_image(&archive, &source, "publisher").await;
+    sign_classic(
+        &home,
+        &format!("{}/{source_repo}@{digest}", source.host()),
+        "cosign.key",
+    );
+    let tag = cosign_tag(&digest, AttachmentKind::Signature).unwrap();
+    let mut blobs = MemoryBlobs::default();
+    let signature = fetch_attachment(
+        &client(&source.host()),
+        &source_repo,
+        &tag,
+        AttachmentKind::Signature,
+        digest,
+        Link::Tag(tag.clone()),
+        &mut blobs,
+    )
+    .await;
+
+    let (target_repo, _) = push_image(&archive, &target, "mirror/apps").await;
+    let image = format!("{}/{target_repo}@{digest}", target.host());
+    sign_classic(&home, &image, "other.key");
+    let at_tag = format!("{}/{target_repo}:{tag}", target.host());
+    let theirs = Digest::of(&raw(&at_tag));
+    assert_ne!(theirs, signature.digest);
+
+    let target_client = client(&target.host());
+    let plan = pushes(std::slice::from_ref(&signature), &target_repo, &blobs);
+    let refuse = PushOptions {
+        tag_policy: TagPolicy::Refuse,
+        ..PushOptions::default()
+    };
+    let refused = push_attachments(&target_client, &plan, &refuse, None).await;
+    let error = refused.attachments[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("refusing to overwrite"), "{refused:#?}");
+    assert_eq!(refused.manifests_pushed, 0);
+    assert_eq!(Digest::of(&raw(&at_tag)), theirs);
+
+    let replaced = push_attachments(&target_client, &plan, &PushOptions::default(), None).await;
+    assert_eq!(replaced.failures().count(), 0, "{replaced:#?}");
+    assert_eq!(
+        replaced.attachments[0].action,
+        ImageAction::Overwrite {
+            previous: Some(theirs)
+        }
+    );
+    assert_eq!(raw(&at_tag), signature.manifest);
+    let accepted = verify(
+        &home,
+        "verify",
+        &image,
+        "cosign.pub",
+        &["--new-bundle-format=false"],
+    );
+    assert!(accepted.status.success(), "{}", text(&accepted));
 }

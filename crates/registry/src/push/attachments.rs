@@ -69,8 +69,10 @@ impl std::fmt::Debug for AttachmentPush {
 }
 
 impl AttachmentPush {
-    /// The push of its manifest: by its cosign tag, or by digest for a referrer.
-    fn manifest_push(&self) -> ImagePush {
+    /// The push of its manifest: by its cosign tag, or by digest for a referrer (what
+    /// [`push_attachments`] pushes first; e.g. for checking a differential bundle's left-out
+    /// blobs with [`ensure_base_blobs`](crate::base_blobs::ensure_base_blobs)).
+    pub fn manifest_push(&self) -> ImagePush {
         let a = &self.attachment;
         let mut blobs: Vec<BlobRef> = Vec::new();
         for blob in &a.blobs {

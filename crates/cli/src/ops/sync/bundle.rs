@@ -103,14 +103,21 @@ impl BundleSync<'_> {
     ) -> Result<(Vec<ImageResult>, Vec<AttachmentResult>), SyncError> {
         let dry_run = self.options.dry_run;
         let pushes = plan_archive(archive.clone(), rule)?;
-        if let Some(record) = bundle.base()? {
-            require_base_blobs(client, rule, &pushes, &record, self.path, dry_run).await?;
-        }
         let index_pushes = plan_indexes(archive.clone(), rule);
         let attachment_plan = attachments::plan(
             archive,
             &attachments::Destinations::of(pushes.iter().chain(&index_pushes)),
         );
+        if let Some(record) = bundle.base()? {
+            // The attachments' blobs too: the bundle leaves out every blob whose digest the base
+            // holds as an image layer, whichever manifest names it.
+            let all: Vec<ImagePush> = pushes
+                .iter()
+                .cloned()
+                .chain(attachment_plan.iter().map(|a| a.manifest_push()))
+                .collect();
+            require_base_blobs(client, rule, &all, &record, self.path, dry_run).await?;
+        }
         if dry_run {
             let all: Vec<ImagePush> = pushes.iter().chain(&index_pushes).cloned().collect();
             let actions = kantup_registry::plan(client, &all).await?;
