@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::archive::{Image, ImageArchive, ImageName};
 use crate::chart::Chart;
+use crate::digest::Digest;
 use crate::error::BundleError;
 use crate::images_lock::{
     IMAGES_LOCK_API_VERSION, IMAGES_LOCK_FILE, IMAGES_LOCK_KIND, ImagesLock, LockChart,
@@ -21,7 +22,16 @@ pub fn lock_for(
     archive: Option<&ImageArchive>,
     generated_at: &str,
 ) -> Result<ImagesLock, BundleError> {
-    let images: &[Image] = archive.map(|a| a.images()).unwrap_or_default();
+    // Signatures a docker-archive holds as images are no images of the chart.
+    let lost: Vec<Digest> = archive
+        .map(|a| a.lost_attachments().into_iter().map(|l| l.image).collect())
+        .unwrap_or_default();
+    let images: Vec<&Image> = archive
+        .map(|a| a.images())
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| !lost.contains(&i.manifest_digest))
+        .collect();
     let label = archive
         .map(|a| a.label())
         .unwrap_or_else(|| "no images".into());
@@ -85,6 +95,7 @@ pub fn lock_for(
     for want in &annotated {
         let found: Vec<&Image> = images
             .iter()
+            .copied()
             .filter(|i| named(i, &want.reference))
             .collect();
         if found.is_empty() && archive.is_some() {
@@ -105,7 +116,7 @@ pub fn lock_for(
             );
         }
     }
-    for image in images {
+    for image in images.iter().copied() {
         for reference in image.references.iter().filter_map(ImageName::reference) {
             let name = reference
                 .repository

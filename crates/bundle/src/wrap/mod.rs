@@ -30,4 +30,4 @@ mod write;
 
 pub use lock::lock_for;
 pub(crate) use read::{detect, image_archive};
-pub use write::{WrapOptions, create_wrap};
+pub use write::{WrapOptions, create_wrap, create_wrap_carrying};

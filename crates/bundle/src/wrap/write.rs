@@ -11,7 +11,7 @@ use crate::archive::oci::blob_path;
 use crate::archive::{Image, ImageArchive, media_types};
 use crate::atomic::{Access, AtomicFile};
 use crate::chart::Chart;
-use crate::create::CreateReport;
+use crate::create::{CreateReport, LostAttachments, carried};
 use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::images_lock::IMAGES_LOCK_FILE;
@@ -52,6 +52,16 @@ pub fn create_wrap(
     options: &WrapOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CreateReport, BundleError> {
+    create_wrap_carrying(options, LostAttachments::Refuse, progress)
+}
+
+/// [`create_wrap`], doing with signatures, attestations and SBOMs the wrap cannot keep what
+/// `lost` says (see [`carried`]).
+pub fn create_wrap_carrying(
+    options: &WrapOptions,
+    lost: LostAttachments,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CreateReport, BundleError> {
     let chart = if options.chart.is_dir() {
         Chart::load_dir(&options.chart)?
     } else {
@@ -61,6 +71,16 @@ pub fn create_wrap(
         .images
         .as_ref()
         .map(ImageArchive::open)
+        .transpose()?;
+    let carry = archive
+        .as_ref()
+        .map(|a| {
+            carried(
+                a,
+                Err("kantup does not yet write attachments into a wrap"),
+                lost,
+            )
+        })
         .transpose()?;
     // Fixed, like every other timestamp kantup writes: same inputs, same bytes.
     let lock = lock_for(&chart, archive.as_ref(), "2000-01-01T00:00:00Z")?;
@@ -122,6 +142,7 @@ pub fn create_wrap(
         hints: 0,
         images,
         attachments,
+        dropped: carry.map(|c| c.dropped).unwrap_or_default(),
         size,
         digest,
         base: None,
