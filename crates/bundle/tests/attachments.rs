@@ -278,6 +278,100 @@ fn a_relok8s_bundle_carries_every_attachment_and_the_index() {
     assert_eq!(names, std::slice::from_ref(&fixture.index.reference));
 }
 
+/// A wrap keeps every attachment in `helm dt`'s `artifacts/images/<chart>/<name>/` layouts
+/// (`<tag>.sig/`, per platform `<tag>.<os>_<arch>.sig/`, and likewise `.att`, `.sbom`,
+/// `.referrers`) and the index it signs; reading it back gives the same attachments, byte for
+/// byte, about the same digests.
+#[test]
+fn a_wrap_carries_every_attachment_in_dt_artifact_layouts() {
+    use kantup_bundle::wrap::{WrapOptions, create_wrap};
+    let fixture = SignedImages::create();
+    let source = ImageArchive::open(&fixture.layout).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let options = |name: &str| WrapOptions {
+        chart: fixture.inputs.chart_dir.clone(),
+        images: Some(fixture.layout.clone()),
+        output: out.path().join(name),
+    };
+    let report = create_wrap(&options("a.wrap.tgz"), &mut |_| {}).unwrap();
+    assert_eq!(report.images, 3);
+    assert_eq!(report.attachments, fixture.attachments.len());
+    assert!(report.dropped.is_empty(), "{:?}", report.dropped);
+    let again = create_wrap(&options("b.wrap.tgz"), &mut |_| {}).unwrap();
+    assert_eq!(report.digest, again.digest, "same inputs, same bytes");
+
+    let opened = kantup_bundle::Bundle::open(&report.output).unwrap();
+    opened
+        .verify(kantup_bundle::VerifyOptions::default(), &mut |_| {})
+        .unwrap();
+    let archive = opened.image_archive().unwrap().unwrap();
+    assert_eq!(summary(archive.attachments()), expected(&fixture));
+    assert_eq!(by_digest(&archive), by_digest(&source));
+    check_bytes(&archive);
+    // The index is the one that was signed, not one rebuilt from the lock.
+    let indexes: Vec<(String, Vec<String>)> = archive
+        .indexes()
+        .iter()
+        .map(|i| {
+            (
+                i.digest.to_string(),
+                i.references.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        indexes,
+        [(
+            fixture.index.digest.clone(),
+            vec![fixture.index.reference.clone()]
+        )]
+    );
+    assert_eq!(archive.images().len(), 3);
+
+    // Where dt looks: the single image's .sig as a layout of that one manifest.
+    let lock = opened.images_lock().unwrap().unwrap();
+    let root = format!("{}-{}", lock.chart.name, lock.chart.version);
+    let dir_of = |reference: &str| {
+        let (repository, tag) = reference.rsplit_once(':').unwrap();
+        let name = repository.rsplit('/').next().unwrap();
+        let entry = lock.images.iter().find(|e| e.image == reference).unwrap();
+        format!("{root}/artifacts/images/{}/{name}/{tag}", entry.chart)
+    };
+    let layout_index = |dir: &str| -> Value {
+        serde_json::from_slice(&opened.read_small(&format!("{dir}/index.json")).unwrap()).unwrap()
+    };
+    let sig_of = |subject: &str| {
+        fixture
+            .attachments
+            .iter()
+            .find(|a| a.subject == subject && a.tag.ends_with(".sig"))
+            .unwrap()
+            .digest
+            .clone()
+    };
+    let single = layout_index(&format!("{}.sig", dir_of(&fixture.single.reference)));
+    assert_eq!(single["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        single["manifests"][0]["digest"],
+        sig_of(&fixture.single.digest)
+    );
+    let index_dir = dir_of(&fixture.index.reference);
+    let index_sig = layout_index(&format!("{index_dir}.sig"));
+    assert_eq!(
+        index_sig["manifests"][0]["digest"],
+        sig_of(&fixture.index.digest)
+    );
+    for p in &fixture.index.platforms {
+        let platform = p.platform.replace('/', "_");
+        let att = layout_index(&format!("{index_dir}.{platform}.att"));
+        assert_eq!(att["manifests"].as_array().unwrap().len(), 1, "{platform}");
+    }
+    let kept = opened
+        .read_small(&format!("{index_dir}.index.json"))
+        .unwrap();
+    assert_eq!(Digest::of(&kept).to_string(), fixture.index.digest);
+}
+
 #[test]
 fn what_the_attachments_say_signers_predicates_and_sboms() {
     use kantup_bundle::archive::attachment_info::{

@@ -85,18 +85,32 @@ pub fn lock_for(
             }),
         }
     };
-    let named = |image: &Image, wanted: &Reference| {
-        image
-            .references
-            .iter()
-            .filter_map(ImageName::reference)
-            .any(|r| r.name() == wanted.name() && r.tag == wanted.tag)
+    // Every (name, platform manifest): an image's own names, and an index's names for each
+    // manifest it lists (a multi-platform image's platforms are named through its index).
+    let mut candidates: Vec<(&Reference, &Image)> = Vec::new();
+    for image in images.iter().copied() {
+        for reference in image.references.iter().filter_map(ImageName::reference) {
+            candidates.push((reference, image));
+        }
+    }
+    for index in archive.map(|a| a.indexes()).unwrap_or_default() {
+        let children = super::artifacts::children_of(&index.manifest);
+        for reference in index.references.iter().filter_map(ImageName::reference) {
+            for child in &children {
+                if let Some(image) = images.iter().copied().find(|i| &i.manifest_digest == child) {
+                    candidates.push((reference, image));
+                }
+            }
+        }
+    }
+    let named = |reference: &Reference, wanted: &Reference| {
+        reference.name() == wanted.name() && reference.tag == wanted.tag
     };
     for want in &annotated {
-        let found: Vec<&Image> = images
+        let found: Vec<&Image> = candidates
             .iter()
-            .copied()
-            .filter(|i| named(i, &want.reference))
+            .filter(|(r, _)| named(r, &want.reference))
+            .map(|(_, i)| *i)
             .collect();
         if found.is_empty() && archive.is_some() {
             return Err(BundleError::archive(
@@ -116,16 +130,14 @@ pub fn lock_for(
             );
         }
     }
-    for image in images.iter().copied() {
-        for reference in image.references.iter().filter_map(ImageName::reference) {
-            let name = reference
-                .repository
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            add(name, chart.name().to_string(), reference, image);
-        }
+    for (reference, image) in candidates {
+        let name = reference
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        add(name, chart.name().to_string(), reference, image);
     }
     Ok(ImagesLock {
         api_version: IMAGES_LOCK_API_VERSION.into(),
