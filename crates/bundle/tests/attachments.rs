@@ -534,3 +534,79 @@ fn what_the_attachments_say_signers_predicates_and_sboms() {
     signers.sort();
     assert_eq!(signers, ["key", "signer@example.com"]);
 }
+
+/// How several signed images get into one layout (what the README tells): `cosign save` keeps
+/// one image per directory (a second save into it replaces the first), while `skopeo copy
+/// --preserve-digests` adds each image and each cosign tag (`sha256-<hex>.sig`, `.att`) to one
+/// `oci:` layout, where kantup reads the tagged manifests as the images' attachments.
+#[test]
+fn several_signed_images_go_into_one_layout_with_skopeo() {
+    let fixture = SignedImages::create();
+    let saved = fixture.dir().join("saved-together");
+    for image in [&fixture.single, &fixture.index] {
+        let out = fixture.cosign(&[
+            "save",
+            "--allow-http-registry",
+            "--dir",
+            saved.to_str().unwrap(),
+            &image.pushed_by_digest(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let archive = ImageArchive::open(&saved).unwrap();
+    let indexes: Vec<String> = archive
+        .indexes()
+        .iter()
+        .map(|i| i.digest.to_string())
+        .collect();
+    assert_eq!(indexes, [fixture.index.digest.clone()]);
+    assert!(
+        !archive
+            .images()
+            .iter()
+            .any(|i| i.manifest_digest.to_string() == fixture.single.digest),
+        "the second cosign save replaced the first"
+    );
+
+    let layout = fixture.dir().join("copied-together");
+    let copy = |from: &str, name: &str, all: bool| {
+        let mut args = vec!["copy", "--preserve-digests", "--src-tls-verify=false"];
+        if all {
+            args.push("--all");
+        }
+        let dest = format!("oci:{}:{name}", layout.display());
+        args.extend([from, dest.as_str()]);
+        kantup_test_support::tools::skopeo(&args);
+    };
+    let mut wanted = BTreeSet::new();
+    for image in [&fixture.single, &fixture.index] {
+        let repository = image.reference.rsplit_once(':').unwrap().0;
+        copy(
+            &format!("docker://{}", image.pushed_by_digest()),
+            &image.reference,
+            std::ptr::eq(image, &fixture.index),
+        );
+        for a in fixture.attachments.iter().filter(|a| {
+            a.subject == image.digest && (a.tag.ends_with(".sig") || a.tag.ends_with(".att"))
+        }) {
+            copy(
+                &format!("docker://{}:{}", image.pushed_repository, a.tag),
+                &format!("{repository}:{}", a.tag),
+                false,
+            );
+            wanted.insert((a.subject.clone(), a.digest.clone(), a.tag.clone()));
+        }
+    }
+    let archive = ImageArchive::open(&layout).unwrap();
+    assert_eq!(archive.images().len(), 3);
+    assert_eq!(
+        archive
+            .indexes()
+            .iter()
+            .map(|i| i.digest.to_string())
+            .collect::<Vec<_>>(),
+        [fixture.index.digest.clone()]
+    );
+    assert_eq!(summary(archive.attachments()), wanted);
+    check_bytes(&archive);
+}
