@@ -372,6 +372,107 @@ fn a_wrap_carries_every_attachment_in_dt_artifact_layouts() {
     assert_eq!(Digest::of(&kept).to_string(), fixture.index.digest);
 }
 
+/// A wrap as `helm dt wrap --fetch-artifacts` leaves it: only `.sig` layouts, each listing its
+/// one manifest unnamed (crane's `SaveOCI`), and no kept index (dt rebuilds it). The platform
+/// signatures are read, their images found from the signed payloads; the index's signature,
+/// about an index the wrap does not hold, is left out.
+#[test]
+fn a_wrap_as_helm_dt_keeps_it_gives_its_platform_signatures() {
+    use kantup_bundle::wrap::{WrapOptions, create_wrap};
+    let fixture = SignedImages::create();
+    let out = tempfile::tempdir().unwrap();
+    let report = create_wrap(
+        &WrapOptions {
+            chart: fixture.inputs.chart_dir.clone(),
+            images: Some(fixture.layout.clone()),
+            output: out.path().join("ours.wrap.tgz"),
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let tree = out.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let run = |cmd: &mut std::process::Command| assert!(cmd.status().unwrap().success());
+    run(std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&report.output)
+        .arg("-C")
+        .arg(&tree));
+    let root = std::fs::read_dir(&tree)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let artifacts = tree.join(&root).join("artifacts/images");
+    let mut stack = vec![artifacts.clone()];
+    let mut sig_layouts = 0;
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_file() {
+                if name.ends_with(".index.json") {
+                    std::fs::remove_file(&path).unwrap();
+                }
+            } else if name.ends_with(".sig") {
+                rewrite_index(&path, |entries| {
+                    for e in entries.iter_mut() {
+                        e.as_object_mut().unwrap().remove("annotations");
+                    }
+                });
+                sig_layouts += 1;
+            } else if name.contains('.') {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                stack.push(path);
+            }
+        }
+    }
+    assert_eq!(
+        sig_layouts, 4,
+        "the single image, the index and its two platforms"
+    );
+    // dt's index is rebuilt from the lock: listing the platforms in another order than the
+    // signed index does makes it another index, as dt's usually is.
+    let lock_path = tree.join(&root).join("chart/Images.lock");
+    let mut lock = kantup_bundle::images_lock::ImagesLock::parse(
+        "Images.lock",
+        &std::fs::read_to_string(&lock_path).unwrap(),
+    )
+    .unwrap();
+    let entry = lock
+        .images
+        .iter_mut()
+        .find(|e| e.image == fixture.index.reference)
+        .unwrap();
+    assert_eq!(entry.digests.len(), 2);
+    entry.digests.reverse();
+    std::fs::write(&lock_path, lock.to_yaml()).unwrap();
+    let dt = out.path().join("dt.wrap.tgz");
+    run(std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&dt)
+        .arg("-C")
+        .arg(&tree)
+        .arg(&root));
+
+    let opened = kantup_bundle::Bundle::open(&dt).unwrap();
+    let archive = opened.image_archive().unwrap().unwrap();
+    let wanted: BTreeSet<_> = expected(&fixture)
+        .into_iter()
+        .filter(|(subject, _, link)| link.ends_with(".sig") && subject != &fixture.index.digest)
+        .collect();
+    assert_eq!(wanted.len(), 3);
+    assert_eq!(summary(archive.attachments()), wanted);
+    check_bytes(&archive);
+    assert_eq!(archive.indexes().len(), 1);
+    assert_ne!(
+        archive.indexes()[0].digest.to_string(),
+        fixture.index.digest
+    );
+}
+
 #[test]
 fn what_the_attachments_say_signers_predicates_and_sboms() {
     use kantup_bundle::archive::attachment_info::{

@@ -113,8 +113,9 @@ pub(crate) fn image_archive(
             }
         }
     }
-    let attachments = read_attachments(index, root, &mut blobs)?;
+    let mut attachments = read_attachments(index, root, &mut blobs)?;
     let mut indexes = Vec::new();
+    let mut rebuilt = false;
     if let Some(lock) = lock {
         // Lock order, not the layouts' (digest) order; images the lock does not list last.
         let rank = |d: &Digest| {
@@ -175,7 +176,10 @@ pub(crate) fn image_archive(
                     }
                     bytes
                 }
-                None => platform_index(&images, &children, &entry.digests),
+                None => {
+                    rebuilt = true;
+                    platform_index(&images, &children, &entry.digests)
+                }
             };
             indexes.push(ImageIndex {
                 references: vec![ImageName::Parsed(reference)],
@@ -184,6 +188,17 @@ pub(crate) fn image_archive(
                 media_type: media_types::OCI_INDEX.to_string(),
             });
         }
+    }
+    if rebuilt {
+        // helm dt keeps no index, so a wrap it wrote holds a multi-platform image's index
+        // signature (`<tag>.sig`) without the index it signed: no manifest here is what it is
+        // about, and pushed anywhere it would verify nothing. It is left out; everything else
+        // must still be about a manifest the wrap holds.
+        attachments.retain(|a| {
+            images.iter().any(|i| i.manifest_digest == a.subject)
+                || indexes.iter().any(|i| i.digest == a.subject)
+                || a.kind != AttachmentKind::Signature
+        });
     }
     check_subjects(&label, &images, &indexes, &attachments)?;
     Ok(Some(ImageArchive {
