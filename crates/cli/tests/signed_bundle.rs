@@ -1,6 +1,7 @@
 //! A bundle made from images cosign signed, attested and gave SBOMs (the `signed_images`
-//! fixture): `bundle create` keeps them, `bundle inspect` lists them per image, `bundle sbom`
-//! lists and writes the SBOMs.
+//! fixture): `bundle create` keeps them in both formats (relok8s and wrap), `bundle inspect`
+//! lists them per image, `bundle sbom` lists and writes the SBOMs; a docker-archive cannot keep
+//! them, and `bundle create` says so.
 
 mod common;
 
@@ -33,11 +34,19 @@ fn create(fixture: &SignedImages, bundle: &Path, format: &str) {
 #[test]
 fn inspect_and_sbom_show_what_cosign_attached() {
     let fixture = SignedImages::create();
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("signed.bundle.tar");
-    create(&fixture, &bundle, "relok8s");
-    let bundle = bundle.to_str().unwrap();
+    for (format, name) in [
+        ("relok8s", "signed.bundle.tar"),
+        ("wrap", "signed.wrap.tgz"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join(name);
+        create(&fixture, &bundle, format);
+        inspect_and_sbom(&fixture, dir.path(), bundle.to_str().unwrap());
+    }
+}
 
+/// What `bundle inspect` and `bundle sbom` say of a bundle made from the fixture's layout.
+fn inspect_and_sbom(fixture: &SignedImages, dir: &Path, bundle: &str) {
     let text = ok(kantup(&["bundle", "inspect", bundle]), "inspect");
     assert!(text.contains("Signatures, attestations, SBOMs"), "{text}");
     assert!(
@@ -111,7 +120,7 @@ fn inspect_and_sbom_show_what_cosign_attached() {
     );
 
     // Written: one file each, named apart, holding the documents cosign was given.
-    let out = dir.path().join("sboms");
+    let out = dir.join("sboms");
     let text = ok(
         kantup(&[
             "bundle",
