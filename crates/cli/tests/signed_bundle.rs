@@ -266,6 +266,31 @@ fn a_signature_in_a_docker_archive_is_refused_unless_dropped() {
             "{format} --drop-signatures: {text}"
         );
         assert!(text.contains("left out 1 signatures"), "{format}: {text}");
+        let json_out = dir.path().join(format!("json-{name}"));
+        let report: Value = serde_json::from_str(&ok(
+            kantup(&[
+                "bundle",
+                "create",
+                json_out.to_str().unwrap(),
+                "--chart",
+                fixture.inputs.chart_dir.to_str().unwrap(),
+                "--images",
+                archive.to_str().unwrap(),
+                "--format",
+                format,
+                "--drop-signatures",
+                "-o",
+                "json",
+            ]),
+            "create -o json",
+        ))
+        .unwrap();
+        let dropped = report["dropped"].as_array().unwrap();
+        assert_eq!(dropped.len(), 1, "{report:#}");
+        assert!(
+            dropped[0].as_str().unwrap().contains(&sig_name),
+            "{report:#}"
+        );
         assert!(text.contains(&sig_name), "{format}: {text}");
         let inspected: Value = serde_json::from_str(&ok(
             kantup(&["bundle", "inspect", out.to_str().unwrap(), "-o", "json"]),
