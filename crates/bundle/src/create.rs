@@ -65,7 +65,7 @@ pub fn carried<'a>(
     let mut reasons = Vec::new();
     if !stranded.is_empty() {
         reasons.push(
-            "a docker-archive keeps no registry manifest (nor the layer annotations holding cosign's signatures)"
+            "a docker-archive keeps no registry manifest (nor the layer annotations holding cosign's signatures: bring signed images as an OCI layout, from `cosign save --dir` or `skopeo copy ... oci:DIR:NAME`)"
                 .to_string(),
         );
     }
@@ -75,7 +75,7 @@ pub fn carried<'a>(
             if !archive.attachments().is_empty() {
                 reasons.push(why_not.to_string());
             }
-            dropped.extend(archive.attachments().iter().map(|a| a.describe()));
+            dropped.extend(archive.attachments().iter().map(|a| describe(archive, a)));
             Vec::new()
         }
     };
@@ -96,6 +96,15 @@ pub fn carried<'a>(
         attachments,
         dropped,
     })
+}
+
+/// An attachment and the image it is about, for messages: `signature sha256:... (tag ...) of
+/// example.com/app@sha256:...`.
+pub fn describe(archive: &ImageArchive, a: &Attachment) -> String {
+    match oci_layout::repository_of(archive, &a.subject) {
+        Some(repository) => format!("{} of {repository}@{}", a.describe(), a.subject),
+        None => format!("{} of {}", a.describe(), a.subject),
+    }
 }
 
 /// What [`carried`] found a bundle can carry.

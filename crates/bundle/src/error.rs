@@ -155,7 +155,7 @@ pub enum BundleError {
     /// A bundle cannot keep some signatures, attestations or SBOMs of its images, and was not
     /// told to drop them.
     #[error(
-        "{archive}: {reason}, so the bundle would lose {}: refused. Save the images and their signatures as an OCI layout (`cosign save --dir DIR IMAGE`), or pass --drop-signatures to leave them out",
+        "{archive}: {reason}, so the bundle would lose {}: refused (--drop-signatures leaves them out)",
         .lost.join(", ")
     )]
     AttachmentsNotKept {

@@ -372,6 +372,79 @@ fn a_wrap_carries_every_attachment_in_dt_artifact_layouts() {
     assert_eq!(Digest::of(&kept).to_string(), fixture.index.digest);
 }
 
+/// A wrap keeps attachments beside the images its `Images.lock` lists: when the chart's own
+/// lock leaves an image out, that image's attachments would be lost, and `create_wrap` refuses,
+/// naming them, unless told to drop them.
+#[test]
+fn a_wrap_refuses_to_lose_attachments_of_images_its_lock_leaves_out() {
+    use kantup_bundle::create::LostAttachments;
+    use kantup_bundle::wrap::{WrapOptions, create_wrap, create_wrap_carrying};
+    let fixture = SignedImages::create();
+    let out = tempfile::tempdir().unwrap();
+    let full = create_wrap(
+        &WrapOptions {
+            chart: fixture.inputs.chart_dir.clone(),
+            images: Some(fixture.layout.clone()),
+            output: out.path().join("full.wrap.tgz"),
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let mut lock = kantup_bundle::Bundle::open(&full.output)
+        .unwrap()
+        .images_lock()
+        .unwrap()
+        .unwrap();
+    lock.images.retain(|e| e.image == fixture.single.reference);
+    assert_eq!(lock.images.len(), 1);
+    let chart = out.path().join("chart");
+    copy_dir(&fixture.inputs.chart_dir, &chart);
+    std::fs::write(chart.join("Images.lock"), lock.to_yaml()).unwrap();
+    let options = WrapOptions {
+        chart,
+        images: Some(fixture.layout.clone()),
+        output: out.path().join("part.wrap.tgz"),
+    };
+    let err = create_wrap(&options, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(err, BundleError::AttachmentsNotKept { .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&fixture.index.digest), "{message}");
+    assert!(message.contains("--drop-signatures"), "{message}");
+    assert!(!message.contains(&fixture.single.digest), "{message}");
+    assert!(!options.output.exists());
+
+    let report = create_wrap_carrying(&options, LostAttachments::Drop, &mut |_| {}).unwrap();
+    let of_index = fixture
+        .attachments
+        .iter()
+        .filter(|a| {
+            a.subject == fixture.index.digest
+                || fixture
+                    .index
+                    .platforms
+                    .iter()
+                    .any(|p| p.digest == a.subject)
+        })
+        .count();
+    assert_eq!(report.dropped.len(), of_index, "{:?}", report.dropped);
+    assert_eq!(report.attachments, fixture.attachments.len() - of_index);
+    let archive = kantup_bundle::Bundle::open(&options.output)
+        .unwrap()
+        .image_archive()
+        .unwrap()
+        .unwrap();
+    assert!(
+        archive
+            .attachments()
+            .iter()
+            .all(|a| a.subject.to_string() == fixture.single.digest)
+    );
+    assert_eq!(archive.attachments().len(), report.attachments);
+}
+
 /// A wrap as `helm dt wrap --fetch-artifacts` leaves it: only `.sig` layouts, each listing its
 /// one manifest unnamed (crane's `SaveOCI`), and no kept index (dt rebuilds it). The platform
 /// signatures are read, their images found from the signed payloads; the index's signature,

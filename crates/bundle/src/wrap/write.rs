@@ -12,7 +12,7 @@ use crate::archive::oci::{REF_NAME, blob_path};
 use crate::archive::{Image, ImageArchive, media_types};
 use crate::atomic::{Access, AtomicFile};
 use crate::chart::Chart;
-use crate::create::{CreateReport, LostAttachments, carried};
+use crate::create::{CreateReport, LostAttachments, carried, describe};
 use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::images_lock::IMAGES_LOCK_FILE;
@@ -89,12 +89,18 @@ pub fn create_wrap_carrying(
         _ => Placement::default(),
     };
     if !placement.unplaced.is_empty() {
-        let lost_here: Vec<String> = placement.unplaced.iter().map(|a| a.describe()).collect();
+        let lost_here: Vec<String> = placement
+            .unplaced
+            .iter()
+            .filter_map(|a| archive.as_ref().map(|archive| describe(archive, a)))
+            .collect();
         match lost {
             LostAttachments::Refuse => {
                 return Err(BundleError::AttachmentsNotKept {
                     archive: archive.as_ref().map(|a| a.label()).unwrap_or_default(),
-                    reason: "a wrap keeps signatures beside the images its Images.lock lists, and it lists none they belong to".into(),
+                    reason: format!(
+                        "a wrap keeps signatures beside the images its {IMAGES_LOCK_FILE} lists, and the chart's {IMAGES_LOCK_FILE} lists none they belong to"
+                    ),
                     lost: lost_here,
                 });
             }
