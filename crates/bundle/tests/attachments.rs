@@ -733,7 +733,7 @@ fn several_signed_images_go_into_one_layout_with_skopeo() {
         .iter()
         .map(|i| i.digest.to_string())
         .collect();
-    assert_eq!(indexes, [fixture.index.digest.clone()]);
+    assert_eq!(indexes, std::slice::from_ref(&fixture.index.digest));
     assert!(
         !archive
             .images()
@@ -779,7 +779,7 @@ fn several_signed_images_go_into_one_layout_with_skopeo() {
             .iter()
             .map(|i| i.digest.to_string())
             .collect::<Vec<_>>(),
-        [fixture.index.digest.clone()]
+        std::slice::from_ref(&fixture.index.digest)
     );
     assert_eq!(summary(archive.attachments()), wanted);
     check_bytes(&archive);
