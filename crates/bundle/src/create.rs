@@ -6,7 +6,8 @@ use std::fs;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-use crate::archive::{Compression, ImageArchive, oci_layout};
+use crate::archive::attachment::Attachment;
+use crate::archive::{Compression, Image, ImageArchive, oci_layout};
 use crate::atomic::{Access, AtomicFile};
 use crate::bundle::{Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_MEMBER};
 use crate::chart::Chart;
@@ -37,6 +38,85 @@ pub struct CreateOptions {
     pub base: Option<PathBuf>,
 }
 
+/// What `bundle create` does with signatures, attestations and SBOMs a bundle cannot keep
+/// (see [`carried`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LostAttachments {
+    /// Refuse, naming each of them ([`BundleError::AttachmentsNotKept`]).
+    #[default]
+    Refuse,
+    /// Leave them out and say so ([`CreateReport::dropped`]).
+    Drop,
+}
+
+/// What of `archive` a bundle carries: its images, less the attachments a docker-archive holds
+/// as images ([`ImageArchive::lost_attachments`]), and its attachments when the bundle format
+/// keeps them (`format_keeps`; else `why_not` says why). Attachments that would be lost are
+/// refused under [`LostAttachments::Refuse`] and listed in [`Carried::dropped`] under
+/// [`LostAttachments::Drop`].
+pub fn carried<'a>(
+    archive: &'a ImageArchive,
+    format_keeps: Result<(), &str>,
+    lost: LostAttachments,
+) -> Result<Carried<'a>, BundleError> {
+    let stranded = archive.lost_attachments();
+    let mut dropped: Vec<String> = stranded.iter().map(|l| l.describe()).collect();
+    let mut reasons = Vec::new();
+    if !stranded.is_empty() {
+        reasons.push(
+            "a docker-archive keeps no registry manifest (nor the layer annotations holding cosign's signatures: bring signed images as an OCI layout, from `cosign save --dir` or `skopeo copy ... oci:DIR:NAME`)"
+                .to_string(),
+        );
+    }
+    let attachments: Vec<&Attachment> = match format_keeps {
+        Ok(()) => archive.attachments().iter().collect(),
+        Err(why_not) => {
+            if !archive.attachments().is_empty() {
+                reasons.push(why_not.to_string());
+            }
+            dropped.extend(archive.attachments().iter().map(|a| describe(archive, a)));
+            Vec::new()
+        }
+    };
+    if !dropped.is_empty() && lost == LostAttachments::Refuse {
+        return Err(BundleError::AttachmentsNotKept {
+            archive: archive.label(),
+            reason: reasons.join("; "),
+            lost: dropped,
+        });
+    }
+    let skip: HashSet<Digest> = stranded.iter().map(|l| l.image).collect();
+    Ok(Carried {
+        images: archive
+            .images()
+            .iter()
+            .filter(|i| !skip.contains(&i.manifest_digest))
+            .collect(),
+        attachments,
+        dropped,
+    })
+}
+
+/// An attachment and the image it is about, for messages: `signature sha256:... (tag ...) of
+/// example.com/app@sha256:...`.
+pub fn describe(archive: &ImageArchive, a: &Attachment) -> String {
+    match oci_layout::repository_of(archive, &a.subject) {
+        Some(repository) => format!("{} of {repository}@{}", a.describe(), a.subject),
+        None => format!("{} of {}", a.describe(), a.subject),
+    }
+}
+
+/// What [`carried`] found a bundle can carry.
+#[derive(Debug)]
+pub struct Carried<'a> {
+    /// The images to write.
+    pub images: Vec<&'a Image>,
+    /// The attachments to write.
+    pub attachments: Vec<&'a Attachment>,
+    /// The attachments left out, described.
+    pub dropped: Vec<String>,
+}
+
 /// Writes a bundle. The output appears only when complete (written to a temporary file in
 /// the same directory, then renamed). Same inputs give the same bytes.
 pub fn create(
@@ -52,6 +132,17 @@ pub fn create_with(
     open: &OpenOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CreateReport, BundleError> {
+    create_carrying(options, open, LostAttachments::Refuse, progress)
+}
+
+/// [`create_with`], doing with attachments the bundle cannot keep what `lost` says (see
+/// [`carried`]).
+pub fn create_carrying(
+    options: &CreateOptions,
+    open: &OpenOptions,
+    lost: LostAttachments,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CreateReport, BundleError> {
     let chart = Chart::load(&options.chart)?;
     let hints_text =
         fs::read_to_string(&options.hints).map_err(|e| BundleError::io(&options.hints, e))?;
@@ -63,6 +154,11 @@ pub fn create_with(
         .images
         .as_ref()
         .map(ImageArchive::open)
+        .transpose()?;
+    // The relok8s images.tar is an OCI layout: it keeps every attachment.
+    let carry = archive
+        .as_ref()
+        .map(|a| carried(a, Ok(()), lost))
         .transpose()?;
     let base_record = match (&options.base, &archive) {
         (Some(base), Some(archive)) => Some(BaseContent::read(base, open)?.record_for(archive)),
@@ -83,18 +179,16 @@ pub fn create_with(
         _ => PathBuf::from("."),
     };
     // images.tar is spooled first: a tar header needs its size.
-    let images_tmp = match &archive {
-        Some(a) => {
-            let images: Vec<_> = a.images().iter().collect();
+    let images_tmp = match (&archive, &carry) {
+        (Some(a), Some(carry)) => {
             let indexes: Vec<_> = a.indexes().iter().collect();
-            let attachments: Vec<_> = a.attachments().iter().collect();
             let file = tempfile::tempfile_in(&parent).map_err(|e| BundleError::io(&parent, e))?;
             let w = oci_layout::write_archive_tar_carrying(
                 io::BufWriter::new(file),
                 a,
-                &images,
+                &carry.images,
                 &indexes,
-                &attachments,
+                &carry.attachments,
                 &omit,
                 &mut *progress,
             )?;
@@ -104,7 +198,7 @@ pub fn create_with(
             file.rewind().map_err(|e| BundleError::io(&parent, e))?;
             Some(file)
         }
-        None => None,
+        _ => None,
     };
     let out = AtomicFile::create(&options.output, Access::Normal)?;
     let label = options.output.display().to_string();
@@ -180,8 +274,9 @@ pub fn create_with(
         output: options.output.clone(),
         chart: chart.name().to_string(),
         hints: hints.len(),
-        images: archive.as_ref().map_or(0, |a| a.images().len()),
-        attachments: archive.as_ref().map_or(0, |a| a.attachments().len()),
+        images: carry.as_ref().map_or(0, |c| c.images.len()),
+        attachments: carry.as_ref().map_or(0, |c| c.attachments.len()),
+        dropped: carry.map(|c| c.dropped).unwrap_or_default(),
         size,
         digest,
         base: base_record,

@@ -153,6 +153,20 @@ pub enum BundleError {
         /// The manifest it names.
         subject: Digest,
     },
+    /// A bundle cannot keep some signatures, attestations or SBOMs of its images, and was not
+    /// told to drop them.
+    #[error(
+        "{archive}: {reason}, so the bundle would lose {}: refused (--drop-signatures leaves them out)",
+        .lost.join(", ")
+    )]
+    AttachmentsNotKept {
+        /// The image archive.
+        archive: String,
+        /// Why they cannot be kept.
+        reason: String,
+        /// Each attachment, described (kind, name or digest, and its image).
+        lost: Vec<String>,
+    },
     /// A blob was requested that the archive does not hold.
     #[error("{path}: no blob {digest}")]
     BlobNotFound {

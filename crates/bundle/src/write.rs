@@ -36,6 +36,10 @@ pub struct CreateReport {
     pub images: usize,
     /// Number of signatures, attestations, SBOMs and referrers carried with them.
     pub attachments: usize,
+    /// Signatures, attestations and SBOMs left out because the bundle could not keep them
+    /// ([`LostAttachments::Drop`](crate::create::LostAttachments::Drop)), described.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
     /// Size of the written file.
     pub size: u64,
     /// Digest of the written file.

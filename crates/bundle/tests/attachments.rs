@@ -278,6 +278,274 @@ fn a_relok8s_bundle_carries_every_attachment_and_the_index() {
     assert_eq!(names, std::slice::from_ref(&fixture.index.reference));
 }
 
+/// A wrap keeps every attachment in `helm dt`'s `artifacts/images/<chart>/<name>/` layouts
+/// (`<tag>.sig/`, per platform `<tag>.<os>_<arch>.sig/`, and likewise `.att`, `.sbom`,
+/// `.referrers`) and the index it signs; reading it back gives the same attachments, byte for
+/// byte, about the same digests.
+#[test]
+fn a_wrap_carries_every_attachment_in_dt_artifact_layouts() {
+    use kantup_bundle::wrap::{WrapOptions, create_wrap};
+    let fixture = SignedImages::create();
+    let source = ImageArchive::open(&fixture.layout).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let options = |name: &str| WrapOptions {
+        chart: fixture.inputs.chart_dir.clone(),
+        images: Some(fixture.layout.clone()),
+        output: out.path().join(name),
+    };
+    let report = create_wrap(&options("a.wrap.tgz"), &mut |_| {}).unwrap();
+    assert_eq!(report.images, 3);
+    assert_eq!(report.attachments, fixture.attachments.len());
+    assert!(report.dropped.is_empty(), "{:?}", report.dropped);
+    let again = create_wrap(&options("b.wrap.tgz"), &mut |_| {}).unwrap();
+    assert_eq!(report.digest, again.digest, "same inputs, same bytes");
+
+    let opened = kantup_bundle::Bundle::open(&report.output).unwrap();
+    opened
+        .verify(kantup_bundle::VerifyOptions::default(), &mut |_| {})
+        .unwrap();
+    let archive = opened.image_archive().unwrap().unwrap();
+    assert_eq!(summary(archive.attachments()), expected(&fixture));
+    assert_eq!(by_digest(&archive), by_digest(&source));
+    check_bytes(&archive);
+    // The index is the one that was signed, not one rebuilt from the lock.
+    let indexes: Vec<(String, Vec<String>)> = archive
+        .indexes()
+        .iter()
+        .map(|i| {
+            (
+                i.digest.to_string(),
+                i.references.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        indexes,
+        [(
+            fixture.index.digest.clone(),
+            vec![fixture.index.reference.clone()]
+        )]
+    );
+    assert_eq!(archive.images().len(), 3);
+
+    // Where dt looks: the single image's .sig as a layout of that one manifest.
+    let lock = opened.images_lock().unwrap().unwrap();
+    let root = format!("{}-{}", lock.chart.name, lock.chart.version);
+    let dir_of = |reference: &str| {
+        let (repository, tag) = reference.rsplit_once(':').unwrap();
+        let name = repository.rsplit('/').next().unwrap();
+        let entry = lock.images.iter().find(|e| e.image == reference).unwrap();
+        format!("{root}/artifacts/images/{}/{name}/{tag}", entry.chart)
+    };
+    let layout_index = |dir: &str| -> Value {
+        serde_json::from_slice(&opened.read_small(&format!("{dir}/index.json")).unwrap()).unwrap()
+    };
+    let sig_of = |subject: &str| {
+        fixture
+            .attachments
+            .iter()
+            .find(|a| a.subject == subject && a.tag.ends_with(".sig"))
+            .unwrap()
+            .digest
+            .clone()
+    };
+    let single = layout_index(&format!("{}.sig", dir_of(&fixture.single.reference)));
+    assert_eq!(single["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        single["manifests"][0]["digest"],
+        sig_of(&fixture.single.digest)
+    );
+    let index_dir = dir_of(&fixture.index.reference);
+    let index_sig = layout_index(&format!("{index_dir}.sig"));
+    assert_eq!(
+        index_sig["manifests"][0]["digest"],
+        sig_of(&fixture.index.digest)
+    );
+    for p in &fixture.index.platforms {
+        let platform = p.platform.replace('/', "_");
+        let att = layout_index(&format!("{index_dir}.{platform}.att"));
+        assert_eq!(att["manifests"].as_array().unwrap().len(), 1, "{platform}");
+    }
+    let kept = opened
+        .read_small(&format!("{index_dir}.index.json"))
+        .unwrap();
+    assert_eq!(Digest::of(&kept).to_string(), fixture.index.digest);
+}
+
+/// A wrap keeps attachments beside the images its `Images.lock` lists: when the chart's own
+/// lock leaves an image out, that image's attachments would be lost, and `create_wrap` refuses,
+/// naming them, unless told to drop them.
+#[test]
+fn a_wrap_refuses_to_lose_attachments_of_images_its_lock_leaves_out() {
+    use kantup_bundle::create::LostAttachments;
+    use kantup_bundle::wrap::{WrapOptions, create_wrap, create_wrap_carrying};
+    let fixture = SignedImages::create();
+    let out = tempfile::tempdir().unwrap();
+    let full = create_wrap(
+        &WrapOptions {
+            chart: fixture.inputs.chart_dir.clone(),
+            images: Some(fixture.layout.clone()),
+            output: out.path().join("full.wrap.tgz"),
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let mut lock = kantup_bundle::Bundle::open(&full.output)
+        .unwrap()
+        .images_lock()
+        .unwrap()
+        .unwrap();
+    lock.images.retain(|e| e.image == fixture.single.reference);
+    assert_eq!(lock.images.len(), 1);
+    let chart = out.path().join("chart");
+    copy_dir(&fixture.inputs.chart_dir, &chart);
+    std::fs::write(chart.join("Images.lock"), lock.to_yaml()).unwrap();
+    let options = WrapOptions {
+        chart,
+        images: Some(fixture.layout.clone()),
+        output: out.path().join("part.wrap.tgz"),
+    };
+    let err = create_wrap(&options, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(err, BundleError::AttachmentsNotKept { .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&fixture.index.digest), "{message}");
+    assert!(message.contains("--drop-signatures"), "{message}");
+    assert!(!message.contains(&fixture.single.digest), "{message}");
+    assert!(!options.output.exists());
+
+    let report = create_wrap_carrying(&options, LostAttachments::Drop, &mut |_| {}).unwrap();
+    let of_index = fixture
+        .attachments
+        .iter()
+        .filter(|a| {
+            a.subject == fixture.index.digest
+                || fixture
+                    .index
+                    .platforms
+                    .iter()
+                    .any(|p| p.digest == a.subject)
+        })
+        .count();
+    assert_eq!(report.dropped.len(), of_index, "{:?}", report.dropped);
+    assert_eq!(report.attachments, fixture.attachments.len() - of_index);
+    let archive = kantup_bundle::Bundle::open(&options.output)
+        .unwrap()
+        .image_archive()
+        .unwrap()
+        .unwrap();
+    assert!(
+        archive
+            .attachments()
+            .iter()
+            .all(|a| a.subject.to_string() == fixture.single.digest)
+    );
+    assert_eq!(archive.attachments().len(), report.attachments);
+}
+
+/// A wrap as `helm dt wrap --fetch-artifacts` leaves it: only `.sig` layouts, each listing its
+/// one manifest unnamed (crane's `SaveOCI`), and no kept index (dt rebuilds it). The platform
+/// signatures are read, their images found from the signed payloads; the index's signature,
+/// about an index the wrap does not hold, is left out.
+#[test]
+fn a_wrap_as_helm_dt_keeps_it_gives_its_platform_signatures() {
+    use kantup_bundle::wrap::{WrapOptions, create_wrap};
+    let fixture = SignedImages::create();
+    let out = tempfile::tempdir().unwrap();
+    let report = create_wrap(
+        &WrapOptions {
+            chart: fixture.inputs.chart_dir.clone(),
+            images: Some(fixture.layout.clone()),
+            output: out.path().join("ours.wrap.tgz"),
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    let tree = out.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let run = |cmd: &mut std::process::Command| assert!(cmd.status().unwrap().success());
+    run(std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&report.output)
+        .arg("-C")
+        .arg(&tree));
+    let root = std::fs::read_dir(&tree)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let artifacts = tree.join(&root).join("artifacts/images");
+    let mut stack = vec![artifacts.clone()];
+    let mut sig_layouts = 0;
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_file() {
+                if name.ends_with(".index.json") {
+                    std::fs::remove_file(&path).unwrap();
+                }
+            } else if name.ends_with(".sig") {
+                rewrite_index(&path, |entries| {
+                    for e in entries.iter_mut() {
+                        e.as_object_mut().unwrap().remove("annotations");
+                    }
+                });
+                sig_layouts += 1;
+            } else if name.contains('.') {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                stack.push(path);
+            }
+        }
+    }
+    assert_eq!(
+        sig_layouts, 4,
+        "the single image, the index and its two platforms"
+    );
+    // dt's index is rebuilt from the lock: listing the platforms in another order than the
+    // signed index does makes it another index, as dt's usually is.
+    let lock_path = tree.join(&root).join("chart/Images.lock");
+    let mut lock = kantup_bundle::images_lock::ImagesLock::parse(
+        "Images.lock",
+        &std::fs::read_to_string(&lock_path).unwrap(),
+    )
+    .unwrap();
+    let entry = lock
+        .images
+        .iter_mut()
+        .find(|e| e.image == fixture.index.reference)
+        .unwrap();
+    assert_eq!(entry.digests.len(), 2);
+    entry.digests.reverse();
+    std::fs::write(&lock_path, lock.to_yaml()).unwrap();
+    let dt = out.path().join("dt.wrap.tgz");
+    run(std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&dt)
+        .arg("-C")
+        .arg(&tree)
+        .arg(&root));
+
+    let opened = kantup_bundle::Bundle::open(&dt).unwrap();
+    let archive = opened.image_archive().unwrap().unwrap();
+    let wanted: BTreeSet<_> = expected(&fixture)
+        .into_iter()
+        .filter(|(subject, _, link)| link.ends_with(".sig") && subject != &fixture.index.digest)
+        .collect();
+    assert_eq!(wanted.len(), 3);
+    assert_eq!(summary(archive.attachments()), wanted);
+    check_bytes(&archive);
+    assert_eq!(archive.indexes().len(), 1);
+    assert_ne!(
+        archive.indexes()[0].digest.to_string(),
+        fixture.index.digest
+    );
+}
+
 #[test]
 fn what_the_attachments_say_signers_predicates_and_sboms() {
     use kantup_bundle::archive::attachment_info::{
@@ -439,4 +707,80 @@ fn what_the_attachments_say_signers_predicates_and_sboms() {
         .collect();
     signers.sort();
     assert_eq!(signers, ["key", "signer@example.com"]);
+}
+
+/// How several signed images get into one layout (what the README tells): `cosign save` keeps
+/// one image per directory (a second save into it replaces the first), while `skopeo copy
+/// --preserve-digests` adds each image and each cosign tag (`sha256-<hex>.sig`, `.att`) to one
+/// `oci:` layout, where kantup reads the tagged manifests as the images' attachments.
+#[test]
+fn several_signed_images_go_into_one_layout_with_skopeo() {
+    let fixture = SignedImages::create();
+    let saved = fixture.dir().join("saved-together");
+    for image in [&fixture.single, &fixture.index] {
+        let out = fixture.cosign(&[
+            "save",
+            "--allow-http-registry",
+            "--dir",
+            saved.to_str().unwrap(),
+            &image.pushed_by_digest(),
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let archive = ImageArchive::open(&saved).unwrap();
+    let indexes: Vec<String> = archive
+        .indexes()
+        .iter()
+        .map(|i| i.digest.to_string())
+        .collect();
+    assert_eq!(indexes, std::slice::from_ref(&fixture.index.digest));
+    assert!(
+        !archive
+            .images()
+            .iter()
+            .any(|i| i.manifest_digest.to_string() == fixture.single.digest),
+        "the second cosign save replaced the first"
+    );
+
+    let layout = fixture.dir().join("copied-together");
+    let copy = |from: &str, name: &str, all: bool| {
+        let mut args = vec!["copy", "--preserve-digests", "--src-tls-verify=false"];
+        if all {
+            args.push("--all");
+        }
+        let dest = format!("oci:{}:{name}", layout.display());
+        args.extend([from, dest.as_str()]);
+        kantup_test_support::tools::skopeo(&args);
+    };
+    let mut wanted = BTreeSet::new();
+    for image in [&fixture.single, &fixture.index] {
+        let repository = image.reference.rsplit_once(':').unwrap().0;
+        copy(
+            &format!("docker://{}", image.pushed_by_digest()),
+            &image.reference,
+            std::ptr::eq(image, &fixture.index),
+        );
+        for a in fixture.attachments.iter().filter(|a| {
+            a.subject == image.digest && (a.tag.ends_with(".sig") || a.tag.ends_with(".att"))
+        }) {
+            copy(
+                &format!("docker://{}:{}", image.pushed_repository, a.tag),
+                &format!("{repository}:{}", a.tag),
+                false,
+            );
+            wanted.insert((a.subject.clone(), a.digest.clone(), a.tag.clone()));
+        }
+    }
+    let archive = ImageArchive::open(&layout).unwrap();
+    assert_eq!(archive.images().len(), 3);
+    assert_eq!(
+        archive
+            .indexes()
+            .iter()
+            .map(|i| i.digest.to_string())
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&fixture.index.digest)
+    );
+    assert_eq!(summary(archive.attachments()), wanted);
+    check_bytes(&archive);
 }

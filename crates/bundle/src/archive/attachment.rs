@@ -115,6 +115,28 @@ impl Attachment {
     }
 }
 
+/// A signature, attestation or SBOM an archive holds as a plain image, having lost what made it
+/// one (see [`ImageArchive::lost_attachments`](super::ImageArchive::lost_attachments)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LostAttachment {
+    /// The name it has in the archive (`<repository>:sha256-<hex>.sig`).
+    pub name: String,
+    /// Its (rebuilt) manifest digest in the archive.
+    pub image: Digest,
+    /// What its tag says it is; `None` for the referrers fallback tag.
+    pub kind: Option<AttachmentKind>,
+    /// The image it was attached to.
+    pub subject: Digest,
+}
+
+impl LostAttachment {
+    /// For messages: `signature <name> (of sha256:...)`.
+    pub fn describe(&self) -> String {
+        let noun = self.kind.map_or("referrers index", AttachmentKind::noun);
+        format!("{noun} {} (of {})", self.name, self.subject)
+    }
+}
+
 /// cosign's tag for an attachment of `kind` to the image `subject`: `sha256-<hex>.<suffix>`;
 /// `None` for [`AttachmentKind::Referrer`].
 pub fn cosign_tag(subject: &Digest, kind: AttachmentKind) -> Option<String> {

@@ -345,6 +345,35 @@ impl ImageArchive {
             .filter(move |a| a.subject == *digest)
     }
 
+    /// Signatures, attestations and SBOMs the archive holds only as plain images: entries of a
+    /// docker-archive named with cosign's tags (`<repository>:sha256-<hex>.sig`, `.att`,
+    /// `.sbom`, or the referrers fallback tag `sha256-<hex>`). A docker-archive keeps no registry
+    /// manifest, so theirs were rebuilt and the layer annotations holding cosign's signatures
+    /// are gone: they cannot be carried or pushed as what they were. Empty for OCI layouts,
+    /// whose attachments are read as such ([`attachments`](Self::attachments)).
+    pub fn lost_attachments(&self) -> Vec<attachment::LostAttachment> {
+        if self.format != ArchiveFormat::DockerArchive {
+            return Vec::new();
+        }
+        let mut lost = Vec::new();
+        for image in &self.images {
+            for name in &image.references {
+                let name = name.to_string();
+                if let Some((subject, kind)) =
+                    attachment::parse_cosign_tag(attachment::tag_of_name(&name))
+                {
+                    lost.push(attachment::LostAttachment {
+                        name,
+                        image: image.manifest_digest,
+                        kind,
+                        subject,
+                    });
+                }
+            }
+        }
+        lost
+    }
+
     /// Whether the archive holds a blob.
     pub fn has_blob(&self, digest: &Digest) -> bool {
         self.blobs.contains_key(digest)

@@ -492,6 +492,25 @@ impl Reader<'_> {
 }
 
 pub(crate) fn read(store: Store, may_omit: &HashSet<Digest>) -> Result<ImageArchive, BundleError> {
+    let archive = read_unchecked(store, may_omit, None)?;
+    check_subjects(
+        &archive.label(),
+        &archive.images,
+        &archive.indexes,
+        &archive.attachments,
+    )?;
+    Ok(archive)
+}
+
+/// [`read`] without checking that each attachment's image is in the layout (the caller checks
+/// once it has gathered the images from elsewhere: a wrap keeps them in other layouts).
+/// `unnamed`: what an unnamed manifest entry is, when the layout is known to hold attachments
+/// of one kind (`helm dt` saves a signature as a layout of its own, naming nothing).
+pub(crate) fn read_unchecked(
+    store: Store,
+    may_omit: &HashSet<Digest>,
+    unnamed: Option<AttachmentKind>,
+) -> Result<ImageArchive, BundleError> {
     let label = store.label();
     let raw = store.read("index.json", MAX_JSON)?;
     let index: IndexDoc = serde_json::from_slice(&raw)
@@ -534,7 +553,14 @@ pub(crate) fn read(store: Store, may_omit: &HashSet<Digest>) -> Result<ImageArch
         reader.sole_subject = Some(reader.parse_digest(&only.digest, "index.json")?);
     }
     for d in &index.manifests {
-        match role_of(d) {
+        let role = match (role_of(d), unnamed) {
+            (Role::Image, Some(kind)) if !media_types::is_index(&d.media_type) => Role::Cosign {
+                kind,
+                subject: None,
+            },
+            (role, _) => role,
+        };
+        match role {
             Role::Image => reader.visit(d, Vec::new(), 0)?,
             Role::Cosign { kind, subject } => {
                 let (digest, bytes) =
@@ -574,7 +600,6 @@ pub(crate) fn read(store: Store, may_omit: &HashSet<Digest>) -> Result<ImageArch
         reader.omitted,
         reader.attachments,
     );
-    check_subjects(&label, &images, &indexes, &attachments)?;
     Ok(ImageArchive {
         store,
         format: ArchiveFormat::OciLayout,

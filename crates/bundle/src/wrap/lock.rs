@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::archive::{Image, ImageArchive, ImageName};
 use crate::chart::Chart;
+use crate::digest::Digest;
 use crate::error::BundleError;
 use crate::images_lock::{
     IMAGES_LOCK_API_VERSION, IMAGES_LOCK_FILE, IMAGES_LOCK_KIND, ImagesLock, LockChart,
@@ -21,7 +22,16 @@ pub fn lock_for(
     archive: Option<&ImageArchive>,
     generated_at: &str,
 ) -> Result<ImagesLock, BundleError> {
-    let images: &[Image] = archive.map(|a| a.images()).unwrap_or_default();
+    // Signatures a docker-archive holds as images are no images of the chart.
+    let lost: Vec<Digest> = archive
+        .map(|a| a.lost_attachments().into_iter().map(|l| l.image).collect())
+        .unwrap_or_default();
+    let images: Vec<&Image> = archive
+        .map(|a| a.images())
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| !lost.contains(&i.manifest_digest))
+        .collect();
     let label = archive
         .map(|a| a.label())
         .unwrap_or_else(|| "no images".into());
@@ -75,17 +85,32 @@ pub fn lock_for(
             }),
         }
     };
-    let named = |image: &Image, wanted: &Reference| {
-        image
-            .references
-            .iter()
-            .filter_map(ImageName::reference)
-            .any(|r| r.name() == wanted.name() && r.tag == wanted.tag)
+    // Every (name, platform manifest): an image's own names, and an index's names for each
+    // manifest it lists (a multi-platform image's platforms are named through its index).
+    let mut candidates: Vec<(&Reference, &Image)> = Vec::new();
+    for image in images.iter().copied() {
+        for reference in image.references.iter().filter_map(ImageName::reference) {
+            candidates.push((reference, image));
+        }
+    }
+    for index in archive.map(|a| a.indexes()).unwrap_or_default() {
+        let children = super::artifacts::children_of(&index.manifest);
+        for reference in index.references.iter().filter_map(ImageName::reference) {
+            for child in &children {
+                if let Some(image) = images.iter().copied().find(|i| &i.manifest_digest == child) {
+                    candidates.push((reference, image));
+                }
+            }
+        }
+    }
+    let named = |reference: &Reference, wanted: &Reference| {
+        reference.name() == wanted.name() && reference.tag == wanted.tag
     };
     for want in &annotated {
-        let found: Vec<&Image> = images
+        let found: Vec<&Image> = candidates
             .iter()
-            .filter(|i| named(i, &want.reference))
+            .filter(|(r, _)| named(r, &want.reference))
+            .map(|(_, i)| *i)
             .collect();
         if found.is_empty() && archive.is_some() {
             return Err(BundleError::archive(
@@ -105,16 +130,14 @@ pub fn lock_for(
             );
         }
     }
-    for image in images {
-        for reference in image.references.iter().filter_map(ImageName::reference) {
-            let name = reference
-                .repository
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            add(name, chart.name().to_string(), reference, image);
-        }
+    for (reference, image) in candidates {
+        let name = reference
+            .repository
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        add(name, chart.name().to_string(), reference, image);
     }
     Ok(ImagesLock {
         api_version: IMAGES_LOCK_API_VERSION.into(),

@@ -6,7 +6,9 @@
 //! <chart>-<version>/chart/Images.lock       every image, one digest per platform
 //! <chart>-<version>/images/<hex>.layout/    one OCI image layout per platform manifest,
 //!                                           named by the manifest digest's hex
-//! <chart>-<version>/artifacts/...           signatures and metadata (optional, not read)
+//! <chart>-<version>/artifacts/images/...    signatures, attestations, SBOMs and referrers of
+//!                                           the images, one OCI layout per cosign tag (see
+//!                                           [`artifacts`]); dt's `.metadata` is not read
 //! ```
 //!
 //! [`Bundle::open`](crate::Bundle::open) recognizes the layout, so everything that reads a
@@ -24,10 +26,11 @@ pub const WRAP_IMAGES_DIR: &str = "images";
 /// The suffix of each image's OCI layout directory.
 pub const LAYOUT_SUFFIX: &str = ".layout";
 
+pub mod artifacts;
 mod lock;
 mod read;
 mod write;
 
 pub use lock::lock_for;
 pub(crate) use read::image_archive;
-pub use write::{WrapOptions, create_wrap};
+pub use write::{WrapOptions, create_wrap, create_wrap_carrying};

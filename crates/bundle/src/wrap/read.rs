@@ -1,11 +1,13 @@
 //! Reading a wrap: its image layouts as one archive named through `Images.lock` (an image with several platforms also gets an image index).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 
+use crate::archive::attachment::{Attachment, AttachmentKind};
+use crate::archive::oci::{self, check_subjects};
 use crate::archive::{
-    ArchiveFormat, Image, ImageArchive, ImageIndex, ImageName, Store, media_types,
+    ArchiveFormat, Image, ImageArchive, ImageIndex, ImageName, MAX_MANIFEST, Store, media_types,
 };
 use crate::digest::Digest;
 use crate::error::BundleError;
@@ -13,6 +15,9 @@ use crate::images_lock::{IMAGES_LOCK_FILE, ImagesLock, LockedDigest};
 use crate::reference::Reference;
 use crate::source::TarIndex;
 
+use super::artifacts::{
+    INDEX_SUFFIX, WRAP_ARTIFACTS_IMAGES_DIR, artifact_base, index_matches, kind_of_dir,
+};
 use super::{LAYOUT_SUFFIX, WRAP_CHART_DIR, WRAP_IMAGES_DIR};
 
 /// The layouts under `<root>/images/`, sorted.
@@ -83,7 +88,9 @@ pub(crate) fn image_archive(
             }
         }
     }
+    let mut attachments = read_attachments(index, root, &mut blobs)?;
     let mut indexes = Vec::new();
+    let mut rebuilt = false;
     if let Some(lock) = lock {
         // Lock order, not the layouts' (digest) order; images the lock does not list last.
         let rank = |d: &Digest| {
@@ -125,7 +132,30 @@ pub(crate) fn image_archive(
                 };
                 push_name(&mut images[pos], ImageName::Parsed(pinned));
             }
-            let manifest = platform_index(&images, &children, &entry.digests);
+            // The image's own index when the wrap keeps it, else one made from the lock.
+            let kept = format!(
+                "{root}/{WRAP_ARTIFACTS_IMAGES_DIR}/{}.{INDEX_SUFFIX}",
+                artifact_base(entry, None)
+            );
+            let manifest = match index.get(&kept) {
+                Some(_) => {
+                    let bytes = index.read_member(&kept, MAX_MANIFEST)?;
+                    if !index_matches(&bytes, entry) {
+                        return Err(BundleError::archive(
+                            format!("{}!{kept}", index.label),
+                            format!(
+                                "the index kept for image {:?} ({}) does not list the platform manifests {IMAGES_LOCK_FILE} gives it",
+                                entry.name, entry.image
+                            ),
+                        ));
+                    }
+                    bytes
+                }
+                None => {
+                    rebuilt = true;
+                    platform_index(&images, &children, &entry.digests)
+                }
+            };
             indexes.push(ImageIndex {
                 references: vec![ImageName::Parsed(reference)],
                 digest: Digest::of(&manifest),
@@ -134,6 +164,18 @@ pub(crate) fn image_archive(
             });
         }
     }
+    if rebuilt {
+        // helm dt keeps no index, so a wrap it wrote holds a multi-platform image's index
+        // signature (`<tag>.sig`) without the index it signed: no manifest here is what it is
+        // about, and pushed anywhere it would verify nothing. It is left out; everything else
+        // must still be about a manifest the wrap holds.
+        attachments.retain(|a| {
+            images.iter().any(|i| i.manifest_digest == a.subject)
+                || indexes.iter().any(|i| i.digest == a.subject)
+                || a.kind != AttachmentKind::Signature
+        });
+    }
+    check_subjects(&label, &images, &indexes, &attachments)?;
     Ok(Some(ImageArchive {
         store: Store::Tar(index.relabeled(label)),
         format: ArchiveFormat::OciLayout,
@@ -142,8 +184,54 @@ pub(crate) fn image_archive(
         blobs,
         // A wrap always carries every blob.
         omitted: Default::default(),
-        attachments: Vec::new(),
+        attachments,
     }))
+}
+
+/// The attachments in the layouts under `<root>/artifacts/images/` (see
+/// [`super::artifacts`]), their blobs' members added to `blobs`. A layout there holding an
+/// image rather than attachments is refused.
+fn read_attachments(
+    index: &TarIndex,
+    root: &str,
+    blobs: &mut HashMap<Digest, String>,
+) -> Result<Vec<Attachment>, BundleError> {
+    let prefix = format!("{root}/{WRAP_ARTIFACTS_IMAGES_DIR}/");
+    let mut dirs: Vec<(String, Option<AttachmentKind>)> = index
+        .entries
+        .iter()
+        .filter_map(|e| {
+            let dir = e.name.strip_prefix(&prefix)?.strip_suffix("/index.json")?;
+            let name = dir.rsplit('/').next()?;
+            Some((format!("{prefix}{dir}"), kind_of_dir(name)?))
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut attachments: Vec<Attachment> = Vec::new();
+    for (dir, kind) in dirs {
+        let label = format!("{}!{dir}", index.label);
+        let sub = index.subtree(&dir, label.clone());
+        let layout = oci::read_unchecked(Store::Tar(sub), &HashSet::new(), kind)?;
+        if !layout.images.is_empty() || !layout.indexes.is_empty() {
+            return Err(BundleError::archive(
+                label,
+                "a layout for signatures, attestations, SBOMs or referrers holds an image",
+            ));
+        }
+        for (digest, member) in &layout.blobs {
+            blobs.insert(*digest, format!("{dir}/{member}"));
+        }
+        for a in layout.attachments {
+            if !attachments
+                .iter()
+                .any(|b| b.digest == a.digest && b.subject == a.subject && b.link == a.link)
+            {
+                attachments.push(a);
+            }
+        }
+    }
+    Ok(attachments)
 }
 
 fn push_name(image: &mut Image, name: ImageName) {

@@ -7,16 +7,19 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::archive::oci::blob_path;
+use crate::archive::attachment::{Attachment, Link};
+use crate::archive::oci::{REF_NAME, blob_path};
 use crate::archive::{Image, ImageArchive, media_types};
 use crate::atomic::{Access, AtomicFile};
 use crate::chart::Chart;
+use crate::create::{LostAttachments, carried, describe};
 use crate::digest::{Digest, DigestReader};
 use crate::error::BundleError;
 use crate::images_lock::IMAGES_LOCK_FILE;
 use crate::write::CreateReport;
 use crate::write::deterministic_header;
 
+use super::artifacts::{Placement, WRAP_ARTIFACTS_IMAGES_DIR, place};
 use super::{LAYOUT_SUFFIX, WRAP_CHART_DIR, WRAP_IMAGES_DIR, lock_for};
 
 /// Inputs of [`create_wrap`].
@@ -52,6 +55,16 @@ pub fn create_wrap(
     options: &WrapOptions,
     progress: &mut dyn FnMut(u64),
 ) -> Result<CreateReport, BundleError> {
+    create_wrap_carrying(options, LostAttachments::Refuse, progress)
+}
+
+/// [`create_wrap`], doing with signatures, attestations and SBOMs the wrap cannot keep what
+/// `lost` says (see [`carried`]).
+pub fn create_wrap_carrying(
+    options: &WrapOptions,
+    lost: LostAttachments,
+    progress: &mut dyn FnMut(u64),
+) -> Result<CreateReport, BundleError> {
     let chart = if options.chart.is_dir() {
         Chart::load_dir(&options.chart)?
     } else {
@@ -62,8 +75,39 @@ pub fn create_wrap(
         .as_ref()
         .map(ImageArchive::open)
         .transpose()?;
+    let carry = archive
+        .as_ref()
+        .map(|a| carried(a, Ok(()), lost))
+        .transpose()?;
     // Fixed, like every other timestamp kantup writes: same inputs, same bytes.
     let lock = lock_for(&chart, archive.as_ref(), "2000-01-01T00:00:00Z")?;
+    let mut dropped = carry
+        .as_ref()
+        .map(|c| c.dropped.clone())
+        .unwrap_or_default();
+    let placement = match (&archive, &carry) {
+        (Some(a), Some(c)) => place(&lock, a, &c.attachments),
+        _ => Placement::default(),
+    };
+    if !placement.unplaced.is_empty() {
+        let lost_here: Vec<String> = placement
+            .unplaced
+            .iter()
+            .filter_map(|a| archive.as_ref().map(|archive| describe(archive, a)))
+            .collect();
+        match lost {
+            LostAttachments::Refuse => {
+                return Err(BundleError::AttachmentsNotKept {
+                    archive: archive.as_ref().map(|a| a.label()).unwrap_or_default(),
+                    reason: format!(
+                        "a wrap keeps signatures beside the images its {IMAGES_LOCK_FILE} lists, and the chart's {IMAGES_LOCK_FILE} lists none they belong to"
+                    ),
+                    lost: lost_here,
+                });
+            }
+            LostAttachments::Drop => dropped.extend(lost_here),
+        }
+    }
     let root = format!("{}-{}", chart.name(), chart.metadata.version);
     let out = AtomicFile::create(&options.output, Access::Normal)?;
     let label = options.output.display().to_string();
@@ -85,7 +129,7 @@ pub fn create_wrap(
         .map_err(io_err)?;
     }
     let mut images = 0usize;
-    let attachments = 0usize;
+    let mut attachments = 0usize;
     if let Some(archive) = &archive {
         let mut written: Vec<Digest> = Vec::new();
         for entry in &lock.images {
@@ -106,6 +150,24 @@ pub fn create_wrap(
                 images += 1;
             }
         }
+        let to_bundle = |e| match e {
+            WriteError::Io(e) => io_err(e),
+            WriteError::Bundle(e) => e,
+        };
+        for (name, index) in &placement.indexes {
+            let mut h = deterministic_header(index.manifest.len() as u64, 0o644);
+            tar.append_data(
+                &mut h,
+                format!("{root}/{WRAP_ARTIFACTS_IMAGES_DIR}/{name}"),
+                index.manifest.as_slice(),
+            )
+            .map_err(io_err)?;
+        }
+        for (dir, carried) in &placement.layouts {
+            let dir = format!("{root}/{WRAP_ARTIFACTS_IMAGES_DIR}/{dir}");
+            write_attachment_layout(&mut tar, &dir, archive, carried).map_err(to_bundle)?;
+            attachments += carried.len();
+        }
     }
     let gz = tar.into_inner().map_err(io_err)?;
     gz.finish().map_err(io_err)?.flush().map_err(io_err)?;
@@ -122,6 +184,7 @@ pub fn create_wrap(
         hints: 0,
         images,
         attachments,
+        dropped,
         size,
         digest,
         base: None,
@@ -143,6 +206,80 @@ impl From<BundleError> for WriteError {
     fn from(e: BundleError) -> Self {
         WriteError::Bundle(e)
     }
+}
+
+/// An OCI layout of attachments at `dir` (see [`super::artifacts`]): `oci-layout`,
+/// `index.json` listing each manifest (a cosign-tagged one named by its tag, as
+/// `sha256-<hex>.sig`), the manifests byte for byte and their blobs, hashed as they are copied.
+fn write_attachment_layout<W: Write>(
+    tar: &mut tar::Builder<W>,
+    dir: &str,
+    archive: &ImageArchive,
+    attachments: &[&Attachment],
+) -> Result<(), WriteError> {
+    let entries: Vec<serde_json::Value> = attachments
+        .iter()
+        .map(|a| {
+            let mut d = json!({
+                "mediaType": a.media_type,
+                "size": a.manifest.len(),
+                "digest": a.digest.to_string(),
+            });
+            if let Some(t) = &a.artifact_type {
+                d["artifactType"] = json!(t);
+            }
+            if let Link::Tag(tag) = &a.link {
+                d["annotations"] = json!({ REF_NAME: tag });
+            }
+            d
+        })
+        .collect();
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": entries,
+    }))
+    .expect("an index serializes");
+    let small: [(&str, &[u8]); 2] = [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", &index),
+    ];
+    for (name, bytes) in small {
+        let mut h = deterministic_header(bytes.len() as u64, 0o644);
+        tar.append_data(&mut h, format!("{dir}/{name}"), bytes)?;
+    }
+    let mut seen: Vec<Digest> = Vec::new();
+    for a in attachments {
+        if !seen.contains(&a.digest) {
+            seen.push(a.digest);
+            let mut h = deterministic_header(a.manifest.len() as u64, 0o644);
+            tar.append_data(
+                &mut h,
+                format!("{dir}/{}", blob_path(&a.digest)),
+                a.manifest.as_slice(),
+            )?;
+        }
+        for blob in &a.blobs {
+            if seen.contains(&blob.digest) {
+                continue;
+            }
+            seen.push(blob.digest);
+            let reader = archive.open_blob(&blob.digest)?;
+            let mut r = DigestReader::new(reader.take(blob.size));
+            let mut h = deterministic_header(blob.size, 0o644);
+            tar.append_data(&mut h, format!("{dir}/{}", blob_path(&blob.digest)), &mut r)?;
+            let (digest, size) = r.finish();
+            if digest != blob.digest || size != blob.size {
+                return Err(BundleError::DigestMismatch {
+                    what: format!("{}: blob of {}", archive.label(), a.describe()),
+                    expected: blob.digest,
+                    actual: digest,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `<root>/images/<hex>.layout/`: `oci-layout`, `index.json` naming the one manifest (as crane

@@ -13,6 +13,7 @@ use kantup::ops::bundle::{
 };
 use kantup::ops::image_keys::SbomVerification;
 use kantup_bundle::archive::Compression;
+use kantup_bundle::create::LostAttachments;
 
 use crate::output::{Ctx, OutputFormat, human_bytes};
 use crate::progress::BarProgress;
@@ -193,6 +194,11 @@ pub struct CreateArgs {
     /// only be synced to a registry that already has the base's images.
     #[arg(long, value_name = "OLD_BUNDLE")]
     pub base: Option<PathBuf>,
+    /// Go on when the bundle cannot keep some signatures, attestations or SBOMs (a
+    /// docker-archive holds them only as rebuilt images): leave them out and list them.
+    /// Without it, `bundle create` refuses, naming each.
+    #[arg(long)]
+    pub drop_signatures: bool,
 }
 
 #[derive(Debug, Args)]
@@ -425,19 +431,34 @@ fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
             CompressionArg::Zstd => Some(Compression::Zstd),
         },
         base: args.base,
+        lost_attachments: if args.drop_signatures {
+            LostAttachments::Drop
+        } else {
+            LostAttachments::Refuse
+        },
     };
     let report = bundle::create(&options, &BarProgress::new(ctx))?;
+    if !report.dropped.is_empty() && !ctx.quiet {
+        eprintln!(
+            "warning: left out {} signatures, attestations or SBOMs the bundle cannot keep (--drop-signatures):",
+            report.dropped.len()
+        );
+        for d in &report.dropped {
+            eprintln!("  {d}");
+        }
+    }
     if ctx.output == OutputFormat::Json {
         ctx.print_json(&report)?;
     } else if !ctx.quiet {
         println!(
-            "Created {} ({}, {}): chart {}, {} hints, {} images",
+            "Created {} ({}, {}): chart {}, {} hints, {} images, {} signatures, attestations and SBOMs",
             report.output.display(),
             human_bytes(report.size),
             report.digest,
             report.chart,
             report.hints,
-            report.images
+            report.images,
+            report.attachments
         );
         if let Some(base) = &report.base {
             println!(

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use kantup_bundle::archive::{Compression, ImageArchive};
-use kantup_bundle::create::CreateReport;
+use kantup_bundle::create::{CreateReport, LostAttachments};
 
 use super::BundleOpError;
 use crate::ops::progress::Progress;
@@ -41,6 +41,9 @@ pub struct CreateBundleOptions {
     pub base: Option<PathBuf>,
     /// How the base bundle is opened.
     pub open: kantup_bundle::OpenOptions,
+    /// Signatures, attestations and SBOMs the bundle cannot keep (held as images by a
+    /// docker-archive): refused, or left out and listed in [`CreateReport::dropped`].
+    pub lost_attachments: LostAttachments,
 }
 
 /// The compression a bundle named `output` gets when none is asked for: `.zst`/`.zstd` ->
@@ -88,12 +91,13 @@ fn write(
             if options.base.is_some() {
                 return Err(BundleOpError::WrapWithBase);
             }
-            kantup_bundle::wrap::create_wrap(
+            kantup_bundle::wrap::create_wrap_carrying(
                 &kantup_bundle::wrap::WrapOptions {
                     chart: options.chart.clone(),
                     images: options.images.clone(),
                     output: options.output.clone(),
                 },
+                options.lost_attachments,
                 &mut |n| progress.advance(n),
             )?
         }
@@ -119,7 +123,7 @@ fn write(
                     empty_hints.path().to_path_buf()
                 }
             };
-            kantup_bundle::create::create_with(
+            kantup_bundle::create::create_carrying(
                 &kantup_bundle::create::CreateOptions {
                     chart: options.chart.clone(),
                     hints,
@@ -131,6 +135,7 @@ fn write(
                     base: options.base.clone(),
                 },
                 &options.open,
+                options.lost_attachments,
                 &mut |n| progress.advance(n),
             )?
         }
