@@ -511,3 +511,45 @@ fn skopeo_output(reference: &str) -> Output {
         .output()
         .unwrap()
 }
+
+/// `cosign save --dir` names none of the images it writes, so a bundle made from its layout as
+/// it is carries the signatures but not the images under the names the chart's hints give:
+/// `bundle create` says which, on stderr and in `-o json`, before `sync` would refuse them.
+#[test]
+fn bundle_create_from_an_unnamed_cosign_save_names_the_images_the_chart_will_miss() {
+    let fixture = SignedImages::create();
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, saved) = &fixture.cosign_saved[0];
+    let bundle = dir.path().join("unnamed.bundle.tar");
+    let out = kantup(&[
+        "bundle",
+        "create",
+        bundle.to_str().unwrap(),
+        "--chart",
+        fixture.inputs.chart_dir.to_str().unwrap(),
+        "--hints",
+        fixture.inputs.hints.to_str().unwrap(),
+        "--images",
+        saved.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(out.status.success(), "bundle create: {}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let missing: Vec<&str> = report["missing_images"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no missing_images: {report:#}"))
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(
+        missing.iter().any(|m| m == reference),
+        "{reference} not among {missing:?}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not named in the image archive") && stderr.contains(reference.as_str()),
+        "{stderr}"
+    );
+    assert!(report["attachments"].as_u64().unwrap() > 0, "{report:#}");
+}
