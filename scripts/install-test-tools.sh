@@ -93,10 +93,10 @@ if [ ! -f "$sigstore_js/node_modules/sigstore/package.json" ] ||
   npm install --silent --no-audit --no-fund --prefix "$sigstore_js" sigstore@4.1.1 >/dev/null
 fi
 # The kstatus oracle (tests/kstatus-oracle): kstatus itself, for the readiness differential test.
-"$root/scripts/build-kstatus-oracle.sh" "$tools/kstatus-oracle"
+"$root/scripts/build-go-oracle.sh" kstatus-oracle "$tools/kstatus-oracle"
 # A registry with the OCI 1.1 referrers API (tests/referrers-registry: go-containerregistry's
 # registry; zot is not served by the Go module proxy, distribution v3 has no referrers API).
-"$root/scripts/build-referrers-registry.sh" "$tools/referrers-registry"
+"$root/scripts/build-go-oracle.sh" referrers-registry "$tools/referrers-registry"
 
 echo "install-test-tools: helm 3: $("$tools/helm-3/helm" version --short)"
 echo "install-test-tools: helm 4: $("$tools/helm-4/helm" version --short)"

@@ -1,5 +1,5 @@
 //! Differential test against kstatus itself (sigs.k8s.io/cli-utils v0.37.2, built into
-//! `.tools/kstatus-oracle` by `scripts/build-kstatus-oracle.sh`): for every object of the table,
+//! `.tools/kstatus-oracle` by `scripts/build-go-oracle.sh kstatus-oracle`): for every object of the table,
 //! kantup's readiness must have kstatus's status and message. Where kstatus returns an error,
 //! kantup must say Unknown.
 

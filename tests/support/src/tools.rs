@@ -68,7 +68,7 @@ pub fn cosign() -> PathBuf {
 }
 
 /// A registry with the OCI 1.1 referrers API (`tests/referrers-registry`, built by
-/// `scripts/build-referrers-registry.sh`, or `$KANTUP_REFERRERS_REGISTRY`).
+/// `scripts/build-go-oracle.sh referrers-registry`, or `$KANTUP_REFERRERS_REGISTRY`).
 pub fn referrers_registry() -> PathBuf {
     installed(
         "KANTUP_REFERRERS_REGISTRY",
@@ -76,7 +76,7 @@ pub fn referrers_registry() -> PathBuf {
     )
 }
 
-/// kstatus itself (`tests/kstatus-oracle`, built by `scripts/build-kstatus-oracle.sh`, or
+/// kstatus itself (`tests/kstatus-oracle`, built by `scripts/build-go-oracle.sh kstatus-oracle`, or
 /// `$KANTUP_KSTATUS_ORACLE`): reads a JSON array of objects, prints kstatus's status of each.
 pub fn kstatus_oracle() -> PathBuf {
     installed(
