@@ -113,6 +113,20 @@ impl Attachment {
             Link::Subject => format!("{} {} (referrer)", self.kind.noun(), self.digest),
         }
     }
+
+    /// Its OCI descriptor as an index lists it (`mediaType`, `digest`, `size`, `artifactType`
+    /// when it has one), to which a layout's index adds the name it is known by.
+    pub fn descriptor(&self) -> serde_json::Value {
+        let mut d = serde_json::json!({
+            "mediaType": self.media_type,
+            "digest": self.digest.to_string(),
+            "size": self.manifest.len(),
+        });
+        if let Some(t) = &self.artifact_type {
+            d["artifactType"] = serde_json::json!(t);
+        }
+        d
+    }
 }
 
 /// A signature, attestation or SBOM an archive holds as a plain image, having lost what made it

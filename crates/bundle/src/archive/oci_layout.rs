@@ -459,14 +459,7 @@ pub fn write_archive_tar_carrying<W: Write>(
             )
             .map_err(io_err)?;
         }
-        let mut d = json!({
-            "mediaType": a.media_type,
-            "digest": a.digest.to_string(),
-            "size": a.manifest.len(),
-        });
-        if let Some(t) = &a.artifact_type {
-            d["artifactType"] = json!(t);
-        }
+        let mut d = a.descriptor();
         if let Link::Tag(tag) = &a.link {
             let name = match repository_of(archive, &a.subject) {
                 Some(repository) => format!("{repository}:{tag}"),

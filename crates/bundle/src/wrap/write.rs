@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::archive::attachment::{Attachment, Link};
 use crate::archive::oci::{REF_NAME, blob_path};
-use crate::archive::{Image, ImageArchive, media_types};
+use crate::archive::{BlobInfo, Image, ImageArchive, media_types};
 use crate::atomic::{Access, AtomicFile};
 use crate::chart::Chart;
 use crate::create::{LostAttachments, carried, describe};
@@ -220,34 +220,14 @@ fn write_attachment_layout<W: Write>(
     let entries: Vec<serde_json::Value> = attachments
         .iter()
         .map(|a| {
-            let mut d = json!({
-                "mediaType": a.media_type,
-                "size": a.manifest.len(),
-                "digest": a.digest.to_string(),
-            });
-            if let Some(t) = &a.artifact_type {
-                d["artifactType"] = json!(t);
-            }
+            let mut d = a.descriptor();
             if let Link::Tag(tag) = &a.link {
                 d["annotations"] = json!({ REF_NAME: tag });
             }
             d
         })
         .collect();
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": media_types::OCI_INDEX,
-        "manifests": entries,
-    }))
-    .expect("an index serializes");
-    let small: [(&str, &[u8]); 2] = [
-        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
-        ("index.json", &index),
-    ];
-    for (name, bytes) in small {
-        let mut h = deterministic_header(bytes.len() as u64, 0o644);
-        tar.append_data(&mut h, format!("{dir}/{name}"), bytes)?;
-    }
+    write_layout_head(tar, dir, entries)?;
     let mut seen: Vec<Digest> = Vec::new();
     for a in attachments {
         if !seen.contains(&a.digest) {
@@ -264,19 +244,7 @@ fn write_attachment_layout<W: Write>(
                 continue;
             }
             seen.push(blob.digest);
-            let reader = archive.open_blob(&blob.digest)?;
-            let mut r = DigestReader::new(reader.take(blob.size));
-            let mut h = deterministic_header(blob.size, 0o644);
-            tar.append_data(&mut h, format!("{dir}/{}", blob_path(&blob.digest)), &mut r)?;
-            let (digest, size) = r.finish();
-            if digest != blob.digest || size != blob.size {
-                return Err(BundleError::DigestMismatch {
-                    what: format!("{}: blob of {}", archive.label(), a.describe()),
-                    expected: blob.digest,
-                    actual: digest,
-                }
-                .into());
-            }
+            copy_blob(tar, dir, archive, blob, || a.describe())?;
         }
     }
     Ok(())
@@ -295,24 +263,15 @@ fn write_layout<W: Write>(
         "{root}/{WRAP_IMAGES_DIR}/{}{LAYOUT_SUFFIX}",
         image.manifest_digest.hex()
     );
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": media_types::OCI_INDEX,
-        "manifests": [{
+    write_layout_head(
+        tar,
+        &dir,
+        vec![json!({
             "mediaType": image.manifest_media_type,
             "size": image.manifest.len(),
             "digest": image.manifest_digest.to_string(),
-        }],
-    }))
-    .expect("an index serializes");
-    let small: [(&str, &[u8]); 2] = [
-        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
-        ("index.json", &index),
-    ];
-    for (name, bytes) in small {
-        let mut h = deterministic_header(bytes.len() as u64, 0o644);
-        tar.append_data(&mut h, format!("{dir}/{name}"), bytes)?;
-    }
+        })],
+    )?;
     let mut h = deterministic_header(image.manifest.len() as u64, 0o644);
     tar.append_data(
         &mut h,
@@ -325,24 +284,59 @@ fn write_layout<W: Write>(
             continue;
         }
         seen.push(blob.digest);
-        let reader = archive.open_blob(&blob.digest)?;
-        let mut r = DigestReader::new(reader.take(blob.size));
-        let mut h = deterministic_header(blob.size, 0o644);
-        tar.append_data(&mut h, format!("{dir}/{}", blob_path(&blob.digest)), &mut r)?;
-        let (digest, size) = r.finish();
-        if digest != blob.digest || size != blob.size {
-            return Err(BundleError::DigestMismatch {
-                what: format!(
-                    "{}: blob of image {}",
-                    archive.label(),
-                    image.display_name()
-                ),
-                expected: blob.digest,
-                actual: digest,
-            }
-            .into());
-        }
+        let size = copy_blob(tar, &dir, archive, blob, || {
+            format!("image {}", image.display_name())
+        })?;
         progress(size);
     }
     Ok(())
+}
+
+/// `<dir>/oci-layout` and `<dir>/index.json` listing `manifests` (descriptors).
+fn write_layout_head<W: Write>(
+    tar: &mut tar::Builder<W>,
+    dir: &str,
+    manifests: Vec<serde_json::Value>,
+) -> Result<(), WriteError> {
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": manifests,
+    }))
+    .expect("an index serializes");
+    let small: [(&str, &[u8]); 2] = [
+        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
+        ("index.json", &index),
+    ];
+    for (name, bytes) in small {
+        let mut h = deterministic_header(bytes.len() as u64, 0o644);
+        tar.append_data(&mut h, format!("{dir}/{name}"), bytes)?;
+    }
+    Ok(())
+}
+
+/// Copies `blob` from `archive` to `<dir>/blobs/sha256/<hex>`, hashing it on the way: bytes
+/// that are not what the manifest names are refused (`whose` says whose blob, for the error).
+/// Returns its size.
+fn copy_blob<W: Write>(
+    tar: &mut tar::Builder<W>,
+    dir: &str,
+    archive: &ImageArchive,
+    blob: &BlobInfo,
+    whose: impl FnOnce() -> String,
+) -> Result<u64, WriteError> {
+    let reader = archive.open_blob(&blob.digest)?;
+    let mut r = DigestReader::new(reader.take(blob.size));
+    let mut h = deterministic_header(blob.size, 0o644);
+    tar.append_data(&mut h, format!("{dir}/{}", blob_path(&blob.digest)), &mut r)?;
+    let (digest, size) = r.finish();
+    if digest != blob.digest || size != blob.size {
+        return Err(BundleError::DigestMismatch {
+            what: format!("{}: blob of {}", archive.label(), whose()),
+            expected: blob.digest,
+            actual: digest,
+        }
+        .into());
+    }
+    Ok(size)
 }
