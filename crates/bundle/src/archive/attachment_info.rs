@@ -192,18 +192,11 @@ pub struct ImageAttachments {
 /// first, then images, each in archive order.
 pub fn by_image(archive: &ImageArchive) -> Result<Vec<ImageAttachments>, BundleError> {
     let mut out = Vec::new();
-    let index_name = |index: &super::ImageIndex| {
-        index
-            .references
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_else(|| index.digest.to_string())
-    };
     for index in archive.indexes() {
         let attached = attached_to(archive, &index.digest)?;
         if !attached.is_empty() {
             out.push(ImageAttachments {
-                image: index_name(index),
+                image: index.display_name(),
                 digest: index.digest,
                 platform: None,
                 attached,
@@ -215,27 +208,7 @@ pub fn by_image(archive: &ImageArchive) -> Result<Vec<ImageAttachments>, BundleE
         if attached.is_empty() {
             continue;
         }
-        let parent = archive.indexes().iter().find(|i| {
-            serde_json::from_slice::<Value>(&i.manifest)
-                .ok()
-                .and_then(|v| v["manifests"].as_array().cloned())
-                .is_some_and(|children| {
-                    children
-                        .iter()
-                        .any(|c| c["digest"].as_str() == Some(&image.manifest_digest.to_string()))
-                })
-        });
-        let name = match (
-            image
-                .references
-                .iter()
-                .find(|r| r.reference().is_some_and(|r| r.digest.is_none())),
-            parent,
-        ) {
-            (Some(r), _) => r.to_string(),
-            (None, Some(index)) => index_name(index),
-            (None, None) => image.display_name(),
-        };
+        let name = archive.name_of(image);
         out.push(ImageAttachments {
             image: name,
             digest: image.manifest_digest,

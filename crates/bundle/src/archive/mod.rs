@@ -270,7 +270,46 @@ pub(crate) const MAX_JSON: u64 = 64 << 20;
 /// (`maxManifestBodySize`, 4 MiB), so a bigger one could never be pushed anyway.
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
+impl ImageIndex {
+    /// The digests of the manifests it lists (none when its bytes are not an index).
+    pub fn children(&self) -> Vec<Digest> {
+        serde_json::from_slice::<serde_json::Value>(&self.manifest)
+            .ok()
+            .and_then(|v| v["manifests"].as_array().cloned())
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["digest"].as_str()?.parse().ok())
+            .collect()
+    }
+
+    /// Its first name, or its digest when it has none.
+    pub fn display_name(&self) -> String {
+        self.references
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| self.digest.to_string())
+    }
+}
+
 impl ImageArchive {
+    /// A name for `image` in messages: a name of its own by tag, else the name of a named
+    /// index that lists it (a platform manifest is usually known only through its index),
+    /// else [`Image::display_name`].
+    pub fn name_of(&self, image: &Image) -> String {
+        if let Some(own) = image
+            .references
+            .iter()
+            .find(|r| r.reference().is_some_and(|r| r.digest.is_none()))
+        {
+            return own.to_string();
+        }
+        self.indexes()
+            .iter()
+            .find(|i| !i.references.is_empty() && i.children().contains(&image.manifest_digest))
+            .map(ImageIndex::display_name)
+            .unwrap_or_else(|| image.display_name())
+    }
+
     /// Opens an archive file (tar) or an OCI layout directory.
     pub fn open(path: impl AsRef<Path>) -> Result<ImageArchive, BundleError> {
         let path = path.as_ref();

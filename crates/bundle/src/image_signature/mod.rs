@@ -346,18 +346,11 @@ pub fn sbom_format(predicate_type: &str) -> Option<&'static str> {
 /// attachments it carries. A platform manifest without a name of its own is named by its
 /// index's name (and its platform).
 pub fn verify_archive(archive: &ImageArchive, keys: &[VerifyingKey]) -> Vec<ImageVerdict> {
-    let index_names = index_names_of_children(archive);
     archive
         .images()
         .iter()
         .map(|image| {
-            let mut name = match (
-                image.references.first(),
-                index_names.get(&image.manifest_digest),
-            ) {
-                (None, Some(index)) => index.clone(),
-                _ => image.display_name(),
-            };
+            let mut name = archive.name_of(image);
             if let Some(platform) = &image.platform {
                 name = format!("{name} ({platform})");
             }
@@ -370,24 +363,6 @@ pub fn verify_archive(archive: &ImageArchive, keys: &[VerifyingKey]) -> Vec<Imag
             )
         })
         .collect()
-}
-
-/// The first name of each named index of `archive`, by the digests of the manifests it lists.
-fn index_names_of_children(archive: &ImageArchive) -> HashMap<Digest, String> {
-    let mut names = HashMap::new();
-    for index in archive.indexes() {
-        let Some(name) = index.references.first() else {
-            continue;
-        };
-        let Ok(manifest) = serde_json::from_slice::<Value>(&index.manifest) else {
-            continue;
-        };
-        let children = manifest["manifests"].as_array().into_iter().flatten();
-        for digest in children.filter_map(|c| c["digest"].as_str()?.parse::<Digest>().ok()) {
-            names.entry(digest).or_insert_with(|| name.to_string());
-        }
-    }
-    names
 }
 
 /// The images some given key did not verify, as an error naming each and why.
