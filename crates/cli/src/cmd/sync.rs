@@ -86,10 +86,18 @@ pub async fn run(ctx: &Ctx, args: SyncArgs) -> anyhow::Result<ExitCode> {
     if summary.failed() > 0 {
         return Err(ExitError::new(
             Exit::Failure,
-            format!(
-                "sync failed: {} image(s), {} attachment(s) and {} chart(s) failed",
-                summary.images_failed, summary.attachments_failed, summary.charts_failed
-            ),
+            // Attachments are named only when some failed: most bundles carry none.
+            if summary.attachments_failed > 0 {
+                format!(
+                    "sync failed: {} image(s), {} attachment(s) and {} chart(s) failed",
+                    summary.images_failed, summary.attachments_failed, summary.charts_failed
+                )
+            } else {
+                format!(
+                    "sync failed: {} image(s) and {} chart(s) failed",
+                    summary.images_failed, summary.charts_failed
+                )
+            },
         )
         .into());
     }
