@@ -194,17 +194,12 @@ impl Bundle {
     /// resort, is up to the caller. A hint that does not render to a valid image reference is
     /// an error naming it.
     pub fn discover_images(&self) -> Result<crate::discovery::Discovery, BundleError> {
-        use crate::discovery::{Discovery, ImageSource, render_hints};
-        let chart = self.chart()?;
-        let hints = self.hints()?;
-        if !hints.is_empty() {
-            let file = format!("{}!{HINTS_MEMBER}", self.index.label);
-            return Ok(Discovery {
-                source: ImageSource::Hints,
-                images: render_hints(&chart, &hints, &file)?,
-            });
-        }
-        Ok(crate::discovery::discover(&chart)?)
+        let file = format!("{}!{HINTS_MEMBER}", self.index.label);
+        Ok(crate::discovery::needed_images(
+            &self.chart()?,
+            &self.hints()?,
+            &file,
+        )?)
     }
 
     /// The bundle file.

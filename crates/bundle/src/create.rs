@@ -13,8 +13,10 @@ use crate::bundle::{Bundle, CHART_DIR, CHECKSUMS_MEMBER, HINTS_MEMBER, IMAGES_ME
 use crate::chart::Chart;
 use crate::differential::{BASE_MEMBER, BaseBundle, BaseRecord, OmittedBlob};
 use crate::digest::{Digest, DigestReader};
+use crate::discovery::needed_images;
 use crate::error::BundleError;
 use crate::hints::parse_hints;
+use crate::image_check::check_images;
 use crate::open_options::OpenOptions;
 pub use crate::write::CreateReport;
 use crate::write::deterministic_header;
@@ -50,38 +52,16 @@ pub enum LostAttachments {
 }
 
 /// What of `archive` a bundle carries: its images, less the attachments a docker-archive holds
-/// as images ([`ImageArchive::lost_attachments`]), and its attachments when the bundle format
-/// keeps them (`format_keeps`; else `why_not` says why). Attachments that would be lost are
-/// refused under [`LostAttachments::Refuse`] and listed in [`Carried::dropped`] under
-/// [`LostAttachments::Drop`].
-pub fn carried<'a>(
-    archive: &'a ImageArchive,
-    format_keeps: Result<(), &str>,
-    lost: LostAttachments,
-) -> Result<Carried<'a>, BundleError> {
+/// as images ([`ImageArchive::lost_attachments`]), and every attachment the archive holds as
+/// one. The attachments a docker-archive lost are refused under [`LostAttachments::Refuse`] and
+/// listed in [`Carried::dropped`] under [`LostAttachments::Drop`].
+pub fn carried(archive: &ImageArchive, lost: LostAttachments) -> Result<Carried<'_>, BundleError> {
     let stranded = archive.lost_attachments();
-    let mut dropped: Vec<String> = stranded.iter().map(|l| l.describe()).collect();
-    let mut reasons = Vec::new();
-    if !stranded.is_empty() {
-        reasons.push(
-            "a docker-archive keeps no registry manifest (nor the layer annotations holding cosign's signatures: bring signed images as an OCI layout, from `cosign save --dir` or `skopeo copy ... oci:DIR:NAME`)"
-                .to_string(),
-        );
-    }
-    let attachments: Vec<&Attachment> = match format_keeps {
-        Ok(()) => archive.attachments().iter().collect(),
-        Err(why_not) => {
-            if !archive.attachments().is_empty() {
-                reasons.push(why_not.to_string());
-            }
-            dropped.extend(archive.attachments().iter().map(|a| describe(archive, a)));
-            Vec::new()
-        }
-    };
+    let dropped: Vec<String> = stranded.iter().map(|l| l.describe()).collect();
     if !dropped.is_empty() && lost == LostAttachments::Refuse {
         return Err(BundleError::AttachmentsNotKept {
             archive: archive.label(),
-            reason: reasons.join("; "),
+            reason: "a docker-archive keeps no registry manifest (nor the layer annotations holding cosign's signatures: bring signed images as an OCI layout, from `cosign save --dir` or `skopeo copy ... oci:DIR:NAME`)".to_string(),
             lost: dropped,
         });
     }
@@ -92,7 +72,7 @@ pub fn carried<'a>(
             .iter()
             .filter(|i| !skip.contains(&i.manifest_digest))
             .collect(),
-        attachments,
+        attachments: archive.attachments().iter().collect(),
         dropped,
     })
 }
@@ -155,11 +135,16 @@ pub fn create_carrying(
         .as_ref()
         .map(ImageArchive::open)
         .transpose()?;
+    // What the bundle will lack, said now rather than found by `sync` (computed from the
+    // inputs: the bundle's names are the archive's).
+    let needed = needed_images(&chart, &hints, &options.hints.display().to_string())?;
+    let missing_images = check_images(archive.as_ref(), &needed)
+        .missing
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     // The relok8s images.tar is an OCI layout: it keeps every attachment.
-    let carry = archive
-        .as_ref()
-        .map(|a| carried(a, Ok(()), lost))
-        .transpose()?;
+    let carry = archive.as_ref().map(|a| carried(a, lost)).transpose()?;
     let base_record = match (&options.base, &archive) {
         (Some(base), Some(archive)) => Some(BaseContent::read(base, open)?.record_for(archive)),
         (Some(base), None) => {
@@ -277,6 +262,7 @@ pub fn create_carrying(
         images: carry.as_ref().map_or(0, |c| c.images.len()),
         attachments: carry.as_ref().map_or(0, |c| c.attachments.len()),
         dropped: carry.map(|c| c.dropped).unwrap_or_default(),
+        missing_images,
         size,
         digest,
         base: base_record,

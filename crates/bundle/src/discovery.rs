@@ -109,6 +109,22 @@ pub fn discover(chart: &Chart) -> Result<Discovery, DiscoveryError> {
     Ok(Discovery { source, images })
 }
 
+/// The images a bundle's chart needs: by its hints (from `hints_file`) when there are any, else
+/// as [`discover`] finds them in the chart.
+pub fn needed_images(
+    chart: &Chart,
+    hints: &[ImagePattern],
+    hints_file: &str,
+) -> Result<Discovery, DiscoveryError> {
+    if hints.is_empty() {
+        return discover(chart);
+    }
+    Ok(Discovery {
+        source: ImageSource::Hints,
+        images: render_hints(chart, hints, hints_file)?,
+    })
+}
+
 /// The patterns of the chart's own `.relok8s-images.yaml`, if it has one.
 pub fn chart_hints(chart: &Chart) -> Result<Option<Vec<ImagePattern>>, DiscoveryError> {
     let Some(bytes) = chart.files.get(CHART_HINTS_FILE) else {

@@ -40,6 +40,11 @@ pub struct CreateReport {
     /// ([`LostAttachments::Drop`](crate::create::LostAttachments::Drop)), described.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+    /// Images the chart needs (by hints, `Images.lock` or annotations) that the image archive
+    /// does not name: `sync` and `upgrade` refuse such a bundle. The usual cause is a layout
+    /// whose images carry no `org.opencontainers.image.ref.name` (as `cosign save` writes one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_images: Vec<String>,
     /// Size of the written file.
     pub size: u64,
     /// Digest of the written file.

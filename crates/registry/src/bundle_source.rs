@@ -76,22 +76,10 @@ pub fn plan_archive(archive: Arc<ImageArchive>, rule: &RelocationRule) -> Result
 
 /// The names of the indexes that list each platform manifest (by its digest).
 fn index_names_of_children(archive: &ImageArchive) -> HashMap<Digest, Vec<Reference>> {
-    #[derive(serde::Deserialize)]
-    struct Child {
-        digest: Digest,
-    }
-    #[derive(serde::Deserialize)]
-    struct IndexDoc {
-        #[serde(default)]
-        manifests: Vec<Child>,
-    }
     let mut out: HashMap<Digest, Vec<Reference>> = HashMap::new();
     for index in archive.indexes() {
-        let Ok(doc) = serde_json::from_slice::<IndexDoc>(&index.manifest) else {
-            continue;
-        };
-        for child in doc.manifests {
-            let names = out.entry(child.digest).or_default();
+        for child in index.children() {
+            let names = out.entry(child).or_default();
             for reference in index.references.iter().filter_map(|r| r.reference()) {
                 if !names.contains(reference) {
                     names.push(reference.clone());

@@ -270,16 +270,21 @@ pub(crate) const MAX_JSON: u64 = 64 << 20;
 /// (`maxManifestBodySize`, 4 MiB), so a bigger one could never be pushed anyway.
 pub const MAX_MANIFEST: u64 = 4 << 20;
 
+/// The digests an index's bytes list (none when they are not an index).
+pub(crate) fn children_of(index: &[u8]) -> Vec<Digest> {
+    serde_json::from_slice::<serde_json::Value>(index)
+        .ok()
+        .and_then(|v| v["manifests"].as_array().cloned())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["digest"].as_str()?.parse().ok())
+        .collect()
+}
+
 impl ImageIndex {
     /// The digests of the manifests it lists (none when its bytes are not an index).
     pub fn children(&self) -> Vec<Digest> {
-        serde_json::from_slice::<serde_json::Value>(&self.manifest)
-            .ok()
-            .and_then(|v| v["manifests"].as_array().cloned())
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c["digest"].as_str()?.parse().ok())
-            .collect()
+        children_of(&self.manifest)
     }
 
     /// Its first name, or its digest when it has none.

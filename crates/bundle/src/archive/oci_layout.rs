@@ -21,7 +21,7 @@ use crate::digest::{Digest, DigestReader, DigestWriter};
 use crate::error::BundleError;
 use crate::write::deterministic_header;
 
-const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 /// What [`write_images`] wrote.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -81,26 +81,22 @@ fn copy_verified(
     let (_, digest, size) = w.finish();
     out.flush()
         .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
-    check_copied_blob(archive, image, blob, digest, size)?;
+    check_copied_blob(archive, blob, digest, size, || {
+        format!("image {}", image.display_name())
+    })?;
     Ok(size)
 }
 
 /// A blob copied out of `archive` must have the size and digest its descriptor names; the
-/// error says which image it belongs to.
-fn check_copied_blob(
+/// error says whose blob it is (`whose`: `image <name>`, an attachment's description).
+pub(crate) fn check_copied_blob(
     archive: &ImageArchive,
-    image: &Image,
     blob: &BlobInfo,
     digest: Digest,
     size: u64,
+    whose: impl Fn() -> String,
 ) -> Result<(), BundleError> {
-    let what = || {
-        format!(
-            "{}: blob of image {}",
-            archive.label(),
-            image.display_name()
-        )
-    };
+    let what = || format!("{}: blob of {}", archive.label(), whose());
     if size != blob.size {
         return Err(BundleError::SizeMismatch {
             what: what(),
@@ -136,15 +132,7 @@ pub(crate) fn repository_of(archive: &ImageArchive, digest: &Digest) -> Option<S
         return Some(name);
     }
     archive.indexes().iter().find_map(|index| {
-        let lists = index.digest == *digest
-            || serde_json::from_slice::<Value>(&index.manifest)
-                .ok()
-                .and_then(|v| v["manifests"].as_array().cloned())
-                .is_some_and(|children| {
-                    children
-                        .iter()
-                        .any(|c| c["digest"].as_str() == Some(&digest.to_string()))
-                });
+        let lists = index.digest == *digest || index.children().contains(digest);
         if lists { from(&index.references) } else { None }
     })
 }
@@ -389,7 +377,9 @@ pub fn write_archive_tar_carrying<W: Write>(
             add(&mut tar, &blob_path(&blob.digest), blob.size, &mut r)
                 .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
             let (digest, size) = r.finish();
-            check_copied_blob(archive, image, blob, digest, size)?;
+            check_copied_blob(archive, blob, digest, size, || {
+                format!("image {}", image.display_name())
+            })?;
             progress(size);
         }
         if written.insert(image.manifest_digest, ()).is_none() {
@@ -442,13 +432,7 @@ pub fn write_archive_tar_carrying<W: Write>(
             add(&mut tar, &blob_path(&blob.digest), blob.size, &mut r)
                 .map_err(|e| BundleError::io(format!("{}!{}", archive.label(), blob.digest), e))?;
             let (digest, size) = r.finish();
-            if digest != blob.digest || size != blob.size {
-                return Err(BundleError::DigestMismatch {
-                    what: format!("{}: blob of {}", archive.label(), a.describe()),
-                    expected: blob.digest,
-                    actual: digest,
-                });
-            }
+            check_copied_blob(archive, blob, digest, size, || a.describe())?;
         }
         if written.insert(a.digest, ()).is_none() {
             add(

@@ -19,10 +19,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde_json::Value;
-
 use crate::archive::attachment::{Attachment, AttachmentKind, Link};
-use crate::archive::{ImageArchive, ImageIndex};
+use crate::archive::{ImageArchive, ImageIndex, children_of};
 use crate::digest::Digest;
 use crate::images_lock::{ImagesLock, LockedImage};
 
@@ -82,17 +80,6 @@ pub(crate) fn kind_of_dir(dir_name: &str) -> Option<Option<AttachmentKind>> {
         REFERRERS_SUFFIX => Some(None),
         _ => None,
     }
-}
-
-/// The digests an index lists.
-pub(crate) fn children_of(manifest: &[u8]) -> Vec<Digest> {
-    serde_json::from_slice::<Value>(manifest)
-        .ok()
-        .and_then(|v| v["manifests"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|c| c["digest"].as_str()?.parse().ok())
-        .collect()
 }
 
 /// Whether an index lists exactly the platform manifests of a lock entry.

@@ -94,7 +94,7 @@ pub fn lock_for(
         }
     }
     for index in archive.map(|a| a.indexes()).unwrap_or_default() {
-        let children = super::artifacts::children_of(&index.manifest);
+        let children = index.children();
         for reference in index.references.iter().filter_map(ImageName::reference) {
             for child in &children {
                 if let Some(image) = images.iter().copied().find(|i| &i.manifest_digest == child) {

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::archive::attachment::{Attachment, Link};
 use crate::archive::oci::{REF_NAME, blob_path};
+use crate::archive::oci_layout::{OCI_LAYOUT, check_copied_blob};
 use crate::archive::{BlobInfo, Image, ImageArchive, media_types};
 use crate::atomic::{Access, AtomicFile};
 use crate::chart::Chart;
@@ -75,10 +76,7 @@ pub fn create_wrap_carrying(
         .as_ref()
         .map(ImageArchive::open)
         .transpose()?;
-    let carry = archive
-        .as_ref()
-        .map(|a| carried(a, Ok(()), lost))
-        .transpose()?;
+    let carry = archive.as_ref().map(|a| carried(a, lost)).transpose()?;
     // Fixed, like every other timestamp kantup writes: same inputs, same bytes.
     let lock = lock_for(&chart, archive.as_ref(), "2000-01-01T00:00:00Z")?;
     let mut dropped = carry
@@ -130,6 +128,10 @@ pub fn create_wrap_carrying(
     }
     let mut images = 0usize;
     let mut attachments = 0usize;
+    let to_bundle = |e| match e {
+        WriteError::Io(e) => io_err(e),
+        WriteError::Bundle(e) => e,
+    };
     if let Some(archive) = &archive {
         let mut written: Vec<Digest> = Vec::new();
         for entry in &lock.images {
@@ -142,18 +144,11 @@ pub fn create_wrap_carrying(
                     .iter()
                     .find(|i| i.manifest_digest == d.digest)
                     .expect("lock_for checked every digest");
-                write_layout(&mut tar, &root, archive, image, progress).map_err(|e| match e {
-                    WriteError::Io(e) => io_err(e),
-                    WriteError::Bundle(e) => e,
-                })?;
+                write_layout(&mut tar, &root, archive, image, progress).map_err(to_bundle)?;
                 written.push(d.digest);
                 images += 1;
             }
         }
-        let to_bundle = |e| match e {
-            WriteError::Io(e) => io_err(e),
-            WriteError::Bundle(e) => e,
-        };
         for (name, index) in &placement.indexes {
             let mut h = deterministic_header(index.manifest.len() as u64, 0o644);
             tar.append_data(
@@ -185,6 +180,9 @@ pub fn create_wrap_carrying(
         images,
         attachments,
         dropped,
+        // A wrap names its images by the Images.lock that `lock_for` built from the archive (or
+        // checked against it): none it needs can be missing.
+        missing_images: Vec::new(),
         size,
         digest,
         base: None,
@@ -304,10 +302,7 @@ fn write_layout_head<W: Write>(
         "manifests": manifests,
     }))
     .expect("an index serializes");
-    let small: [(&str, &[u8]); 2] = [
-        ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#),
-        ("index.json", &index),
-    ];
+    let small: [(&str, &[u8]); 2] = [("oci-layout", OCI_LAYOUT), ("index.json", &index)];
     for (name, bytes) in small {
         let mut h = deterministic_header(bytes.len() as u64, 0o644);
         tar.append_data(&mut h, format!("{dir}/{name}"), bytes)?;
@@ -323,20 +318,13 @@ fn copy_blob<W: Write>(
     dir: &str,
     archive: &ImageArchive,
     blob: &BlobInfo,
-    whose: impl FnOnce() -> String,
+    whose: impl Fn() -> String,
 ) -> Result<u64, WriteError> {
     let reader = archive.open_blob(&blob.digest)?;
     let mut r = DigestReader::new(reader.take(blob.size));
     let mut h = deterministic_header(blob.size, 0o644);
     tar.append_data(&mut h, format!("{dir}/{}", blob_path(&blob.digest)), &mut r)?;
     let (digest, size) = r.finish();
-    if digest != blob.digest || size != blob.size {
-        return Err(BundleError::DigestMismatch {
-            what: format!("{}: blob of {}", archive.label(), whose()),
-            expected: blob.digest,
-            actual: digest,
-        }
-        .into());
-    }
+    check_copied_blob(archive, blob, digest, size, whose)?;
     Ok(size)
 }

@@ -437,17 +437,16 @@ fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
             LostAttachments::Refuse
         },
     };
-    let created = bundle::create(&options, &BarProgress::new(ctx))?;
-    if !created.missing_images.is_empty() && !ctx.quiet {
+    let report = bundle::create(&options, &BarProgress::new(ctx))?;
+    if !report.missing_images.is_empty() && !ctx.quiet {
         eprintln!(
             "warning: {} image(s) the chart needs are not named in the image archive (sync and upgrade will refuse the bundle; name them in the layout, e.g. with `skopeo copy ... oci:DIR:REPOSITORY:TAG`):",
-            created.missing_images.len()
+            report.missing_images.len()
         );
-        for image in &created.missing_images {
+        for image in &report.missing_images {
             eprintln!("  {image}");
         }
     }
-    let report = &created.report;
     if !report.dropped.is_empty() && !ctx.quiet {
         eprintln!(
             "warning: left out {} signatures, attestations or SBOMs the bundle cannot keep (--drop-signatures):",
@@ -458,7 +457,7 @@ fn create_cmd(ctx: &Ctx, args: CreateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if ctx.output == OutputFormat::Json {
-        ctx.print_json(&created)?;
+        ctx.print_json(&report)?;
     } else if !ctx.quiet {
         println!(
             "Created {} ({}, {}): chart {}, {} hints, {} images, {} signatures, attestations and SBOMs",

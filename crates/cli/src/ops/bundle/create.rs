@@ -59,27 +59,13 @@ pub fn compression_for(output: &Path) -> Compression {
     }
 }
 
-/// What [`create`] wrote, and what the new bundle lacks.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CreatedBundle {
-    /// The library's report.
-    #[serde(flatten)]
-    pub report: CreateReport,
-    /// Images the chart needs (by hints, `Images.lock` or annotations) that the image archive
-    /// does not name: `sync` and `upgrade` will refuse the bundle for them. The usual cause is
-    /// a layout whose images carry no `org.opencontainers.image.ref.name` (as `cosign save`
-    /// writes one).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub missing_images: Vec<String>,
-}
-
-/// Writes the bundle, then reads it back for the images its chart needs and it does not carry
-/// (a warning here, a refusal at `sync` and `upgrade`). Progress counts an estimate of the
-/// bytes to move (the images, read and written).
+/// Writes the bundle. Progress counts an estimate of the bytes to move (the images, read and
+/// written). The report names the images the chart needs that the bundle does not carry (a
+/// warning here, a refusal at `sync` and `upgrade`).
 pub fn create(
     options: &CreateBundleOptions,
     progress: &dyn Progress,
-) -> Result<CreatedBundle, BundleOpError> {
+) -> Result<CreateReport, BundleOpError> {
     let total = match &options.images {
         Some(p) => {
             ImageArchive::open(p)?
@@ -94,12 +80,7 @@ pub fn create(
     progress.start("creating bundle", total);
     let result = write(options, progress);
     progress.finish();
-    let report = result?;
-    let check = kantup_bundle::Bundle::open_with(&report.output, &options.open)?.check_images()?;
-    Ok(CreatedBundle {
-        report,
-        missing_images: check.missing.iter().map(ToString::to_string).collect(),
-    })
+    result
 }
 
 fn write(
