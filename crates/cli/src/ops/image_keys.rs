@@ -8,7 +8,7 @@
 //! a bundle's image archive and turns refusals into one error naming each image and why
 //! ([`ImageKeysError::Refused`], exit 3). No network is used.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kantup_bundle::archive::attachment_info::{SbomDocument, SbomFormat, SbomSource};
 use kantup_bundle::image_signature::{
@@ -87,22 +87,6 @@ pub fn require_signed(
         tracing::info!(image = %verdict.name, digest = %verdict.image, "{}", verdict.summary());
     }
     Ok(verdicts)
-}
-
-/// [`require_signed`] for a bundle file.
-pub fn require_signed_file(
-    path: &Path,
-    key_paths: &[PathBuf],
-    open: &kantup_bundle::OpenOptions,
-) -> Result<Vec<ImageVerdict>, ImageKeysError> {
-    if key_paths.is_empty() {
-        return Ok(Vec::new());
-    }
-    let bundle = Bundle::open_with(path, open).map_err(|source| ImageKeysError::Bundle {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    })?;
-    require_signed(&bundle, key_paths)
 }
 
 /// One image an upgrade deployed, as its record beside the values backup keeps it.

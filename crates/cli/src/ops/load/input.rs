@@ -26,6 +26,7 @@ pub(super) enum Feed {
 pub(super) fn open_input(
     path: &Path,
     open: &kantup_bundle::OpenOptions,
+    image_keys: &[std::path::PathBuf],
     allow_missing_images: bool,
 ) -> Result<(Feed, Vec<ImageName>), LoadError> {
     let open_error = |source| LoadError::Open {
@@ -33,6 +34,8 @@ pub(super) fn open_input(
         source,
     };
     let bundle = Bundle::open_with(path, open).map_err(open_error)?;
+    // Signed by one of the keys (when given) before anything else is asked of the bundle.
+    crate::ops::image_keys::require_signed(&bundle, image_keys)?;
     require_bundle_images(&bundle, path, allow_missing_images)?;
     if let Some(record) = bundle.base().map_err(open_error)? {
         return Err(LoadError::Differential {

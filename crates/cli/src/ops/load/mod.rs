@@ -147,12 +147,12 @@ pub fn load(options: &LoadOptions, progress: &dyn Progress) -> Result<LoadReport
             options.signature.as_deref(),
         )?;
     }
-    crate::ops::image_keys::require_signed_file(
+    let (feed, names) = open_input(
         &options.input,
-        &options.image_keys,
         &options.open,
+        &options.image_keys,
+        options.allow_missing_images,
     )?;
-    let (feed, names) = open_input(&options.input, &options.open, options.allow_missing_images)?;
     if names.is_empty() {
         return Err(LoadError::NoImages(options.input.clone()));
     }

@@ -170,12 +170,12 @@ pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
     if options.runtime == Runtime::Podman {
         return Err(LoadError::NodeRuntime(options.runtime));
     }
-    crate::ops::image_keys::require_signed_file(
+    let archive = open_archive(
         &options.input,
-        &options.image_keys,
         &options.open,
+        &options.image_keys,
+        options.allow_missing_images,
     )?;
-    let archive = open_archive(&options.input, &options.open, options.allow_missing_images)?;
     let images: Vec<Image> = archive.images().to_vec();
     if images.is_empty() {
         return Err(LoadError::NoImages(options.input.clone()));
@@ -222,6 +222,7 @@ pub fn load_nodes(options: &NodeLoadOptions) -> Result<NodesReport, LoadError> {
 fn open_archive(
     input: &Path,
     open: &kantup_bundle::OpenOptions,
+    image_keys: &[std::path::PathBuf],
     allow_missing_images: bool,
 ) -> Result<ImageArchive, LoadError> {
     let open_error = |source| LoadError::Open {
@@ -229,6 +230,8 @@ fn open_archive(
         source,
     };
     let bundle = kantup_bundle::Bundle::open_with(input, open).map_err(open_error)?;
+    // Signed by one of the keys (when given) before anything else is asked of the bundle.
+    crate::ops::image_keys::require_signed(&bundle, image_keys)?;
     super::input::require_bundle_images(&bundle, input, allow_missing_images)?;
     if let Some(record) = bundle.base().map_err(open_error)? {
         return Err(LoadError::Differential {
