@@ -122,35 +122,26 @@ impl DockerNodeRun<'_> {
         Ok(state)
     }
 
-    /// The diff IDs the bundle's config of `image` lists.
+    /// The diff IDs of `image`'s layers, as the archive read them from its config
+    /// (`rootfs.diff_ids`, checked against the layers there); every layer needs one.
     fn diff_ids(&self, image: &Image) -> Result<Vec<String>, RemoteError> {
-        let bad = |message: String| RemoteError {
-            command: format!("reading the config of {}", image.display_name()),
-            message,
-        };
-        let config = self
-            .0
-            .archive
-            .read_blob(&image.config.digest)
-            .map_err(|e| bad(e.to_string()))?;
-        let config: serde_json::Value =
-            serde_json::from_slice(&config).map_err(|e| bad(e.to_string()))?;
-        let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-            .as_array()
-            .map(|ids| {
-                ids.iter()
-                    .filter_map(|id| id.as_str().map(str::to_owned))
-                    .collect()
+        image
+            .layers
+            .iter()
+            .map(|layer| {
+                layer
+                    .diff_id
+                    .map(|d| d.to_string())
+                    .ok_or_else(|| RemoteError {
+                        command: format!("reading the config of {}", image.display_name()),
+                        message: format!(
+                            "it lists {} diff IDs for {} layers",
+                            image.layers.iter().filter(|l| l.diff_id.is_some()).count(),
+                            image.layers.len()
+                        ),
+                    })
             })
-            .unwrap_or_default();
-        if diff_ids.len() != image.layers.len() {
-            return Err(bad(format!(
-                "it lists {} diff IDs for {} layers",
-                diff_ids.len(),
-                image.layers.len()
-            )));
-        }
-        Ok(diff_ids)
+            .collect()
     }
 
     pub(super) fn load(&self, report: &mut NodeReport) -> Result<Vec<NodeImage>, RemoteError> {
