@@ -40,13 +40,16 @@ impl WaitArgs {
     }
 }
 
-/// The upgrade's JSON result: the summary, the readiness, and the rollback when one ran.
+/// The upgrade's JSON result: the summary, the readiness (or why the wait could not judge
+/// it), and the rollback when one ran.
 #[derive(Serialize)]
 struct UpgradeResult<'a> {
     #[serde(flatten)]
     summary: &'a UpgradeSummary,
     #[serde(skip_serializing_if = "Option::is_none")]
     readiness: Option<&'a ReleaseReadiness>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    wait_error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rollback_on_failure: Option<&'a RollbackOutcome>,
 }
@@ -146,6 +149,15 @@ pub async fn finish(
         }
     };
     if let Some(error) = outcome.wait_error {
+        // The upgrade ran, and maybe the rollback it caused: say both before the error.
+        if !table {
+            ctx.print_json(&UpgradeResult {
+                summary: &summary,
+                readiness: None,
+                wait_error: Some(error.to_string()),
+                rollback_on_failure: outcome.rollback.as_ref(),
+            })?;
+        }
         return Err(error.into());
     }
     let Some(readiness) = &outcome.readiness else {
@@ -161,6 +173,7 @@ pub async fn finish(
         ctx.print_json(&UpgradeResult {
             summary: &summary,
             readiness: Some(readiness),
+            wait_error: None,
             rollback_on_failure: outcome.rollback.as_ref(),
         })?;
     }

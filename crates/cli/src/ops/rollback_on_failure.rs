@@ -32,6 +32,26 @@ impl RollbackOutcome {
             && self.error.is_none()
             && self.readiness.as_ref().is_none_or(|r| r.ready)
     }
+
+    /// What kept the release from being restored, in one line: the rollback's error, or the
+    /// rolled-back revision's objects that are not ready; `None` when [`restored`](Self::restored).
+    pub fn problem(&self) -> Option<String> {
+        if let Some(error) = &self.error {
+            return Some(error.clone());
+        }
+        let done = self.rollback.as_ref()?;
+        let readiness = self.readiness.as_ref().filter(|r| !r.ready)?;
+        let objects: Vec<String> = readiness
+            .not_ready()
+            .map(|o| format!("{} {}", o.object, o.readiness))
+            .collect();
+        Some(format!(
+            "rolled back to revision {} (now revision {}), which is not ready either: {}",
+            done.target_revision,
+            done.revision,
+            objects.join(", ")
+        ))
+    }
 }
 
 /// Rolls the release back to `options.to_revision` (the revision before the failed upgrade),
@@ -81,4 +101,75 @@ pub async fn roll_back(
     }
     outcome.rollback = Some(summary);
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use kantup_k8s_apply::readiness::{ObjectRef, Readiness, Status};
+
+    use super::*;
+    use crate::ops::release::ReleaseId;
+
+    fn outcome(ready: bool) -> RollbackOutcome {
+        let release = ReleaseId {
+            name: "kant".into(),
+            namespace: "kant-system".into(),
+        };
+        let status = if ready {
+            Status::Current
+        } else {
+            Status::InProgress
+        };
+        RollbackOutcome {
+            target_revision: 1,
+            rollback: Some(RollbackSummary {
+                release: release.clone(),
+                revision: 3,
+                target_revision: 1,
+                chart_version: "0.4.0".into(),
+                crds_restored: Vec::new(),
+                crds_deleted: Vec::new(),
+                crds_kept: Vec::new(),
+            }),
+            readiness: Some(ReleaseReadiness {
+                release,
+                revision: 3,
+                chart_version: "0.4.0".into(),
+                helm_status: "deployed".into(),
+                objects: vec![ObjectReport {
+                    object: ObjectRef {
+                        api_version: "apps/v1".into(),
+                        kind: "Deployment".into(),
+                        namespace: Some("kant-system".into()),
+                        name: "cloudcore".into(),
+                    },
+                    readiness: Readiness::new(status, "", "Ready: 0/2"),
+                    details: Vec::new(),
+                }],
+                ready,
+                timed_out: !ready,
+            }),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn a_rollback_whose_revision_is_not_ready_says_so() {
+        assert!(outcome(true).restored());
+        assert_eq!(outcome(true).problem(), None);
+        let stuck = outcome(false);
+        assert!(!stuck.restored());
+        let problem = stuck.problem().expect("a problem");
+        assert!(
+            problem.starts_with(
+                "rolled back to revision 1 (now revision 3), which is not ready either: "
+            ) && problem.contains("cloudcore"),
+            "{problem}"
+        );
+        let failed = RollbackOutcome {
+            error: Some("helm rollback failed".into()),
+            ..outcome(true)
+        };
+        assert_eq!(failed.problem().as_deref(), Some("helm rollback failed"));
+    }
 }

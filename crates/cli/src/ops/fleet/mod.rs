@@ -619,9 +619,9 @@ async fn upgrade_cluster(
         }
         if rollback.restored() {
             report.state = ClusterState::RolledBack;
-        } else if let Some(error) = &rollback.error {
+        } else if let Some(problem) = rollback.problem() {
             report.reason = Some(format!(
-                "{}; rollback on failure: {error}",
+                "{}; rollback on failure: {problem}",
                 report.reason.take().unwrap_or_default()
             ));
         }
